@@ -1,0 +1,22 @@
+"""EditGAN: high-precision semantic image editing with GANs (PyTorch, CPU-first)."""
+
+from editgan.errors import (
+    CheckpointError,
+    ConfigError,
+    EditGANError,
+    InputError,
+    MissingWeightsError,
+    UnsafePickleError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "EditGANError",
+    "InputError",
+    "MissingWeightsError",
+    "UnsafePickleError",
+    "__version__",
+]

@@ -1,0 +1,48 @@
+"""The `editgan` command. Each sub-command lives in its own module under `editgan.cli` and
+exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from editgan.errors import EditGANError
+
+# Modules under editgan.cli that define sub-commands, in the order `--help` lists them.
+COMMAND_MODULES = ["demo", "sample", "convert"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="editgan", description="EditGAN: semantic image editing with GANs.")
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"editgan.cli.{name}").register(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from editgan import __version__
+
+    return f"editgan {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EditGANError as err:
+        print(f"editgan {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"editgan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
