@@ -1,0 +1,90 @@
+"""Separable 2-tap resampling of feature maps at chosen output pixels.
+
+`F.interpolate(x, size=out, mode=...)` (bilinear with align_corners=False, or nearest) is, per
+axis, a weighted sum of two source indices with weights that sum to one. This module computes
+those taps explicitly so that callers can resample only some output rows (a tile) or only some
+output pixels (an edit region) and get exactly what the full interpolation would give there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from editgan.errors import ConfigError
+
+MODES = ("bilinear", "nearest")
+
+
+@dataclass(frozen=True)
+class AxisTaps:
+    """Output index o reads (1 - w[o]) * src[i0[o]] + w[o] * src[i1[o]]; all tensors [out]."""
+
+    i0: torch.Tensor  # int64, in [0, in_size)
+    i1: torch.Tensor  # int64, in [0, in_size), i1 >= i0
+    w: torch.Tensor   # float64, in [0, 1)
+
+    @property
+    def single(self) -> bool:
+        """True when every output reads one source index (nearest, or bilinear at scale 1)."""
+        return bool((self.w == 0).all())
+
+    def take(self, idx: torch.Tensor | slice) -> "AxisTaps":
+        return AxisTaps(self.i0[idx], self.i1[idx], self.w[idx])
+
+
+def axis_taps(out_size: int, in_size: int, mode: str) -> AxisTaps:
+    """Taps of PyTorch's `interpolate(size=out_size)` along one axis of length in_size.
+
+    bilinear (align_corners=False): src = max((o + 0.5) * in/out - 0.5, 0), i0 = floor(src),
+    i1 = min(i0 + 1, in - 1), w = src - i0. nearest: i0 = i1 = floor(o * in/out), w = 0.
+    This is also what `nn.Upsample(scale_factor=out/in)` computes when out/in is a power of two.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"interpolation mode must be one of {MODES}, got {mode!r}")
+    scale = in_size / out_size
+    o = torch.arange(out_size, dtype=torch.float64)
+    if mode == "nearest":
+        i0 = torch.clamp(torch.floor(o * scale).long(), max=in_size - 1)
+        return AxisTaps(i0, i0, torch.zeros(out_size, dtype=torch.float64))
+    src = torch.clamp((o + 0.5) * scale - 0.5, min=0.0)
+    i0 = torch.clamp(torch.floor(src).long(), max=in_size - 1)
+    i1 = torch.clamp(i0 + 1, max=in_size - 1)
+    return AxisTaps(i0, i1, src - i0.double())
+
+
+def resample_axis(x: torch.Tensor, dim: int, taps: AxisTaps, offset: int = 0) -> torch.Tensor:
+    """Resample `x` along `dim` with `taps` whose source indices are shifted by -offset
+    (so `x` may hold only the source slab starting at `offset`). Output size along dim: len(taps)."""
+    a = x.index_select(dim, taps.i0 - offset)
+    if taps.single:
+        return a
+    shape = [1] * x.ndim
+    shape[dim] = -1
+    w = taps.w.to(x.dtype).view(shape)
+    return torch.lerp(a, x.index_select(dim, taps.i1 - offset), w)
+
+
+def gather_pixels(x: torch.Tensor, ty: AxisTaps, tx: AxisTaps, batch: torch.Tensor | None = None) -> torch.Tensor:
+    """Interpolated values of x [N, C, r, r] at P output pixels -> [P, C] (pixel-major).
+
+    ty, tx: per-pixel taps (length P) along rows and columns; batch: int64 [P] sample index of
+    each pixel (default: all from sample 0, which requires N == 1).
+    """
+    if batch is None:
+        if x.shape[0] != 1:
+            raise ValueError("gather_pixels needs `batch` when N > 1")
+        batch = torch.zeros_like(ty.i0)
+    xl = x.permute(0, 2, 3, 1)  # [N, r, r, C] view: advanced indexing then yields [P, C]
+    wy = ty.w.to(x.dtype)[:, None]
+    wx = tx.w.to(x.dtype)[:, None]
+    top = xl[batch, ty.i0, tx.i0]
+    if not tx.single:
+        top = torch.lerp(top, xl[batch, ty.i0, tx.i1], wx)
+    if ty.single:
+        return top
+    bottom = xl[batch, ty.i1, tx.i0]
+    if not tx.single:
+        bottom = torch.lerp(bottom, xl[batch, ty.i1, tx.i1], wx)
+    return torch.lerp(top, bottom, wy)
