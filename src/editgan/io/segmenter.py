@@ -1,0 +1,60 @@
+"""Our segmenter files: `<name>.safetensors` (stacked member tensors) + `<name>.json` (config,
+label scheme, training provenance). A bundle holds them as `segmenter.safetensors` / `segmenter.json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from editgan.domains.labels import LabelScheme
+from editgan.errors import CheckpointError, ConfigError, InputError
+from editgan.io.atomic import write_json
+from editgan.io.native import load_tensors, read_json, save_tensors
+from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter_config import SegmenterConfig
+
+FORMAT = "editgan-segmenter"
+FORMAT_VERSION = 1
+
+
+def save_segmenter(seg: Segmenter, out_dir: str | Path, scheme: LabelScheme | None = None,
+                   provenance: dict | None = None, name: str = "segmenter") -> Path:
+    """Write `<out_dir>/<name>.safetensors` and `<name>.json`; returns the safetensors path."""
+    if scheme is not None and scheme.num_classes != seg.config.num_classes:
+        raise InputError(f"label scheme {scheme.name!r} has {scheme.num_classes} classes, "
+                         f"the segmenter {seg.config.num_classes}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{name}.safetensors"
+    save_tensors(weights, seg.state_dict(), {"format": FORMAT, "version": FORMAT_VERSION})
+    write_json(out_dir / f"{name}.json", {
+        "format": FORMAT, "version": FORMAT_VERSION, "config": seg.config.to_json(),
+        "label_scheme": scheme.to_json() if scheme is not None else None, "provenance": provenance or {}})
+    return weights
+
+
+def load_segmenter(path: str | Path, device: str | torch.device = "cpu",
+                   name: str = "segmenter") -> tuple[Segmenter, LabelScheme | None]:
+    """Load (segmenter in eval mode, its label scheme or None) from a directory or either file."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path, name = path.parent, path.stem
+    meta = read_json(path / f"{name}.json")
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(f"{path / (name + '.json')} is not an editgan segmenter config")
+    try:
+        config = SegmenterConfig.from_json(meta["config"])
+        scheme = LabelScheme.from_json(meta["label_scheme"]) if meta.get("label_scheme") else None
+    except (ConfigError, InputError) as err:
+        raise CheckpointError(f"{path / (name + '.json')}: {err}") from None
+    seg = Segmenter(config)
+    state = load_tensors(path / f"{name}.safetensors")
+    expected = seg.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{path / (name + '.safetensors')} does not fit its config "
+                              f"(missing {missing[:4]}, unexpected {unexpected[:4]}, wrong shape {wrong[:4]})")
+    seg.load_state_dict(state)
+    return seg.to(device).eval(), scheme
