@@ -1,0 +1,1 @@
+"""Training loops: each module trains one network of the system."""

@@ -1,0 +1,168 @@
+"""Training the segmentation branch from a handful of annotated w+ latents (Sec. 3.2, App. A.3).
+
+The generator is frozen; its feature maps for every annotated latent are computed once and kept at
+their native resolutions. Each step, every ensemble member draws its own random pixels (64 by
+default, as in the paper) across all annotated images from its own seeded generator, the exact
+resampled feature vectors of those pixels are gathered (`Segmenter.gather_features`, same
+interpolation as inference), and the members are trained with pixel cross-entropy, Adam lr 1e-3.
+The members are stacked and trained in one batched pass; their losses are summed, so each member's
+gradient and Adam state are exactly those of training it alone.
+
+Stopping: the mean loss over windows of `window` steps is tracked; training stops when it has not
+improved on the best window by more than `min_rel_improvement` for `patience` windows (the loss
+has plateaued), or after `max_steps`. (DatasetGAN stops after 50 batches without a new best
+single-batch loss; windows make the rule insensitive to batch noise.)
+
+Inputs here are w+ latents; annotated *images* need embedding first (encoder + optimisation,
+Sec. 3.2), which is built separately -- `editgan train-segmenter` takes `--latents` until then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from editgan.domains.labels import LabelScheme
+from editgan.errors import InputError
+from editgan.nn.segmenter import Segmenter, segmentation_features
+from editgan.nn.segmenter_config import SegmenterConfig
+
+MASK_SUFFIXES = (".png", ".npy")
+
+
+@dataclass
+class TrainSettings:
+    batch_pixels: int = 64
+    lr: float = 1e-3
+    max_steps: int = 20000
+    window: int = 200
+    patience: int = 5
+    min_rel_improvement: float = 0.01
+    seed: int = 0
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    window_losses: list[float] = field(default_factory=list)
+    stopped: str = "max_steps"  # or "plateau"
+    train_pixel_accuracy: float = float("nan")
+
+    def to_json(self) -> dict:
+        return {"steps": self.steps, "window_losses": self.window_losses, "stopped": self.stopped,
+                "train_pixel_accuracy": self.train_pixel_accuracy}
+
+
+def read_mask(path: Path, scheme: LabelScheme, size: tuple[int, int]) -> np.ndarray:
+    """A label map file (PNG of label indices, mode L/P/I, or .npy [H, W] integers) -> int64 [H, W].
+    InputError naming the file if it cannot be read, has the wrong size, or labels outside `scheme`."""
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with Image.open(path) as img:
+                if img.mode not in ("L", "P", "I", "I;16"):
+                    raise InputError(f"mask {path} is a {img.mode} image; masks hold one label index per "
+                                     "pixel (PNG mode L or P, or .npy)")
+                arr = np.asarray(img)
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read mask {path}: {err}") from None
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"mask {path} must be a 2-D integer label map, got {arr.dtype} {list(arr.shape)}")
+    if tuple(arr.shape) != tuple(size):
+        raise InputError(f"mask {path} is {arr.shape[0]}x{arr.shape[1]} (HxW), the segmenter labels "
+                         f"{size[0]}x{size[1]} pixels")
+    scheme.validate(arr, what=f"mask {path}")
+    return arr.astype(np.int64)
+
+
+def find_masks(mask_dir: str | Path, names: list[str]) -> list[Path]:
+    """`<name>.png` or `<name>.npy` in mask_dir for each name; InputError listing the missing ones."""
+    mask_dir = Path(mask_dir)
+    if not mask_dir.is_dir():
+        raise InputError(f"mask directory not found: {mask_dir}")
+    found, missing = [], []
+    for name in names:
+        hits = [mask_dir / f"{name}{s}" for s in MASK_SUFFIXES if (mask_dir / f"{name}{s}").is_file()]
+        if len(hits) != 1:
+            missing.append(name)
+        else:
+            found.append(hits[0])
+    if missing:
+        raise InputError(f"need exactly one mask (<name>.png or <name>.npy) in {mask_dir} for each latent; "
+                         f"missing or ambiguous: {missing[:10]}")
+    return found
+
+
+@torch.no_grad()
+def extract_features(generator, wplus: torch.Tensor, config: SegmenterConfig,
+                     dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Feature maps of every latent, one at a time: list of [I, C_k, r_k, r_k] in `dtype`."""
+    per_image = [segmentation_features(generator, w[None], config)[1] for w in wplus]
+    return [torch.cat([f[k] for f in per_image]).to(dtype).contiguous() for k in range(len(per_image[0]))]
+
+
+def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tensor,
+                    settings: TrainSettings | None = None,
+                    progress: Callable[[int, float], None] | None = None) -> TrainReport:
+    """Train all members of `seg` on feature maps `feats` ([I, C_k, r_k, r_k] each) and label maps
+    `masks` (int64 [I, H, W], the segmenter's out_size). progress(step, loss) after every step."""
+    s = settings or TrainSettings()
+    cfg = seg.config
+    n_img, (h, w) = masks.shape[0], cfg.out_size
+    if tuple(masks.shape[1:]) != (h, w) or feats[0].shape[0] != n_img:
+        raise InputError(f"masks must be [{feats[0].shape[0]}, {h}, {w}], got {list(masks.shape)}")
+    if masks.min() < 0 or masks.max() >= cfg.num_classes:
+        raise InputError(f"mask labels must lie in [0, {cfg.num_classes})")
+    m = seg.num_members
+    gens = [torch.Generator().manual_seed(s.seed * 1000 + i) for i in range(m)]
+    optimizer = torch.optim.Adam(seg.parameters(), lr=s.lr)
+    flat_masks = masks.reshape(-1)
+    report = TrainReport(steps=0)
+    best, stale, acc_loss = float("inf"), 0, 0.0
+    seg.train()
+    for step in range(1, s.max_steps + 1):
+        idx = torch.cat([torch.randint(0, n_img * h * w, (s.batch_pixels,), generator=g) for g in gens])
+        batch, pix = idx // (h * w), idx % (h * w)
+        x = seg.gather_features(feats, batch, pix // w, pix % w).float().view(m, s.batch_pixels, -1)
+        logits = seg.logits_from_vectors(x)  # [M, K, B]
+        target = flat_masks[idx].view(m, s.batch_pixels)
+        loss = F.cross_entropy(logits, target, reduction="none").mean(1).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        value = loss.item() / m
+        acc_loss += value
+        report.steps = step
+        if progress:
+            progress(step, value)
+        if step % s.window == 0:
+            window_loss = acc_loss / s.window
+            report.window_losses.append(window_loss)
+            acc_loss = 0.0
+            if window_loss < best * (1 - s.min_rel_improvement):
+                best, stale = window_loss, 0
+            else:
+                stale += 1
+                if stale >= s.patience:
+                    report.stopped = "plateau"
+                    break
+    seg.eval()
+    report.train_pixel_accuracy = pixel_accuracy(seg, feats, masks)
+    return report
+
+
+@torch.no_grad()
+def pixel_accuracy(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tensor) -> float:
+    """Fraction of pixels whose ensemble label equals the mask (eval mode, image by image)."""
+    correct = 0
+    for i in range(masks.shape[0]):
+        labels = seg.predict([f[i:i + 1].float() for f in feats]).labels[0]
+        correct += int((labels == masks[i]).sum())
+    return correct / masks.numel()
