@@ -1,0 +1,110 @@
+"""`editgan train-segmenter`: train the segmentation branch of a bundle from annotated w+ latents.
+
+    editgan train-segmenter --bundle B --latents W.safetensors --masks DIR [--scheme NAME|FILE]
+
+W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]); DIR holds
+`<name>.png` (label indices, mode L/P) or `<name>.npy` for each. Writes B/segmenter.safetensors and
+B/segmenter.json (or into --out). Annotated images must be embedded to w+ first; until the
+embedding command exists this command takes latents only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from editgan.domains.labels import LabelScheme
+from editgan.domains.schemes import SCHEMES, get_scheme
+from editgan.errors import InputError
+from editgan.io.native import load_generator, load_tensors, read_json
+from editgan.io.segmenter import save_segmenter
+from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.train.segmenter import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
+
+
+def resolve_scheme(value: str | None, bundle: Path) -> LabelScheme:
+    """--scheme NAME or a JSON file, else the bundle manifest's `label_scheme`."""
+    if value:
+        if value in SCHEMES:
+            return get_scheme(value)
+        path = Path(value)
+        if path.suffix == ".json" and path.is_file():
+            return LabelScheme.from_json(read_json(path))
+        return get_scheme(value)
+    manifest = bundle / "manifest.json"
+    if manifest.is_file() and isinstance(read_json(manifest).get("label_scheme"), dict):
+        return LabelScheme.from_json(read_json(manifest)["label_scheme"])
+    raise InputError(f"no label scheme: pass --scheme (one of {', '.join(SCHEMES)} or a JSON file) "
+                     f"or put 'label_scheme' in {manifest}")
+
+
+def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], torch.Tensor]:
+    """Names (sorted) and stacked w+ [I, num_ws, w_dim] from a safetensors file of w+ per image."""
+    tensors = load_tensors(path)
+    if not tensors:
+        raise InputError(f"{path} holds no latents")
+    names = sorted(tensors)
+    out = []
+    for name in names:
+        w = tensors[name].float()
+        w = w[0] if w.ndim == 3 and w.shape[0] == 1 else w
+        if tuple(w.shape) != (num_ws, w_dim):
+            raise InputError(f"latent {name!r} in {path} is {list(tensors[name].shape)}, the generator takes "
+                             f"w+ [{num_ws}, {w_dim}]")
+        out.append(w)
+    return names, torch.stack(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = Path(args.bundle)
+    generator = load_generator(bundle)
+    scheme = resolve_scheme(args.scheme, bundle)
+    config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
+                                           interpolation=args.interpolation, include_const=not args.no_const)
+    names, wplus = load_latents(args.latents, generator.config.num_ws, generator.config.w_dim)
+    masks = torch.from_numpy(np.stack([read_mask(p, scheme, config.out_size) for p in find_masks(args.masks, names)]))
+    t0 = time.perf_counter()
+    feats = extract_features(generator, wplus, config)
+    print(f"features of {len(names)} images: {config.in_features} channels ({time.perf_counter() - t0:.1f} s)")
+    settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed)
+    seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
+    with tqdm(total=settings.max_steps, unit="step", desc="train segmenter") as bar:
+        def progress(step: int, loss: float) -> None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss:.4f}")
+        report = train_segmenter(seg, feats, masks, settings, progress)
+    out = Path(args.out) if args.out else bundle
+    provenance = {"images": names, "latents": str(args.latents), "masks": str(args.masks),
+                  "settings": vars(settings), "report": report.to_json(),
+                  "wall_time_s": round(time.perf_counter() - t0, 1)}
+    path = save_segmenter(seg, out, scheme, provenance)
+    print(f"stopped after {report.steps} steps ({report.stopped}); train pixel accuracy "
+          f"{report.train_pixel_accuracy:.4f}; wrote {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train-segmenter", help="train a bundle's segmentation branch from annotated latents")
+    p.add_argument("--bundle", required=True, help="bundle directory with generator.safetensors/.json")
+    p.add_argument("--latents", required=True, help="safetensors file: image name -> w+ [num_ws, w_dim]")
+    p.add_argument("--masks", required=True, help="directory of <name>.png / <name>.npy label maps")
+    p.add_argument("--scheme", help=f"label scheme: {', '.join(SCHEMES)}, or a JSON file")
+    p.add_argument("--out", help="output directory (default: the bundle)")
+    p.add_argument("--members", type=int, default=10, help="ensemble size")
+    p.add_argument("--interpolation", default="bilinear", choices=["bilinear", "nearest"])
+    p.add_argument("--no-const", action="store_true", help="do not feed the generator's 4x4 constant input")
+    p.add_argument("--batch-pixels", type=int, default=64, help="pixels per member per step")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-steps", type=int, default=20000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.set_defaults(func=run)
