@@ -57,9 +57,13 @@ def axis_taps(out_size: int, in_size: int, mode: str) -> AxisTaps:
 def resample_axis(x: torch.Tensor, dim: int, taps: AxisTaps, offset: int = 0) -> torch.Tensor:
     """Resample `x` along `dim` with `taps` whose source indices are shifted by -offset
     (so `x` may hold only the source slab starting at `offset`). Output size along dim: len(taps)."""
-    a = x.index_select(dim, taps.i0 - offset)
+    idx = taps.i0 - offset
     if taps.single:
-        return a
+        start = int(idx[0])
+        if torch.equal(idx, torch.arange(start, start + len(idx))):
+            return x.narrow(dim, start, len(idx))  # identity on a window: a view, no copy
+        return x.index_select(dim, idx)
+    a = x.index_select(dim, idx)
     shape = [1] * x.ndim
     shape[dim] = -1
     w = taps.w.to(x.dtype).view(shape)
@@ -88,3 +92,4 @@ def gather_pixels(x: torch.Tensor, ty: AxisTaps, tx: AxisTaps, batch: torch.Tens
     if not tx.single:
         bottom = torch.lerp(bottom, xl[batch, ty.i1, tx.i1], wx)
     return torch.lerp(top, bottom, wy)
+

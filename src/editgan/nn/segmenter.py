@@ -30,7 +30,7 @@ from editgan.nn.resample import axis_taps, gather_pixels, resample_axis
 from editgan.nn.segmenter_config import SegmenterConfig
 
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained with
-TILE_ELEMENTS = 1 << 23  # target size of one [N, M*H1, rows, width] tile activation (32 MiB in float32)
+TILE_ELEMENTS = 1 << 24  # target size of one [N, M*H1, rows, width] tile activation (64 MiB in float32)
 
 
 @dataclass
@@ -182,18 +182,31 @@ class Segmenter(nn.Module):
             return self.w1[:, :, cols[0][0]:cols[-1][1]].reshape(m * h1, -1)
         return torch.cat([self.w1[:, :, a:b] for a, b in cols], dim=2).reshape(m * h1, -1)
 
-    def _hidden_rows(self, feats: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """Pre-activations z1 [N, M*H1, T, W] (no bias) on the canvas grid rows ys [T] x cols xs [W]
-        (increasing): each group's features are projected only on the source rows the tile reads."""
+    def _project(self, maps: list[int], feats: list[torch.Tensor], rows: slice) -> torch.Tensor:
+        """Group `maps` on source rows `rows` projected by their w1 columns -> [N, R, r, M*H1]
+        (pixel-major, so that resampling moves whole M*H1 vectors)."""
+        slab = torch.cat([feats[i][:, :, rows] for i in maps], 1) if len(maps) > 1 else feats[maps[0]][:, :, rows]
+        n, _, height, r = slab.shape
+        return torch.matmul(slab.flatten(2).transpose(1, 2), self._group_weight(maps).T).view(n, height, r, -1)
+
+    def _hidden_rows(self, feats: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor,
+                     projected: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Pre-activations z1 [N, T, W, M*H1] (no bias) on the canvas grid rows ys [T] x cols xs [W]
+        (both increasing). Groups in `projected` (coarse maps projected once per call) are only
+        resampled; the others are projected on just the source rows this tile reads."""
+        out, mode = self.config.out_resolution, self.config.interpolation
         z1 = None
         for r, maps in self._groups.items():
-            taps = axis_taps(self.config.out_resolution, r, self.config.interpolation)
-            rows, cols = taps.take(ys), taps.take(xs)
-            a, b = int(rows.i0[0]), int(rows.i1[-1]) + 1
-            slab = torch.cat([feats[i][:, :, a:b] for i in maps], 1) if len(maps) > 1 else feats[maps[0]][:, :, a:b]
-            proj = torch.matmul(self._group_weight(maps), slab.flatten(2)).unflatten(2, (b - a, r))
-            part = resample_axis(resample_axis(proj, 2, rows, offset=a), 3, cols)
-            z1 = part if z1 is None else z1 + part
+            taps = axis_taps(out, r, mode)
+            rows = taps.take(ys)
+            if r in projected:
+                a, proj = 0, projected[r]
+            else:
+                a = int(rows.i0[0])
+                b = int(rows.i1[-1] if rows.w[-1] > 0 else rows.i0[-1]) + 1
+                proj = self._project(maps, feats, slice(a, b))
+            part = resample_axis(resample_axis(proj, 1, rows, offset=a), 2, taps.take(xs))
+            z1 = part if z1 is None else z1.add_(part)
         return z1
 
     def _hidden_pixels(self, feats: list[torch.Tensor], batch: torch.Tensor, ys: torch.Tensor,
@@ -207,9 +220,7 @@ class Segmenter(nn.Module):
             ty, tx = taps.take(ys), taps.take(xs)
             weight = self._group_weight(maps)
             if n * r * r <= ys.numel():  # project every source pixel once, then resample
-                grid = torch.cat([feats[i] for i in maps], 1) if len(maps) > 1 else feats[maps[0]]
-                proj = torch.matmul(weight, grid.flatten(2)).unflatten(2, (r, r))
-                part = gather_pixels(proj, ty, tx, batch)
+                part = gather_pixels(self._project(maps, feats, slice(None)).permute(0, 3, 1, 2), ty, tx, batch)
             else:  # fewer pixels than source positions: resample the features, then project
                 vec = torch.cat([gather_pixels(feats[i], ty, tx, batch) for i in maps], 1)
                 part = vec @ weight.T
@@ -223,12 +234,14 @@ class Segmenter(nn.Module):
         m, h1 = self.w1.shape[:2]
         n = feats[0].shape[0]
         rows_per_tile = rows_per_tile or max(1, TILE_ELEMENTS // (n * m * h1 * w))
+        projected = {r: self._project(maps, feats, slice(None)) for r, maps in self._groups.items()
+                     if r * r <= rows_per_tile * w}  # no larger than a tile: project once
         xs = torch.arange(left, left + w)
         for y0 in range(0, h, rows_per_tile):
             y1 = min(h, y0 + rows_per_tile)
-            z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs)
-            z1 = z1.unflatten(1, (m, h1)) + self.b1[None, :, :, None, None]
-            yield slice(y0, y1), self._tail(z1.flatten(3)).unflatten(3, (y1 - y0, w))
+            z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)
+            z1 = (z1 + self.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
+            yield slice(y0, y1), self._tail(z1).unflatten(3, (y1 - y0, w))
 
     # ------------------------------------------------------------------ public
     def member_logits(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
