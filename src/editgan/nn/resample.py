@@ -93,3 +93,13 @@ def gather_pixels(x: torch.Tensor, ty: AxisTaps, tx: AxisTaps, batch: torch.Tens
         bottom = torch.lerp(bottom, xl[batch, ty.i1, tx.i1], wx)
     return torch.lerp(top, bottom, wy)
 
+
+
+def taps_matrix(taps: AxisTaps, in_size: int, dtype: torch.dtype) -> torch.Tensor:
+    """The taps as a dense [out, in_size] matrix A: resampling an axis is A @ x along it."""
+    out = len(taps.i0)
+    a = torch.zeros(out, in_size, dtype=torch.float64)
+    rows = torch.arange(out)
+    a.index_put_((rows, taps.i0), 1 - taps.w, accumulate=True)
+    a.index_put_((rows, taps.i1), taps.w, accumulate=True)
+    return a.to(dtype)

@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import ConfigError, InputError
-from editgan.nn.resample import axis_taps, gather_pixels, resample_axis
+from editgan.nn.resample import axis_taps, gather_pixels, resample_axis, taps_matrix
 from editgan.nn.segmenter_config import SegmenterConfig
 
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained with
 TILE_ELEMENTS = 1 << 24  # target size of one [N, M*H1, rows, width] tile activation (64 MiB in float32)
+DENSE_COLUMNS_MAX = 32  # maps this coarse resample columns by a [W, r] matmul (few FLOPs, one pass)
 
 
 @dataclass
@@ -205,8 +206,18 @@ class Segmenter(nn.Module):
                 a = int(rows.i0[0])
                 b = int(rows.i1[-1] if rows.w[-1] > 0 else rows.i0[-1]) + 1
                 proj = self._project(maps, feats, slice(a, b))
-            part = resample_axis(resample_axis(proj, 1, rows, offset=a), 2, taps.take(xs))
-            z1 = part if z1 is None else z1.add_(part)
+            part = resample_axis(proj, 1, rows, offset=a)  # [N, T, r, M*H1]
+            cols = taps.take(xs)
+            if r <= DENSE_COLUMNS_MAX:  # coarse: columns by a small matmul, accumulated in place
+                dense = taps_matrix(cols, r, part.dtype)
+                if z1 is None:
+                    z1 = torch.matmul(dense, part)
+                else:
+                    nt = part.shape[0] * part.shape[1]
+                    z1.view(nt, len(xs), -1).baddbmm_(dense.expand(nt, -1, -1), part.reshape(nt, r, -1))
+            else:
+                part = resample_axis(part, 2, cols)
+                z1 = part.clone() if z1 is None else z1.add_(part)
         return z1
 
     def _hidden_pixels(self, feats: list[torch.Tensor], batch: torch.Tensor, ys: torch.Tensor,
