@@ -48,6 +48,19 @@ def test_axis_taps_reproduce_interpolate(out, size, mode):
     assert torch.allclose(picked, ref[batch, :, ys, xs], atol=1e-12)
 
 
+@pytest.mark.parametrize("n, s", [(4, 1), (4, 2), (5, 8), (64, 2)])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_accumulate_upsampled_reproduces_interpolate(n, s, mode):
+    from editgan.nn.resample import accumulate_upsampled
+    x = torch.randn(2, n, 3, dtype=torch.float64)
+    acc = torch.randn(2, n * s, 3, dtype=torch.float64)
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    ref = acc + F.interpolate(x.transpose(1, 2), size=n * s, mode="linear" if mode == "bilinear" else mode,
+                              **kwargs).transpose(1, 2)
+    accumulate_upsampled(acc, x, 1, mode)
+    assert torch.allclose(acc, ref, atol=1e-12)
+
+
 def test_axis_taps_match_upsample_module_by_scale_factor():
     """DatasetGAN builds nn.Upsample(scale_factor=res / r, mode='bilinear')."""
     x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
@@ -245,10 +258,12 @@ def test_bad_inputs_raise_clear_errors():
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
-def test_tiled_projection_exact_with_gradients(mode):
-    """Maps projected per tile (64, 128) and once (4), with a crop in rows and columns."""
+@pytest.mark.parametrize("crop", [(10, 6, 100, 120), (10, 0, 100, 128)])
+def test_tiled_projection_exact_with_gradients(mode, crop):
+    """Maps projected per tile (64, 128) and once (4); columns by gathers (column crop) or by
+    strided phases (full width)."""
     cfg = SegmenterConfig(num_classes=3, feature_shapes=[(2, 4), (3, 64), (2, 128)], out_resolution=128,
-                          num_members=2, hidden=(5, 4), interpolation=mode, crop=(10, 6, 100, 120))
+                          num_members=2, hidden=(5, 4), interpolation=mode, crop=crop)
     seg = randomise(Segmenter(cfg).double())
     feats = [f.requires_grad_(True) for f in random_features(cfg, n=1)]
     ours = seg.member_logits(feats, rows_per_tile=9)

@@ -103,3 +103,28 @@ def taps_matrix(taps: AxisTaps, in_size: int, dtype: torch.dtype) -> torch.Tenso
     a.index_put_((rows, taps.i0), 1 - taps.w, accumulate=True)
     a.index_put_((rows, taps.i1), taps.w, accumulate=True)
     return a.to(dtype)
+
+
+def accumulate_upsampled(acc: torch.Tensor, x: torch.Tensor, dim: int, mode: str) -> None:
+    """acc += x resampled along `dim` to acc's length s * n (s integer), in place, exactly as
+    `axis_taps(s * n, n, mode)`: output o = s*q + phi reads source q + d_phi and q + d_phi + 1 with
+    a weight fixed per phase phi, so each phase is two scaled adds into a strided view of acc --
+    no gathers, no full-size temporaries. Edges replicate, which is the taps' clamping.
+    acc must be contiguous; its other dimensions equal x's."""
+    n = x.shape[dim]
+    s = acc.shape[dim] // n
+    if s * n != acc.shape[dim]:
+        raise ValueError(f"accumulate_upsampled needs an integer factor, got {n} -> {acc.shape[dim]}")
+    phases = acc.unflatten(dim, (n, s))
+    if mode == "nearest":
+        phases.add_(x.unsqueeze(dim + 1))
+        return
+    padded = torch.cat([x.narrow(dim, 0, 1), x, x.narrow(dim, n - 1, 1)], dim)
+    for phi in range(s):
+        d = (phi + 0.5) / s - 0.5
+        d0 = -1 if d < 0 else 0
+        w = d - d0
+        target = phases.select(dim + 1, phi)
+        target.add_(padded.narrow(dim, 1 + d0, n), alpha=1 - w)
+        if w:
+            target.add_(padded.narrow(dim, 2 + d0, n), alpha=w)

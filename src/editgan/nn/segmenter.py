@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import ConfigError, InputError
-from editgan.nn.resample import axis_taps, gather_pixels, resample_axis, taps_matrix
+from editgan.nn.resample import accumulate_upsampled, axis_taps, gather_pixels, resample_axis, taps_matrix
 from editgan.nn.segmenter_config import SegmenterConfig
 
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained with
@@ -215,7 +215,11 @@ class Segmenter(nn.Module):
                 else:
                     nt = part.shape[0] * part.shape[1]
                     z1.view(nt, len(xs), -1).baddbmm_(dense.expand(nt, -1, -1), part.reshape(nt, r, -1))
-            else:
+            elif out % r == 0 and len(xs) == out:  # whole canvas width: strided in-place phases
+                if z1 is None:
+                    z1 = part.new_zeros(part.shape[0], part.shape[1], out, part.shape[3])
+                accumulate_upsampled(z1, part, 2, mode)
+            else:  # a column crop or a non-integer ratio: gather the two taps
                 part = resample_axis(part, 2, cols)
                 z1 = part.clone() if z1 is None else z1.add_(part)
         return z1
@@ -229,12 +233,11 @@ class Segmenter(nn.Module):
         for r, maps in self._groups.items():
             taps = axis_taps(out, r, mode)
             ty, tx = taps.take(ys), taps.take(xs)
-            weight = self._group_weight(maps)
             if n * r * r <= ys.numel():  # project every source pixel once, then resample
                 part = gather_pixels(self._project(maps, feats, slice(None)).permute(0, 3, 1, 2), ty, tx, batch)
             else:  # fewer pixels than source positions: resample the features, then project
                 vec = torch.cat([gather_pixels(feats[i], ty, tx, batch) for i in maps], 1)
-                part = vec @ weight.T
+                part = vec @ self._group_weight(maps).T
             z1 = part if z1 is None else z1 + part
         return z1
 
@@ -296,10 +299,12 @@ class Segmenter(nn.Module):
         self._check_features(feats)
         out, mode = self.config.out_resolution, self.config.interpolation
         kwargs = {"align_corners": False} if mode == "bilinear" else {}
-        x = torch.cat([F.interpolate(f, size=(out, out), mode=mode, **kwargs) for f in feats], 1)
         top, left = self.config.origin
         h, w = self.config.out_size
-        return x[:, :, top:top + h, left:left + w]
+        x = feats[0].new_empty(feats[0].shape[0], self.config.in_features, h, w)
+        for f, (a, b) in zip(feats, self._columns):  # filled in place, as DatasetGAN's latent_to_image does
+            x[:, a:b] = F.interpolate(f, size=(out, out), mode=mode, **kwargs)[:, :, top:top + h, left:left + w]
+        return x
 
     def forward_naive(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None) -> torch.Tensor:
         """Reference: DatasetGAN's computation, member by member, BatchNorm unfolded (eval mode)."""
