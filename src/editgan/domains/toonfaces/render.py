@@ -81,7 +81,7 @@ def _background(cv: Canvas, lay: Layout) -> None:
     y = cv.x[:, None]
     x = cv.x[None, :]
     vignette = 1.0 - 0.14 * (x * x + y * y)
-    cv.rgb[:] = mix(lay.bg_top, lay.bg_bottom, (y + 1) * 0.5) * vignette[..., None]
+    np.multiply(mix(lay.bg_top, lay.bg_bottom, (y + 1) * 0.5), vignette[..., None], out=cv.rgb)
 
 
 def _long_hair(lay: Layout, u: np.ndarray, v: np.ndarray) -> np.ndarray:
