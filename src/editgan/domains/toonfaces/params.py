@@ -168,7 +168,8 @@ def sample_expression(seed: int) -> dict[str, float]:
     rng = np.random.default_rng([_seed(seed), 1])
     out = {name: _uniform(rng, name) for name in EXPRESSION_PARAMS}
     out["mouth_open"] = max(0.0, 1.5 * out["mouth_open"] - 0.5)
-    out["eye_open"] = 0.15 * out["eye_open"] / 0.1 if out["eye_open"] < 0.1 else 0.15 + 0.85 * (out["eye_open"] - 0.1) / 0.9
+    r = out["eye_open"]
+    out["eye_open"] = 1.5 * r if r < 0.1 else 0.15 + 0.85 * (r - 0.1) / 0.9
     return out
 
 
