@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--views must be at least 2 and --batch at least 4")
     torch.set_num_threads(args.threads)
     train_measures(args.out or asset_dir(), attr_pool=args.attr_pool, id_identities=args.identities,
-                   id_views=args.views, attr_steps=args.attr_steps, id_steps=args.id_steps, batch=args.batch, eval_n=args.eval_n, seed=args.seed,
-                   log=lambda msg: print(msg, flush=True))
+                   id_views=args.views, attr_steps=args.attr_steps, id_steps=args.id_steps, batch=args.batch,
+                   eval_n=args.eval_n, seed=args.seed, log=lambda msg: print(msg, flush=True))
     return 0

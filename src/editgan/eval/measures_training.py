@@ -151,8 +151,8 @@ def _pair_params(base: int, n: int) -> list[ToonParams]:
 
 
 def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_000, id_views: int = 3,
-                   attr_steps: int = 2_000, id_steps: int = 1_000, batch: int = 64, eval_n: int = 2_000, seed: int = 0,
-                   log: Callable[[str], None] = print) -> dict:
+                   attr_steps: int = 2_000, id_steps: int = 1_000, batch: int = 64, eval_n: int = 2_000,
+                   seed: int = 0, log: Callable[[str], None] = print) -> dict:
     """Train both networks, evaluate them on held-out test seeds, write weights + measures.json."""
     t0 = time.time()
     log(f"rendering attribute pool ({attr_pool} train faces)")
@@ -181,8 +181,9 @@ def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_00
         "attribute": {**ARCH, "out_dim": len(ATTRIBUTES), "outputs": list(ATTRIBUTES)},
         "identity": {**ARCH, "out_dim": embed_dim, "threshold": id_metrics["threshold"]},
         "metrics": {"attribute": attr_metrics, "identity": id_metrics},
-        "training": {"attr_steps": attr_steps, "id_steps": id_steps, "batch": batch, "attr_pool": attr_pool, "id_identities": id_identities,
-                     "id_views": id_views, "seed": seed, "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
+        "training": {"attr_steps": attr_steps, "id_steps": id_steps, "batch": batch, "attr_pool": attr_pool,
+                     "id_identities": id_identities, "id_views": id_views, "seed": seed,
+                     "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
                      "wall_s": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
                      "command": "editgan train-measures"},
     }

@@ -254,7 +254,8 @@ def _mouth(cv: Canvas, lay: Layout, p: ToonParams) -> None:
     lip = lay.lip_t
     lift = 0.07 * p.smile
     opening = 0.13 * p.mouth_open
-    r = cv.region(-w, w, lay.mouth_v - abs(lift) - 0.35 * opening - 1.4 * lip - 0.01, lay.mouth_v + abs(lift) + 0.7 * opening + 1.6 * lip + 0.01)
+    top_v = lay.mouth_v - abs(lift) - 0.35 * opening - 1.4 * lip - 0.01
+    r = cv.region(-w, w, top_v, lay.mouth_v + abs(lift) + 0.7 * opening + 1.6 * lip + 0.01)
     u, v = r.u, r.v
     t = u * np.float32(1 / w)
     k = clamp01(1 - t * t)
