@@ -56,9 +56,9 @@ def test_identity_same_face_other_expression_beats_other_face():
 def test_fd_and_kd_separate_a_shifted_distribution():
     a = images([sample_params(split_seed("test", i)) for i in range(100)])
     b = images([sample_params(split_seed("test", 100 + i)) for i in range(100)])
-    # same faces, but everyone smiles broadly with closed eyes: a different expression distribution
-    shifted = images([edit_params(sample_params(split_seed("test", 100 + i)), smile=1.0, eye_open=0.05)
-                      for i in range(100)])
+    # b's faces from a shifted parameter range: broad smiles, closed eyes, dark skin
+    shifted = images([edit_params(sample_params(split_seed("test", 100 + i)), smile=1.0, eye_open=0.05,
+                                  skin_tone=0.9 + 0.001 * i) for i in range(100)])
     assert fd_toon(a, b) < 0.5 * fd_toon(a, shifted)
     assert kd_toon(a, b) < 0.5 * kd_toon(a, shifted)
 

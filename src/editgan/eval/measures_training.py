@@ -115,11 +115,16 @@ def _predict(net: ToonNet, pool: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_attribute_net(net: ToonNet, pool: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Mean absolute error per attribute (also on faces with eye_open >= 0.5, where gaze and pupils
+    are visible) and binary smiling-vs-not accuracy at SMILE_THRESHOLD."""
     pred = _predict(net, pool)
-    mae = (pred - targets).abs().mean(0)
+    err = (pred - targets).abs()
+    open_eyes = targets[:, ATTRIBUTES.index("eye_open")] >= 0.5
     smile = ATTRIBUTES.index("smile")
     acc = ((pred[:, smile] > SMILE_THRESHOLD) == (targets[:, smile] > SMILE_THRESHOLD)).float().mean()
-    return {"mae": {a: round(float(m), 4) for a, m in zip(ATTRIBUTES, mae)},
+    return {"mae": {a: round(float(m), 4) for a, m in zip(ATTRIBUTES, err.mean(0))},
+            "mae_eyes_open": {a: round(float(m), 4) for a, m in zip(ATTRIBUTES, err[open_eyes].mean(0))},
+            "n_eyes_open": int(open_eyes.sum()),
             "smile_accuracy": round(float(acc), 4), "smile_threshold": SMILE_THRESHOLD, "n": len(pool)}
 
 
@@ -182,7 +187,7 @@ def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_00
         "identity": {**ARCH, "out_dim": embed_dim, "threshold": id_metrics["threshold"]},
         "metrics": {"attribute": attr_metrics, "identity": id_metrics},
         "training": {"attr_steps": attr_steps, "id_steps": id_steps, "batch": batch, "attr_pool": attr_pool,
-                     "id_identities": id_identities, "id_views": id_views, "seed": seed,
+                     "id_identities": id_identities, "id_views": id_views, "eval_n": eval_n, "seed": seed,
                      "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
                      "wall_s": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
                      "command": "editgan train-measures"},
