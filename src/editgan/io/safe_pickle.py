@@ -22,6 +22,7 @@ import collections
 import io
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -108,8 +109,10 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
         raise CheckpointError("tensor in pickle does not reference a tensor storage; malformed file")
     if backward_hooks:
         raise UnsafePickleError("tensor in pickle carries backward hooks; refusing to load")
-    dtype = storage.dtype if isinstance(storage, torch.TypedStorage) else torch.uint8
-    untyped = storage.untyped() if isinstance(storage, torch.TypedStorage) else storage
+    with warnings.catch_warnings():  # TypedStorage deprecation notice; this is what torch.load gives
+        warnings.simplefilter("ignore")
+        dtype = storage.dtype if isinstance(storage, torch.TypedStorage) else torch.uint8
+        untyped = storage.untyped() if isinstance(storage, torch.TypedStorage) else storage
     try:
         return torch.empty((0,), dtype=dtype).set_(untyped, int(storage_offset), tuple(size), tuple(stride))
     except (RuntimeError, TypeError, ValueError) as err:
