@@ -18,6 +18,7 @@ Anything else raises `UnsafePickleError` naming the global, before it is ever ca
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -217,6 +218,10 @@ class SafeUnpickler(pickle.Unpickler):
     """`pickle.Unpickler` that resolves only `ALLOWED_GLOBALS` (and torch dtype constants)."""
 
     def find_class(self, module: str, name: str):
+        # Python-2-era names (protocol <= 2 pickles write e.g. __builtin__.set), as the stdlib maps them
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         target = ALLOWED_GLOBALS.get((module, name))
         if target is None and module == "torch":
             target = _torch_dtype(name)
