@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -51,22 +52,22 @@ def load_torch_file(path: str | Path) -> object:
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
-        with torch.serialization.safe_globals([(InertNamespace, "argparse.Namespace")]):
+        with torch.serialization.safe_globals([(InertNamespace, "argparse.Namespace")]), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols of old files
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
         globals_named = re.findall(r"GLOBAL ([\w.]+)", str(err))
-        what = f" (it needs {globals_named[0]})" if globals_named else (f" ({first})" if first else "")
+        if "truncated" in str(err) or not globals_named and "Unsupported" not in str(err):
+            raise CheckpointError(f"{path} is truncated or corrupt ({str(err).strip().splitlines()[0][:200]}); "
+                                  "re-download it") from None
+        what = f" (it needs {globals_named[0]})" if globals_named else ""
         raise CheckpointError(f"{path} holds objects other than tensors and plain containers{what}; "
                               "refusing to unpickle it. If it is an NVIDIA .pkl use --format nvidia.") from None
-    except (EOFError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path} is truncated or corrupt ({type(err).__name__}); re-download it") from None
-    except RuntimeError as err:
-        msg = str(err)
-        if "zip archive" in msg or "central directory" in msg or "failed finding" in msg or "file_size" in msg:
-            raise CheckpointError(f"{path} is truncated or corrupt (torch: {msg.splitlines()[0]}); "
-                                  "re-download it") from None
-        raise CheckpointError(f"{path} is not a readable torch checkpoint ({msg.splitlines()[0]})") from None
+    except (EOFError, zipfile.BadZipFile, OSError, RuntimeError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(f"{path} is truncated or corrupt, or not a torch checkpoint ({first}); "
+                              "re-download it") from None
 
 
 def is_rosinality_state_dict(sd: object) -> bool:

@@ -235,7 +235,7 @@ class SafeUnpickler(pickle.Unpickler):
                                 f"plain containers and StyleGAN network records are allowed.{hint}")
 
     def persistent_load(self, pid):
-        raise CheckpointError("pickle uses persistent ids (a torch.save file?); it is not an NVIDIA .pkl — "
+        raise CheckpointError("this pickle uses persistent ids (a torch.save file?); it is not an NVIDIA .pkl — "
                               "try --format rosinality")
 
 
@@ -263,6 +263,10 @@ def _load_stream(f: BinaryIO, where: str) -> Any:
         raise
     except EOFError:
         raise CheckpointError(f"{where} ends early: the pickle is truncated (re-download or re-copy it)") from None
-    except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+    except pickle.UnpicklingError as err:
+        if "truncated" in str(err):
+            raise CheckpointError(f"{where} ends early: the pickle is truncated (re-download or re-copy it)") from None
+        raise CheckpointError(f"{where} is not a readable pickle ({err})") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
             MemoryError, RecursionError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{where} is not a readable pickle ({type(err).__name__}: {err})") from None
