@@ -166,3 +166,22 @@ def test_file_errors(tmp_path):
     (tmp_path / "t.pkl").write_text("hello")
     with pytest.raises(CheckpointError, match="neither a torch checkpoint nor a pickle"):
         detect_format(tmp_path / "t.pkl")
+
+
+def test_reads_discriminator_into_ours(tmp_path):
+    from editgan.io.nvidia_pkl import read_nvidia_discriminator
+    from editgan.nn.discriminator import Discriminator
+
+    path = L.write_nvidia_pkl(tmp_path / "n.pkl", L.nvidia_generator())
+    D_nv = L.Discriminator(32, 3, 512, 32)  # same seed as the one written into the pkl
+    config, sd, _ = read_nvidia_discriminator(path)
+    assert config.resolution == 32 and config.channels == {4: 32, 8: 32, 16: 32, 32: 16}
+    expected = {k: v for k, v in D_nv.state_dict().items() if not k.endswith("resample_filter")}
+    assert set(sd) == set(expected) and "b32.fromrgb.weight" in sd and "b16.fromrgb.weight" not in sd
+    for k in sd:
+        torch.testing.assert_close(sd[k], expected[k], rtol=0, atol=0)
+    D = Discriminator(config)
+    D.load_state_dict(sd, strict=True)
+    assert D(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
+    with pytest.raises(CheckpointError, match="not a pickled NVIDIA Discriminator"):
+        read_nvidia_discriminator(path, network="G_ema")

@@ -159,3 +159,49 @@ def _plain(value):
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)
+
+
+_D_KEY = re.compile(r"b\d+\.(fromrgb\.(weight|bias)|conv0\.(weight|bias)|conv1\.(weight|bias)|skip\.weight)"
+                    r"|b4\.(conv|fc|out)\.(weight|bias)")
+
+
+def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
+    """Read the StyleGAN2 discriminator ("resnet" architecture) -> (DiscriminatorConfig, state dict, extras).
+
+    Names are NVIDIA's and ours alike: b{r}.fromrgb (r = R only), b{r}.conv0, .conv1, .skip (no
+    bias) for r = R..8, and the epilogue b4.conv/fc/out; resample_filter buffers are dropped.
+    """
+    from editgan.nn.discriminator import DiscriminatorConfig
+
+    data = load_network_pickle(path)
+    record = data.get(network)
+    where = f"{path}:{network}"
+    if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
+        raise CheckpointError(f"{where} is not a pickled NVIDIA Discriminator (keys: {sorted(map(str, data))})")
+    kwargs = _plain(record.init_kwargs)
+    c_dim = int(kwargs.get("c_dim", 0) or 0)
+    _require(c_dim == 0, where, f"class-conditional discriminator (c_dim={c_dim})")
+    _require(kwargs.get("architecture", "resnet") == "resnet", where,
+             f"architecture '{kwargs.get('architecture')}' (only 'resnet', the StyleGAN2 default)")
+    flat = {k: v for k, v in record.tensors().items() if not k.endswith("resample_filter")}
+    unknown = sorted(k for k in flat if not _D_KEY.fullmatch(k))
+    _require(not unknown, where, f"unknown tensors {unknown[:6]}")
+    _require("b4.conv.weight" in flat, where, "no epilogue b4.conv")
+    resolutions = sorted({int(m.group(1)) for k in flat if (m := re.match(r"b(\d+)\.conv0\.", k))})
+    channels = {4: int(flat["b4.conv.weight"].shape[0])}
+    channels.update({r: int(flat[f"b{r}.conv0.weight"].shape[0]) for r in resolutions})
+    epilogue = dict(kwargs.get("epilogue_kwargs") or {})
+    mbstd_channels = int(epilogue.get("mbstd_num_channels", 1))
+    _require(flat["b4.conv.weight"].shape[1] == channels[4] + mbstd_channels, where,
+             "epilogue conv input width does not match mbstd_num_channels")
+    conv_clamp = kwargs.get("conv_clamp")
+    try:
+        config = DiscriminatorConfig(resolution=max(resolutions), channels=channels,
+                                     img_channels=int(flat[f"b{max(resolutions)}.fromrgb.weight"].shape[1]),
+                                     conv_clamp=None if conv_clamp is None else float(conv_clamp),
+                                     mbstd_group_size=int(epilogue.get("mbstd_group_size", 4) or 4),
+                                     mbstd_num_channels=mbstd_channels)
+    except Exception as err:
+        raise CheckpointError(f"{where} gives an unsupported discriminator config: {err}") from None
+    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+    return config, sd, {"format": "nvidia", "network": network, "init_kwargs": kwargs}
