@@ -51,27 +51,24 @@ def upfirdn2d(
     x: [N, C, H, W]; f: [fh, fw] (true convolution; symmetric filters make this moot);
     pad: (px0, px1, py0, py1), negative values crop. Output height is
     (H * up + py0 + py1 - fh + 1) // down (ceil), likewise for width. `gain` scales the output.
-    Channels are folded into the batch so one small convolution serves all of them.
     """
     n, c, h, w = x.shape
     px0, px1, py0, py1 = _as_pad4(pad)
     fh, fw = f.shape
-    kernel = (f * gain).to(x.dtype).reshape(1, 1, fh, fw)
-    y = x.reshape(n * c, 1, h, w)
+    # One depthwise kernel per channel (a broadcast view, no copy): oneDNN/cuDNN have fast
+    # depthwise paths, and the input keeps its memory format (channels_last stays so).
+    kernel = (f * gain).to(x.dtype).reshape(1, 1, fh, fw).expand(c, 1, fh, fw)
     if up > 1:
         # conv_transpose2d scatters x[i] * f[k] to i*up + k: the full convolution of the
         # zero-inserted signal with f (length (L-1)*up + fk). upfirdn's valid window after
         # padding (p0, p1) starts at fk-1-p0 of that full convolution.
-        y = F.conv_transpose2d(y, kernel, stride=up)
+        y = F.conv_transpose2d(x, kernel, stride=up, groups=c)
         out_h, out_w = h * up + py0 + py1 - fh + 1, w * up + px0 + px1 - fw + 1
         top, left = fh - 1 - py0, fw - 1 - px0
         y = F.pad(y, [-left, left + out_w - y.shape[3], -top, top + out_h - y.shape[2]])
-        if down > 1:
-            y = y[:, :, ::down, ::down]
-    else:
-        y = F.pad(y, [px0, px1, py0, py1])
-        y = F.conv2d(y, kernel.flip([2, 3]), stride=down)
-    return y.reshape(n, c, y.shape[2], y.shape[3])
+        return y[:, :, ::down, ::down] if down > 1 else y
+    y = F.pad(x, [px0, px1, py0, py1])
+    return F.conv2d(y, kernel.flip([2, 3]), stride=down, groups=c)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:

@@ -152,6 +152,9 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.config = config
         self.resolutions = block_resolutions(config.resolution)
+        # Activation layout. channels_last lets oneDNN/cuDNN pick their fastest conv and
+        # depthwise-filter kernels; every later op preserves it (bench/generator.py compares).
+        self.memory_format = torch.channels_last
         prev = 0
         for res in self.resolutions:
             ch = config.channels[res]
@@ -180,7 +183,7 @@ class SynthesisNetwork(nn.Module):
         w_idx = layer_idx = 0
         for block in self.blocks():
             if block.is_first:
-                x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
+                x = block.const.unsqueeze(0).expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
             for layer in block.layers():
                 layer_noise = None if noise is None else noise[layer_idx]
                 x = layer(x, ws[:, w_idx], noise_mode=noise_mode, noise=layer_noise, fused=fused)
