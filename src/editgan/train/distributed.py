@@ -60,8 +60,9 @@ def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
 
 def all_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """Mean of a tensor over ranks (for logging and running statistics)."""
+    value = value.detach()
     if info.world_size == 1:
         return value
-    value = value.detach().clone()
+    value = value.clone()
     dist.all_reduce(value)
     return value / info.world_size

@@ -197,7 +197,7 @@ class GANTrainer:
         lengths = grad.square().sum(2).mean(1).sqrt()
         self.pl_mean.copy_(self.pl_mean.lerp(ddp.all_mean(lengths.mean().detach(), self.dist), cfg.pl_decay))
         penalty = (lengths - self.pl_mean).square().mean()
-        (penalty * cfg.pl_weight * cfg.pl_interval + fake[:, 0, 0, 0].sum() * 0).backward()
+        (penalty * cfg.pl_weight * cfg.pl_interval).backward()
         return float(ddp.all_mean(penalty, self.dist))
 
     @torch.no_grad()
