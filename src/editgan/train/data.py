@@ -32,7 +32,7 @@ def to_square_rgb(img: Image.Image, resolution: int) -> np.ndarray:
 
 def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float32 [3, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1
+    return torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
 
 
 class ImageFileSource:

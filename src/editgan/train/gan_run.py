@@ -3,7 +3,7 @@
 Directory layout of a run (`out`):
   checkpoint.safetensors/.json  full training state (exact resume)
   generator/                    the EMA generator in our format (updated at every snapshot)
-  samples/grid-<kimg>.png       sample grids (fixed seeds, psi 1.0)
+  samples/grid-<images>.png     sample grids (fixed seeds, psi 1.0)
   log.jsonl                     one JSON line per snapshot: step, images, images/s, losses, fd_toon
 """
 
@@ -50,10 +50,9 @@ def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions, is_toonfaces: boo
     G = trainer.G_ema
     with torch.no_grad():
         grid = G(G.sample_z(16, seed=0).to(trainer.device), noise_mode="const")
-    kimg = trainer.images_seen / 1000
-    save_png(out / "samples" / f"grid-{kimg:08.1f}k.png", make_grid(to_uint8(grid), cols=8))
+    save_png(out / "samples" / f"grid-{trainer.images_seen:09d}.png", make_grid(to_uint8(grid), cols=8))
     save_generator(G, out / "generator")
-    record = {"step": trainer.step_count, "kimg": kimg}
+    record = {"step": trainer.step_count, "kimg": trainer.images_seen / 1000}
     if opts.fd_samples and is_toonfaces:
         record["fd_toon"] = fd_toon_of(G, opts.fd_samples, G.config.resolution)
     return record
@@ -97,6 +96,7 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
         bar.close()
     if dist.is_main:
         save_generator(trainer.G_ema, out / "generator")
-        print(f"stopped ({reason}) at step {trainer.step_count}, {trainer.images_seen / 1000:.1f} kimg; "
-              f"{trainer.skipped} unreadable images skipped; checkpoint {prefix}.json")
+        unreadable = len(getattr(source, "skipped", ()))
+        print(f"stopped ({reason}) at step {trainer.step_count}, {trainer.images_seen} images seen; "
+              f"{unreadable} unreadable files skipped ({trainer.skipped} draws replaced); checkpoint {prefix}.json")
     return trainer
