@@ -23,7 +23,7 @@ from editgan.domains.toonfaces.canvas import Canvas
 from editgan.domains.toonfaces.render import paint_face
 from editgan.errors import InputError
 
-GOLDEN = "625e77aaefd0150cdc9d452712babc3e003452422f6164e1f460c26ee6dd5bad"
+GOLDEN = "70f853d4b1251d4a1f9e38469722138941c8e11079fcb552a5d787f42e4f0491"
 REQUIRED_PARTS = ("background", "skin", "hair", "ear", "eyebrow", "sclera", "iris", "pupil", "eyelid", "nose",
                   "upper_lip", "lower_lip", "teeth", "mouth_interior")
 

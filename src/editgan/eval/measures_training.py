@@ -1,7 +1,7 @@
 """Training and held-out evaluation of the toonface measuring networks (toon_nets.py).
 
 Everything is seeded and runs on the CPU: faces are rendered from fixed train-split seeds into an
-in-memory pool (already resized to the networks' input size), the networks train on the pool, and
+in-memory uint8 pool at RENDER_SIZE, the networks train on the pool, and
 the held-out numbers come from test-split seeds (dataset.SPLITS) that training never sees.
 
 - attribute network: mean-squared error on the expression attributes (toon_nets.ATTRIBUTES).
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from editgan.domains.toonfaces import ToonParams, edit_params, render, sample_identity, sample_params
-from editgan.domains.toonfaces.dataset import SPLITS, image_to_tensor
+from editgan.domains.toonfaces.dataset import SPLITS
 from editgan.domains.toonfaces.params import SMILE_THRESHOLD
 from editgan.eval.toon_nets import ATTRIBUTES, CONFIG_NAME, ToonNet, build
 
-ARCH = {"widths": [24, 32, 48, 64, 96], "feature_dim": 128, "input_size": 64}
+ARCH = {"widths": [24, 32, 48, 64, 96], "feature_dim": 128, "input_size": 128}
 RENDER_SIZE = 128
 TEMPERATURE = 0.1
 TRAIN, TEST = SPLITS["train"].start, SPLITS["test"].start
@@ -40,15 +40,14 @@ def identity_view(identity_seed: int, view_seed: int) -> ToonParams:
     return edit_params(p, background=sample_identity(view_seed)["background"])
 
 
-def render_pool(params: list[ToonParams], input_size: int) -> torch.Tensor:
-    """Render at RENDER_SIZE and resize like ToonNet.prepare -> float16 [N, 3, s, s] in [-1, 1]."""
-    out = torch.empty(len(params), 3, input_size, input_size, dtype=torch.float16)
-    for start in range(0, len(params), 256):
-        chunk = params[start:start + 256]
-        images = image_to_tensor(np.stack([render(p, RENDER_SIZE)[0] for p in chunk]))
-        images = F.interpolate(images, size=input_size, mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + len(chunk)] = images.half()
-    return out
+def render_pool(params: list[ToonParams]) -> torch.Tensor:
+    """Render at RENDER_SIZE -> uint8 [N, 3, S, S] (`as_input` makes network input of a batch)."""
+    return torch.from_numpy(np.stack([render(p, RENDER_SIZE)[0] for p in params])).permute(0, 3, 1, 2).contiguous()
+
+
+def as_input(pool_rows: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 3, S, S] -> float [N, 3, S, S] in [-1, 1], as image_to_tensor would give."""
+    return pool_rows.float().div_(127.5).sub_(1.0)
 
 
 def attribute_targets(params: list[ToonParams]) -> torch.Tensor:
@@ -69,7 +68,7 @@ def train_attribute_net(pool: torch.Tensor, targets: torch.Tensor, steps: int, b
     opt, sched = _optimizer(net, steps, 3e-3)
     for step in range(steps):
         idx = torch.randint(len(pool), (batch,), generator=gen)
-        loss = F.mse_loss(net(pool[idx].float()), targets[idx])
+        loss = F.mse_loss(net(as_input(pool[idx])), targets[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -99,7 +98,7 @@ def train_identity_net(pool: torch.Tensor, views: int, steps: int, batch: int, e
         ids = torch.randperm(identities, generator=gen)[:batch]
         pick = torch.stack([torch.randperm(views, generator=gen)[:2] for _ in range(batch)])
         rows = ids[:, None] * views + pick
-        emb = net(pool[rows.reshape(-1)].float()).reshape(batch, 2, -1)
+        emb = net(as_input(pool[rows.reshape(-1)])).reshape(batch, 2, -1)
         loss = info_nce(emb[:, 0], emb[:, 1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,7 +111,7 @@ def train_identity_net(pool: torch.Tensor, views: int, steps: int, batch: int, e
 
 @torch.no_grad()
 def _predict(net: ToonNet, pool: torch.Tensor) -> torch.Tensor:
-    return torch.cat([net(pool[i:i + 256].float()) for i in range(0, len(pool), 256)])
+    return torch.cat([net(as_input(pool[i:i + 256])) for i in range(0, len(pool), 256)])
 
 
 def evaluate_attribute_net(net: ToonNet, pool: torch.Tensor, targets: torch.Tensor) -> dict:
@@ -152,26 +151,26 @@ def _pair_params(base: int, n: int) -> list[ToonParams]:
 
 
 def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_000, id_views: int = 3,
-                   steps: int = 2_500, batch: int = 64, eval_n: int = 2_000, seed: int = 0,
-                   log: Callable[[str], None] = print) -> dict:
+                   attr_steps: int = 2_000, id_steps: int = 1_000, batch: int = 64, eval_n: int = 2_000,
+                   seed: int = 0, log: Callable[[str], None] = print) -> dict:
     """Train both networks, evaluate them on held-out test seeds, write weights + measures.json."""
     t0 = time.time()
-    size = ARCH["input_size"]
     log(f"rendering attribute pool ({attr_pool} train faces)")
     params = [sample_params(TRAIN + i) for i in range(attr_pool)]
-    attr_net = train_attribute_net(render_pool(params, size), attribute_targets(params), steps, batch, seed, log)
+    attr_net = train_attribute_net(render_pool(params), attribute_targets(params), attr_steps, batch, seed,
+                                   log)
     test_params = [sample_params(TEST + i) for i in range(eval_n)]
-    attr_metrics = evaluate_attribute_net(attr_net, render_pool(test_params, size), attribute_targets(test_params))
+    attr_metrics = evaluate_attribute_net(attr_net, render_pool(test_params), attribute_targets(test_params))
     log(f"attribute held-out: {json.dumps(attr_metrics)}")
 
     log(f"rendering identity pool ({id_identities} identities x {id_views} views)")
     id_params = [identity_view(TRAIN + ID_OFFSET + i, TRAIN + VIEW_OFFSET + id_views * i + v)
                  for i in range(id_identities) for v in range(id_views)]
     embed_dim = 64
-    id_net = train_identity_net(render_pool(id_params, size), id_views, steps, batch // 2, embed_dim, seed, log)
-    valid_same, valid_diff = pair_similarities(id_net, render_pool(_pair_params(TRAIN + VALID_OFFSET, eval_n // 2), size))
+    id_net = train_identity_net(render_pool(id_params), id_views, id_steps, batch // 2, embed_dim, seed, log)
+    valid_same, valid_diff = pair_similarities(id_net, render_pool(_pair_params(TRAIN + VALID_OFFSET, eval_n // 2)))
     threshold = best_threshold(valid_same, valid_diff)
-    same, diff = pair_similarities(id_net, render_pool(_pair_params(TEST, eval_n // 2), size))
+    same, diff = pair_similarities(id_net, render_pool(_pair_params(TEST, eval_n // 2)))
     id_metrics = verification(same, diff, threshold)
     log(f"identity held-out: {json.dumps(id_metrics)}")
 
@@ -182,8 +181,9 @@ def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_00
         "attribute": {**ARCH, "out_dim": len(ATTRIBUTES), "outputs": list(ATTRIBUTES)},
         "identity": {**ARCH, "out_dim": embed_dim, "threshold": id_metrics["threshold"]},
         "metrics": {"attribute": attr_metrics, "identity": id_metrics},
-        "training": {"steps": steps, "batch": batch, "attr_pool": attr_pool, "id_identities": id_identities,
-                     "id_views": id_views, "seed": seed, "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
+        "training": {"attr_steps": attr_steps, "id_steps": id_steps, "batch": batch, "attr_pool": attr_pool,
+                     "id_identities": id_identities, "id_views": id_views, "seed": seed,
+                     "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
                      "wall_s": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
                      "command": "editgan train-measures"},
     }

@@ -1,8 +1,9 @@
 """The small CNNs that measure edits on toonfaces, and loading them from the package assets.
 
-Both networks share one architecture (`ToonNet`): images float [N, 3, H, W] in [-1, 1] (any
-H = W in 64..256) are resized to `input_size`, go through strided conv stages, and a linear layer
-gives the penultimate features [N, feature_dim]; a head maps them to the outputs:
+Both networks share one architecture (`ToonNet`): images float [N, 3, S, S] in [-1, 1] (any S,
+64..256 for toonfaces) are resized to `input_size`, go through a stride-2 stem (which still sees
+every pixel, so 1-2 pixel details such as pupils survive) and strided conv stages, and a linear
+layer gives the penultimate features [N, feature_dim]; a head maps them to the outputs:
 - attribute network: [N, len(ATTRIBUTES)] expression attributes in parameter units;
 - identity network: [N, embed_dim] embedding, compared by cosine similarity.
 Weights are safetensors files under editgan/assets/toonfaces/ with a JSON config (measures.json).
@@ -28,19 +29,20 @@ CONFIG_NAME = "measures.json"
 
 
 class ToonNet(nn.Module):
-    """Conv stages (3x3 conv + BN + ReLU, the first of each stage strided) -> linear features -> head."""
+    """Stride-2 stem, then stages of two 3x3 convs (the first strided), each conv + BN + ReLU;
+    flatten -> linear features [N, feature_dim] -> linear head [N, out_dim]."""
 
-    def __init__(self, widths: list[int], feature_dim: int, out_dim: int, input_size: int = 64) -> None:
+    def __init__(self, widths: list[int], feature_dim: int, out_dim: int, input_size: int = 128) -> None:
         super().__init__()
         self.input_size = input_size
         layers: list[nn.Module] = []
         c_in = 3
         for i, c in enumerate(widths):
-            for stride in ((1,) if i == 0 else (2, 1)):
+            for stride in ((2,) if i == 0 else (2, 1)):
                 layers += [nn.Conv2d(c_in, c, 3, stride, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
                 c_in = c
         self.body = nn.Sequential(*layers)
-        side = input_size >> (len(widths) - 1)
+        side = input_size >> len(widths)
         self.features = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, feature_dim), nn.ReLU(inplace=True))
         self.head = nn.Linear(feature_dim, out_dim)
 

@@ -69,7 +69,8 @@ def edit_target(predicted: np.ndarray, before: ToonParams, after: ToonParams) ->
     """
     predicted = np.asarray(predicted)
     if predicted.ndim != 2 or predicted.shape[0] != predicted.shape[1] or predicted.dtype.kind not in "iu":
-        raise InputError(f"predicted labels must be a square integer map [S, S], got {predicted.dtype} {predicted.shape}")
+        raise InputError(f"predicted labels must be a square integer map [S, S], "
+                         f"got {predicted.dtype} {predicted.shape}")
     TOONFACES_LABELS.validate(predicted, "predicted labels")
     size = predicted.shape[0]
     _, labels_before = render(before, size)

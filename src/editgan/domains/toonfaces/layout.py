@@ -76,8 +76,8 @@ def layout(p: ToonParams) -> Layout:
     a = 0.50 + 0.10 * p.face_width
     b = 0.60 + 0.10 * p.face_length
     fy = 0.08
-    eye_w = 0.085 + 0.035 * p.eye_size
-    eye_h = 0.55 * eye_w
+    eye_w = 0.10 + 0.04 * p.eye_size
+    eye_h = 0.6 * eye_w
     eye_v = fy - 0.22 * b
     skin = palette(SKIN_PALETTE, p.skin_tone)
     hue = p.background
@@ -92,11 +92,11 @@ def layout(p: ToonParams) -> Layout:
         ear_v=fy - 0.04,
         ear_w=0.065 + 0.045 * p.ear_size,
         ear_h=0.11 + 0.06 * p.ear_size,
-        eye_u=a * (0.36 + 0.10 * p.eye_spacing),
+        eye_u=a * (0.40 + 0.10 * p.eye_spacing),
         eye_v=eye_v,
         eye_w=eye_w,
         eye_h=eye_h,
-        iris_r=0.68 * eye_h,
+        iris_r=0.7 * eye_h,
         brow_v=eye_v - 1.5 * eye_h - 0.05,
         brow_w=1.2 * eye_w,
         brow_t=0.023,

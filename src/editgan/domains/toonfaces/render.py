@@ -215,13 +215,13 @@ def _eye(cv: Canvas, lay: Layout, p: ToonParams, side: float) -> None:
     cv.paint(r, opening, LABEL["sclera"], shade(SCLERA, sclera_light))
 
     iu = cu + 0.5 * w * p.gaze_x
-    iv = cy + 0.4 * h * p.gaze_y
+    iv = cy + 0.5 * h * p.gaze_y
     du, dw = r.u - iu, r.v - iv
     d = np.sqrt(du * du + dw * dw) * np.float32(1 / lay.iris_r)
     iris = opening & (d < 1)
     iris_light = 1.15 - 0.35 * d * d - 0.25 * clamp01((d - 0.85) * np.float32(1 / 0.15))
     iris_color = shade(lay.iris, iris_light * (0.9 + 0.35 * tri(d * 4)))
-    pupil_r = 0.3 + 0.42 * p.pupil_size
+    pupil_r = 0.25 + 0.5 * p.pupil_size
     pupil = opening & (d < pupil_r)
     hx, hy = du + 0.35 * lay.iris_r, dw + 0.35 * lay.iris_r
     glint = clamp01(1.5 - np.sqrt(hx * hx + hy * hy) * np.float32(1 / (0.16 * lay.iris_r)))
@@ -254,7 +254,8 @@ def _mouth(cv: Canvas, lay: Layout, p: ToonParams) -> None:
     lip = lay.lip_t
     lift = 0.07 * p.smile
     opening = 0.13 * p.mouth_open
-    r = cv.region(-w, w, lay.mouth_v - abs(lift) - 0.35 * opening - 1.4 * lip - 0.01, lay.mouth_v + abs(lift) + 0.7 * opening + 1.6 * lip + 0.01)
+    top_v = lay.mouth_v - abs(lift) - 0.35 * opening - 1.4 * lip - 0.01
+    r = cv.region(-w, w, top_v, lay.mouth_v + abs(lift) + 0.7 * opening + 1.6 * lip + 0.01)
     u, v = r.u, r.v
     t = u * np.float32(1 / w)
     k = clamp01(1 - t * t)
