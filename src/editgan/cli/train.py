@@ -26,6 +26,7 @@ def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> d
 def run_gan(args: argparse.Namespace) -> int:
     channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
     config = GANTrainConfig(
+        data=args.data if args.data == "toonfaces" else str(args.data),
         generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
                        num_mapping_layers=args.mapping_layers, channels=channels),
         discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,

@@ -31,6 +31,7 @@ from editgan.train.state import load_state, save_state
 class GANTrainConfig:
     """Hyperparameters (StyleGAN2 defaults, scaled for small models where noted)."""
 
+    data: str = "toonfaces"     # what the run trains on (recorded for provenance)
     generator: dict = field(default_factory=dict)      # GeneratorConfig fields
     discriminator: dict = field(default_factory=dict)  # DiscriminatorConfig fields
     batch: int = 16             # global batch (split over ranks)
@@ -94,6 +95,7 @@ class GANTrainer:
         self.step_count = 0
         self.images_seen = 0
         self.skipped = 0
+        self.train_seconds = 0.0  # cumulative wall time inside run(), across resumes
         self.pl_mean = torch.zeros([], device=self.device)
 
     # ----- data and latents --------------------------------------------------------------
@@ -220,7 +222,7 @@ class GANTrainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
             "step": self.step_count, "images_seen": self.images_seen, "skipped": self.skipped,
-            "pl_mean": self.pl_mean,
+            "train_seconds": self.train_seconds, "pl_mean": self.pl_mean,
         }
 
     def save(self, prefix: str | Path) -> None:
@@ -239,6 +241,7 @@ class GANTrainer:
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.step_count, self.images_seen, self.skipped = state["step"], state["images_seen"], state["skipped"]
+        self.train_seconds = state["train_seconds"]
         self.pl_mean.copy_(state["pl_mean"])
 
     @classmethod
@@ -258,7 +261,9 @@ class GANTrainer:
         start = time.monotonic()
         reason = "done"
         while self.images_seen < total_images:
+            t0 = time.monotonic()
             stats = self.step()
+            self.train_seconds += time.monotonic() - t0
             if on_step is not None:
                 on_step(self, stats)
             if checkpoint and checkpoint_every and self.step_count % checkpoint_every == 0:
