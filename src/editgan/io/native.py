@@ -1,0 +1,92 @@
+"""Our own checkpoint format: `<name>.safetensors` (tensors) + `<name>.json` (config).
+
+No pickle anywhere; both files are written atomically. A generator directory written by
+`save_generator(G, dir)` holds `generator.safetensors` and `generator.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from editgan.errors import CheckpointError
+from editgan.io.atomic import atomic_path, write_json
+from editgan.nn.config import GeneratorConfig
+from editgan.nn.stylegan2 import Generator
+
+FORMAT_VERSION = 1
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    """Write a flat dict of tensors to safetensors atomically (contiguous CPU copies)."""
+    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(data, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a safetensors file; CheckpointError if missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a valid safetensors file ({err})") from None
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    return data
+
+
+def save_generator(generator: Generator, out_dir: str | Path, name: str = "generator") -> Path:
+    """Write `<out_dir>/<name>.safetensors` and `<name>.json`; returns the safetensors path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{name}.safetensors"
+    save_tensors(weights, generator.state_dict(), {"format": "editgan-generator", "version": FORMAT_VERSION})
+    write_json(out_dir / f"{name}.json", {"format": "editgan-generator", "version": FORMAT_VERSION,
+                                           "config": generator.config.to_json()})
+    return weights
+
+
+def build_generator(config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
+                    device: str | torch.device = "cpu") -> Generator:
+    """Instantiate a generator and load `state_dict` strictly, with a readable error on mismatch."""
+    generator = Generator(config)
+    expected = generator.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state_dict) if tuple(expected[k].shape) != tuple(state_dict[k].shape))
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{what}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
+                           for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                              ("wrong shape", wrong)) if keys)
+        raise CheckpointError(f"weights do not fit the generator config ({detail})")
+    generator.load_state_dict({k: v.float() for k, v in state_dict.items()})
+    return generator.to(device).eval().requires_grad_(False)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", name: str = "generator") -> Generator:
+    """Load a generator from a directory (or its .safetensors / .json file), frozen, in eval mode."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path, name = path.parent, path.stem
+    meta = read_json(path / f"{name}.json")
+    if meta.get("format") != "editgan-generator" or "config" not in meta:
+        raise CheckpointError(f"{path / (name + '.json')} is not an editgan generator config")
+    config = GeneratorConfig.from_json(meta["config"])
+    return build_generator(config, load_tensors(path / f"{name}.safetensors"), device)

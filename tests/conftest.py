@@ -1,0 +1,24 @@
+import pytest
+import torch
+
+from editgan.nn.config import GeneratorConfig
+from editgan.nn.stylegan2 import Generator
+
+TINY = dict(resolution=32, z_dim=16, w_dim=16, num_mapping_layers=2, channels={4: 32, 8: 32, 16: 16, 32: 8})
+
+
+def make_tiny_generator(seed: int = 0, **overrides) -> Generator:
+    """A tiny random generator with non-zero noise strengths and biases (so every path matters)."""
+    torch.manual_seed(seed)
+    g = Generator(GeneratorConfig(**{**TINY, **overrides}))
+    with torch.no_grad():
+        for name, p in g.named_parameters():
+            if name.endswith("noise_strength") or name.endswith(".bias"):
+                p.normal_(0, 0.3)
+        g.mapping.w_avg.normal_()
+    return g.eval().requires_grad_(False)
+
+
+@pytest.fixture
+def tiny_generator() -> Generator:
+    return make_tiny_generator()
