@@ -59,9 +59,6 @@ class Canvas:
         r0, r1 = np.searchsorted(self.v, [v0, v1])
         return Region(slice(r0, r1), slice(c0, c1), self.u[None, c0:c1], self.v[r0:r1, None])
 
-    def full(self) -> Region:
-        return Region(slice(None), slice(None), self.u[None, :], self.v[:, None])
-
     def paint(self, region: Region, mask: np.ndarray, label: int, color: np.ndarray) -> None:
         """Paint `color` (broadcastable to [h, w, 3]) and `label` where `mask` [h, w] is true."""
         mask = np.broadcast_to(mask, (region.v.shape[0], region.u.shape[1]))
