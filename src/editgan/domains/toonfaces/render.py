@@ -137,7 +137,8 @@ def _face(cv: Canvas, lay: Layout) -> None:
 
 
 def _hair_front(cv: Canvas, lay: Layout) -> None:
-    """Hair over the skull and forehead; its hairline and silhouette depend on the style."""
+    """Hair over the skull and forehead; its hairline and silhouette depend on the style
+    (indices into HAIR_STYLES: 0 short, 1 long, 2 swept, 3 spiky, 4 buzz)."""
     style, length, a, b, fy = lay.hair_style, lay.hair_length, lay.a, lay.b, lay.fy
     vol = (0.3 + 0.7 * length, 0.5, 0.6, 0.5, 0.0)[style]
     ha = a + 0.03 + (0.05 if style < 4 else 0.02) * vol + (0.0 if style < 4 else 0.02 * length)
