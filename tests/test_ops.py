@@ -125,3 +125,13 @@ def test_bias_act_and_normalize():
                                z / np.sqrt((z ** 2).mean(axis=1, keepdims=True) + 1e-8), rtol=1e-12)
     with pytest.raises(ValueError):
         ops.bias_act(t(x), None, act="swish")
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv2d_fused_bias_and_gain(fused, demodulate):
+    x, w, s, b = (rng.standard_normal(shape) for shape in ((2, 4, 5, 5), (3, 4, 3, 3), (2, 4), (3,)))
+    got = ops.modulated_conv2d(t(x), t(w), t(s), demodulate=demodulate, padding=1, fused=fused, bias=t(b),
+                               gain=1.5).numpy()
+    want = 1.5 * (ref_modconv(x, w, s, demodulate, 1) + b[None, :, None, None])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)

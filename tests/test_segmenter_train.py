@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from editgan.cli import main
 from editgan.domains.labels import LabelScheme
 from editgan.errors import InputError
-from editgan.io.native import save_generator
+from editgan.bundle import open_bundle, write_bundle
 from editgan.io.segmenter import load_segmenter
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
@@ -99,7 +99,7 @@ def test_read_mask_refuses_bad_files(tmp_path):
 def test_cli_trains_and_writes_a_loadable_segmenter(problem, tmp_path, capsys):
     g, cfg, wplus, masks = problem
     bundle = tmp_path / "bundle"
-    save_generator(g, bundle)
+    write_bundle(bundle, "tiny", g)
     names = [f"img{i}" for i in range(4)]
     save_file({n: w.contiguous() for n, w in zip(names, wplus)}, str(tmp_path / "w.safetensors"))
     (tmp_path / "masks").mkdir()
@@ -112,6 +112,8 @@ def test_cli_trains_and_writes_a_loadable_segmenter(problem, tmp_path, capsys):
     assert main(args) == 0
     seg, scheme = load_segmenter(bundle)
     assert scheme == SCHEME and seg.config.num_members == 2 and seg.config.in_features == cfg.in_features
+    manifest = open_bundle(bundle).manifest
+    assert manifest["provenance"]["segmenter"]["images"] == names and manifest["label_scheme"] == SCHEME.to_json()
     (tmp_path / "masks" / "img2.png").unlink()
     assert main(args) == 1
     assert "missing or ambiguous: ['img2']" in capsys.readouterr().err

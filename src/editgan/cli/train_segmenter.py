@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from editgan.bundle import MANIFEST, resolve_bundle_path
 from editgan.domains.labels import LabelScheme
 from editgan.domains.schemes import SCHEMES, get_scheme
 from editgan.errors import InputError
+from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
@@ -37,7 +39,7 @@ def resolve_scheme(value: str | None, bundle: Path) -> LabelScheme:
         if path.suffix == ".json" and path.is_file():
             return LabelScheme.from_json(read_json(path))
         return get_scheme(value)
-    manifest = bundle / "manifest.json"
+    manifest = bundle / MANIFEST
     if manifest.is_file() and isinstance(read_json(manifest).get("label_scheme"), dict):
         return LabelScheme.from_json(read_json(manifest)["label_scheme"])
     raise InputError(f"no label scheme: pass --scheme (one of {', '.join(SCHEMES)} or a JSON file) "
@@ -64,7 +66,7 @@ def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], 
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    bundle = Path(args.bundle)
+    bundle = resolve_bundle_path(args.bundle)
     generator = load_generator(bundle)
     scheme = resolve_scheme(args.scheme, bundle)
     config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
@@ -87,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
                   "settings": vars(settings), "report": report.to_json(),
                   "wall_time_s": round(time.perf_counter() - t0, 1)}
     path = save_segmenter(seg, out, scheme, provenance)
+    if out == bundle:  # record it in the manifest next to the other networks' provenance
+        manifest = read_json(bundle / MANIFEST)
+        manifest.setdefault("provenance", {})["segmenter"] = provenance
+        manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
+        write_json(bundle / MANIFEST, manifest)
     print(f"stopped after {report.steps} steps ({report.stopped}); train pixel accuracy "
           f"{report.train_pixel_accuracy:.4f}; wrote {path}")
     return 0
@@ -94,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train-segmenter", help="train a bundle's segmentation branch from annotated latents")
-    p.add_argument("--bundle", required=True, help="bundle directory with generator.safetensors/.json")
+    p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
     p.add_argument("--latents", required=True, help="safetensors file: image name -> w+ [num_ws, w_dim]")
     p.add_argument("--masks", required=True, help="directory of <name>.png / <name>.npy label maps")
     p.add_argument("--scheme", help=f"label scheme: {', '.join(SCHEMES)}, or a JSON file")

@@ -137,6 +137,7 @@ class Discriminator(nn.Module):
         r, c = self.config.resolution, self.config.img_channels
         if img.ndim != 4 or img.shape[1:] != (c, r, r):
             raise InputError(f"discriminator input must be [N, {c}, {r}, {r}], got {list(img.shape)}")
+        img = img.contiguous(memory_format=torch.channels_last)  # faster oneDNN/cuDNN kernels
         x = None
         for res in self.resolutions:
             x = getattr(self, f"b{res}")(x, img)

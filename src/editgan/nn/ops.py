@@ -135,7 +135,7 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
 def modulated_conv2d(
     x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
     up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-    fused: bool = True,
+    fused: bool = True, bias: torch.Tensor | None = None, gain: float = 1.0,
 ) -> torch.Tensor:
     """Style-modulated convolution.
 
@@ -144,6 +144,8 @@ def modulated_conv2d(
     fused=True builds per-sample weights and runs one grouped convolution (best for inference at
     small batch); fused=False scales activations and shares one weight across the batch (best for
     training batches and for gradients w.r.t. the styles with frozen weights).
+    Returns gain * (conv + bias), with bias [Cout] and gain folded into one pass over the output
+    (at high resolution these epilogues are memory-bound).
     """
     n, cin, h, w = x.shape
     cout = weight.shape[0]
@@ -155,11 +157,17 @@ def modulated_conv2d(
             wmod = wmod * (wmod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, cout, 1, 1, 1)
         wmod = wmod.reshape(n * cout, cin, *weight.shape[2:])
         y = conv2d_resample(x.reshape(1, n * cin, h, w), wmod, resample_filter, up=up, padding=padding, groups=n)
-        return y.reshape(n, cout, y.shape[2], y.shape[3])
+        y = y.reshape(n, cout, y.shape[2], y.shape[3])
+        if bias is None:
+            return y if gain == 1 else y * gain
+        return torch.add((bias * gain).reshape(1, cout, 1, 1), y, alpha=gain)
     y = conv2d_resample(x * styles.reshape(n, cin, 1, 1), weight, resample_filter, up=up, padding=padding)
-    if demodulate:
-        y = y * demodulation_coefficients(weight, styles).reshape(n, cout, 1, 1)
-    return y
+    scale = demodulation_coefficients(weight, styles) * gain if demodulate else None
+    if bias is None:
+        return y * (scale.reshape(n, cout, 1, 1) if scale is not None else gain)
+    if scale is None:
+        return torch.add((bias * gain).reshape(1, cout, 1, 1), y, alpha=gain)
+    return torch.addcmul((bias * gain).reshape(1, cout, 1, 1), y, scale.reshape(n, cout, 1, 1))
 
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None, *, act: str = "lrelu", gain: float = 1.0,

@@ -92,16 +92,18 @@ class SynthesisLayer(nn.Module):
                 noise: torch.Tensor | None = None, fused: bool = True) -> torch.Tensor:
         styles = self.affine(w)
         # Demodulation makes the conv weight's scale irrelevant, so no runtime gain here.
-        x = ops.modulated_conv2d(x, self.weight, styles, up=self.up, padding=1,
-                                 resample_filter=self.resample_filter, fused=fused)
+        # lrelu(v) * sqrt2 == lrelu(v * sqrt2): the activation gain is folded into the conv's
+        # epilogue and the noise, so the whole tail costs three passes over the output.
+        x = ops.modulated_conv2d(x, self.weight, styles, up=self.up, padding=1, resample_filter=self.resample_filter,
+                                 fused=fused, bias=self.bias, gain=ops.SQRT2)
+        if noise is None and noise_mode == "const":
+            noise = self.noise_const
+        elif noise is None and noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
         if noise is not None:
-            x = x + noise * self.noise_strength
-        elif noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
-        elif noise_mode == "random":
-            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
-                                dtype=x.dtype) * self.noise_strength
-        return ops.bias_act(x, self.bias, act="lrelu", clamp=self.conv_clamp)
+            x = x.add_(noise * (self.noise_strength * ops.SQRT2))
+        x = torch.nn.functional.leaky_relu_(x, 0.2)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
 class ToRGBLayer(nn.Module):
@@ -117,8 +119,8 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, *, fused: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
-        return ops.bias_act(x, self.bias, act="linear", clamp=self.conv_clamp)
+        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused, bias=self.bias)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
 class SynthesisBlock(nn.Module):

@@ -1,0 +1,94 @@
+"""Bundles: everything one domain needs, in one directory.
+
+    manifest.json            domain, resolution, w_dim, num_ws, label scheme, perceptual loss,
+                             provenance of every network (data, images seen, hardware, wall time, metrics)
+    generator.json/.safetensors
+    (later: encoder.*, segmenter.*, discriminator.*, vectors/)
+
+Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from editgan.domains.labels import LabelScheme
+from editgan.errors import CheckpointError, InputError
+from editgan.io.atomic import write_json
+from editgan.io.native import load_generator, read_json, save_generator
+from editgan.nn.stylegan2 import Generator
+
+MANIFEST = "manifest.json"
+FORMAT = "editgan-bundle"
+
+
+def packaged_bundles_dir() -> Path:
+    """Directory of the bundles that ship with the package."""
+    return Path(str(resources.files("editgan") / "assets" / "bundles"))
+
+
+def resolve_bundle_path(name_or_path: str | Path) -> Path:
+    """A packaged bundle name ('toonfaces') or a directory path -> the bundle directory."""
+    path = Path(name_or_path)
+    if (path / MANIFEST).is_file():
+        return path
+    packaged = packaged_bundles_dir() / str(name_or_path)
+    if "/" not in str(name_or_path) and (packaged / MANIFEST).is_file():
+        return packaged
+    known = sorted(p.parent.name for p in packaged_bundles_dir().glob(f"*/{MANIFEST}"))
+    raise InputError(f"no bundle at {name_or_path!r} (a directory with {MANIFEST}); packaged bundles: "
+                     f"{', '.join(known) or 'none'}")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle's manifest plus lazy access to its networks."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def domain(self) -> str:
+        return self.manifest["domain"]
+
+    @property
+    def labels(self) -> LabelScheme | None:
+        scheme = self.manifest.get("label_scheme")
+        return LabelScheme.from_json(scheme) if scheme else None
+
+    def generator(self, device: str | torch.device = "cpu") -> Generator:
+        return load_generator(self.path, device=device, name="generator")
+
+    def provenance(self, network: str) -> dict:
+        return self.manifest.get("provenance", {}).get(network, {})
+
+
+def open_bundle(name_or_path: str | Path) -> Bundle:
+    """Read a bundle's manifest; CheckpointError if it is not one of ours."""
+    path = resolve_bundle_path(name_or_path)
+    manifest = read_json(path / MANIFEST)
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path / MANIFEST} is not an editgan bundle manifest")
+    for key in ("domain", "resolution", "w_dim", "num_ws"):
+        if key not in manifest:
+            raise CheckpointError(f"{path / MANIFEST} lacks {key!r}")
+    return Bundle(path, manifest)
+
+
+def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels: LabelScheme | None = None,
+                 provenance: dict | None = None, extra: dict | None = None) -> Bundle:
+    """Create (or update) a bundle directory with a generator; the manifest is written last."""
+    path = Path(path)
+    save_generator(generator, path, name="generator")
+    old = read_json(path / MANIFEST) if (path / MANIFEST).is_file() else {}
+    cfg = generator.config
+    manifest = {**old, **(extra or {}), "format": FORMAT, "version": 1, "domain": domain,
+                "resolution": cfg.resolution, "w_dim": cfg.w_dim, "num_ws": cfg.num_ws,
+                "label_scheme": labels.to_json() if labels else old.get("label_scheme"),
+                "provenance": {**old.get("provenance", {}), **(provenance or {})}}
+    write_json(path / MANIFEST, manifest)
+    return Bundle(path, manifest)

@@ -1,0 +1,83 @@
+"""`editgan train gan`: StyleGAN2 training (single process or under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from editgan.errors import InputError
+from editgan.nn.config import channels_for
+from editgan.train.data import open_source
+from editgan.train.gan import GANTrainConfig
+from editgan.train.gan_run import RunOptions, train_run
+
+
+def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> dict[int, int]:
+    """'4:256,8:256,...' -> {4: 256, ...}; None -> min(base // res, cmax) per resolution."""
+    if not text:
+        return channels_for(resolution, base, cmax)
+    try:
+        return {int(k): int(v) for k, v in (item.split(":") for item in text.split(","))}
+    except ValueError:
+        raise InputError(f"--channels must look like '4:256,8:256,16:128', got {text!r}") from None
+
+
+def run_gan(args: argparse.Namespace) -> int:
+    channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
+    config = GANTrainConfig(
+        data=args.data if args.data == "toonfaces" else str(args.data),
+        generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
+                       num_mapping_layers=args.mapping_layers, channels=channels),
+        discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
+        r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
+        ema_kimg=args.ema_kimg, seed=args.seed, amp=args.amp)
+    device = torch.device(args.device)
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+
+    def render_progress(i: int, n: int) -> None:
+        if i % 5000 == 0 or i == n:
+            print(f"rendering toonfaces pool: {i}/{n}", flush=True)
+
+    source = open_source(args.data, args.resolution, count=args.pool, cache_dir=args.cache_dir,
+                         progress=render_progress)
+    opts = RunOptions(total_kimg=args.kimg, max_minutes=args.max_minutes, snapshot_every=args.snapshot_every,
+                      checkpoint_every=args.checkpoint_every, fd_samples=args.fd_samples,
+                      progress=not args.no_progress)
+    train_run(config, source, args.out, opts, device=device, is_toonfaces=args.data == "toonfaces")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train networks (gan, ...)")
+    sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    g = sub.add_parser("gan", help="train a StyleGAN2 (resumes from OUT/checkpoint.json if present)")
+    g.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of images")
+    g.add_argument("--out", required=True, help="run directory (checkpoint, generator/, samples/, log.jsonl)")
+    g.add_argument("--resolution", type=int, default=64)
+    g.add_argument("--channels", default=None, help="per-resolution widths, e.g. 4:256,8:256,16:128,32:64,64:32")
+    g.add_argument("--channel-base", type=int, default=32768)
+    g.add_argument("--channel-max", type=int, default=512)
+    g.add_argument("--z-dim", type=int, default=512)
+    g.add_argument("--w-dim", type=int, default=512)
+    g.add_argument("--mapping-layers", type=int, default=8)
+    g.add_argument("--batch", type=int, default=16)
+    g.add_argument("--lr", type=float, default=0.0025)
+    g.add_argument("--r1-gamma", type=float, default=1.0)
+    g.add_argument("--pl-weight", type=float, default=0.0, help="path-length regularisation weight (2 in config-f)")
+    g.add_argument("--style-mixing", type=float, default=0.9)
+    g.add_argument("--ema-kimg", type=float, default=10.0)
+    g.add_argument("--kimg", type=float, default=1000, help="train until this many thousand images were seen")
+    g.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long")
+    g.add_argument("--snapshot-every", type=int, default=500, help="steps between sample grids / fd / export")
+    g.add_argument("--checkpoint-every", type=int, default=200)
+    g.add_argument("--fd-samples", type=int, default=0, help="toonfaces only: fd_toon sample count at snapshots")
+    g.add_argument("--pool", type=int, default=50_000, help="toonfaces only: number of rendered training faces")
+    g.add_argument("--cache-dir", default="outputs/cache", help="toonfaces only: where the rendered pool is cached")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    g.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    g.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func=run_gan)

@@ -1,0 +1,207 @@
+"""Reader for NVIDIA StyleGAN2 pickles (`stylegan2-ada-pytorch` and `stylegan3` with `--cfg=stylegan2`).
+
+A network pickle is a dict {"G", "D", "G_ema", "training_set_kwargs", "augment_pipe", ...} whose
+networks are `torch_utils.persistence` records (see `safe_pickle`); nothing in it is executed.
+The generator record (stylegan2-ada-pytorch `training/networks.py`, stylegan3
+`training/networks_stylegan2.py`) has init kwargs z_dim, c_dim, w_dim, img_resolution,
+img_channels, mapping_kwargs, synthesis_kwargs (stylegan3: synthesis kwargs at top level), and
+tensors named exactly like ours:
+
+    mapping.fc{i}.weight [out, in], .bias [out]; mapping.w_avg [w_dim]
+    synthesis.b4.const [C_4, 4, 4]; synthesis.b{r}.conv0 (r >= 8), .conv1:
+        affine.weight [C_in, w_dim], affine.bias [C_in], weight [C_out, C_in, 3, 3], bias [C_out],
+        noise_strength [], noise_const [r, r], resample_filter [4, 4] (dropped)
+    synthesis.b{r}.torgb: affine.*, weight [img_channels, C_r, 1, 1], bias [img_channels]
+    synthesis.b{r}.resample_filter [4, 4] (dropped)
+
+with C_r = min(channel_base // r, channel_max).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from editgan.errors import CheckpointError
+from editgan.io.safe_pickle import EasyDict, PersistentRecord, safe_load
+from editgan.nn.config import GeneratorConfig
+
+_TOP_LEVEL_GENERATOR_KWARGS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels",
+                               "mapping_kwargs", "synthesis_kwargs"}
+_OUR_KEY = re.compile(r"mapping\.(fc\d+\.(weight|bias)|w_avg)"
+                      r"|synthesis\.b\d+\.(const|(conv0|conv1)\.(affine\.weight|affine\.bias|weight|bias|"
+                      r"noise_strength|noise_const)|torgb\.(affine\.weight|affine\.bias|weight|bias))")
+
+
+def load_network_pickle(path: str | Path) -> dict:
+    """Safely unpickle an NVIDIA network pickle; returns its top-level dict of records."""
+    data = safe_load(path)
+    if isinstance(data, PersistentRecord):
+        return {"G_ema": data}
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not an NVIDIA network pickle dict")
+    return data
+
+
+def read_nvidia_pkl(path: str | Path, *, network: str = "G_ema",
+                    crop: tuple[int, int, int, int] | None = None):
+    """Read the StyleGAN2 generator `network` ("G_ema" or "G") -> (GeneratorConfig, state dict, extras).
+
+    Refuses class-conditional generators (c_dim > 0), StyleGAN3 synthesis networks and non-"skip"
+    architectures with a CheckpointError. extras: {"format", "network", "w_avg_present",
+    "init_kwargs", "other_keys"}.
+    """
+    data = load_network_pickle(path)
+    if network not in data:
+        raise CheckpointError(f"{path} has no '{network}' network (keys: {sorted(map(str, data))}); "
+                              "is it an NVIDIA StyleGAN2 network pickle?")
+    record = data[network]
+    config, sd, extras = generator_from_record(record, crop=crop, where=f"{path}:{network}")
+    extras.update(format="nvidia", network=network, other_keys=sorted(str(k) for k in data if k != network))
+    return config, sd, extras
+
+
+def generator_from_record(record: object, *, crop=None, where: str = "generator"):
+    """PersistentRecord of an NVIDIA StyleGAN2 `Generator` -> (config, our state dict, extras)."""
+    if not isinstance(record, PersistentRecord):
+        raise CheckpointError(f"{where} is a {type(record).__name__}, not a pickled NVIDIA network")
+    if record.class_name != "Generator":
+        raise CheckpointError(f"{where} is a '{record.class_name}', not a StyleGAN2 Generator")
+    kwargs = _plain(record.init_kwargs)
+    c_dim = int(kwargs.get("c_dim", record.state.get("c_dim", 0)) or 0)
+    if c_dim > 0:
+        raise CheckpointError(f"{where} is class-conditional (c_dim={c_dim}); only unconditional "
+                              "generators are supported")
+    children = record.children
+    mapping, synthesis = children.get("mapping"), children.get("synthesis")
+    if not isinstance(mapping, PersistentRecord) or not isinstance(synthesis, PersistentRecord):
+        raise CheckpointError(f"{where} has no mapping/synthesis sub-networks; not a StyleGAN2 generator")
+    blocks = synthesis.children
+    if "input" in blocks or any(not re.fullmatch(r"b\d+", name) for name in blocks) \
+            or "class SynthesisInput" in synthesis.module_src:
+        raise CheckpointError(f"{where} is a StyleGAN3 (alias-free) generator; only StyleGAN2 "
+                              "networks (stylegan2-ada-pytorch, or stylegan3 --cfg=stylegan2) are supported")
+    syn_kwargs = dict(kwargs.get("synthesis_kwargs") or {})
+    syn_kwargs.update({k: v for k, v in kwargs.items() if k not in _TOP_LEVEL_GENERATOR_KWARGS})
+    map_kwargs = dict(kwargs.get("mapping_kwargs") or {})
+    _require(syn_kwargs.get("architecture", "skip") == "skip", where,
+             f"architecture '{syn_kwargs.get('architecture')}' (only 'skip', the StyleGAN2 default, is supported)")
+    for name, kw in (("synthesis", syn_kwargs), ("mapping", map_kwargs)):
+        _require(kw.get("activation", "lrelu") == "lrelu", where, f"{name} activation '{kw.get('activation')}'")
+    _require(list(syn_kwargs.get("resample_filter", [1, 3, 3, 1])) == [1, 3, 3, 1], where,
+             f"resample_filter {syn_kwargs.get('resample_filter')}")
+
+    flat = {k: v for k, v in record.tensors().items() if not k.endswith("resample_filter")}
+    unknown = sorted(k for k in flat if not _OUR_KEY.fullmatch(k))
+    if unknown:
+        raise CheckpointError(f"{where} has tensors this reader does not know: {unknown[:6]} "
+                              "(label embedding, resnet skip, or a modified network?)")
+    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+
+    resolutions = sorted(int(name[1:]) for name in blocks)
+    resolution = resolutions[-1]
+    _require("synthesis.b4.const" in sd, where, "no synthesis.b4.const")
+    channels = {4: int(sd["synthesis.b4.const"].shape[0])}
+    for res in resolutions[1:]:
+        key = f"synthesis.b{res}.conv1.weight"
+        _require(key in sd, where, f"missing {key}")
+        channels[res] = int(sd[key].shape[0])
+    if "channel_base" in syn_kwargs or "channel_max" in syn_kwargs:
+        base, cmax = int(syn_kwargs.get("channel_base", 32768)), int(syn_kwargs.get("channel_max", 512))
+        expected = {r: min(base // r, cmax) for r in resolutions}
+        _require(expected == channels, where,
+                 f"widths {channels} disagree with channel_base={base}, channel_max={cmax}")
+    if "img_resolution" in kwargs:
+        _require(int(kwargs["img_resolution"]) == resolution, where,
+                 f"img_resolution {kwargs['img_resolution']} but blocks up to {resolution}")
+
+    fcs = sorted(int(m.group(1)) for k in sd if (m := re.fullmatch(r"mapping\.fc(\d+)\.weight", k)))
+    _require(fcs == list(range(len(fcs))) and fcs, where, "mapping layers are not fc0..fcN")
+    z_dim, w_dim = int(sd["mapping.fc0.weight"].shape[1]), int(sd[f"mapping.fc{fcs[-1]}.weight"].shape[0])
+    for i in fcs:
+        _require(sd[f"mapping.fc{i}.weight"].shape[0] == w_dim, where,
+                 "mapping hidden width differs from w_dim (layer_features) — unsupported")
+
+    w_avg_present = "mapping.w_avg" in sd
+    if not w_avg_present:
+        sd["mapping.w_avg"] = torch.zeros(w_dim)
+    for res in resolutions:  # use_noise=False networks carry no noise: equivalent to zero noise
+        for conv in ("conv0", "conv1") if res > 4 else ("conv1",):
+            prefix = f"synthesis.b{res}.{conv}"
+            if f"{prefix}.noise_const" not in sd:
+                sd[f"{prefix}.noise_const"] = torch.zeros(res, res)
+                sd[f"{prefix}.noise_strength"] = torch.zeros([])
+    conv_clamp = syn_kwargs.get("conv_clamp")
+    try:
+        config = GeneratorConfig(resolution=resolution, z_dim=z_dim, w_dim=w_dim, num_mapping_layers=len(fcs),
+                                 mapping_lr_mul=float(map_kwargs.get("lr_multiplier", 0.01)),
+                                 channels=channels, img_channels=int(sd["synthesis.b4.torgb.weight"].shape[0]),
+                                 conv_clamp=None if conv_clamp is None else float(conv_clamp), crop=crop)
+    except Exception as err:
+        raise CheckpointError(f"{where} gives an unsupported generator config: {err}") from None
+    extras = {"w_avg_present": w_avg_present, "init_kwargs": kwargs}
+    return config, sd, extras
+
+
+def _require(ok: bool, where: str, what: str) -> None:
+    if not ok:
+        raise CheckpointError(f"{where}: unsupported StyleGAN2 generator: {what}")
+
+
+def _plain(value):
+    """EasyDicts and OrderedDicts -> dicts, tuples -> lists (recursively), for JSON-able kwargs."""
+    if isinstance(value, (dict, EasyDict)):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+_D_KEY = re.compile(r"b\d+\.(fromrgb\.(weight|bias)|conv0\.(weight|bias)|conv1\.(weight|bias)|skip\.weight)"
+                    r"|b4\.(conv|fc|out)\.(weight|bias)")
+
+
+def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
+    """Read the StyleGAN2 discriminator ("resnet" architecture) -> (DiscriminatorConfig, state dict, extras).
+
+    Names are NVIDIA's and ours alike: b{r}.fromrgb (r = R only), b{r}.conv0, .conv1, .skip (no
+    bias) for r = R..8, and the epilogue b4.conv/fc/out; resample_filter buffers are dropped.
+    """
+    from editgan.nn.discriminator import DiscriminatorConfig
+
+    data = load_network_pickle(path)
+    record = data.get(network)
+    where = f"{path}:{network}"
+    if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
+        raise CheckpointError(f"{where} is not a pickled NVIDIA Discriminator (keys: {sorted(map(str, data))})")
+    kwargs = _plain(record.init_kwargs)
+    c_dim = int(kwargs.get("c_dim", 0) or 0)
+    _require(c_dim == 0, where, f"class-conditional discriminator (c_dim={c_dim})")
+    _require(kwargs.get("architecture", "resnet") == "resnet", where,
+             f"architecture '{kwargs.get('architecture')}' (only 'resnet', the StyleGAN2 default)")
+    flat = {k: v for k, v in record.tensors().items() if not k.endswith("resample_filter")}
+    unknown = sorted(k for k in flat if not _D_KEY.fullmatch(k))
+    _require(not unknown, where, f"unknown tensors {unknown[:6]}")
+    _require("b4.conv.weight" in flat, where, "no epilogue b4.conv")
+    resolutions = sorted({int(m.group(1)) for k in flat if (m := re.match(r"b(\d+)\.conv0\.", k))})
+    channels = {4: int(flat["b4.conv.weight"].shape[0])}
+    channels.update({r: int(flat[f"b{r}.conv0.weight"].shape[0]) for r in resolutions})
+    epilogue = dict(kwargs.get("epilogue_kwargs") or {})
+    mbstd_channels = int(epilogue.get("mbstd_num_channels", 1))
+    _require(flat["b4.conv.weight"].shape[1] == channels[4] + mbstd_channels, where,
+             "epilogue conv input width does not match mbstd_num_channels")
+    conv_clamp = kwargs.get("conv_clamp")
+    try:
+        config = DiscriminatorConfig(resolution=max(resolutions), channels=channels,
+                                     img_channels=int(flat[f"b{max(resolutions)}.fromrgb.weight"].shape[1]),
+                                     conv_clamp=None if conv_clamp is None else float(conv_clamp),
+                                     mbstd_group_size=int(epilogue.get("mbstd_group_size", 4) or 4),
+                                     mbstd_num_channels=mbstd_channels)
+    except Exception as err:
+        raise CheckpointError(f"{where} gives an unsupported discriminator config: {err}") from None
+    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+    return config, sd, {"format": "nvidia", "network": network, "init_kwargs": kwargs}

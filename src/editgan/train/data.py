@@ -1,0 +1,119 @@
+"""Image sources for GAN training: rendered toonfaces, or a folder / zip of the user's images.
+
+A source is indexable: `source[i]` -> float32 [3, R, R] in [-1, 1], or None when item i could not
+be read (the trainer skips and counts it; one bad file never stops a run).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from editgan.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def to_square_rgb(img: Image.Image, resolution: int) -> np.ndarray:
+    """Centre-crop to a square, resize with Lanczos, convert to RGB: uint8 [R, R, 3]."""
+    img = img.convert("RGB")
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    if s != resolution:
+        img = img.resize((resolution, resolution), Image.LANCZOS)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float32 [3, H, W] in [-1, 1]."""
+    return torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
+
+
+class ImageFileSource:
+    """Images in a folder (recursive) or a zip archive, centre-cropped and resized on read."""
+
+    def __init__(self, path: str | Path, resolution: int):
+        self.path, self.resolution = Path(path), resolution
+        if zipfile.is_zipfile(self.path):
+            with zipfile.ZipFile(self.path) as zf:
+                self.names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+            self._zip: zipfile.ZipFile | None = None
+        elif self.path.is_dir():
+            self.names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
+                                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            raise InputError(f"training data {self.path} is neither a folder nor a zip file")
+        if not self.names:
+            raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {self.path}")
+        self.skipped: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _read(self, name: str) -> bytes:
+        if self.path.is_dir():
+            return (self.path / name).read_bytes()
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        return self._zip.read(name)
+
+    def __getitem__(self, index: int) -> torch.Tensor | None:
+        name = self.names[index]
+        try:
+            with Image.open(io.BytesIO(self._read(name))) as img:
+                return uint8_to_tensor(to_square_rgb(img, self.resolution))
+        except (OSError, UnidentifiedImageError, ValueError, zipfile.BadZipFile):
+            self.skipped.add(name)
+            return None
+
+
+class ToonfacesSource:
+    """A fixed pool of rendered training-split toonfaces, kept as uint8 in memory.
+
+    The pool is rendered once (and cached to `cache` as .npy if given): a GAN sees a finite
+    dataset, and the CPU renders each face once instead of every epoch.
+    """
+
+    def __init__(self, resolution: int, count: int = 50_000, cache: str | Path | None = None, progress=None):
+        from editgan.domains.toonfaces import render, sample_params
+        from editgan.domains.toonfaces.dataset import split_seed
+
+        self.resolution, self.count, self.skipped = resolution, count, set()
+        cache = Path(cache) if cache else None
+        if cache is not None and cache.is_file():
+            self.images = np.load(cache, mmap_mode="r")
+            if self.images.shape != (count, resolution, resolution, 3):
+                raise InputError(f"toonfaces cache {cache} holds {self.images.shape}, expected "
+                                 f"{(count, resolution, resolution, 3)}; delete it to re-render")
+            return
+        images = np.empty((count, resolution, resolution, 3), dtype=np.uint8)
+        for i in range(count):
+            images[i] = render(sample_params(split_seed("train", i)), resolution)[0]
+            if progress is not None:
+                progress(i + 1, count)
+        self.images = images
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npy")
+            np.save(tmp, images)
+            tmp.replace(cache)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return uint8_to_tensor(self.images[index])
+
+
+def open_source(spec: str, resolution: int, count: int = 50_000, cache_dir: str | Path | None = None, progress=None):
+    """'toonfaces' -> ToonfacesSource; anything else is a folder or zip path."""
+    if spec == "toonfaces":
+        cache = Path(cache_dir) / f"toonfaces-{resolution}-{count}.npy" if cache_dir else None
+        return ToonfacesSource(resolution, count, cache, progress)
+    return ImageFileSource(spec, resolution)

@@ -1,0 +1,276 @@
+"""StyleGAN2 training: non-saturating logistic loss, lazy R1, optional path-length regularisation,
+style mixing, EMA generator, exact checkpoint/resume, data parallel under torchrun.
+
+One `GANTrainer.step()` is one iteration of the StyleGAN2 schedule on a global batch:
+G main (+ path length every `pl_interval` steps), D main (+ R1 every `r1_interval` steps), EMA.
+Every random draw comes from the trainer's own generator (saved in checkpoints), so N steps equal
+N/2 steps + save + resume + N/2 steps exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from editgan.errors import ConfigError
+from editgan.nn.config import GeneratorConfig
+from editgan.nn.discriminator import Discriminator, DiscriminatorConfig
+from editgan.nn.stylegan2 import Generator
+from editgan.train import distributed as ddp
+from editgan.train.state import load_state, save_state
+
+
+@dataclass
+class GANTrainConfig:
+    """Hyperparameters (StyleGAN2 defaults, scaled for small models where noted)."""
+
+    data: str = "toonfaces"     # what the run trains on (recorded for provenance)
+    generator: dict = field(default_factory=dict)      # GeneratorConfig fields
+    discriminator: dict = field(default_factory=dict)  # DiscriminatorConfig fields
+    batch: int = 16             # global batch (split over ranks)
+    lr_g: float = 0.0025
+    lr_d: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 1.0       # StyleGAN2 uses 10 at 1024^2; ~0.0002 * R^2 / batch scaling suits small R
+    r1_interval: int = 16
+    pl_weight: float = 0.0      # 2.0 in StyleGAN2 config-f; 0 disables
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    style_mixing: float = 0.9
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    seed: int = 0
+    amp: bool = False           # bf16 autocast on CUDA
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GANTrainConfig":
+        try:
+            cfg = cls(**data)
+        except TypeError as err:
+            raise ConfigError(f"malformed GAN training config: {err}") from None
+        cfg.betas = tuple(cfg.betas)
+        return cfg
+
+
+def _adam(params, lr: float, betas, interval: int) -> torch.optim.Adam:
+    """Adam with lazy-regularisation correction: lr and betas scaled by interval / (interval + 1)."""
+    ratio = interval / (interval + 1) if interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8)
+
+
+class GANTrainer:
+    """Holds G, D, G_ema, their optimisers and all training state; `step()` advances one batch."""
+
+    def __init__(self, config: GANTrainConfig, source, device: torch.device | str = "cpu",
+                 dist: ddp.DistInfo | None = None):
+        self.config, self.source = config, source
+        self.device = torch.device(device)
+        self.dist = dist or ddp.DistInfo()
+        if config.batch % self.dist.world_size:
+            raise ConfigError(f"batch {config.batch} must be divisible by the number of processes "
+                              f"{self.dist.world_size}")
+        torch.manual_seed(config.seed)
+        self.G = Generator(GeneratorConfig(**config.generator)).to(self.device).train()
+        dcfg = {"resolution": self.G.config.resolution, **config.discriminator}
+        self.D = Discriminator(DiscriminatorConfig(**dcfg)).to(self.device).train()
+        ddp.broadcast_module(self.G, self.dist)
+        ddp.broadcast_module(self.D, self.dist)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = _adam(self.G.parameters(), config.lr_g, config.betas, config.pl_interval if config.pl_weight else 0)
+        self.opt_d = _adam(self.D.parameters(), config.lr_d, config.betas, config.r1_interval)
+        self.rng = torch.Generator().manual_seed(config.seed)  # same stream on every rank
+        self.step_count = 0
+        self.images_seen = 0
+        self.skipped = 0
+        self.train_seconds = 0.0  # cumulative wall time inside run(), across resumes
+        self.pl_mean = torch.zeros([], device=self.device)
+
+    # ----- data and latents --------------------------------------------------------------
+    def _local(self, x: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of a global batch tensor."""
+        per = x.shape[0] // self.dist.world_size
+        return x[self.dist.rank * per:(self.dist.rank + 1) * per]
+
+    def _real_batch(self) -> torch.Tensor:
+        idx = torch.randint(len(self.source), (self.config.batch,), generator=self.rng)
+        images = []
+        for i in self._local(idx).tolist():
+            img = self.source[i]
+            while img is None:  # unreadable file: count it and draw a replacement
+                self.skipped += 1
+                img = self.source[int(torch.randint(len(self.source), (1,), generator=self.rng))]
+            images.append(img)
+        return torch.stack(images).to(self.device)
+
+    def _latents(self, n_global: int, G: Generator) -> torch.Tensor:
+        """w+ [n_local, num_ws, w_dim] with style mixing: a second w from a random cutoff on."""
+        cfg = self.G.config
+        z = self._local(torch.randn(n_global, cfg.z_dim, generator=self.rng)).to(self.device)
+        z2 = self._local(torch.randn(n_global, cfg.z_dim, generator=self.rng)).to(self.device)
+        mix = self._local(torch.rand(n_global, generator=self.rng) < self.config.style_mixing)
+        cut = self._local(torch.randint(1, cfg.num_ws, (n_global,), generator=self.rng))
+        w = G.mapping(z)
+        G.mapping.update_w_avg(ddp.all_mean(w.detach().mean(0, keepdim=True), self.dist))
+        ws = G.broadcast(w)
+        layer = torch.arange(cfg.num_ws)[None, :]
+        use2 = (mix[:, None] & (layer >= cut[:, None])).to(self.device)[:, :, None]
+        return torch.where(use2, G.broadcast(G.mapping(z2)), ws)
+
+    def _noise(self, n: int) -> list[torch.Tensor]:
+        """Per-layer random noise from the trainer's generator (keeps runs reproducible)."""
+        return [self._local(torch.randn(n * self.dist.world_size, 1, r, r, generator=self.rng)).to(self.device)
+                for _, r in self.G.config.feature_shapes()]
+
+    def _generate(self, n_global: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ws = self._latents(n_global, self.G)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            img = self.G.synthesis(ws, noise=self._noise(n_global // self.dist.world_size), fused=False)
+        return img.float(), ws
+
+    def _d(self, img: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            return self.D(img).float()
+
+    # ----- one iteration ----------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        cfg = self.config
+        stats: dict[str, float] = {}
+        do_pl = cfg.pl_weight > 0 and self.step_count % cfg.pl_interval == 0
+        do_r1 = cfg.r1_gamma > 0 and self.step_count % cfg.r1_interval == 0
+
+        # Generator: non-saturating loss.
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        fake, _ = self._generate(cfg.batch)
+        loss_g = F.softplus(-self._d(fake)).mean()
+        loss_g.backward()
+        stats["loss_g"] = float(ddp.all_mean(loss_g, self.dist))
+        if do_pl:
+            stats["pl_penalty"] = self._path_length_backward()
+        ddp.average_gradients(list(self.G.parameters()), self.dist)
+        self.opt_g.step()
+
+        # Discriminator: logistic loss on fakes and reals, lazy R1 on reals.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fake, _ = self._generate(cfg.batch)
+        real = self._real_batch().requires_grad_(do_r1)
+        logits_real = self._d(real)
+        loss_d = F.softplus(self._d(fake)).mean() + F.softplus(-logits_real).mean()
+        if do_r1:
+            (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+            r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+            loss_d = loss_d + r1 * (cfg.r1_gamma / 2) * cfg.r1_interval
+            stats["r1_penalty"] = float(ddp.all_mean(r1, self.dist))
+        loss_d.backward()
+        stats["loss_d"] = float(ddp.all_mean(loss_d, self.dist))
+        ddp.average_gradients(list(self.D.parameters()), self.dist)
+        self.opt_d.step()
+
+        self.images_seen += cfg.batch
+        self._update_ema()
+        self.step_count += 1
+        return stats
+
+    def _path_length_backward(self) -> float:
+        cfg = self.config
+        n = max(cfg.batch // cfg.pl_batch_shrink, self.dist.world_size)
+        n -= n % self.dist.world_size
+        fake, ws = self._generate(n)
+        pl_noise = self._local(torch.randn(n, *fake.shape[1:], generator=self.rng)).to(self.device)
+        pl_noise = pl_noise / math.sqrt(fake.shape[2] * fake.shape[3])
+        (grad,) = torch.autograd.grad((fake * pl_noise).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(2).mean(1).sqrt()
+        self.pl_mean.copy_(self.pl_mean.lerp(ddp.all_mean(lengths.mean().detach(), self.dist), cfg.pl_decay))
+        penalty = (lengths - self.pl_mean).square().mean()
+        (penalty * cfg.pl_weight * cfg.pl_interval).backward()
+        return float(ddp.all_mean(penalty, self.dist))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        cfg = self.config
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.images_seen * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # ----- checkpoints ---------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "config": self.config.to_json(),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "step": self.step_count, "images_seen": self.images_seen, "skipped": self.skipped,
+            "train_seconds": self.train_seconds, "pl_mean": self.pl_mean,
+        }
+
+    def save(self, prefix: str | Path) -> None:
+        """Write `<prefix>.safetensors` + `<prefix>.json` (rank 0 only)."""
+        if self.dist.is_main:
+            save_state(prefix, self.state())
+
+    def load(self, prefix: str | Path) -> None:
+        state = load_state(prefix)
+        if GANTrainConfig.from_json(state["config"]) != self.config:
+            raise ConfigError(f"checkpoint {prefix} was trained with a different configuration")
+        for name in ("G", "D", "G_ema"):
+            getattr(self, name).load_state_dict(state[name])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step_count, self.images_seen, self.skipped = state["step"], state["images_seen"], state["skipped"]
+        self.train_seconds = state["train_seconds"]
+        self.pl_mean.copy_(state["pl_mean"])
+
+    @classmethod
+    def from_checkpoint(cls, prefix: str | Path, source, device="cpu", dist: ddp.DistInfo | None = None):
+        config = GANTrainConfig.from_json(load_state(prefix)["config"])
+        trainer = cls(config, source, device, dist)
+        trainer.load(prefix)
+        return trainer
+
+    # ----- the loop ---------------------------------------------------------------------
+    def run(self, total_images: int, *, max_minutes: float | None = None, checkpoint: str | Path | None = None,
+            checkpoint_every: int = 0, on_step: Callable[["GANTrainer", dict], None] | None = None) -> str:
+        """Train until `total_images` have been seen or `max_minutes` pass; returns the stop reason.
+
+        Writes `checkpoint` every `checkpoint_every` steps and when stopping.
+        """
+        start = time.monotonic()
+        reason = "done"
+        while self.images_seen < total_images:
+            t0 = time.monotonic()
+            stats = self.step()
+            self.train_seconds += time.monotonic() - t0
+            if on_step is not None:
+                on_step(self, stats)
+            if checkpoint and checkpoint_every and self.step_count % checkpoint_every == 0:
+                self.save(checkpoint)
+            if max_minutes is not None and (time.monotonic() - start) / 60 >= max_minutes:
+                reason = "time limit"
+                break
+        if checkpoint:
+            self.save(checkpoint)
+        return reason

@@ -1,0 +1,102 @@
+"""A GAN training run on disk: resume-or-start, progress, snapshots (grid, fd_toon), log, export.
+
+Directory layout of a run (`out`):
+  checkpoint.safetensors/.json  full training state (exact resume)
+  generator/                    the EMA generator in our format (updated at every snapshot)
+  samples/grid-<images>.png     sample grids (fixed seeds, psi 1.0)
+  log.jsonl                     one JSON line per snapshot: step, images, images/s, losses, fd_toon
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.native import save_generator
+from editgan.train import distributed as ddp
+from editgan.train.gan import GANTrainConfig, GANTrainer
+
+
+@dataclass
+class RunOptions:
+    total_kimg: float
+    max_minutes: float | None = None
+    snapshot_every: int = 500      # steps between snapshots (grid, fd, exported generator)
+    checkpoint_every: int = 200    # steps between checkpoints
+    fd_samples: int = 0            # >0: fd_toon of this many G_ema samples vs rendered test faces
+    progress: bool = True
+
+
+def fd_toon_of(G, n: int, resolution: int, seed: int = 123) -> float:
+    """fd_toon between n G_ema samples and n rendered test-split toonfaces."""
+    from editgan.domains.toonfaces import render, sample_params
+    from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
+    from editgan.eval import fd_toon
+
+    with torch.no_grad():
+        fakes = torch.cat([G(G.sample_z(min(64, n - i), seed=seed + i).to(G.w_avg.device)).cpu().clamp(-1, 1)
+                           for i in range(0, n, 64)])
+    reals = torch.stack([image_to_tensor(render(sample_params(split_seed("test", i)), resolution)[0])
+                         for i in range(n)])
+    return fd_toon(fakes, reals)
+
+
+def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions, is_toonfaces: bool) -> dict:
+    G = trainer.G_ema
+    with torch.no_grad():
+        grid = G(G.sample_z(16, seed=0).to(trainer.device), noise_mode="const")
+    save_png(out / "samples" / f"grid-{trainer.images_seen:09d}.png", make_grid(to_uint8(grid), cols=8))
+    save_generator(G, out / "generator")
+    record = {"step": trainer.step_count, "kimg": trainer.images_seen / 1000}
+    if opts.fd_samples and is_toonfaces:
+        record["fd_toon"] = fd_toon_of(G, opts.fd_samples, G.config.resolution)
+    return record
+
+
+def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions, device="cpu",
+              is_toonfaces: bool = False) -> GANTrainer:
+    """Start (or resume, if `out/checkpoint.json` exists) a run and train it to `opts.total_kimg`."""
+    out = Path(out)
+    device = torch.device(device)
+    dist = ddp.init_from_env(device)
+    prefix = out / "checkpoint"
+    if prefix.with_suffix(".json").is_file():
+        trainer = GANTrainer.from_checkpoint(prefix, source, device, dist)
+    else:
+        trainer = GANTrainer(config, source, device, dist)
+    total = int(opts.total_kimg * 1000)
+    bar = None
+    if opts.progress and dist.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=trainer.images_seen, unit="img", dynamic_ncols=True, desc="train gan")
+    window = {"t": time.monotonic(), "images": trainer.images_seen}
+
+    def on_step(t: GANTrainer, stats: dict) -> None:
+        if bar is not None:
+            bar.update(t.config.batch)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+        if t.step_count % opts.snapshot_every == 0 and dist.is_main:
+            now = time.monotonic()
+            record = snapshot(t, out, opts, is_toonfaces)
+            record.update(stats, images_per_s=(t.images_seen - window["images"]) / max(now - window["t"], 1e-9),
+                          skipped=t.skipped)
+            with (out / "log.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            window.update(t=time.monotonic(), images=t.images_seen)
+
+    reason = trainer.run(total, max_minutes=opts.max_minutes, checkpoint=prefix,
+                         checkpoint_every=opts.checkpoint_every, on_step=on_step)
+    if bar is not None:
+        bar.close()
+    if dist.is_main:
+        save_generator(trainer.G_ema, out / "generator")
+        unreadable = len(getattr(source, "skipped", ()))
+        print(f"stopped ({reason}) at step {trainer.step_count}, {trainer.images_seen} images seen; "
+              f"{unreadable} unreadable files skipped ({trainer.skipped} draws replaced); checkpoint {prefix}.json")
+    return trainer

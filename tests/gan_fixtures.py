@@ -1,0 +1,23 @@
+"""Tiny GAN training config and an in-memory image source shared by the training tests."""
+
+import torch
+
+from editgan.train.gan import GANTrainConfig
+
+CHANNELS = {4: 16, 8: 16, 16: 8}
+TINY_TRAIN = GANTrainConfig(
+    generator=dict(resolution=16, z_dim=16, w_dim=16, num_mapping_layers=2, channels=CHANNELS),
+    discriminator=dict(channels=CHANNELS), batch=4, pl_weight=2.0, pl_interval=2, r1_interval=2)
+
+
+class RandomSource:
+    """32 fixed random images [3, 16, 16] in [-1, 1]."""
+
+    def __init__(self, n: int = 32, resolution: int = 16):
+        self.images = torch.rand(n, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]

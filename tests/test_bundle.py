@@ -1,0 +1,38 @@
+"""Bundles: write, open by path, provenance, malformed manifests, unknown names."""
+
+import json
+
+import pytest
+import torch
+
+from editgan.bundle import open_bundle, write_bundle
+from editgan.domains.labels import LabelScheme
+from editgan.errors import CheckpointError, InputError
+
+SCHEME = LabelScheme("two", ("background", "thing"), ((0, 0, 0), (255, 0, 0)))
+
+
+def test_write_and_open(tmp_path, tiny_generator):
+    write_bundle(tmp_path / "b", "tiny", tiny_generator, labels=SCHEME, provenance={"generator": {"images_seen": 8}})
+    b = open_bundle(tmp_path / "b")
+    assert b.domain == "tiny" and b.labels == SCHEME and b.provenance("generator") == {"images_seen": 8}
+    assert b.manifest["num_ws"] == tiny_generator.num_ws
+    ws = tiny_generator.z_to_wplus(tiny_generator.sample_z(1, seed=0))
+    assert torch.equal(b.generator().synthesis(ws), tiny_generator.synthesis(ws))
+    # updating keeps earlier provenance
+    write_bundle(tmp_path / "b", "tiny", tiny_generator, provenance={"encoder": {"steps": 1}})
+    assert set(open_bundle(tmp_path / "b").manifest["provenance"]) == {"generator", "encoder"}
+
+
+def test_bad_bundles(tmp_path, tiny_generator):
+    with pytest.raises(InputError, match="no bundle"):
+        open_bundle("no-such-bundle")
+    write_bundle(tmp_path / "b", "tiny", tiny_generator)
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps({**manifest, "format": "other"}))
+    with pytest.raises(CheckpointError):
+        open_bundle(tmp_path / "b")
+    del manifest["num_ws"]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="num_ws"):
+        open_bundle(tmp_path / "b")
