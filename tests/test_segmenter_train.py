@@ -106,7 +106,7 @@ def test_cli_trains_and_writes_a_loadable_segmenter(problem, tmp_path, capsys):
     for n, mask in zip(names, masks):
         Image.fromarray(mask.numpy().astype(np.uint8)).save(tmp_path / "masks" / f"{n}.png")
     (tmp_path / "scheme.json").write_text(json.dumps(SCHEME.to_json()))
-    args = ["train-segmenter", "--bundle", str(bundle), "--latents", str(tmp_path / "w.safetensors"),
+    args = ["train", "segmenter", "--bundle", str(bundle), "--latents", str(tmp_path / "w.safetensors"),
             "--masks", str(tmp_path / "masks"), "--scheme", str(tmp_path / "scheme.json"),
             "--members", "2", "--max-steps", "30"]
     assert main(args) == 0

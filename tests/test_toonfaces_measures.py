@@ -70,7 +70,7 @@ def test_network_input_checks_and_missing_weights(tmp_path):
     with pytest.raises(InputError, match="float"):
         net(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
     assert net.eval()(torch.zeros(2, 3, 128, 128)).shape == (2, 2)
-    with pytest.raises(MissingWeightsError, match="train-measures"):
+    with pytest.raises(MissingWeightsError, match="train measures"):
         load_measure_nets(str(tmp_path))
 
 

@@ -29,7 +29,7 @@ def run_provenance(run: Path) -> dict:
     fd_curve = [[r["kimg"], r["fd_toon"]] for r in log if "fd_toon" in r]
     return {"data": cfg.get("data", "see run"), "resolution": cfg["generator"]["resolution"],
             "channels": cfg["generator"]["channels"], "batch": cfg["batch"], "images_seen": state["images_seen"],
-            "train_seconds": round(state["train_seconds"], 1), "fd_toon_curve": fd_curve,
+            "train_seconds": round(state["train_seconds"], 3), "fd_toon_curve": fd_curve,
             "final_fd_toon": fd_curve[-1][1] if fd_curve else None, "training_config": cfg}
 
 

@@ -1,4 +1,5 @@
-"""`editgan train gan`: StyleGAN2 training (single process or under torchrun)."""
+"""`editgan train gan|segmenter|measures`: StyleGAN2 training (single process or under torchrun); the
+segmenter and measuring-network trainers live in their own modules and join this command group."""
 
 from __future__ import annotations
 
@@ -50,8 +51,12 @@ def run_gan(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train networks (gan, ...)")
+    from editgan.cli import train_measures, train_segmenter
+
+    p = subparsers.add_parser("train", help="train networks: gan, segmenter, measures")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    train_segmenter.register_train(sub)
+    train_measures.register_train(sub)
     g = sub.add_parser("gan", help="train a StyleGAN2 (resumes from OUT/checkpoint.json if present)")
     g.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of images")
     g.add_argument("--out", required=True, help="run directory (checkpoint, generator/, samples/, log.jsonl)")

@@ -1,4 +1,4 @@
-"""`editgan train-measures`: retrain the toonface measuring networks (attribute + identity).
+"""`editgan train measures`: retrain the toonface measuring networks (attribute + identity).
 
 Seeded and deterministic on the CPU; the defaults reproduce the shipped weights (about 20 min on
 one thread). Writes attribute.safetensors, identity.safetensors and measures.json to --out.
@@ -12,8 +12,9 @@ from pathlib import Path
 from editgan.errors import InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train-measures", help="retrain the toonface attribute and identity networks",
+def register_train(train_subparsers: argparse._SubParsersAction) -> None:
+    """Add `measures` to the `editgan train` command group."""
+    p = train_subparsers.add_parser("measures", help="retrain the toonface attribute and identity networks",
                               description=__doc__)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the package assets)")
     p.add_argument("--attr-steps", type=int, default=2000, help="optimiser steps of the attribute network")

@@ -1,6 +1,6 @@
-"""`editgan train-segmenter`: train the segmentation branch of a bundle from annotated w+ latents.
+"""`editgan train segmenter`: train the segmentation branch of a bundle from annotated w+ latents.
 
-    editgan train-segmenter --bundle B --latents W.safetensors --masks DIR [--scheme NAME|FILE]
+    editgan train segmenter --bundle B --latents W.safetensors --masks DIR [--scheme NAME|FILE]
 
 W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]); DIR holds
 `<name>.png` (label indices, mode L/P) or `<name>.npy` for each. Writes B/segmenter.safetensors and
@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("train-segmenter", help="train a bundle's segmentation branch from annotated latents")
+def register_train(train_subparsers) -> None:
+    """Add `segmenter` to the `editgan train` command group."""
+    p = train_subparsers.add_parser("segmenter", help="train a bundle's segmentation branch from annotated latents")
     p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
     p.add_argument("--latents", required=True, help="safetensors file: image name -> w+ [num_ws, w_dim]")
     p.add_argument("--masks", required=True, help="directory of <name>.png / <name>.npy label maps")

@@ -190,7 +190,7 @@ def train_measures(out: Path, attr_pool: int = 16_000, id_identities: int = 6_00
                      "id_identities": id_identities, "id_views": id_views, "eval_n": eval_n, "seed": seed,
                      "render_size": RENDER_SIZE, "temperature": TEMPERATURE,
                      "wall_s": round(time.time() - t0, 1), "threads": torch.get_num_threads(),
-                     "command": "editgan train-measures"},
+                     "command": "editgan train measures"},
     }
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     log(f"wrote {out} in {config['training']['wall_s']} s")

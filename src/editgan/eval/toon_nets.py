@@ -78,14 +78,14 @@ def load_measure_nets(directory: str | None = None) -> tuple[ToonNet, ToonNet, d
     root = Path(directory) if directory else asset_dir()
     config_path = root / CONFIG_NAME
     if not config_path.is_file():
-        raise MissingWeightsError(f"{config_path} not found; retrain with `editgan train-measures --out {root}`")
+        raise MissingWeightsError(f"{config_path} not found; retrain with `editgan train measures --out {root}`")
     config = json.loads(config_path.read_text())
     nets = []
     for name in ("attribute", "identity"):
         net = build(config[name])
         path = root / f"{name}.safetensors"
         if not path.is_file():
-            raise MissingWeightsError(f"{path} not found; retrain with `editgan train-measures --out {root}`")
+            raise MissingWeightsError(f"{path} not found; retrain with `editgan train measures --out {root}`")
         net.load_state_dict(load_file(str(path)))
         nets.append(net.eval())
     return nets[0], nets[1], config

@@ -14,7 +14,7 @@ has plateaued), or after `max_steps`. (DatasetGAN stops after 50 batches without
 single-batch loss; windows make the rule insensitive to batch noise.)
 
 Inputs here are w+ latents; annotated *images* need embedding first (encoder + optimisation,
-Sec. 3.2), which is built separately -- `editgan train-segmenter` takes `--latents` until then.
+Sec. 3.2), which is built separately -- `editgan train segmenter` takes `--latents` until then.
 """
 
 from __future__ import annotations
