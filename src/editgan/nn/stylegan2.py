@@ -202,9 +202,10 @@ class SynthesisNetwork(nn.Module):
 
 
 def _prefer_fused(ws: torch.Tensor, batch: int) -> bool:
-    """Fused (per-sample weights) wins for small inference batches; when gradients flow, the
-    non-fused form avoids per-sample weight gradients."""
-    return batch <= 4 and not (torch.is_grad_enabled() and ws.requires_grad)
+    """Fused (per-sample weights) suits small CUDA inference batches. On CPU the non-fused form
+    measured faster even at batch 1 (bench/generator.py), and whenever gradients flow it avoids
+    per-sample weight gradients."""
+    return ws.device.type == "cuda" and batch <= 4 and not (torch.is_grad_enabled() and ws.requires_grad)
 
 
 class Generator(nn.Module):
