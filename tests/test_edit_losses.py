@@ -149,7 +149,8 @@ def test_editing_objective_combines_terms_with_weights():
     perceptual = lambda a, b: ((a - b) ** 2).flatten(1).max(1).values  # noqa: E731
     for weights in (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS):
         out = editing_objective(x_edit, x, region, logits, target, weights, perceptual=perceptual, embed=embed)
-        ref = (weights.rgb * (outside_l2(x_edit, x, region) + perceptual(x_edit * (1 - region), x * (1 - region)).mean())
+        masked_p = perceptual(x_edit * (1 - region), x * (1 - region)).mean()
+        ref = (weights.rgb * (outside_l2(x_edit, x, region) + masked_p)
                + weights.ce * numpy_ce(logits, target, region)
                + weights.identity * identity_loss(embed(x_edit), embed(x)))
         assert out.total.item() == pytest.approx(ref.item(), rel=1e-10)
@@ -187,7 +188,8 @@ def test_gradients_reach_delta_wplus_through_generator_and_segmenter(tiny_genera
     x_edit, feats = segmentation_features(g, wplus + delta, cfg)
     for form in ("mean_logits", "mean_probs"):
         logits = ensemble_logits(seg.member_logits(feats), form)
-        loss = editing_objective(x_edit, x, region, logits, y_edited, perceptual=lambda a, b: (a - b).abs().mean((1, 2, 3)),
+        loss = editing_objective(x_edit, x, region, logits, y_edited,
+                                 perceptual=lambda a, b: (a - b).abs().mean((1, 2, 3)),
                                  embed=lambda img: img.mean((2, 3)))
         grad, = torch.autograd.grad(loss.total, delta, retain_graph=True)
         assert torch.isfinite(grad).all() and grad.abs().max() > 0

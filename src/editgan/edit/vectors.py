@@ -97,7 +97,8 @@ class EditingVector:
         """Write `<directory>/<name>.safetensors` then `<name>.json` (each atomically); returns the JSON path."""
         directory = Path(directory)
         tensors = {"delta": self.delta}
-        tensors.update({f"thumbnail.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.thumbnails.items()})
+        for key, img in self.thumbnails.items():
+            tensors[f"thumbnail.{key}"] = torch.from_numpy(np.ascontiguousarray(img))
         weights = directory / f"{self.name}.safetensors"
         save_tensors(weights, tensors, {"format": FORMAT, "version": VERSION})
         meta = {"format": FORMAT, "version": VERSION, "name": self.name, "parts": list(self.parts),
