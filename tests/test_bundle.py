@@ -36,3 +36,19 @@ def test_bad_bundles(tmp_path, tiny_generator):
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="num_ws"):
         open_bundle(tmp_path / "b")
+
+
+def test_segmenter_in_bundle(tmp_path, tiny_generator):
+    from editgan.errors import MissingWeightsError
+    from editgan.io.segmenter import save_segmenter
+    from editgan.nn.segmenter import Segmenter
+    from editgan.nn.segmenter_config import SegmenterConfig
+
+    b = write_bundle(tmp_path / "b", "tiny", tiny_generator, labels=SCHEME)
+    assert b.has("generator") and not b.has("segmenter")
+    with pytest.raises(MissingWeightsError, match="train segmenter"):
+        b.segmenter()
+    seg = Segmenter(SegmenterConfig.for_generator(tiny_generator.config, num_classes=2, num_members=2))
+    save_segmenter(seg, tmp_path / "b", SCHEME)
+    loaded, scheme = open_bundle(tmp_path / "b").segmenter()
+    assert scheme == SCHEME and loaded.config == seg.config

@@ -3,7 +3,8 @@
     manifest.json            domain, resolution, w_dim, num_ws, label scheme, perceptual loss,
                              provenance of every network (data, images seen, hardware, wall time, metrics)
     generator.json/.safetensors
-    (later: encoder.*, segmenter.*, discriminator.*, vectors/)
+    segmenter.json/.safetensors   (optional until trained)
+    (later: encoder.*, discriminator.*, vectors/)
 
 Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from editgan.domains.labels import LabelScheme
-from editgan.errors import CheckpointError, InputError
+from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, read_json, save_generator
 from editgan.nn.stylegan2 import Generator
@@ -62,6 +63,19 @@ class Bundle:
 
     def generator(self, device: str | torch.device = "cpu") -> Generator:
         return load_generator(self.path, device=device, name="generator")
+
+    def has(self, network: str) -> bool:
+        """Whether the bundle ships `<network>.json` + `.safetensors` (generator, segmenter, encoder...)."""
+        return (self.path / f"{network}.json").is_file() and (self.path / f"{network}.safetensors").is_file()
+
+    def segmenter(self, device: str | torch.device = "cpu"):
+        """(Segmenter in eval mode, its LabelScheme or None); MissingWeightsError if not trained yet."""
+        from editgan.io.segmenter import load_segmenter
+
+        if not self.has("segmenter"):
+            raise MissingWeightsError(f"bundle {self.path} has no segmenter yet; train one with "
+                                      f"`editgan train segmenter --bundle {self.path} ...`")
+        return load_segmenter(self.path, device=device)
 
     def provenance(self, network: str) -> dict:
         return self.manifest.get("provenance", {}).get(network, {})

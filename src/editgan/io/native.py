@@ -67,17 +67,23 @@ def build_generator(config: GeneratorConfig, state_dict: dict[str, torch.Tensor]
                     device: str | torch.device = "cpu") -> Generator:
     """Instantiate a generator and load `state_dict` strictly, with a readable error on mismatch."""
     generator = Generator(config)
-    expected = generator.state_dict()
+    check_state_fits(generator, state_dict, "the generator config")
+    generator.load_state_dict({k: v.float() for k, v in state_dict.items()})
+    return generator.to(device).eval().requires_grad_(False)
+
+
+def check_state_fits(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> None:
+    """CheckpointError naming missing, unexpected and wrongly shaped keys if `state_dict` does not
+    fit `module` exactly."""
+    expected = module.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state_dict) if tuple(expected[k].shape) != tuple(state_dict[k].shape))
     if missing or unexpected or wrong:
-        detail = "; ".join(f"{what}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
-                           for what, keys in (("missing", missing), ("unexpected", unexpected),
+        detail = "; ".join(f"{kind}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
+                           for kind, keys in (("missing", missing), ("unexpected", unexpected),
                                               ("wrong shape", wrong)) if keys)
-        raise CheckpointError(f"weights do not fit the generator config ({detail})")
-    generator.load_state_dict({k: v.float() for k, v in state_dict.items()})
-    return generator.to(device).eval().requires_grad_(False)
+        raise CheckpointError(f"weights do not fit {what} ({detail})")
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", name: str = "generator") -> Generator:

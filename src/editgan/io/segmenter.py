@@ -10,7 +10,7 @@ import torch
 from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, ConfigError, InputError
 from editgan.io.atomic import write_json
-from editgan.io.native import load_tensors, read_json, save_tensors
+from editgan.io.native import check_state_fits, load_tensors, read_json, save_tensors
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 
@@ -50,11 +50,6 @@ def load_segmenter(path: str | Path, device: str | torch.device = "cpu",
         raise CheckpointError(f"{path / (name + '.json')}: {err}") from None
     seg = Segmenter(config)
     state = load_tensors(path / f"{name}.safetensors")
-    expected = seg.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"{path / (name + '.safetensors')} does not fit its config "
-                              f"(missing {missing[:4]}, unexpected {unexpected[:4]}, wrong shape {wrong[:4]})")
+    check_state_fits(seg, state, f"the config in {path / (name + '.json')}")
     seg.load_state_dict(state)
     return seg.to(device).eval(), scheme
