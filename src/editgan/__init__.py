@@ -11,6 +11,14 @@ from editgan.errors import (
 
 __version__ = "0.1.0"
 
+
+def load(bundle="toonfaces", device="cpu", vectors=None):
+    """An `editgan.session.Editor` for a bundle name or directory (imported lazily; see session.load)."""
+    from editgan.session import load as _load
+
+    return _load(bundle, device=device, vectors=vectors)
+
+
 __all__ = [
     "CheckpointError",
     "ConfigError",
@@ -19,4 +27,5 @@ __all__ = [
     "MissingWeightsError",
     "UnsafePickleError",
     "__version__",
+    "load",
 ]

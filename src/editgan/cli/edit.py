@@ -1,0 +1,108 @@
+"""`editgan edit`: learn an editing vector from an edited label map (EditGAN Sec. 3.3).
+
+Reads w+ from a latent file (or samples it from a seed), the target segmentation y_edited from a
+label PNG (one label index per pixel, the segmenter's size), optimises δw+ and writes to --out:
+before.png, after.png, labels_before.png, labels_after.png (coloured), delta.safetensors
+("delta" [num_ws, w_dim]) and wplus_after.safetensors; --save-vector adds it to the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from editgan.errors import InputError
+from editgan.io.images import save_png, to_uint8
+from editgan.io.latents import load_wplus, save_wplus
+from editgan.io.native import save_tensors
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """--bundle, --vectors and the latent source (--latent or --seed, --psi)."""
+    p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
+    p.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--latent", help="w+ file (safetensors, tensor 'wplus')")
+    src.add_argument("--seed", type=int, help="sample w+ from this seed instead")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi with --seed")
+
+
+def open_editor(args: argparse.Namespace):
+    from editgan.session import load
+
+    return load(args.bundle, device=args.device, vectors=args.vectors)
+
+
+def source_wplus(editor, args: argparse.Namespace) -> torch.Tensor:
+    """w+ [N, num_ws, w_dim] from --latent or --seed."""
+    if args.latent is not None:
+        cfg = editor.generator.config
+        return load_wplus(args.latent, cfg.num_ws, cfg.w_dim).to(editor.device)
+    return editor.sample(args.seed, psi=args.psi)
+
+
+def progress_bar(total: int, desc: str):
+    """(tqdm bar, callback(step, losses)) reporting the total and CE of each iterate."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total + 1, desc=desc, unit="step", dynamic_ncols=True)
+
+    def update(step: int, losses: dict[str, float]) -> None:
+        bar.set_postfix(total=f"{losses['total']:.4f}", ce=f"{losses['ce']:.4f}", refresh=False)
+        bar.update(1)
+
+    return bar, update
+
+
+def save_images(out: Path, editor, result) -> None:
+    """before/after images and their coloured label maps (label indices when there is no scheme)."""
+    save_png(out / "before.png", to_uint8(result.image_before)[0])
+    save_png(out / "after.png", to_uint8(result.image_after)[0])
+    for key, labels in (("before", result.labels_before), ("after", result.labels_after)):
+        arr = labels[0].cpu().numpy()
+        save_png(out / f"labels_{key}.png", editor.scheme.colorize(arr) if editor.scheme else arr.astype("uint8"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from editgan.train.segmenter import read_mask
+
+    editor = open_editor(args)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    indices = editor.part_indices(parts)
+    if editor.scheme is None:
+        raise InputError(f"bundle {editor.bundle.path} has no label scheme to read {args.target} with")
+    target = torch.from_numpy(read_mask(Path(args.target), editor.scheme, editor.segmenter.config.out_size))
+    wplus = source_wplus(editor, args)
+    if wplus.shape[0] != 1:
+        raise InputError(f"{args.latent} holds {wplus.shape[0]} latents; edit learns from one")
+    bar, update = progress_bar(args.steps, "edit")
+    with bar:
+        result, vector = editor.edit(wplus, target, indices, name=args.save_vector or "edit", steps=args.steps,
+                                     lr=args.lr, buffer=args.buffer, progress=update)
+    out = Path(args.out)
+    save_images(out, editor, result)
+    save_tensors(out / "delta.safetensors", {"delta": result.delta[0]}, {"format": "editgan-delta"})
+    save_wplus(out / "wplus_after.safetensors", result.wplus_after)
+    best = result.losses[result.best_step]
+    print(f"best step {result.best_step}: total {best['total']:.4f}, CE in region {best['ce']:.4f} "
+          f"(step 0: {result.losses[0]['ce']:.4f}); wrote {out}")
+    if args.save_vector:
+        print(f"saved vector {args.save_vector!r} to {editor.library.add(vector, overwrite=args.overwrite)}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("edit", help="learn an editing vector from an edited label map")
+    add_source_args(p)
+    p.add_argument("--target", required=True, help="edited label map PNG (label indices, mode L or I)")
+    p.add_argument("--parts", required=True, help="edited part labels Q_edit, comma-separated names")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--steps", type=int, default=100, help="optimisation steps (default 100)")
+    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (default 0.02)")
+    p.add_argument("--buffer", type=int, default=5, help="region buffer in pixels (default 5)")
+    p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")
+    p.set_defaults(func=run)

@@ -1,0 +1,114 @@
+"""`editgan vector list|show|apply|delete`: the editing vector library of a bundle (Sec. 3.4)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
+from editgan.errors import InputError
+from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.latents import save_wplus
+
+
+def _library(args: argparse.Namespace):
+    from editgan.bundle import open_bundle
+    from editgan.edit.vectors import VectorLibrary
+
+    bundle = open_bundle(args.bundle)
+    shape = (bundle.manifest["num_ws"], bundle.manifest["w_dim"])
+    return VectorLibrary(Path(args.vectors) if args.vectors else bundle.path / "vectors", shape=shape)
+
+
+def parse_vector_spec(spec: str) -> tuple[str, float | None]:
+    """'NAME=SCALE' -> (NAME, SCALE); 'NAME' -> (NAME, None: the vector's default scale)."""
+    name, sep, scale = spec.partition("=")
+    if not sep:
+        return name, None
+    try:
+        value = float(scale)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(f"--vector {spec!r}: the scale must be a finite number (NAME=SCALE)")
+    return name, value
+
+
+def run_list(args: argparse.Namespace) -> int:
+    lib = _library(args)
+    names = lib.list()
+    for name in names:
+        v = lib.get(name)
+        print(f"{name}\tparts={','.join(v.parts)}\tdefault_scale={v.default_scale:g}")
+    for problem in lib.problems:
+        print(f"skipped {problem}")
+    if not names:
+        print(f"no editing vectors in {lib.directory}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    v = _library(args).get(args.name)
+    final = v.losses[-1] if v.losses else {}
+    print(f"name: {v.name}\nparts: {', '.join(v.parts)}\ndefault scale: {v.default_scale:g}\n"
+          f"shape: {list(v.shape)}\nnorm: {float(v.delta.norm()):.4f}\nthumbnails: {', '.join(sorted(v.thumbnails))}\n"
+          f"steps: {len(v.losses)}\nfinal losses: {final}\ncreated: {v.created}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    lib = _library(args)
+    lib.delete(args.name)
+    print(f"deleted {args.name} from {lib.directory}")
+    return 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    editor = open_editor(args)
+    wanted = {}
+    for spec in args.vector:
+        name, scale = parse_vector_spec(spec)
+        v = editor.library.get(name)
+        wanted[v] = v.default_scale if scale is None else scale
+    wplus = source_wplus(editor, args)
+    if args.refine:
+        bar, update = progress_bar(args.refine, "refine")
+        with bar:
+            new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine, progress=update)
+    else:
+        new_wplus, image = editor.apply(wplus, wanted)
+    out = Path(args.out)
+    before, after = to_uint8(editor.render(wplus)), to_uint8(image)
+    for i, (b, a) in enumerate(zip(before, after)):
+        suffix = "" if len(before) == 1 else f"_{i:04d}"
+        save_png(out / f"before{suffix}.png", b)
+        save_png(out / f"after{suffix}.png", a)
+    save_png(out / "grid.png", make_grid(np.concatenate([before, after]), cols=len(before)))
+    save_wplus(out / "wplus_after.safetensors", new_wplus)
+    applied = ", ".join(f"{v.name}x{s:g}" for v, s in wanted.items())
+    print(f"applied {applied}{f' + {args.refine} refinement steps' if args.refine else ''}; wrote {out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("vector", help="list, show, apply or delete editing vectors")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, func, helptext in (("list", run_list, "list the library's vectors"),
+                                   ("show", run_show, "print one vector's metadata"),
+                                   ("delete", run_delete, "remove a vector from the library")):
+        q = sub.add_parser(action, help=helptext)
+        q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
+        q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+        if action != "list":
+            q.add_argument("name", help="vector name")
+        q.set_defaults(func=func)
+    q = sub.add_parser("apply", help="apply vectors to a latent: w+ + sum of scale x vector")
+    add_source_args(q)
+    q.add_argument("--vector", action="append", required=True, metavar="NAME[=SCALE]",
+                   help="vector and scale (default: its default scale); repeat to compose")
+    q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")
+    q.add_argument("--out", required=True, help="output directory")
+    q.set_defaults(func=run_apply)

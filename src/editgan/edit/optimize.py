@@ -1,0 +1,203 @@
+"""Optimising an edit in W+ (EditGAN Sec. 3.3-3.4, App. A.4).
+
+learn_edit: given w+ and the user's edited segmentation y_edited, find δw+ (zero init, Adam) that
+minimises Eq. 5 for x_edit = G(w+ + δw+) against x = G(w+): keep the image outside the region r
+(Eq. 1) and make the segmentation inside r match y_edited. Only δw+ is optimised; the generator and
+the segmenter are frozen for the duration (their parameters receive no gradient).
+
+refine: self-supervised refinement of an applied vector: start from w+ + s·δw+, take as target the
+segmentation that this start produces, and optimise a further δ' with the refinement weights so that
+artifacts outside r (relative to the unedited G(w+)) disappear while the segmentation inside r stays.
+
+Step bookkeeping: `losses[i]` is the objective at the i-th iterate, i = 0 being the start (δ = 0);
+`steps` Adam updates give steps + 1 iterates. The iterate with the lowest total is returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from editgan.edit.losses import (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, Embedding, LossWeights, Perceptual,
+                                 editing_objective, ensemble_logits)
+from editgan.edit.region import DEFAULT_BUFFER, edit_region
+from editgan.errors import InputError
+from editgan.nn.segmenter import Segmentation, Segmenter, segmentation_features
+from editgan.nn.stylegan2 import Generator
+
+Progress = Callable[[int, dict[str, float]], None]
+Cancel = Callable[[], bool]
+NOISE_MODE = "const"  # deterministic synthesis: the edit must not chase random noise
+
+
+@dataclass
+class EditResult:
+    """Outcome of an optimisation in W+.
+
+    wplus: the start point's reference w+ [N, num_ws, w_dim] (the unedited latent);
+    delta: best change [N, num_ws, w_dim], so that the edited latent is wplus + delta (`wplus_after`);
+    image_before / image_after: G(wplus) / G(wplus + delta), [N, 3, H, W] in [-1, 1];
+    labels_before / labels_after: their segmentations, int64 [N, H', W'] (the segmenter's label map);
+    region: r, float [N, 1, H', W'] in {0, 1}; losses: one {term: value} per iterate (see module
+    docstring); best_step: index into losses of the iterate returned; cancelled: stopped by `cancel`.
+    """
+
+    wplus: torch.Tensor
+    delta: torch.Tensor
+    image_before: torch.Tensor
+    image_after: torch.Tensor
+    labels_before: torch.Tensor
+    labels_after: torch.Tensor
+    region: torch.Tensor
+    losses: list[dict[str, float]]
+    best_step: int
+    cancelled: bool = False
+
+    @property
+    def wplus_after(self) -> torch.Tensor:
+        return self.wplus + self.delta
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Turn off requires_grad on every parameter of `modules` for the block, then restore it."""
+    params = [p for m in modules for p in m.parameters()]
+    before = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
+
+
+def check_wplus(G: Generator, wplus: torch.Tensor) -> torch.Tensor:
+    """wplus must be a float tensor [N, num_ws, w_dim] for G; returned on G's device."""
+    cfg = G.config
+    if not isinstance(wplus, torch.Tensor) or wplus.ndim != 3 or tuple(wplus.shape[1:]) != (cfg.num_ws, cfg.w_dim) \
+            or not wplus.dtype.is_floating_point:
+        got = list(wplus.shape) if isinstance(wplus, torch.Tensor) else type(wplus).__name__
+        raise InputError(f"w+ must be a float tensor [N, {cfg.num_ws}, {cfg.w_dim}], got {got}")
+    return wplus.detach().to(G.w_avg.device, torch.float32)
+
+
+@torch.no_grad()
+def render_and_segment(G: Generator, seg: Segmenter, wplus: torch.Tensor) -> tuple[torch.Tensor, Segmentation]:
+    """(G(w+) [N, 3, H, W] in [-1, 1], the segmenter's ensemble prediction of its feature maps)."""
+    image, feats = segmentation_features(G, wplus, seg.config, noise_mode=NOISE_MODE)
+    return image, seg.predict(feats)
+
+
+def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:
+    h, w = seg.config.out_size
+    if not isinstance(target, torch.Tensor) or target.dtype.is_floating_point or target.dtype == torch.bool \
+            or tuple(target.shape) != (n, h, w):
+        got = f"{target.dtype} {list(target.shape)}" if isinstance(target, torch.Tensor) else type(target).__name__
+        raise InputError(f"target labels must be an integer tensor [{n}, {h}, {w}], got {got}")
+    return target.long()
+
+
+def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
+              parts: Sequence[int], *, steps: int, lr: float, weights: LossWeights, buffer: int,
+              perceptual: Perceptual | None, identity: Embedding | None, ensemble: str,
+              progress: Progress | None, cancel: Cancel | None) -> EditResult:
+    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise InputError(f"steps must be a non-negative integer, got {steps!r}")
+    if seg.training:
+        raise InputError("the segmenter must be in eval mode (call .eval())")
+    image_before, seg_before = render_and_segment(G, seg, wplus)
+    region = edit_region(seg_before.labels, target, list(parts), buffer, seg.config.num_classes)
+    if not region.any():
+        raise InputError(f"nothing to edit: labels {list(parts)} occur in neither the current nor the target "
+                         "segmentation")
+    image_region = region if region.shape[-2:] == image_before.shape[-2:] else \
+        F.interpolate(region, size=image_before.shape[-2:], mode="nearest")
+    # One region shared by the batch: evaluate the segmenter only at its pixels.
+    shared = bool((region == region[:1]).all())
+    pixels = region[0, 0] > 0.5 if shared else None
+    target_at = target.flatten(1)[:, pixels.flatten()] if shared else target
+    reference = None
+    if identity is not None:
+        with torch.no_grad():
+            reference = identity(image_before)
+
+    delta = torch.zeros_like(start, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=lr)
+    losses: list[dict[str, float]] = []
+    best_total, best_step, best_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
+    with frozen(G, seg):
+        for step in range(steps + 1):
+            image, feats = segmentation_features(G, start + delta, seg.config, noise_mode=NOISE_MODE)
+            logits = ensemble_logits(seg.member_logits(feats, pixels), ensemble)
+            loss = editing_objective(image, image_before, image_region, logits, target_at, weights,
+                                     perceptual=perceptual, embed=identity, reference_embedding=reference)
+            values = loss.as_floats()
+            losses.append(values)
+            if values["total"] < best_total:
+                best_total, best_step, best_delta = values["total"], step, delta.detach().clone()
+            if progress is not None:
+                progress(step, values)
+            if step == steps:
+                break
+            if cancel is not None and cancel():
+                cancelled = True
+                break
+            (grad,) = torch.autograd.grad(loss.total, delta)
+            delta.grad = grad
+            opt.step()
+    total = start - wplus + best_delta
+    image_after, seg_after = render_and_segment(G, seg, wplus + total)
+    return EditResult(wplus, total, image_before, image_after, seg_before.labels, seg_after.labels, region,
+                      losses, best_step, cancelled)
+
+
+def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
+               parts: Sequence[int], *, steps: int = 100, lr: float = 0.02, weights: LossWeights = LEARNING_WEIGHTS,
+               buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
+               ensemble: str = "mean_logits", progress: Progress | None = None,
+               cancel: Cancel | None = None) -> EditResult:
+    """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3; Adam, lr 0.02, 100 steps).
+
+    wplus: [N, num_ws, w_dim]; target_labels: y_edited, integer [N, H', W'] on the segmenter's label
+    map; parts: Q_edit label indices; buffer: region dilation in pixels. perceptual(a, b) -> [N]
+    adds P_out; identity (images -> [N, D] embeddings) adds λ3·L_ID, otherwise λ3 is unused.
+    progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
+    next update (the best iterate so far is returned, `cancelled` set). Returns an EditResult whose
+    delta is the learned δw+ per sample.
+    """
+    wplus = check_wplus(G, wplus)
+    target = _check_target(target_labels, wplus.shape[0], seg).to(wplus.device)
+    return _optimize(G, seg, wplus, wplus, target, parts, steps=steps, lr=lr, weights=weights, buffer=buffer,
+                     perceptual=perceptual, identity=identity, ensemble=ensemble, progress=progress,
+                     cancel=cancel)
+
+
+def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,
+           parts: Sequence[int], steps: int = 30, lr: float = 0.02, weights: LossWeights = REFINEMENT_WEIGHTS,
+           buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
+           ensemble: str = "mean_logits", progress: Progress | None = None,
+           cancel: Cancel | None = None) -> EditResult:
+    """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; 30 steps, weights (5, 1, 5)).
+
+    delta: an editing vector [num_ws, w_dim] or per-sample [N, num_ws, w_dim]; parts: the vector's
+    edited label indices (its region). The target is the segmentation of G(wplus + scale·delta); the
+    reference image outside r is G(wplus). Returns an EditResult relative to wplus: `wplus_after`
+    is the refined w+, `losses[0]` the objective of the plain application.
+    """
+    wplus = check_wplus(G, wplus)
+    if not isinstance(delta, torch.Tensor) or tuple(delta.shape[-2:]) != tuple(wplus.shape[1:]) \
+            or delta.ndim not in (2, 3):
+        got = list(delta.shape) if isinstance(delta, torch.Tensor) else type(delta).__name__
+        raise InputError(f"delta must be [num_ws, w_dim] or [N, num_ws, w_dim] like w+ {list(wplus.shape)}, got {got}")
+    start = wplus + float(scale) * delta.detach().to(wplus.device, wplus.dtype)
+    _, seg_start = render_and_segment(G, seg, start)
+    return _optimize(G, seg, wplus, start, seg_start.labels, parts, steps=steps, lr=lr, weights=weights,
+                     buffer=buffer, perceptual=perceptual, identity=identity, ensemble=ensemble,
+                     progress=progress, cancel=cancel)

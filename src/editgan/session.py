@@ -1,0 +1,169 @@
+"""The editing session: one bundle's networks, its label scheme and its vector library behind a small API.
+
+    editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda" when present
+    w = editor.sample(seed=3)                   # w+ [1, num_ws, w_dim]
+    y = editor.segment(w)                       # int64 [1, H, W]
+    y[:, 10:20, 10:20] = editor.scheme.index("mouth")
+    result, vector = editor.edit(w, y, ["mouth"], name="open_mouth")
+    editor.library.add(vector)
+    w2, image = editor.apply(other_w, {"open_mouth": 0.8}, refine_steps=30)
+
+The segmenter is loaded on first use, so sampling, rendering and plain vector application work
+with a bundle that has no segmenter yet (segment/edit/refinement then raise MissingWeightsError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from editgan.bundle import Bundle, open_bundle
+from editgan.domains.labels import LabelScheme
+from editgan.edit.apply import apply_vectors
+from editgan.edit.optimize import EditResult, check_wplus, learn_edit, refine, render_and_segment
+from editgan.edit.vectors import EditingVector, VectorLibrary
+from editgan.errors import InputError
+from editgan.io.images import to_uint8
+from editgan.nn.segmenter import Segmentation, Segmenter
+
+
+class Editor:
+    """Sampling, rendering, segmenting, learning and applying edits for one bundle on one device.
+
+    Images are float [N, 3, H, W] in [-1, 1]; latents w+ [N, num_ws, w_dim] (a single [num_ws, w_dim]
+    is accepted and given a batch axis); label maps int64 [N, H', W'] on the segmenter's grid.
+    """
+
+    def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", vectors: str | Path | None = None):
+        self.bundle = bundle
+        self.device = torch.device(device)
+        self.generator = bundle.generator(self.device).eval()
+        cfg = self.generator.config
+        self.library = VectorLibrary(Path(vectors) if vectors is not None else bundle.path / "vectors",
+                                     shape=(cfg.num_ws, cfg.w_dim))
+        self._segmenter: Segmenter | None = None
+        self._scheme: LabelScheme | None = bundle.labels
+
+    # ------------------------------------------------------------------ networks and labels
+    @property
+    def segmenter(self) -> Segmenter:
+        """The bundle's segmenter (loaded on first use); MissingWeightsError if it has none."""
+        if self._segmenter is None:
+            seg, scheme = self.bundle.segmenter(self.device)
+            self._segmenter, self._scheme = seg.eval(), scheme or self._scheme
+        return self._segmenter
+
+    @property
+    def scheme(self) -> LabelScheme | None:
+        """The label scheme (the segmenter's, else the manifest's), or None if the bundle has none."""
+        return self._scheme
+
+    def part_indices(self, parts: Sequence[str | int]) -> list[int]:
+        """Label names (via the scheme) or indices -> indices; InputError for unknown names."""
+        if isinstance(parts, (str, int)) or not parts:
+            raise InputError(f"parts must be a non-empty list of label names or indices, got {parts!r}")
+        k = self.segmenter.config.num_classes
+        out = []
+        for p in parts:
+            if isinstance(p, str):
+                if self.scheme is None:
+                    raise InputError(f"bundle {self.bundle.path} has no label scheme; give parts as indices")
+                out.append(self.scheme.index(p))
+            elif isinstance(p, int) and not isinstance(p, bool) and 0 <= p < k:
+                out.append(p)
+            else:
+                raise InputError(f"part {p!r} is not a label name or an index in [0, {k})")
+        return out
+
+    def part_names(self, indices: Sequence[int]) -> tuple[str, ...]:
+        """Label indices -> names for an EditingVector (the index as text when there is no scheme)."""
+        return tuple(self.scheme.names[i] if self.scheme else str(i) for i in indices)
+
+    def _vector_parts(self, vector: EditingVector) -> list[int]:
+        """An EditingVector's part names -> indices (digits stand for indices when there is no scheme)."""
+        if self.scheme is None:
+            if not all(p.isdigit() for p in vector.parts):
+                raise InputError(f"vector {vector.name!r} names parts {list(vector.parts)} but the bundle "
+                                 "has no label scheme")
+            return self.part_indices([int(p) for p in vector.parts])
+        return self.part_indices(list(vector.parts))
+
+    def _wplus(self, wplus: torch.Tensor) -> torch.Tensor:
+        if isinstance(wplus, torch.Tensor) and wplus.ndim == 2:
+            wplus = wplus[None]
+        return check_wplus(self.generator, wplus)
+
+    # ------------------------------------------------------------------ sampling and viewing
+    @torch.no_grad()
+    def sample(self, seed: int, psi: float = 1.0) -> torch.Tensor:
+        """w+ [1, num_ws, w_dim] from z drawn with `seed` (same on every machine), truncated by psi."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(f"seed must be an integer, got {seed!r}")
+        g = self.generator
+        return g.z_to_wplus(g.sample_z(1, seed=seed), psi=psi).contiguous()
+
+    @torch.no_grad()
+    def render(self, wplus: torch.Tensor) -> torch.Tensor:
+        """G(w+) -> [N, 3, H, W] in [-1, 1] (constant noise)."""
+        return self.generator.synthesis(self._wplus(wplus), noise_mode="const")
+
+    def segmentation(self, wplus: torch.Tensor) -> tuple[torch.Tensor, Segmentation]:
+        """(image [N, 3, H, W], the segmenter's Segmentation with probs, labels and uncertainty)."""
+        return render_and_segment(self.generator, self.segmenter, self._wplus(wplus))
+
+    def segment(self, wplus: torch.Tensor, uncertainty: bool = False):
+        """Labels int64 [N, H', W'], or (labels, uncertainty [N, H', W'] in nats) when asked."""
+        seg = self.segmentation(wplus)[1]
+        return (seg.labels, seg.uncertainty) if uncertainty else seg.labels
+
+    # ------------------------------------------------------------------ editing
+    def edit(self, wplus: torch.Tensor, target_labels: torch.Tensor, parts: Sequence[str | int], *,
+             name: str = "edit", **kwargs) -> tuple[EditResult, EditingVector]:
+        """Learn an edit of one image: w+ [1, num_ws, w_dim], target y_edited [1 or none, H', W'],
+        parts Q_edit (names or indices). kwargs go to `learn_edit` (steps, lr, weights, buffer,
+        perceptual, identity, progress, cancel). Returns the result and the vector named `name`
+        (not yet saved: `editor.library.add(vector)`), with before/after thumbnails."""
+        wplus = self._wplus(wplus)
+        if wplus.shape[0] != 1:
+            raise InputError(f"edit learns from one image; got a batch of {wplus.shape[0]} latents")
+        if isinstance(target_labels, torch.Tensor) and target_labels.ndim == 2:
+            target_labels = target_labels[None]
+        if isinstance(target_labels, torch.Tensor):
+            target_labels = target_labels.to(self.device)
+        indices = self.part_indices(parts)
+        result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, **kwargs)
+        before, after = to_uint8(result.image_before), to_uint8(result.image_after)
+        vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
+                               thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
+        vector.created.update(bundle=str(self.bundle.path), steps=len(result.losses) - 1,
+                              best_step=result.best_step, cancelled=result.cancelled)
+        return result, vector
+
+    def resolve(self, vectors: Mapping[EditingVector | str, float]) -> list[tuple[EditingVector, float]]:
+        """{vector or library name: scale} -> [(EditingVector, scale)]; unknown names raise InputError."""
+        if not isinstance(vectors, Mapping):
+            raise InputError("vectors must be a mapping {vector or name: scale}")
+        return [(self.library.get(v) if isinstance(v, str) else v, s) for v, s in vectors.items()]
+
+    def apply(self, wplus: torch.Tensor, vectors: Mapping[EditingVector | str, float], refine_steps: int = 0,
+              **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """w+ + Σ s_i δ_i (then `refine_steps` of self-supervised refinement over the union of the
+        vectors' parts; kwargs go to `refine`) -> (new w+ [N, num_ws, w_dim], its image [N, 3, H, W])."""
+        wplus = self._wplus(wplus)
+        pairs = self.resolve(vectors)
+        applied = apply_vectors(wplus, pairs)
+        if refine_steps:
+            parts = sorted({i for v, _ in pairs for i in self._vector_parts(v)})
+            result = refine(self.generator, self.segmenter, wplus, (applied - wplus), 1.0, parts=parts,
+                            steps=refine_steps, **kwargs)
+            applied = result.wplus_after
+        return applied, self.render(applied)
+
+
+def load(bundle: str | Path = "toonfaces", device: str | torch.device = "cpu",
+         vectors: str | Path | None = None) -> Editor:
+    """An Editor for a packaged bundle name or a bundle directory; `vectors` overrides the library
+    directory (default `<bundle>/vectors/`)."""
+    return Editor(open_bundle(bundle), device=device, vectors=vectors)
