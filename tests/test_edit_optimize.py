@@ -85,7 +85,6 @@ def test_refine_beats_plain_application(world, tiny_generator):
     assert r.losses[0]["total"] == pytest.approx(float(plain.total), rel=1e-4)
     assert r.losses[r.best_step]["total"] < 0.8 * r.losses[0]["total"]
     assert r.losses[r.best_step]["l2"] < r.losses[0]["l2"]
-    assert torch.allclose(r.wplus_after, applied + (r.wplus_after - applied))
     assert not torch.equal(r.wplus_after, applied)
 
 
