@@ -18,7 +18,8 @@ def make_tiny_segmenter(generator, seed: int = 0) -> Segmenter:
     """Random members whose weights are scaled up so that predictions react to w+ (DatasetGAN's
     N(0, 0.02) init gives near-uniform, w+-insensitive logits)."""
     torch.manual_seed(seed)
-    seg = Segmenter(SegmenterConfig.for_generator(generator.config, num_classes=3, num_members=2), seeds=[seed, seed + 1])
+    seg = Segmenter(SegmenterConfig.for_generator(generator.config, num_classes=3, num_members=2),
+                    seeds=[seed, seed + 1])
     with torch.no_grad():
         for w in (seg.w1, seg.w2, seg.w3):
             w.mul_(15)

@@ -70,7 +70,8 @@ def test_errors_are_one_line(bundle, capsys):
     assert "rgb.png" in _error(capsys)
     assert main([*common, "--target", str(bundle / "mask.png"), "--parts", "mouth,nose"]) == 1
     assert "unknown label 'nose'" in _error(capsys)
-    assert main(["vector", "apply", "--bundle", b, "--seed", "1", "--vector", "ghost=1", "--out", str(bundle / "o")]) == 1
+    assert main(["vector", "apply", "--bundle", b, "--seed", "1", "--vector", "ghost=1",
+                 "--out", str(bundle / "o")]) == 1
     assert "no editing vector named 'ghost'" in _error(capsys)
     assert main(["vector", "show", "--bundle", b, "../x"]) == 1
     assert "invalid vector name" in _error(capsys)
