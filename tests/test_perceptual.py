@@ -87,6 +87,23 @@ def test_lpips_missing_weights_pass_through(tmp_path, monkeypatch):
         get_perceptual("lpips")(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
 
 
+def test_lpips_wraps_the_loaded_model(tmp_path, monkeypatch):
+    from test_lpips import heads_state, vgg16_state
+
+    from editgan.io.lpips_weights import load_lpips
+
+    torch.save(vgg16_state(), tmp_path / "vgg.pth")
+    torch.save(heads_state(), tmp_path / "heads.pth")
+    monkeypatch.setenv("EDITGAN_VGG16_WEIGHTS", str(tmp_path / "vgg.pth"))
+    monkeypatch.setenv("EDITGAN_LPIPS_WEIGHTS", str(tmp_path / "heads.pth"))
+    x, y = image_pair(size=32)
+    a, b = (x * 2 - 1).float(), (y * 2 - 1).float()
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., 8:] = 0
+    d = get_perceptual("lpips")(a, b, mask)
+    assert d.shape == (2,) and torch.allclose(d, load_lpips()(a * mask, b * mask))
+
+
 def test_toon_distance():
     toon = get_perceptual("toon")
     x, y = image_pair(size=32)

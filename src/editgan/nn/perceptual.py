@@ -22,6 +22,7 @@ Names and trade-offs (the bundle manifest records its choice under "perceptual")
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -115,15 +116,22 @@ def msssim_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None
 
 
 @lru_cache(maxsize=4)
-def _lpips_model(device: str):
+def _lpips_model(device: str, vgg16: Path, heads: Path):
     from editgan.io.lpips_weights import load_lpips
 
-    return load_lpips(device=device)
+    return load_lpips(vgg16, heads, device=device)
 
 
 def lpips(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """LPIPS-VGG v0.1 -> [N]; MissingWeightsError (with where to put the files) when absent."""
-    return _lpips_model(str(a.device))(a, b, mask)
+    """LPIPS-VGG v0.1 -> [N]; MissingWeightsError (with where to put the files) when absent.
+    The model is cached per device and per weight files found (lookup in `editgan.io.lpips_weights`)."""
+    from editgan.io.lpips_weights import heads_candidates, load_lpips, vgg16_candidates
+
+    vgg16 = next((p for p in vgg16_candidates() if p.is_file()), None)
+    heads = next((p for p in heads_candidates() if p.is_file()), None)
+    if vgg16 is None or heads is None:
+        load_lpips()  # raises MissingWeightsError naming every missing file
+    return _lpips_model(str(a.device), vgg16, heads)(a, b, mask)
 
 
 @lru_cache(maxsize=4)
