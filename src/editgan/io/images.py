@@ -1,14 +1,23 @@
-"""Image conversion at the file edge: float NCHW in [-1, 1] <-> uint8 HWC, grids, PNG writing."""
+"""Image conversion at the file edge: float NCHW in [-1, 1] <-> uint8 HWC, grids, PNG writing,
+and reading user images (`load_image`)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from editgan.errors import InputError
 
 from editgan.io.atomic import atomic_path
+
+MIN_SIDE = 16
+MAX_SIDE = 8192
+MAX_PIXELS = 64_000_000
+BACKGROUND = (255, 255, 255)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -49,3 +58,75 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG")
     return path
+
+
+def load_image(path: str | Path, resolution: int, crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """Read a user image file -> float [1, 3, resolution, resolution] in [-1, 1].
+
+    Conversions, in order:
+    - the first frame of animated/multi-page files; EXIF orientation applied;
+    - `crop` (left, upper, right, lower) in source pixels, PIL's box convention, if given;
+    - transparency (RGBA, LA, PA, palette or RGB with a transparent colour) composited on white;
+    - 16-bit grayscale scaled to 8 bit; grayscale, 1-bit, palette, CMYK (PIL's plain
+      conversion, no colour profile), YCbCr etc. converted to RGB;
+    - a non-square image centre-cropped to its shorter side (nothing is padded or squashed);
+    - resized with Lanczos to resolution x resolution.
+    InputError, naming the file, for a missing file, a non-image, a truncated or corrupt file,
+    a side < 16 px, or a side > 8192 px or more than 64 Mpx (checked from the header, before
+    decoding, so a decompression bomb is never expanded).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_size(path, im.size)
+                im.seek(0)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file PIL can read") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: image is too large (over {MAX_PIXELS // 1_000_000} Mpx)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise InputError(f"{path}: truncated or corrupt image ({err})") from None
+    if crop is not None:
+        left, upper, right, lower = crop
+        if not (0 <= left < right <= im.width and 0 <= upper < lower <= im.height):
+            raise InputError(f"{path}: crop box {crop} is not inside the {im.width}x{im.height} image")
+        im = im.crop(crop)
+    if min(im.size) < MIN_SIDE:
+        raise InputError(f"{path}: image (after any crop) is {im.width}x{im.height}; at least "
+                         f"{MIN_SIDE}x{MIN_SIDE} is needed")
+    rgb = _to_rgb(im, path)
+    side = min(rgb.size)
+    left, upper = (rgb.width - side) // 2, (rgb.height - side) // 2
+    rgb = rgb.crop((left, upper, left + side, upper + side))
+    if side != resolution:
+        rgb = rgb.resize((resolution, resolution), Image.LANCZOS)
+    return from_uint8(np.asarray(rgb, dtype=np.uint8))
+
+
+def _check_size(path: Path, size: tuple[int, int]) -> None:
+    w, h = size
+    if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+        raise InputError(f"{path}: image is {w}x{h}; at most {MAX_SIDE} px per side and "
+                         f"{MAX_PIXELS // 1_000_000} Mpx are accepted")
+
+
+def _to_rgb(im: Image.Image, path: Path) -> Image.Image:
+    """Any PIL mode -> RGB, transparency composited on white, 16-bit grayscale scaled to 8 bit."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L"):
+        arr = np.asarray(im, dtype=np.float64) / 257.0
+        im = Image.fromarray(arr.round().clip(0, 255).astype(np.uint8), mode="L")
+    if im.mode == "F":
+        raise InputError(f"{path}: 32-bit floating-point images are not supported; save as 8 or 16 bit")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")

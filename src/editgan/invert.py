@@ -1,0 +1,162 @@
+"""Embedding real images into W+ by optimisation (EditGAN Sec. 3.2, App. A.2).
+
+For target images x [N, 3, R, R] in [-1, 1], starting from w+ (an encoder's output, or w_avg
+broadcast), minimise per image
+
+    L(w+, n) = lambda_perceptual * D(G(w+, n), x) + lambda_l2 * mean (G(w+, n) - x)^2
+               + noise_regularize * R(n)                                  (R only with optimize_noise)
+
+with Adam wrapped in Lookahead (k=5, alpha=0.5) at a constant learning rate; the paper runs 500
+steps with lambda_perceptual = 10 (LPIPS), lambda_l2 = 1, lr = 1e-3. D is any distance from
+`editgan.nn.perceptual`. Images are independent: the loss is summed over the batch and Adam and
+Lookahead act element-wise, so a batch gives the same result as one call per image (up to the
+random noise initialisation). The generator and the distance's networks are never updated:
+gradients are taken with `torch.autograd.grad` with respect to w+ (and the noise maps) only.
+
+Noise maps (optimize_noise=True) follow the StyleGAN2 projector (Karras et al. 2020, App. D):
+they start as N(0, 1), R(n) sums, over every map and every scale of a pyramid of 2x2 average
+poolings down to 8x8, the squared autocorrelation at a one-pixel (circular) shift horizontally
+and vertically, and after every step each map is renormalised to zero mean and unit variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from editgan.errors import InputError
+from editgan.lookahead import Lookahead
+from editgan.nn.perceptual import PerceptualFn, get_perceptual
+from editgan.nn.stylegan2 import Generator
+
+ProgressFn = Callable[[int, dict], None]
+
+
+@dataclass
+class EmbedResult:
+    """The best w+ per image and what it renders.
+
+    wplus [N, num_ws, w_dim]; reconstruction [N, 3, R, R] in [-1, 1] (G at wplus and noise);
+    noise: per conv layer [N, 1, r, r] (None unless optimised); losses: one dict of batch means
+    ("loss", "perceptual", "l2", "noise") per evaluated point, losses[i] after i updates,
+    i = 0..steps; best_loss [N] and best_step [N] (int64) locate each image's kept point.
+    """
+
+    wplus: torch.Tensor
+    reconstruction: torch.Tensor
+    noise: list[torch.Tensor] | None
+    losses: list[dict] = field(default_factory=list)
+    best_loss: torch.Tensor | None = None
+    best_step: torch.Tensor | None = None
+
+
+def noise_regularization(noise: list[torch.Tensor], stop_at: int = 8) -> torch.Tensor:
+    """Noise maps, each [N, 1, r, r] -> R [N]: sum over maps and pyramid levels (2x2 average pooling
+    while the side is > stop_at) of mean(n * roll(n, 1, W))^2 + mean(n * roll(n, 1, H))^2."""
+    total = noise[0].new_zeros(noise[0].shape[0])
+    for n in noise:
+        while True:
+            total = total + (n * n.roll(1, dims=3)).mean(dim=(1, 2, 3)).square()
+            total = total + (n * n.roll(1, dims=2)).mean(dim=(1, 2, 3)).square()
+            if n.shape[-1] <= stop_at:
+                break
+            n = F.avg_pool2d(n, 2)
+    return total
+
+
+@torch.no_grad()
+def normalize_noise_(noise: list[torch.Tensor]) -> None:
+    """In place: each map [N, 1, r, r] to zero mean and unit (population) variance per image."""
+    for n in noise:
+        n.sub_(n.mean(dim=(1, 2, 3), keepdim=True))
+        n.mul_(n.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt())
+
+
+def _initial_wplus(G: Generator, images: torch.Tensor, init: torch.Tensor | None) -> torch.Tensor:
+    cfg = G.config
+    n = images.shape[0]
+    if init is None:
+        return G.w_avg.detach().to(images.device).expand(n, cfg.num_ws, cfg.w_dim).clone()
+    if init.shape != (n, cfg.num_ws, cfg.w_dim):
+        raise InputError(f"init must be w+ [{n}, {cfg.num_ws}, {cfg.w_dim}], got {list(init.shape)}")
+    return init.detach().to(images.device, torch.float32).clone()
+
+
+def _check_images(G: Generator, images: torch.Tensor) -> None:
+    cfg = G.config
+    h, w = (cfg.crop[2], cfg.crop[3]) if cfg.crop is not None else (cfg.resolution, cfg.resolution)
+    if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w) or not images.is_floating_point():
+        raise InputError(f"images must be float [N, 3, {h}, {w}] in [-1, 1] for this generator, "
+                         f"got {images.dtype} {list(images.shape)}")
+
+
+def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = None, steps: int = 500,
+          lr: float = 1e-3, lambda_perceptual: float = 10.0, lambda_l2: float = 1.0,
+          perceptual: str | PerceptualFn = "msssim_l1", optimize_noise: bool = False,
+          noise_regularize: float = 1e5, lookahead_k: int = 5, lookahead_alpha: float = 0.5,
+          progress: ProgressFn | None = None, seed: int = 0,
+          generator: torch.Generator | None = None) -> EmbedResult:
+    """Embed images [N, 3, R, R] in [-1, 1] into W+ (module docstring); keeps each image's best step.
+
+    init: w+ [N, num_ws, w_dim] (default w_avg broadcast). perceptual: a registered name or a
+    callable fn(a, b, mask=None) -> [N]. progress(step, losses) is called after every evaluation.
+    seed / generator (a torch.Generator on CPU; it wins over seed) draw the initial noise maps.
+    """
+    if steps < 0:
+        raise InputError(f"steps must be >= 0, got {steps}")
+    _check_images(G, images)
+    distance = get_perceptual(perceptual) if isinstance(perceptual, str) else perceptual
+    target = images.detach().float()
+    wplus = _initial_wplus(G, target, init).requires_grad_(True)
+    params = [wplus]
+    noise = None
+    if optimize_noise:
+        rng = generator if generator is not None else torch.Generator().manual_seed(seed)
+        noise = [torch.randn(target.shape[0], 1, r, r, generator=rng).to(target.device)
+                 for _, r in G.config.feature_shapes()]
+        normalize_noise_(noise)
+        params += [n.requires_grad_(True) for n in noise]
+    opt = Lookahead(torch.optim.Adam(params, lr=lr), k=lookahead_k, alpha=lookahead_alpha)
+
+    def evaluate() -> tuple[torch.Tensor, torch.Tensor, dict]:
+        recon = G.synthesis(wplus, noise_mode="const", noise=noise)
+        d = distance(recon, target)
+        l2 = (recon - target).square().mean(dim=(1, 2, 3))
+        reg = noise_regularization(noise) if noise is not None else torch.zeros_like(l2)
+        per_image = lambda_perceptual * d + lambda_l2 * l2 + noise_regularize * reg
+        stats = {"loss": per_image.mean().item(), "perceptual": d.mean().item(), "l2": l2.mean().item(),
+                 "noise": reg.mean().item()}
+        return per_image, recon, stats
+
+    best_loss = torch.full((target.shape[0],), float("inf"), device=target.device)
+    best_step = torch.zeros(target.shape[0], dtype=torch.int64, device=target.device)
+    best_w = wplus.detach().clone()
+    best_noise = [n.detach().clone() for n in noise] if noise is not None else None
+    best_recon = torch.zeros_like(target)
+    losses: list[dict] = []
+    for step in range(steps + 1):
+        with torch.set_grad_enabled(step < steps):
+            per_image, recon, stats = evaluate()
+        losses.append(stats)
+        with torch.no_grad():
+            better = per_image.detach() < best_loss
+            best_loss = torch.where(better, per_image.detach(), best_loss)
+            best_step[better] = step
+            best_w[better] = wplus.detach()[better]
+            best_recon[better] = recon.detach()[better]
+            for kept, n in zip(best_noise or [], noise or []):
+                kept[better] = n.detach()[better]
+        if progress is not None:
+            progress(step, stats)
+        if step == steps:
+            break
+        grads = torch.autograd.grad(per_image.sum(), params)
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+        if noise is not None:
+            normalize_noise_(noise)
+    return EmbedResult(best_w, best_recon, best_noise, losses, best_loss, best_step)
