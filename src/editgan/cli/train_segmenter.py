@@ -68,6 +68,17 @@ def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], 
     return names, torch.stack(out)
 
 
+def install_segmenter(seg: Segmenter, bundle: Path, scheme: LabelScheme, provenance: dict) -> Path:
+    """Write the segmenter into the bundle and its provenance into the manifest, next to the other
+    networks'; returns the weights path."""
+    path = save_segmenter(seg, bundle, scheme, provenance)
+    manifest = read_json(bundle / MANIFEST)
+    manifest.setdefault("provenance", {})["segmenter"] = provenance
+    manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
+    write_json(bundle / MANIFEST, manifest)
+    return path
+
+
 ANNOTATION_LATENTS = "annotations.wplus.safetensors"
 DEFAULT_PERCEPTUAL = "msssim_l1"
 
@@ -132,12 +143,8 @@ def run(args: argparse.Namespace) -> int:
     provenance = {"num_annotations": len(names), "images": names, **source, "masks": str(args.masks),
                   "settings": vars(settings), "train_steps": report.steps, "final_loss": round(final_loss, 5),
                   "report": report.to_json(), "wall_time_s": round(time.perf_counter() - t0, 1)}
-    path = save_segmenter(seg, out, scheme, provenance)
-    if out == bundle:  # record it in the manifest next to the other networks' provenance
-        manifest = read_json(bundle / MANIFEST)
-        manifest.setdefault("provenance", {})["segmenter"] = provenance
-        manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
-        write_json(bundle / MANIFEST, manifest)
+    path = install_segmenter(seg, bundle, scheme, provenance) if out == bundle else \
+        save_segmenter(seg, out, scheme, provenance)
     print(f"stopped after {report.steps} steps ({report.stopped}); train pixel accuracy "
           f"{report.train_pixel_accuracy:.4f}; wrote {path}")
     return 0
