@@ -1,11 +1,15 @@
-"""`editgan train segmenter`: train the segmentation branch of a bundle from annotated w+ latents.
+"""`editgan train segmenter`: train the segmentation branch of a bundle from annotated images or w+.
 
+    editgan train segmenter --bundle B --images DIR --masks DIR [--embed-steps N] [--perceptual NAME]
     editgan train segmenter --bundle B --latents W.safetensors --masks DIR [--scheme NAME|FILE]
 
-W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]); DIR holds
-`<name>.png` (label indices, mode L/P) or `<name>.npy` for each. Writes B/segmenter.safetensors and
-B/segmenter.json (or into --out). Annotated images must be embedded to w+ first; until the
-embedding command exists this command takes latents only.
+--images: every image in DIR (the generator's resolution) is paired with `<name>.png|.npy` in the
+mask directory and embedded into W+ (`editgan.invert.embed`; the bundle's perceptual distance,
+else msssim_l1); the latents used are written to `<out>/annotations.wplus.safetensors` (name ->
+w+), which `--latents` takes to retrain without embedding again.
+--latents: W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]).
+Masks hold label indices (PNG mode L/P, or .npy). Writes B/segmenter.safetensors and
+B/segmenter.json (or into --out), with provenance: annotations, embedding, steps, final loss, time.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from editgan.domains.labels import LabelScheme
 from editgan.domains.schemes import SCHEMES, get_scheme
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
-from editgan.io.native import load_generator, load_tensors, read_json
+from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
 
 
@@ -63,6 +68,48 @@ def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], 
     return names, torch.stack(out)
 
 
+def install_segmenter(seg: Segmenter, bundle: Path, scheme: LabelScheme, provenance: dict) -> Path:
+    """Write the segmenter into the bundle and its provenance into the manifest, next to the other
+    networks'; returns the weights path."""
+    path = save_segmenter(seg, bundle, scheme, provenance)
+    manifest = read_json(bundle / MANIFEST)
+    manifest.setdefault("provenance", {})["segmenter"] = provenance
+    manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
+    write_json(bundle / MANIFEST, manifest)
+    return path
+
+
+ANNOTATION_LATENTS = "annotations.wplus.safetensors"
+DEFAULT_PERCEPTUAL = "msssim_l1"
+
+
+def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, scheme: LabelScheme,
+                         config: SegmenterConfig, out: Path) -> tuple[list[str], torch.Tensor, torch.Tensor, dict]:
+    """--images: check every pair, embed, save the latents in `out`.
+    Returns (names, w+ [I, num_ws, w_dim], masks int64 [I, H, W], provenance of the embedding)."""
+    from editgan.nn.perceptual import get_perceptual
+
+    if args.embed_steps < 0:
+        raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
+    manifest = read_json(bundle / MANIFEST)
+    perceptual = args.perceptual or manifest.get("perceptual") or DEFAULT_PERCEPTUAL
+    get_perceptual(perceptual)
+    annotations = read_annotations(args.images, args.masks, scheme, generator.config.resolution, config.out_size)
+    t0 = time.perf_counter()
+    with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
+        wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual,
+                                  progress=lambda name, step: bar.update(1))
+    names = [a.name for a in annotations]
+    latents = out / ANNOTATION_LATENTS
+    out.mkdir(parents=True, exist_ok=True)
+    save_tensors(latents, dict(zip(names, wplus)), {"format": "editgan-annotation-latents", "images": args.images,
+                                                    "steps": args.embed_steps, "perceptual": perceptual})
+    masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
+    embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
+                 "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
+    return names, wplus, masks, embedding
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,29 +118,33 @@ def run(args: argparse.Namespace) -> int:
     scheme = resolve_scheme(args.scheme, bundle)
     config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
                                            interpolation=args.interpolation, include_const=not args.no_const)
-    names, wplus = load_latents(args.latents, generator.config.num_ws, generator.config.w_dim)
-    masks = torch.from_numpy(np.stack([read_mask(p, scheme, config.out_size) for p in find_masks(args.masks, names)]))
+    out = Path(args.out) if args.out else bundle
     t0 = time.perf_counter()
+    if args.images:
+        names, wplus, masks, source = embedded_annotations(args, bundle, generator, scheme, config, out)
+    else:
+        names, wplus = load_latents(args.latents, generator.config.num_ws, generator.config.w_dim)
+        masks = torch.from_numpy(np.stack([read_mask(p, scheme, config.out_size)
+                                           for p in find_masks(args.masks, names)]))
+        source = {"latents": str(args.latents)}
     feats = extract_features(generator, wplus, config)
     print(f"features of {len(names)} images: {config.in_features} channels ({time.perf_counter() - t0:.1f} s)")
     settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed)
     seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
+    last_loss = [float("nan")]
     with tqdm(total=settings.max_steps, unit="step", desc="train segmenter") as bar:
         def progress(step: int, loss: float) -> None:
             bar.update(1)
+            last_loss[0] = loss
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}")
         report = train_segmenter(seg, feats, masks, settings, progress)
-    out = Path(args.out) if args.out else bundle
-    provenance = {"images": names, "latents": str(args.latents), "masks": str(args.masks),
-                  "settings": vars(settings), "report": report.to_json(),
-                  "wall_time_s": round(time.perf_counter() - t0, 1)}
-    path = save_segmenter(seg, out, scheme, provenance)
-    if out == bundle:  # record it in the manifest next to the other networks' provenance
-        manifest = read_json(bundle / MANIFEST)
-        manifest.setdefault("provenance", {})["segmenter"] = provenance
-        manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
-        write_json(bundle / MANIFEST, manifest)
+    final_loss = report.window_losses[-1] if report.window_losses else last_loss[0]
+    provenance = {"num_annotations": len(names), "images": names, **source, "masks": str(args.masks),
+                  "settings": vars(settings), "train_steps": report.steps, "final_loss": round(final_loss, 5),
+                  "report": report.to_json(), "wall_time_s": round(time.perf_counter() - t0, 1)}
+    path = install_segmenter(seg, bundle, scheme, provenance) if out == bundle else \
+        save_segmenter(seg, out, scheme, provenance)
     print(f"stopped after {report.steps} steps ({report.stopped}); train pixel accuracy "
           f"{report.train_pixel_accuracy:.4f}; wrote {path}")
     return 0
@@ -101,10 +152,14 @@ def run(args: argparse.Namespace) -> int:
 
 def register_train(train_subparsers) -> None:
     """Add `segmenter` to the `editgan train` command group."""
-    p = train_subparsers.add_parser("segmenter", help="train a bundle's segmentation branch from annotated latents")
+    p = train_subparsers.add_parser("segmenter", help="train a bundle's segmentation branch from annotated images")
     p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
-    p.add_argument("--latents", required=True, help="safetensors file: image name -> w+ [num_ws, w_dim]")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="directory of annotated images (embedded into W+ first)")
+    source.add_argument("--latents", help="safetensors file: image name -> w+ [num_ws, w_dim]")
     p.add_argument("--masks", required=True, help="directory of <name>.png / <name>.npy label maps")
+    p.add_argument("--embed-steps", type=int, default=500, help="embedding steps per image with --images")
+    p.add_argument("--perceptual", help="embedding distance (default: the bundle's, else msssim_l1)")
     p.add_argument("--scheme", help=f"label scheme: {', '.join(SCHEMES)}, or a JSON file")
     p.add_argument("--out", help="output directory (default: the bundle)")
     p.add_argument("--members", type=int, default=10, help="ensemble size")

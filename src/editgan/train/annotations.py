@@ -1,0 +1,85 @@
+"""Annotated images -> w+ for segmenter training: pair each image with its mask, check both before
+any optimisation, then embed the images one at a time (`editgan.invert.embed`, Sec. 3.2).
+
+Layout: `images/<name>.<ext>` (any image format PIL reads) and `masks/<name>.png|.npy` (label
+indices), as `editgan data toonfaces` writes them (`images/` + `labels/`). Images must already be
+the generator's resolution, square: a resized image would no longer line up with its mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from editgan.domains.labels import LabelScheme
+from editgan.errors import InputError
+from editgan.io.images import load_image
+from editgan.train.data import IMAGE_SUFFIXES
+from editgan.train.segmenter import MASK_SUFFIXES, read_mask
+
+
+@dataclass
+class Annotation:
+    """One annotated image: its name (file stem), image file and label map int64 [H, W]."""
+
+    name: str
+    image: Path
+    mask: np.ndarray
+
+
+def read_annotations(image_dir: str | Path, mask_dir: str | Path, scheme: LabelScheme,
+                     resolution: int, mask_size: tuple[int, int]) -> list[Annotation]:
+    """Every image in image_dir (sorted by name) with its mask from mask_dir. InputError naming the
+    file for: an image without a mask, an image that is not resolution x resolution or unreadable,
+    a mask of the wrong size or with labels outside `scheme`."""
+    image_dir, mask_dir = Path(image_dir), Path(mask_dir)
+    for d, what in ((image_dir, "image"), (mask_dir, "mask")):
+        if not d.is_dir():
+            raise InputError(f"{what} directory not found: {d}")
+    images = sorted(p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {image_dir}")
+    stems = [p.stem for p in images]
+    if len(set(stems)) != len(stems):
+        raise InputError(f"{image_dir} holds several images with one name: "
+                         f"{sorted({s for s in stems if stems.count(s) > 1})[:10]}")
+    out = []
+    for path in images:
+        masks = [mask_dir / f"{path.stem}{s}" for s in MASK_SUFFIXES if (mask_dir / f"{path.stem}{s}").is_file()]
+        if len(masks) != 1:
+            raise InputError(f"image {path} needs exactly one mask {mask_dir}/{path.stem}.png or .npy, "
+                             f"found {len(masks)}")
+        _check_image_size(path, resolution)
+        out.append(Annotation(path.stem, path, read_mask(masks[0], scheme, mask_size)))
+    return out
+
+
+def _check_image_size(path: Path, resolution: int) -> None:
+    try:
+        with Image.open(path) as im:
+            size = im.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path}: not an image file PIL can read ({err})") from None
+    if size != (resolution, resolution):
+        raise InputError(f"image {path} is {size[0]}x{size[1]}; annotated images must be "
+                         f"{resolution}x{resolution} (the generator's resolution) to line up with their masks")
+
+
+def embed_annotations(generator, annotations: list[Annotation], *, steps: int, perceptual: str,
+                      progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
+    """Embed each annotated image -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a
+    rerun gives the same latents). progress(name, step) after every evaluation."""
+    from editgan.invert import embed
+
+    out = []
+    for a in annotations:
+        image = load_image(a.image, generator.config.resolution)
+        result = embed(generator, image, steps=steps, perceptual=perceptual,
+                       progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
+        out.append(result.wplus[0])
+    return torch.stack(out)
