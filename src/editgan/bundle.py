@@ -4,7 +4,8 @@
                              provenance of every network (data, images seen, hardware, wall time, metrics)
     generator.json/.safetensors
     segmenter.json/.safetensors   (optional until trained)
-    (later: encoder.*, discriminator.*, vectors/)
+    encoder.json/.safetensors     (optional until trained)
+    (later: discriminator.*, vectors/)
 
 Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
 """
@@ -76,6 +77,15 @@ class Bundle:
             raise MissingWeightsError(f"bundle {self.path} has no segmenter yet; train one with "
                                       f"`editgan train segmenter --bundle {self.path} ...`")
         return load_segmenter(self.path, device=device)
+
+    def encoder(self, device: str | torch.device = "cpu"):
+        """The image encoder (eval mode, frozen); MissingWeightsError if not trained yet."""
+        from editgan.io.encoder import load_encoder
+
+        if not self.has("encoder"):
+            raise MissingWeightsError(f"bundle {self.path} has no encoder yet; train one with "
+                                      f"`editgan train encoder --bundle {self.path} ...`")
+        return load_encoder(self.path, device=device)
 
     def provenance(self, network: str) -> dict:
         return self.manifest.get("provenance", {}).get(network, {})

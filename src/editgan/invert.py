@@ -93,6 +93,17 @@ def _check_images(G: Generator, images: torch.Tensor) -> None:
                          f"got {images.dtype} {list(images.shape)}")
 
 
+@torch.no_grad()
+def encode(encoder, images: torch.Tensor) -> torch.Tensor:
+    """w+ [N, num_ws, w_dim] = E(images) for images float [N, 3, R, R] in [-1, 1]: the encoder
+    initialisation of `embed` (App. A.2). `encoder`: an `Encoder` or a bundle holding one."""
+    from editgan.bundle import Bundle
+
+    if isinstance(encoder, Bundle):
+        encoder = encoder.encoder(device=images.device)
+    return encoder(images.float())
+
+
 def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = None, steps: int = 500,
           lr: float = 1e-3, lambda_perceptual: float = 10.0, lambda_l2: float = 1.0,
           perceptual: str | PerceptualFn = "msssim_l1", optimize_noise: bool = False,

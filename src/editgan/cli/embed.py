@@ -1,8 +1,11 @@
 """`editgan embed`: embed image files into a bundle's W+ by optimisation.
 
+Optimisation starts from the bundle encoder's E(x) when the bundle has an encoder (App. A.2),
+else from w_avg broadcast.
+
 For each IMAGE it writes, in --out, `<stem>.wplus.safetensors` ("wplus" [num_ws, w_dim], plus
 "noise.<i>" [1, r, r] per conv layer with --noise; metadata: source, bundle, steps, perceptual,
-loss) and `<stem>.recon.png` (the reconstruction). Images are embedded one at a time and each
+loss, init) and `<stem>.recon.png` (the reconstruction). Images are embedded one at a time and each
 result is written as soon as it is ready; a file that cannot be read is reported and skipped,
 and the command exits 1 at the end if any failed.
 """
@@ -19,21 +22,22 @@ DEFAULT_PERCEPTUAL = "msssim_l1"
 
 
 def embed_file(generator, image: Path, out: Path, *, steps: int, lr: float, perceptual: str,
-               optimize_noise: bool, bundle: str, seed: int) -> float:
-    """Embed one file, write its two outputs, return the kept loss."""
+               optimize_noise: bool, bundle: str, seed: int, encoder=None) -> float:
+    """Embed one file, write its two outputs, return the kept loss; start from encoder(x) if given."""
     from tqdm import tqdm
 
-    from editgan.invert import embed
+    from editgan.invert import embed, encode
     from editgan.io.images import load_image, save_png, to_uint8
     from editgan.io.native import save_tensors
 
     target = load_image(image, generator.config.resolution)
+    init = encode(encoder, target) if encoder is not None else None
     with tqdm(total=steps + 1, desc=image.name, unit="step", leave=False) as bar:
         def progress(step: int, losses: dict) -> None:
             bar.set_postfix(loss=f"{losses['loss']:.4f}")
             bar.update(1)
 
-        result = embed(generator, target, steps=steps, lr=lr, perceptual=perceptual,
+        result = embed(generator, target, init=init, steps=steps, lr=lr, perceptual=perceptual,
                        optimize_noise=optimize_noise, progress=progress, seed=seed)
     tensors = {"wplus": result.wplus[0]}
     for i, n in enumerate(result.noise or []):
@@ -41,7 +45,8 @@ def embed_file(generator, image: Path, out: Path, *, steps: int, lr: float, perc
     loss = float(result.best_loss[0])
     save_tensors(out / f"{image.stem}.wplus.safetensors", tensors,
                  {"source": image, "bundle": bundle, "steps": steps, "lr": lr, "perceptual": perceptual,
-                  "best_step": int(result.best_step[0]), "loss": loss})
+                  "best_step": int(result.best_step[0]), "loss": loss,
+                  "init": "encoder" if encoder is not None else "w_avg"})
     save_png(out / f"{image.stem}.recon.png", to_uint8(result.reconstruction)[0])
     return loss
 
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     perceptual = args.perceptual or bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
     get_perceptual(perceptual)
     generator = bundle.generator()
+    encoder = bundle.encoder() if bundle.has("encoder") else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -63,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         image = Path(name)
         try:
             loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr, perceptual=perceptual,
-                              optimize_noise=args.noise, bundle=str(bundle.path), seed=args.seed)
+                              optimize_noise=args.noise, bundle=str(bundle.path), seed=args.seed,
+                              encoder=encoder)
         except InputError as err:
             failed += 1
             print(f"editgan embed: skipped {image}: {err}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""`editgan train gan|segmenter|measures`: StyleGAN2 training (single process or under torchrun); the
-segmenter and measuring-network trainers live in their own modules and join this command group."""
+"""`editgan train gan|segmenter|measures|encoder`: StyleGAN2 training (single process or under torchrun);
+the segmenter, measuring-network and encoder trainers live in their own modules and join this command group."""
 
 from __future__ import annotations
 
@@ -51,12 +51,13 @@ def run_gan(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from editgan.cli import train_measures, train_segmenter
+    from editgan.cli import train_encoder, train_measures, train_segmenter
 
-    p = subparsers.add_parser("train", help="train networks: gan, segmenter, measures")
+    p = subparsers.add_parser("train", help="train networks: gan, segmenter, measures, encoder")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     train_segmenter.register_train(sub)
     train_measures.register_train(sub)
+    train_encoder.register_train(sub)
     g = sub.add_parser("gan", help="train a StyleGAN2 (resumes from OUT/checkpoint.json if present)")
     g.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of images")
     g.add_argument("--out", required=True, help="run directory (checkpoint, generator/, samples/, log.jsonl)")

@@ -1,0 +1,105 @@
+"""`editgan train encoder`: train a bundle's image encoder (App. A.2) with its generator frozen.
+
+Resumes from OUT/checkpoint.json when present (the checkpoint's configuration wins; a different
+one on the command line is an error). Writes OUT/encoder.json/.safetensors at the end, and with
+--install also into the bundle (recording provenance in its manifest). Runs single-process or
+under torchrun (data parallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from editgan.errors import InputError
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from editgan.bundle import MANIFEST, open_bundle
+    from editgan.cli.embed import DEFAULT_PERCEPTUAL
+    from editgan.io.atomic import write_json
+    from editgan.io.encoder import save_encoder
+    from editgan.io.native import read_json
+    from editgan.train import distributed as ddp
+    from editgan.train.data import open_source
+    from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
+
+    if args.steps < 0:
+        raise InputError(f"--steps must be >= 0, got {args.steps}")
+    device = torch.device(args.device)
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = open_bundle(args.bundle)
+    G = bundle.generator(device)
+    source = open_source(args.data, G.config.resolution, count=args.pool, cache_dir=args.cache_dir)
+    out = Path(args.out)
+    prefix = out / "checkpoint"
+    dist = ddp.init_from_env(device)
+    if prefix.with_suffix(".json").is_file():
+        trainer = EncoderTrainer.from_checkpoint(prefix, G, source, device, dist)
+    else:
+        config = EncoderTrainConfig(
+            data=args.data, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
+            perceptual=args.perceptual or bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL),
+            encoder=dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels))
+        trainer = EncoderTrainer(config, G, source, device, dist)
+    bar = None
+    if dist.is_main and not args.no_progress:
+        bar = tqdm(total=args.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True, desc="train encoder")
+
+    def on_step(t: EncoderTrainer, stats: dict) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+
+    reason = trainer.run(args.steps, max_minutes=args.max_minutes, checkpoint=prefix,
+                         checkpoint_every=args.checkpoint_every, on_step=on_step)
+    if bar is not None:
+        bar.close()
+    if not dist.is_main:
+        return 0
+    provenance = {"data": trainer.config.data, "steps": trainer.step_count, "batch": trainer.config.batch,
+                  "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
+                  "train_seconds": round(trainer.train_seconds, 1), "device": str(device),
+                  "processes": dist.world_size, "complete": reason == "done"}
+    save_encoder(trainer.E, out, provenance)
+    print(f"stopped ({reason}) at step {trainer.step_count}; encoder {out / 'encoder.safetensors'}; "
+          f"checkpoint {prefix}.json")
+    if args.install:
+        save_encoder(trainer.E, bundle.path, provenance)
+        manifest = read_json(bundle.path / MANIFEST)
+        manifest["provenance"] = {**manifest.get("provenance", {}), "encoder": provenance}
+        write_json(bundle.path / MANIFEST, manifest)
+        print(f"installed the encoder into {bundle.path}")
+    return 0
+
+
+def register_train(train_subparsers) -> None:
+    """Add `encoder` to the `editgan train` command group."""
+    p = train_subparsers.add_parser("encoder", help="train a bundle's image encoder (resumes from OUT/checkpoint.json)")
+    p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
+    p.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of real images")
+    p.add_argument("--out", required=True, help="run directory (checkpoint, encoder.json/.safetensors)")
+    p.add_argument("--steps", type=int, required=True, help="train until this many steps in total")
+    p.add_argument("--warmup", type=int, default=0, help="first steps on GAN samples only (paper: 20000)")
+    p.add_argument("--batch", type=int, default=8, help="global batch (paper: 8)")
+    p.add_argument("--lr", type=float, default=3e-5, help="Adam learning rate (paper: 3e-5)")
+    p.add_argument("--perceptual", default=None,
+                   help="perceptual distance: lpips (paper), msssim_l1 or toon (default: the bundle's)")
+    p.add_argument("--channels", type=int, default=32, help="backbone width at full resolution")
+    p.add_argument("--max-channels", type=int, default=256, help="backbone width cap")
+    p.add_argument("--fpn-channels", type=int, default=128, help="pyramid / map2style width")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long")
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--install", action="store_true", help="also write the encoder into the bundle")
+    p.add_argument("--pool", type=int, default=50_000, help="toonfaces only: number of rendered training faces")
+    p.add_argument("--cache-dir", default="outputs/cache", help="toonfaces only: where the rendered pool is cached")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)

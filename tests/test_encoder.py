@@ -1,0 +1,240 @@
+"""Image encoder: network, files, Eq. 6-8 losses, training with exact resume, CLI and embed init."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from conftest import make_tiny_generator
+from editgan.bundle import open_bundle, write_bundle
+from editgan.cli import main
+from editgan.errors import CheckpointError, ConfigError, InputError, MissingWeightsError
+from editgan.invert import encode
+from editgan.io.images import load_image
+from editgan.io.encoder import load_encoder, save_encoder
+from editgan.nn.encoder import Encoder, EncoderConfig
+from editgan.nn.perceptual import msssim_l1
+from editgan.train.distributed import DistInfo
+from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer, encoder_losses
+from gan_fixtures import RandomSource
+
+TINY_ENC = dict(channels=4, max_channels=8, fpn_channels=8)
+TESTS = Path(__file__).parent
+TINY_G = dict(resolution=16, channels={4: 16, 8: 16, 16: 8})
+
+
+def tiny_generator():
+    return make_tiny_generator(**TINY_G)
+
+
+def tiny_encoder(G, seed=0, zero=False):
+    """An encoder for G; heads randomised unless `zero` (so the offsets matter)."""
+    torch.manual_seed(seed)
+    E = Encoder(EncoderConfig(G.config.resolution, G.num_ws, G.config.w_dim, **TINY_ENC), G.w_avg)
+    if not zero:
+        with torch.no_grad():
+            for head in E.heads:
+                head.linear.weight.normal_(0, 0.3)
+                head.linear.bias.normal_(0, 0.3)
+    return E
+
+
+def images(n, seed=0, r=16):
+    return torch.rand(n, 3, r, r, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_shapes_levels_and_config_json():
+    cfg = EncoderConfig(32, 8, 16, **TINY_ENC)
+    assert (cfg.coarse_resolution, cfg.groups) == (4, (1, 1))
+    assert [cfg.level_of(i) for i in range(8)] == ["coarse", "medium"] + ["fine"] * 6
+    assert EncoderConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+    assert EncoderConfig(256, 18, 512).groups == (3, 4)  # pSp's split
+    assert EncoderConfig(256, 18, 512).coarse_resolution == 16
+    E = Encoder(cfg)
+    assert E(images(3, r=32)).shape == (3, 8, 16)
+    levels = E.pyramid(images(2, r=32))
+    assert {k: tuple(v.shape) for k, v in levels.items()} == {
+        "coarse": (2, 8, 4, 4), "medium": (2, 8, 8, 8), "fine": (2, 8, 16, 16)}
+
+
+def test_untrained_encoder_returns_w_avg_and_offsets_move_it():
+    G = tiny_generator()
+    x = images(2)
+    assert torch.equal(tiny_encoder(G, zero=True)(x), G.w_avg.expand(2, G.num_ws, -1))
+    assert not torch.allclose(tiny_encoder(G)(x), G.w_avg.expand(2, G.num_ws, -1))
+
+
+def test_bad_configs_and_inputs():
+    with pytest.raises(ConfigError, match="power of two"):
+        EncoderConfig(24, 6, 16)
+    with pytest.raises(ConfigError, match="fine level"):
+        EncoderConfig(16, 6, 16, groups=(3, 3))
+    with pytest.raises(ConfigError, match="coarse_resolution"):
+        EncoderConfig(16, 6, 16, coarse_resolution=8)
+    with pytest.raises(ConfigError, match="positive integers"):
+        EncoderConfig(16, 6, 16, channels=0)
+    with pytest.raises(ConfigError, match="malformed"):
+        EncoderConfig.from_json({"resolution": 16, "num_ws": 6, "w_dim": 16, "width": 3})
+    with pytest.raises(ConfigError, match="w_avg"):
+        Encoder(EncoderConfig(16, 6, 16), torch.zeros(8))
+    E = Encoder(EncoderConfig(16, 6, 16, **TINY_ENC))
+    with pytest.raises(InputError, match=r"\[N, 3, 16, 16\]"):
+        E(images(1, r=32))
+    with pytest.raises(InputError):
+        E(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match="five"):
+        EncoderTrainConfig(lambdas=(1, 2, 3))
+    with pytest.raises(InputError, match="perceptual"):
+        EncoderTrainConfig(perceptual="nope")
+    with pytest.raises(ConfigError, match="divisible"):
+        EncoderTrainer(EncoderTrainConfig(batch=3), tiny_generator(), RandomSource(), dist=DistInfo(0, 2, 0))
+
+
+def test_save_load_round_trip_and_bundle(tmp_path):
+    G = tiny_generator()
+    E = tiny_encoder(G)
+    bundle = write_bundle(tmp_path / "b", "test", G)
+    assert not bundle.has("encoder")
+    with pytest.raises(MissingWeightsError, match="train encoder"):
+        bundle.encoder()
+    save_encoder(E, bundle.path, {"steps": 3})
+    bundle = open_bundle(bundle.path)
+    assert bundle.has("encoder")
+    loaded = bundle.encoder()
+    assert loaded.config == E.config and not any(p.requires_grad for p in loaded.parameters())
+    x = images(2)
+    assert torch.equal(loaded(x), E(x).detach())
+    assert torch.equal(encode(bundle, x), E(x).detach())
+    assert torch.equal(load_encoder(bundle.path / "encoder.json")(x), loaded(x))
+    other = Encoder(EncoderConfig(16, G.num_ws, 16, channels=8, max_channels=8, fpn_channels=8))
+    save_encoder(other, tmp_path / "o")
+    meta = json.loads((tmp_path / "o" / "encoder.json").read_text())
+    meta["config"] = E.config.to_json()
+    (tmp_path / "o" / "encoder.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_encoder(tmp_path / "o")
+    (tmp_path / "o" / "encoder.json").write_text(json.dumps({"format": "editgan-generator"}))
+    with pytest.raises(CheckpointError, match="not an editgan encoder"):
+        load_encoder(tmp_path / "o")
+
+
+def test_losses_match_independent_computation():
+    G, lambdas = tiny_generator(), (2.0, 3.0, 5.0, 7.0, 11.0)
+    E = tiny_encoder(G)
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+    real = images(2, seed=2)
+    loss, terms = encoder_losses(E, G, z, real, msssim_l1, lambdas)
+    warm, _ = encoder_losses(E, G, z, None, msssim_l1, lambdas)
+
+    w = G.mapping(z)
+    x = G.synthesis(w[:, None].repeat(1, G.num_ws, 1), noise_mode="const")
+    wp = E(x)
+    rec = G.synthesis(wp, noise_mode="const")
+    sampling = (5 * msssim_l1(rec, x) + 7 * ((rec - x) ** 2).mean((1, 2, 3))
+                + 11 * ((wp - w[:, None]) ** 2).mean((1, 2))).mean()
+    rec_real = G.synthesis(E(real), noise_mode="const")
+    rgb = (2 * msssim_l1(rec_real, real) + 3 * ((rec_real - real) ** 2).mean((1, 2, 3))).mean()
+    torch.testing.assert_close(warm, sampling)
+    torch.testing.assert_close(loss, sampling + rgb)
+    torch.testing.assert_close(terms["latent_l2"], ((wp - w[:, None]) ** 2).mean())
+    assert terms["latent_l2"] > 0 and terms["real_l2"] > 0
+    loss.backward()
+    assert all(p.grad is None for p in G.parameters())
+    assert all(p.grad is not None for p in E.parameters())
+
+
+def test_training_reduces_sampling_loss():
+    G = tiny_generator()
+    cfg = EncoderTrainConfig(encoder=TINY_ENC, batch=4, lr=3e-3, warmup=100, seed=0)
+    trainer = EncoderTrainer(cfg, G, RandomSource())
+    z = torch.randn(8, 16, generator=torch.Generator().manual_seed(5))
+
+    def sampling_loss():
+        with torch.no_grad():
+            return float(encoder_losses(trainer.E, G, z, None, trainer.distance, cfg.lambdas)[0])
+
+    before = sampling_loss()
+    trainer.run(15)
+    assert trainer.step_count == 15 and not trainer.joint
+    assert sampling_loss() < 0.9 * before
+
+
+def test_exact_resume(tmp_path):
+    G = tiny_generator()
+    cfg = EncoderTrainConfig(encoder=TINY_ENC, batch=2, lr=1e-3, warmup=1, seed=3)
+    full = EncoderTrainer(cfg, G, RandomSource())
+    stats_full = [full.step() for _ in range(4)]
+    assert "real_l2" not in stats_full[0] and "real_l2" in stats_full[1]
+
+    first = EncoderTrainer(cfg, G, RandomSource())
+    stats = [first.step() for _ in range(2)]
+    first.save(tmp_path / "ck")
+    torch.manual_seed(999)  # the checkpoint restores the global RNG too
+    resumed = EncoderTrainer.from_checkpoint(tmp_path / "ck", G, RandomSource())
+    assert resumed.step_count == 2
+    resumed.run(4, on_step=lambda t, s: stats.append(s))
+    for k, v in full.E.state_dict().items():
+        assert torch.equal(v, resumed.E.state_dict()[k]), k
+    assert stats == stats_full
+    with pytest.raises(ConfigError, match="different configuration"):
+        EncoderTrainer(EncoderTrainConfig(encoder=TINY_ENC, batch=2, lr=1e-3, warmup=1, seed=4), G,
+                       RandomSource()).load(tmp_path / "ck")
+
+
+def test_cli_train_install_resume_and_embed_init(tmp_path):
+    G = tiny_generator()
+    bundle = write_bundle(tmp_path / "bundle", "test", G, extra={"perceptual": "msssim_l1"})
+    data = tmp_path / "pngs"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    (data / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "run"
+    common = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--out", str(out),
+              "--warmup", "1", "--batch", "2", "--lr", "1e-3", "--channels", "4", "--max-channels", "8",
+              "--fpn-channels", "8", "--no-progress", "--threads", "1"]
+    assert main([*common, "--steps", "2"]) == 0
+    assert (out / "checkpoint.json").is_file() and (out / "encoder.safetensors").is_file()
+    assert not open_bundle(bundle.path).has("encoder")
+    assert main([*common, "--steps", "3", "--install"]) == 0
+    bundle = open_bundle(bundle.path)
+    assert bundle.has("encoder") and bundle.provenance("encoder")["steps"] == 3
+    assert json.loads((out / "encoder.json").read_text())["provenance"]["steps"] == 3
+    assert main(["train", "encoder", "--bundle", str(bundle.path), "--data", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "r2"), "--steps", "1"]) == 1
+
+    emb = tmp_path / "emb"
+    assert main(["embed", str(data / "0.png"), "--bundle", str(bundle.path), "--steps", "0", "--out", str(emb)]) == 0
+    with safe_open(str(emb / "0.wplus.safetensors"), "pt") as f:
+        assert f.metadata()["init"] == "encoder"
+        wplus = f.get_tensor("wplus")
+    torch.testing.assert_close(wplus, encode(bundle, load_image(data / "0.png", 16))[0])
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_matches_single_process(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), str(TESTS / "ddp_encoder_worker.py"), str(tmp_path)]
+    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+    r0, r1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    single = EncoderTrainer(EncoderTrainConfig(encoder=TINY_ENC, batch=4, lr=1e-3, warmup=1), tiny_generator(),
+                            RandomSource())
+    single.run(3)
+    for k, v in single.E.state_dict().items():
+        torch.testing.assert_close(r0[k], v, atol=1e-5, rtol=1e-4)
