@@ -20,7 +20,6 @@ torchrun each rank takes its slice of every global batch and gradients are avera
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,6 +31,7 @@ from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import PerceptualFn, get_perceptual
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
+from editgan.train.loop import run_loop
 from editgan.train.state import load_state, save_state
 
 PAPER_LAMBDAS = (10.0, 1.0, 10.0, 1.0, 5.0)
@@ -195,19 +195,6 @@ class EncoderTrainer:
 
         Writes `checkpoint` every `checkpoint_every` steps and when stopping.
         """
-        start = time.monotonic()
-        reason = "done"
-        while self.step_count < total_steps:
-            t0 = time.monotonic()
-            stats = self.step()
-            self.train_seconds += time.monotonic() - t0
-            if on_step is not None:
-                on_step(self, stats)
-            if checkpoint and checkpoint_every and self.step_count % checkpoint_every == 0:
-                self.save(checkpoint)
-            if max_minutes is not None and (time.monotonic() - start) / 60 >= max_minutes:
-                reason = "time limit"
-                break
-        if checkpoint:
-            self.save(checkpoint)
-        return reason
+        return run_loop(self, lambda: self.step_count >= total_steps, max_minutes=max_minutes,
+                        checkpoint=checkpoint,
+                        checkpoint_every=checkpoint_every, on_step=on_step)

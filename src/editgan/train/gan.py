@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.discriminator import Discriminator, DiscriminatorConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
+from editgan.train.loop import run_loop
 from editgan.train.state import load_state, save_state
 
 
@@ -258,19 +258,6 @@ class GANTrainer:
 
         Writes `checkpoint` every `checkpoint_every` steps and when stopping.
         """
-        start = time.monotonic()
-        reason = "done"
-        while self.images_seen < total_images:
-            t0 = time.monotonic()
-            stats = self.step()
-            self.train_seconds += time.monotonic() - t0
-            if on_step is not None:
-                on_step(self, stats)
-            if checkpoint and checkpoint_every and self.step_count % checkpoint_every == 0:
-                self.save(checkpoint)
-            if max_minutes is not None and (time.monotonic() - start) / 60 >= max_minutes:
-                reason = "time limit"
-                break
-        if checkpoint:
-            self.save(checkpoint)
-        return reason
+        return run_loop(self, lambda: self.images_seen >= total_images, max_minutes=max_minutes,
+                        checkpoint=checkpoint,
+                        checkpoint_every=checkpoint_every, on_step=on_step)
