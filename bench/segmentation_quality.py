@@ -54,11 +54,11 @@ def rendered(split: str, n: int, size: int) -> tuple[list[int], np.ndarray, np.n
     return seeds, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]).astype(np.int64)
 
 
-def embed_all(G, images: np.ndarray, steps: int, perceptual: str, batch: int = 8) -> torch.Tensor:
+def embed_all(G, images: np.ndarray, steps: int, perceptual: str, lr: float, batch: int = 8) -> torch.Tensor:
     """Embed uint8 [N, H, W, 3] in batches (batching does not change the result) -> w+ [N, num_ws, w_dim]."""
     out = []
     for i in range(0, len(images), batch):
-        out.append(embed(G, from_uint8(images[i:i + batch]), steps=steps, perceptual=perceptual).wplus)
+        out.append(embed(G, from_uint8(images[i:i + batch]), steps=steps, lr=lr, perceptual=perceptual).wplus)
         print(f"  embedded {min(i + batch, len(images))}/{len(images)}", flush=True)
     return torch.cat(out)
 
@@ -122,10 +122,10 @@ def main() -> None:
     t0 = time.perf_counter()
     train_seeds, train_images, train_labels = rendered("train", max(args.ks), res)
     print(f"embedding {len(train_seeds)} train faces ({args.embed_steps} steps, {perceptual})", flush=True)
-    train_w = embed_all(G, train_images, args.embed_steps, perceptual)
+    train_w = embed_all(G, train_images, args.embed_steps, perceptual, bundle.embedding_lr())
     _, test_images, test_labels = rendered("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
-    test_w = embed_all(G, test_images, args.embed_steps, perceptual)
+    test_w = embed_all(G, test_images, args.embed_steps, perceptual, bundle.embedding_lr())
     embed_time = round(time.perf_counter() - t0, 1)
 
     results, predictions = {}, {}

@@ -87,6 +87,11 @@ class Bundle:
                                       f"`editgan train encoder --bundle {self.path} ...`")
         return load_encoder(self.path, device=device)
 
+    def embedding_lr(self) -> float:
+        """Adam learning rate for embedding into this bundle's W+: the manifest's
+        `embedding.lr`, else the paper's 1e-3 (which assumes an encoder initialisation)."""
+        return float(self.manifest.get("embedding", {}).get("lr", 1e-3))
+
     def provenance(self, network: str) -> dict:
         return self.manifest.get("provenance", {}).get(network, {})
 

@@ -65,7 +65,7 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
     print(f"bundle: {ed.bundle.path} ({size}px); held-out test face {face}")
 
     t0 = time.perf_counter()
-    embedded = embed(G, image, steps=embed_steps, lr=0.01,
+    embedded = embed(G, image, steps=embed_steps, lr=ed.bundle.embedding_lr(),
                      perceptual=ed.bundle.manifest.get("perceptual", "msssim_l1"))
     wplus = embedded.wplus
     print(f"embedded into W+ in {time.perf_counter() - t0:.1f} s ({embed_steps} steps, "

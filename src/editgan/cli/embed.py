@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.images:
         image = Path(name)
         try:
-            loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr, perceptual=perceptual,
+            loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr or bundle.embedding_lr(),
+                              perceptual=perceptual,
                               optimize_noise=args.noise, bundle=str(bundle.path), seed=args.seed,
                               encoder=encoder)
         except InputError as err:
@@ -86,7 +87,8 @@ def register(subparsers) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--bundle", required=True, help="bundle name or directory")
     p.add_argument("--steps", type=int, default=500, help="optimisation steps (paper: 500)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default: the bundle's embedding.lr, else the paper's 1e-3)")
     p.add_argument("--perceptual", default=None,
                    help=f"perceptual distance: lpips, msssim_l1 or toon (default: the bundle's, else "
                         f"{DEFAULT_PERCEPTUAL})")

@@ -21,7 +21,8 @@ from editgan.errors import InputError
 DEFAULT_PERCEPTUAL = "msssim_l1"
 
 
-def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str) -> int:
+def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str,
+                 lr: float) -> int:
     """Segment one file (embedding it when wplus [1, num_ws, w_dim] is None); returns the number of
     distinct labels found."""
     from editgan.edit.optimize import render_and_segment
@@ -31,7 +32,7 @@ def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps
 
     target = load_image(image, generator.config.resolution)
     if wplus is None:
-        wplus = embed(generator, target, steps=steps, perceptual=perceptual).wplus
+        wplus = embed(generator, target, steps=steps, lr=lr, perceptual=perceptual).wplus
     labels = render_and_segment(generator, seg, wplus)[1].labels[0].numpy()
     write_segmentation(out, image.stem, to_uint8(target)[0], labels, scheme)
     return len(set(labels.ravel().tolist()))
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         image = Path(name)
         try:
             n = segment_file(generator, seg, scheme, image, out, steps=args.embed_steps, perceptual=perceptual,
+                             lr=bundle.embedding_lr(),
                              wplus=latents[i:i + 1] if latents is not None else None)
         except InputError as err:
             failed += 1

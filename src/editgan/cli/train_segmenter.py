@@ -94,10 +94,11 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
     manifest = read_json(bundle / MANIFEST)
     perceptual = args.perceptual or manifest.get("perceptual") or DEFAULT_PERCEPTUAL
     get_perceptual(perceptual)
+    lr = float(manifest.get("embedding", {}).get("lr", 1e-3))
     annotations = read_annotations(args.images, args.masks, scheme, generator.config.resolution, config.out_size)
     t0 = time.perf_counter()
     with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
-        wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual,
+        wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual, lr=lr,
                                   progress=lambda name, step: bar.update(1))
     names = [a.name for a in annotations]
     latents = out / ANNOTATION_LATENTS
@@ -106,7 +107,7 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
                                                     "steps": args.embed_steps, "perceptual": perceptual})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
     embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
-                 "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
+                 "embed_lr": lr, "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
     return names, wplus, masks, embedding
 
 
