@@ -145,3 +145,17 @@ def test_bundle_create_from_run(tmp_path):
     assert prov["images_seen"] == 4 and prov["resolution"] == 16 and prov["train_seconds"] > 0
     assert b.labels is not None and b.labels.num_classes >= 14
     assert main(["bundle", "create", "--run", str(tmp_path), "--domain", "x", "--out", str(tmp_path / "c")]) == 1
+
+
+def test_bundle_create_records_embedding_settings(tmp_path):
+    from editgan.bundle import open_bundle
+
+    run = tmp_path / "run"
+    _write_images(tmp_path / "data", 4)
+    main(["train", "gan", "--data", str(tmp_path / "data"), "--out", str(run), "--resolution", "16",
+          "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
+          "--batch", "4", "--kimg", "0.004", "--no-progress"])
+    assert main(["bundle", "create", "--run", str(run), "--domain", "x", "--out", str(tmp_path / "b"),
+                 "--embedding-lr", "0.05", "--perceptual", "msssim_l1"]) == 0
+    b = open_bundle(tmp_path / "b")
+    assert b.embedding_lr() == 0.05 and b.manifest["perceptual"] == "msssim_l1"

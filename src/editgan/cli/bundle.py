@@ -42,7 +42,9 @@ def run_create(args: argparse.Namespace) -> int:
     if args.domain == "toonfaces":
         from editgan.domains.toonfaces import TOONFACES_LABELS as labels
     provenance = {**run_provenance(run), "hardware": args.hardware or hardware_description()}
-    bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance})
+    extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}
+    bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance},
+                          extra=extra)
     print(f"wrote bundle {bundle.path} (domain {bundle.domain}, {generator.config.resolution}px, "
           f"{provenance['images_seen']} images seen)")
     return 0
@@ -61,6 +63,9 @@ def register(subparsers) -> None:
     c.add_argument("--domain", required=True, help="domain name, e.g. toonfaces")
     c.add_argument("--out", required=True, help="bundle directory to create or update")
     c.add_argument("--hardware", default=None, help="hardware the run trained on (default: this machine)")
+    c.add_argument("--perceptual", default="msssim_l1", help="perceptual distance the bundle's tools use")
+    c.add_argument("--embedding-lr", type=float, default=1e-3,
+                   help="Adam lr for embedding into W+ (1e-3 in the paper, which starts from an encoder)")
     c.set_defaults(func=run_create)
     s = sub.add_parser("show", help="print a bundle's manifest")
     s.add_argument("bundle", help="bundle name or directory")
