@@ -55,6 +55,14 @@ def test_cli_sample_and_one_line_error(tmp_path, tiny_generator, capsys):
 
 
 def test_demo_stand_in_runs(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    from editgan.cli.demo import run_stand_in
+
+    run_stand_in(tmp_path, seed=0)
     out = capsys.readouterr().out
     assert "RANDOMLY INITIALISED" in out and (tmp_path / "samples" / "grid.png").is_file()
+
+
+def test_demo_on_the_packaged_bundle(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "smile score by scale" in out and (tmp_path / "smile_by_scale.png").is_file()
