@@ -117,3 +117,16 @@ def open_source(spec: str, resolution: int, count: int = 50_000, cache_dir: str 
         cache = Path(cache_dir) / f"toonfaces-{resolution}-{count}.npy" if cache_dir else None
         return ToonfacesSource(resolution, count, cache, progress)
     return ImageFileSource(spec, resolution)
+
+
+def draw_batch(source, indices: list[int], rng: torch.Generator) -> tuple[torch.Tensor, int]:
+    """Stack source[i] for the given indices -> ([B, 3, R, R], replacements); an unreadable item
+    (None) is replaced by another drawn from `rng`, and each replacement is counted."""
+    images, replaced = [], 0
+    for i in indices:
+        img = source[i]
+        while img is None:
+            replaced += 1
+            img = source[int(torch.randint(len(source), (1,), generator=rng))]
+        images.append(img)
+    return torch.stack(images), replaced

@@ -66,3 +66,9 @@ def all_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     value = value.clone()
     dist.all_reduce(value)
     return value / info.world_size
+
+
+def local_slice(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """This rank's equal share of a global batch tensor [N, ...] -> [N / world_size, ...]."""
+    per = x.shape[0] // info.world_size
+    return x[info.rank * per:(info.rank + 1) * per]

@@ -31,6 +31,7 @@ from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import PerceptualFn, get_perceptual
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
+from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
 from editgan.train.state import load_state, save_state
 
@@ -128,19 +129,14 @@ class EncoderTrainer:
         self.train_seconds = 0.0
 
     def _local(self, x: torch.Tensor) -> torch.Tensor:
-        per = x.shape[0] // self.dist.world_size
-        return x[self.dist.rank * per:(self.dist.rank + 1) * per]
+        """This rank's slice of a global batch tensor."""
+        return ddp.local_slice(x, self.dist)
 
     def _real_batch(self) -> torch.Tensor:
         idx = torch.randint(len(self.source), (self.config.batch,), generator=self.rng)
-        images = []
-        for i in self._local(idx).tolist():
-            img = self.source[i]
-            while img is None:  # unreadable file: count it and draw a replacement
-                self.skipped += 1
-                img = self.source[int(torch.randint(len(self.source), (1,), generator=self.rng))]
-            images.append(img)
-        return torch.stack(images).to(self.device)
+        images, replaced = draw_batch(self.source, self._local(idx).tolist(), self.rng)
+        self.skipped += replaced
+        return images.to(self.device)
 
     @property
     def joint(self) -> bool:
