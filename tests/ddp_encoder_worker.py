@@ -18,3 +18,6 @@ config = EncoderTrainConfig(encoder=dict(channels=4, max_channels=8, fpn_channel
 trainer = EncoderTrainer(config, G, RandomSource(), dist=dist)
 trainer.run(3)
 save_file({k: v.contiguous() for k, v in trainer.E.state_dict().items()}, f"{out}/rank{dist.rank}.safetensors")
+from editgan.train.distributed import shutdown  # noqa: E402
+
+shutdown()

@@ -18,3 +18,6 @@ for _ in range(3):
 state = {f"G.{k}": v for k, v in trainer.G.state_dict().items()}
 state.update({f"D.{k}": v for k, v in trainer.D.state_dict().items()})
 save_file({k: v.contiguous() for k, v in state.items()}, f"{out}/rank{dist.rank}.safetensors")
+from editgan.train.distributed import shutdown  # noqa: E402
+
+shutdown()

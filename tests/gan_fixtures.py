@@ -21,3 +21,20 @@ class RandomSource:
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.images[i]
+
+
+def run_torchrun(worker: str, out, nproc: int = 2) -> None:
+    """Run tests/<worker> under torchrun with `nproc` CPU processes; torchrun --standalone picks a
+    free rendezvous port itself (no race with other tests). Fails with the workers' stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           str(tests / worker), str(out)]
+    proc = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert proc.returncode == 0, f"torchrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}"

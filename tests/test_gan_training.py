@@ -1,10 +1,6 @@
 """GAN training: losses move, exact resume, data-parallel ranks agree, data sources, CLI."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +15,7 @@ from editgan.io.native import load_generator
 from editgan.train.data import ImageFileSource
 from editgan.train.gan import GANTrainer
 from editgan.train.state import load_state, save_state
-from gan_fixtures import TINY_TRAIN, RandomSource
+from gan_fixtures import TINY_TRAIN, RandomSource, run_torchrun
 
 TESTS = Path(__file__).parent
 
@@ -73,19 +69,9 @@ def test_state_round_trip_nested(tmp_path):
     assert back["b"][1][1:] == [2.5, "x", None] and back["b"]["c"] == [True, 3]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_data_parallel_ranks_stay_identical(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(TESTS / "ddp_train_worker.py"), str(tmp_path)]
-    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+    run_torchrun("ddp_train_worker.py", tmp_path)
     r0, r1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
     assert r0.keys() == r1.keys() and all(torch.equal(r0[k], r1[k]) for k in r0)
     init = GANTrainer(TINY_TRAIN, RandomSource())

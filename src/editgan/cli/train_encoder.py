@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                          checkpoint_every=args.checkpoint_every, on_step=on_step)
     if bar is not None:
         bar.close()
+    ddp.shutdown()
     if not dist.is_main:
         return 0
     provenance = {"data": trainer.config.data, "steps": trainer.step_count, "batch": trainer.config.batch,

@@ -72,3 +72,10 @@ def local_slice(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """This rank's equal share of a global batch tensor [N, ...] -> [N / world_size, ...]."""
     per = x.shape[0] // info.world_size
     return x[info.rank * per:(info.rank + 1) * per]
+
+
+def shutdown() -> None:
+    """Leave the process group cleanly (a live gloo group at interpreter exit can abort the process)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -99,4 +99,5 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
         unreadable = len(getattr(source, "skipped", ()))
         print(f"stopped ({reason}) at step {trainer.step_count}, {trainer.images_seen} images seen; "
               f"{unreadable} unreadable files skipped ({trainer.skipped} draws replaced); checkpoint {prefix}.json")
+    ddp.shutdown()
     return trainer
