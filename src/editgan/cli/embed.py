@@ -13,9 +13,9 @@ and the command exits 1 at the end if any failed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 
 DEFAULT_PERCEPTUAL = "msssim_l1"
@@ -64,22 +64,14 @@ def run(args: argparse.Namespace) -> int:
     encoder = bundle.encoder() if bundle.has("encoder") else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for name in args.images:
-        image = Path(name)
-        try:
-            loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr or bundle.embedding_lr(),
-                              perceptual=perceptual,
-                              optimize_noise=args.noise, bundle=str(bundle.path), seed=args.seed,
-                              encoder=encoder)
-        except InputError as err:
-            failed += 1
-            print(f"editgan embed: skipped {image}: {err}", file=sys.stderr)
-            continue
-        print(f"{image} -> {out / (image.stem + '.wplus.safetensors')} (loss {loss:.4f})")
-    if failed:
-        print(f"editgan embed: {failed} of {len(args.images)} images failed", file=sys.stderr)
-    return 1 if failed else 0
+
+    def work(_: int, image: Path) -> str:
+        loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr or bundle.embedding_lr(),
+                          perceptual=perceptual, optimize_noise=args.noise, bundle=str(bundle.path),
+                          seed=args.seed, encoder=encoder)
+        return f"{image} -> {out / (image.stem + '.wplus.safetensors')} (loss {loss:.4f})"
+
+    return for_each_file("embed", args.images, work)
 
 
 def register(subparsers) -> None:

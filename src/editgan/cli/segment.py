@@ -13,9 +13,9 @@ failed.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 
 DEFAULT_PERCEPTUAL = "msssim_l1"
@@ -61,21 +61,13 @@ def run(args: argparse.Namespace) -> int:
                              "give one w+ per image, in order")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for i, name in enumerate(args.images):
-        image = Path(name)
-        try:
-            n = segment_file(generator, seg, scheme, image, out, steps=args.embed_steps, perceptual=perceptual,
-                             lr=bundle.embedding_lr(),
-                             wplus=latents[i:i + 1] if latents is not None else None)
-        except InputError as err:
-            failed += 1
-            print(f"editgan segment: skipped {image}: {err}", file=sys.stderr)
-            continue
-        print(f"{image} -> {out / (image.stem + '.labels.png')} ({n} parts)")
-    if failed:
-        print(f"editgan segment: {failed} of {len(args.images)} images failed", file=sys.stderr)
-    return 1 if failed else 0
+
+    def work(i: int, image: Path) -> str:
+        n = segment_file(generator, seg, scheme, image, out, steps=args.embed_steps, perceptual=perceptual,
+                         lr=bundle.embedding_lr(), wplus=latents[i:i + 1] if latents is not None else None)
+        return f"{image} -> {out / (image.stem + '.labels.png')} ({n} parts)"
+
+    return for_each_file("segment", args.images, work)
 
 
 def register(subparsers) -> None:
