@@ -28,9 +28,7 @@ import torch
 
 from editgan.bundle import open_bundle
 from editgan.cli.train_segmenter import ANNOTATION_LATENTS, install_segmenter
-from editgan.domains.toonfaces.dataset import split_seed
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.render import render
+from editgan.domains.toonfaces.dataset import render_split
 from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
 from editgan.edit.optimize import render_and_segment
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
@@ -45,13 +43,6 @@ from editgan.train.segmenter import TrainSettings, extract_features, train_segme
 
 SMALL_PARTS = ("pupil", "iris", "teeth")
 GRID_ROWS = 6
-
-
-def rendered(split: str, n: int, size: int) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """(seeds, images uint8 [n, size, size, 3], labels int64 [n, size, size]) of the split's first n faces."""
-    seeds = [split_seed(split, i) for i in range(n)]
-    pairs = [render(sample_params(s), size) for s in seeds]
-    return seeds, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]).astype(np.int64)
 
 
 def embed_all(G, images: np.ndarray, steps: int, perceptual: str, lr: float, batch: int = 8) -> torch.Tensor:
@@ -120,10 +111,10 @@ def main() -> None:
         raise SystemExit(f"the segmenter labels {config.out_size}, the renderer draws {res}x{res} labels")
 
     t0 = time.perf_counter()
-    train_seeds, train_images, train_labels = rendered("train", max(args.ks), res)
+    train_seeds, train_images, train_labels = render_split("train", max(args.ks), res)
     print(f"embedding {len(train_seeds)} train faces ({args.embed_steps} steps, {perceptual})", flush=True)
     train_w = embed_all(G, train_images, args.embed_steps, perceptual, bundle.embedding_lr())
-    _, test_images, test_labels = rendered("test", args.eval_n, res)
+    _, test_images, test_labels = render_split("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
     test_w = embed_all(G, test_images, args.embed_steps, perceptual, bundle.embedding_lr())
     embed_time = round(time.perf_counter() - t0, 1)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from editgan.cli import data as data_cli
 from editgan.domains.toonfaces import TOONFACES_LABELS, ToonParams, render, sample_params
-from editgan.domains.toonfaces.dataset import SPLITS, ToonFacesDataset, image_to_tensor, split_seed
+from editgan.domains.toonfaces.dataset import SPLITS, ToonFacesDataset, image_to_tensor, render_split, split_seed
 from editgan.errors import InputError
 
 
@@ -81,3 +81,12 @@ def test_data_cli_bad_input(tmp_path, argv, match):
     args = _parse(["data", "toonfaces", "--out", str(tmp_path / "d")] + argv)
     with pytest.raises(InputError, match=match):
         args.func(args)
+
+
+def test_render_split_matches_the_dataset_items():
+    seeds, images, labels = render_split("test", 3, 64, start=5)
+    assert seeds == [split_seed("test", i) for i in (5, 6, 7)]
+    assert images.shape == (3, 64, 64, 3) and images.dtype == np.uint8 and labels.dtype == np.int64
+    item = ToonFacesDataset("test", size=64)[6]
+    assert torch.equal(image_to_tensor(images[1]), item["image"])
+    assert np.array_equal(labels[1], item["labels"].numpy())

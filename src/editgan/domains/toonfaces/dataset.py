@@ -35,6 +35,13 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     return t.movedim(-1, -3)
 
 
+def render_split(split: str, n: int, size: int, start: int = 0) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Faces start..start+n-1 of `split` -> (seeds, images uint8 [n, size, size, 3], labels int64 [n, size, size])."""
+    seeds = [split_seed(split, start + i) for i in range(n)]
+    pairs = [render(sample_params(s), size) for s in seeds]
+    return seeds, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]).astype(np.int64)
+
+
 class ToonFacesDataset(Dataset):
     """Item i of a split: {"image": float32 [3, S, S] in [-1, 1], "labels": int64 [S, S], "seed": int}."""
 

@@ -1,0 +1,182 @@
+"""Embedding quality and speed on held-out rendered toonfaces (EditGAN Sec. 3.2, App. A.2).
+
+For --n test-split faces rendered at the generator's resolution, each initialisation (the bundle's
+encoder when it has one, and w_avg) is scored as it is ("0 steps", i.e. encoder-only) and after each
+--steps count of `editgan.invert.embed` with every --perceptual distance. A row reports, averaged
+over the faces: PSNR (images in [0, 1]), the msssim_l1 and toon distances to the target, the mean
+IoU of the bundle segmenter's labels on G(w+) against the renderer's labels (what editing needs
+from an embedding), and seconds per image (batch wall time / batch size). Every row is scored by
+all metrics, so a perceptual distance is never judged only by itself.
+
+--speed-resolution R also times `embed` for one image at R x R on a random-weight generator with
+the bundle's widths (a block per extra octave at the last width): the issue's per-image target is
+500 steps <= 60 s at 128^2.
+
+Outputs: a markdown table on stdout, JSON (--json), and a grid (--grid): per face, the target,
+then the reconstruction of each row of the first perceptual distance.
+
+    python bench/embedding.py --bundle toonfaces                               # 200 faces, 100 / 500 steps
+    python bench/embedding.py --n 48 --perceptual msssim_l1 toon --json bench/results/embedding-perceptual.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from editgan.bundle import open_bundle
+from editgan.domains.toonfaces.dataset import render_split
+from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
+from editgan.edit.optimize import render_and_segment
+from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
+from editgan.invert import embed, encode
+from editgan.io.images import from_uint8, make_grid, save_png, to_uint8
+from editgan.nn.config import GeneratorConfig
+from editgan.nn.perceptual import get_perceptual
+from editgan.nn.stylegan2 import Generator
+
+GRID_ROWS = 6
+METRIC_DISTANCES = ("msssim_l1", "toon")
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB [N] of images in [-1, 1], measured on [0, 1] (peak 1)."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().mean(dim=(1, 2, 3))
+    return 10 * torch.log10(1 / mse.clamp_min(1e-12))
+
+
+@torch.no_grad()
+def score(G, seg, wplus: torch.Tensor, targets: torch.Tensor, labels: np.ndarray) -> tuple[dict, torch.Tensor]:
+    """Metrics of G(w+) against the targets [N, 3, R, R] and true labels [N, R, R]; also the reconstructions."""
+    recon, segmentation = render_and_segment(G, seg, wplus)
+    iou = iou_from_confusion(confusion(segmentation.labels.numpy(), labels, TOONFACES_LABELS.num_classes))
+    metrics = {"psnr": float(psnr(recon, targets).mean()), "mean_iou": mean_iou(iou)}
+    for name in METRIC_DISTANCES:
+        metrics[name] = float(get_perceptual(name)(recon.clamp(-1, 1), targets).mean())
+    return metrics, recon
+
+
+def run_row(G, seg, init: torch.Tensor | None, targets: torch.Tensor, labels: np.ndarray, steps: int,
+            perceptual: str, lr: float, batch: int) -> tuple[dict, torch.Tensor]:
+    """Embed all targets in batches from `init` (None: w_avg) -> (averaged metrics + s/image, w+)."""
+    wplus, seconds = [], 0.0
+    for i in range(0, len(targets), batch):
+        start = None if init is None else init[i:i + batch]
+        t0 = time.perf_counter()
+        wplus.append(embed(G, targets[i:i + batch], init=start, steps=steps, lr=lr, perceptual=perceptual).wplus)
+        seconds += time.perf_counter() - t0
+    wplus = torch.cat(wplus)
+    metrics, _ = score(G, seg, wplus, targets, labels)
+    return {**metrics, "seconds_per_image": seconds / len(targets)}, wplus
+
+
+def wider_config(config: GeneratorConfig, resolution: int) -> GeneratorConfig:
+    """The bundle's generator config grown (or kept) to `resolution`, extra blocks at the last width."""
+    channels = dict(config.channels)
+    last = channels[max(channels)]
+    for r in (2 ** k for k in range(int(math.log2(max(channels))) + 1, int(math.log2(resolution)) + 1)):
+        channels[r] = last
+    channels = {r: c for r, c in channels.items() if r <= resolution}
+    return dataclasses.replace(config, resolution=resolution, channels=channels, crop=None)
+
+
+def time_one_image(config: GeneratorConfig, steps: int, perceptual: str, lr: float) -> float:
+    """Seconds for `embed` of one random target with a random-weight generator of `config`."""
+    torch.manual_seed(0)
+    G = Generator(config).eval().requires_grad_(False)
+    target = torch.rand(1, 3, config.resolution, config.resolution) * 2 - 1
+    embed(G, target, steps=2, lr=lr, perceptual=perceptual)  # warm-up
+    t0 = time.perf_counter()
+    embed(G, target, steps=steps, lr=lr, perceptual=perceptual)
+    return time.perf_counter() - t0
+
+
+def table_row(r: dict) -> str:
+    return (f"| {r['init']} | {r['perceptual'] or '-'} | {r['steps']} | {r['psnr']:.2f} | {r['msssim_l1']:.4f} | "
+            f"{r['toon']:.4f} | {r['mean_iou']:.3f} | {r['seconds_per_image']:.2f} |")
+
+
+def markdown(rows: list[dict]) -> str:
+    header = ["| init | perceptual | steps | PSNR dB | msssim_l1 | toon | seg mIoU | s/image |", "|---" * 8 + "|"]
+    return "\n".join(header + [table_row(r) for r in rows])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default="toonfaces")
+    ap.add_argument("--n", type=int, default=200, help="held-out test faces")
+    ap.add_argument("--start", type=int, default=1000, help="first test-split index (the demo uses the first ones)")
+    ap.add_argument("--steps", type=int, nargs="+", default=[100, 500])
+    ap.add_argument("--perceptual", nargs="+", default=None, help="distances to embed with (default: the bundle's)")
+    ap.add_argument("--lr", type=float, default=None, help="embedding lr (default: the bundle's)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--no-w-avg", action="store_true", help="skip the w_avg-initialised rows")
+    ap.add_argument("--speed-resolution", type=int, default=128, help="0 skips the one-image timing")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", default="bench/results/embedding-toonfaces.json")
+    ap.add_argument("--grid", default="reports/embedding_reconstructions.png")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = open_bundle(args.bundle)
+    G, seg = bundle.generator(), bundle.segmenter()[0]
+    res = G.config.resolution
+    lr = args.lr if args.lr is not None else bundle.embedding_lr()
+    distances = args.perceptual or [bundle.manifest.get("perceptual", "msssim_l1")]
+    _, images, labels = render_split("test", args.n, res, start=args.start)
+    targets = from_uint8(images)
+
+    inits = {}
+    if bundle.has("encoder"):
+        t0 = time.perf_counter()
+        inits["encoder"] = torch.cat([encode(bundle, targets[i:i + args.batch]) for i in range(0, args.n, args.batch)])
+        inits["encoder_seconds"] = (time.perf_counter() - t0) / args.n
+    if not args.no_w_avg:
+        inits["w_avg"] = None
+
+    rows, recons = [], []
+    for init_name in [k for k in inits if not k.endswith("_seconds")]:
+        init = inits[init_name]
+        start = init if init is not None else G.w_avg.expand(args.n, G.num_ws, -1)
+        metrics, recon = score(G, seg, start, targets, labels)
+        rows.append({"init": init_name, "perceptual": None, "steps": 0, **metrics,
+                     "seconds_per_image": inits.get(f"{init_name}_seconds", 0.0)})
+        recons.append(recon[:GRID_ROWS])
+        print(table_row(rows[-1]), flush=True)
+        for perceptual in distances:
+            for steps in args.steps:
+                metrics, wplus = run_row(G, seg, init, targets, labels, steps, perceptual, lr, args.batch)
+                rows.append({"init": init_name, "perceptual": perceptual, "steps": steps, **metrics})
+                if perceptual == distances[0]:
+                    recons.append(score(G, seg, wplus[:GRID_ROWS], targets[:GRID_ROWS], labels[:GRID_ROWS])[1])
+                print(table_row(rows[-1]), flush=True)
+
+    speed = None
+    if args.speed_resolution:
+        config = wider_config(G.config, args.speed_resolution)
+        speed = {"resolution": args.speed_resolution, "steps": 500, "perceptual": distances[0],
+                 "seconds": time_one_image(config, 500, distances[0], lr)}
+    print(markdown(rows))
+    if speed:
+        print(f"one image, {speed['steps']} steps at {speed['resolution']}^2 ({speed['perceptual']}, random weights, "
+              f"bundle widths): {speed['seconds']:.1f} s (target <= 60 s)")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({
+        "bundle": str(bundle.path), "resolution": res, "n": args.n, "test_start": args.start, "lr": lr,
+        "batch": args.batch, "threads": torch.get_num_threads(), "rows": rows, "speed": speed}, indent=2) + "\n")
+    tiles = []
+    for i in range(min(GRID_ROWS, args.n)):
+        tiles += [images[i]] + [to_uint8(r[i:i + 1])[0] for r in recons]
+    save_png(args.grid, make_grid(np.stack(tiles), cols=1 + len(recons)))
+    print(f"wrote {args.json} and {args.grid}")
+
+
+if __name__ == "__main__":
+    main()
