@@ -28,7 +28,6 @@ from editgan.session import Editor
 STATIC = Path(__file__).parent / "static"
 SSE_POLL_S = 0.05
 SSE_HEARTBEAT_S = 10.0
-DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 
 
 def status_of(err: EditGANError) -> int:

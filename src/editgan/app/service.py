@@ -31,6 +31,7 @@ from editgan.session import Editor
 
 DEFAULT_EMBED_STEPS = 300
 MAX_EMBED_STEPS = 2000
+DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 
 
 class Busy(EditGANError):
@@ -219,7 +220,7 @@ class EditService:
     def _submit(self, session: Session, job: Job) -> Job:
         running = self.jobs.active(session.id)
         if running is not None:
-            raise Busy(f"this session already has a {running.kind} job ({running.status}); wait or cancel it")
+            raise Busy(f"this session already has a job ({running.kind}, {running.status}); wait for it or cancel it")
         return self.jobs.submit(job)
 
     # ------------------------------------------------------------------ library
@@ -279,6 +280,8 @@ class EditService:
     def download(self, session: Session, what: str) -> bytes:
         """PNG bytes of 'edited' (the image shown as edited), 'edited-mask' (its segmentation, label
         indices), 'painted-mask' (the last painted label map) or 'original'."""
+        if what not in DOWNLOADS:
+            raise InputError(f"unknown download {what!r}; one of: {', '.join(DOWNLOADS)}")
         with session.lock:
             wplus = session.require_image()
             edited, painted = session.edited, session.painted
@@ -292,9 +295,7 @@ class EditService:
             raise NotReady("no edited image yet: run an edit or move a slider")
         if what == "edited":
             return image_png(self.editor.render(edited))
-        if what == "edited-mask":
-            return png_bytes(self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8))
-        raise InputError(f"unknown download {what!r}; one of: edited, edited-mask, painted-mask, original")
+        return png_bytes(self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8))
 
 
 class UploadTooLarge(InputError):
