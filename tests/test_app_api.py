@@ -64,6 +64,9 @@ def test_info_describes_the_bundle(world):
         [(i, n, c) for i, (n, c) in enumerate(zip(SCHEME.names, SCHEME.colors))]
     assert info["max_upload_bytes"] == 50_000
     assert client.get("/openapi.json").json()["paths"]["/api/sessions/{session_id}/apply"]
+    docs = client.get("/docs").text
+    assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "app.js" in page.text and client.get("/static/app.js").status_code == 200
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage
 
 from app_fixtures import png_array, tiny_editor
@@ -152,3 +153,26 @@ def test_paint_edit_save_slide(page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-e2e.png"))
     assert (ARTIFACTS / "web-e2e.png").stat().st_size > 0
+
+
+def test_upload_embeds_with_progress(page, tmp_path):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (48, 40), (180, 120, 90)).save(path)
+    page.set_input_files("#upload-file", str(path))
+    page.fill("#embed-steps", "4")
+    page.click("#upload-btn")
+    page.wait_for_function("document.querySelector('#source').textContent === 'upload photo.png'", timeout=60_000)
+    assert page.text_content("#status") == "embedding: done" and page.is_hidden("#job")
+    assert len(original(page)) == 32 * 32 and np.array_equal(labels(page), original(page))
+    page.set_input_files("#upload-file", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a png"})
+    page.click("#upload-btn")
+    page.wait_for_function("document.querySelector('#status').classList.contains('error')")
+    assert "notes.png: not an image file" in page.text_content("#status")
+
+
+def test_api_docs_render_offline(page):
+    docs = page.context.browser.new_page()
+    docs.goto(page.url.split("#")[0].rstrip("/") + "/docs")
+    docs.get_by_text("/api/sessions/{session_id}/apply", exact=True).first.wait_for(timeout=30_000)
+    assert docs.locator(".opblock").count() >= 15
+    docs.close()

@@ -90,7 +90,6 @@ def test_job_queue_runs_in_order_reports_failures_and_cancels():
     assert jobs.active("s2") is skipped
     jobs.cancel(skipped.id)
     gate.set()
-    assert [e["event"] for e in first.wait(0, 10)][:1] == ["queued"]
     deadline = time.monotonic() + 10
     while skipped.status == "queued" and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -1,7 +1,8 @@
 """Long jobs (embedding an upload, learning an edit, refining) on one background worker thread.
 
-Each job records its events (progress, then exactly one of done / failed / cancelled) in order, so
-any number of readers (the SSE stream, a status poll) can follow it from any point. Jobs run one
+Each job records its events (queued, started, progress..., then exactly one of done / failed /
+cancelled) in an append-only list, so any number of readers (SSE streams, status polls) can follow
+it from any point by sequence number. Jobs run one
 at a time in submission order; the fast paths (sampling, applying vectors) never wait for them.
 """
 
@@ -41,12 +42,11 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     finished: float | None = None
     cancel_requested: bool = False
-    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def emit(self, event: str, **data) -> None:
-        with self._changed:
+        with self._lock:
             self.events.append({"event": event, "seq": len(self.events), **data})
-            self._changed.notify_all()
 
     def progress(self, step: int, values: dict[str, float]) -> None:
         """Record iterate `step` (0..total) with its loss terms."""
@@ -60,13 +60,6 @@ class Job:
     def should_stop(self) -> bool:
         """For optimisers with a cancel() hook: stop after the current iterate, keeping the best so far."""
         return self.cancel_requested
-
-    def wait(self, after: int, timeout: float) -> list[dict]:
-        """Events with seq >= after, waiting up to `timeout` s for one to arrive."""
-        with self._changed:
-            if len(self.events) <= after and self.status not in FINAL:
-                self._changed.wait(timeout)
-            return self.events[after:]
 
     def summary(self) -> dict:
         last = next((e for e in reversed(self.events) if e["event"] == "progress"), None)
@@ -129,8 +122,8 @@ class JobQueue:
             del self._jobs[job_id]
 
     def _finish(self, job: Job, status: str, **data) -> None:
+        job.emit(status, **data)  # the final event first: whoever sees the status also finds the event
         job.status, job.finished = status, time.monotonic()
-        job.emit(status, **data)
 
     def _run(self) -> None:
         for job in iter(self._queue.get, None):

@@ -1,4 +1,5 @@
-"""The FastAPI application: JSON API under /api (OpenAPI at /docs), the page at /, static files.
+"""The FastAPI application: JSON API under /api, the page at /, static files, and the OpenAPI docs
+at /docs (Swagger UI) and /redoc, served from fastapi-offline's bundled files (no CDN).
 
 Errors: every EditGANError becomes a 4xx with {"detail": message}: 400 bad input, 404 unknown
 session / job / vector, 409 busy or not ready, 413 upload too large; a body that is not JSON gets
@@ -16,11 +17,12 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from editgan.app.jobs import FINAL, Job
 from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
                                  SaveVectorRequest)
-from editgan.app.service import Busy, EditService, NotReady, UploadTooLarge, VectorNotFound
+from editgan.app.service import DEFAULT_EMBED_STEPS, Busy, EditService, NotReady, UploadTooLarge, VectorNotFound
 from editgan.app.sessions import SessionNotFound
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
 from editgan.session import Editor
@@ -59,7 +61,7 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
         yield
         service.close()
 
-    app = FastAPI(title="EditGAN web tool", version="1", lifespan=lifespan,
+    app = FastAPIOffline(title="EditGAN web tool", version="1", lifespan=lifespan,
                   description="Interactive EditGAN editing: sample or upload an image, paint its segmentation, "
                               "learn an edit, keep it as an editing vector and apply vectors with sliders. "
                               "Long jobs stream progress as server-sent events at /api/jobs/{id}/events.")
@@ -115,7 +117,7 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     @app.post("/api/sessions/{session_id}/upload", status_code=202,
               summary="Upload an image to embed into W+ (a job; the done event carries image and labels)")
     async def upload(session_id: str, request: Request, file: UploadFile = File(...),
-                     steps: int = Form(300, description="embedding steps")):
+                     steps: int = Form(DEFAULT_EMBED_STEPS, description="embedding steps")):
         s = session(session_id)
         declared = int(request.headers.get("content-length") or 0)
         if declared > service.max_upload_bytes + 64 * 1024:
