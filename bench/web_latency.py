@@ -89,7 +89,8 @@ def browser_run(url: str, args, out: Path | None) -> dict:
         page.wait_for_selector("body[data-ready=true]", timeout=60_000)
         page.fill("#seed", str(args.seed))
         page.click("#sample-btn")
-        page.wait_for_function(f"document.querySelector('#source').textContent === 'seed {args.seed}'")
+        page.wait_for_function(f"document.querySelector('#source').textContent === 'seed {args.seed}' "
+                               "&& !window.editgan.applying")
         page.locator("#opacity").fill("0.45")
         page.dispatch_event("#opacity", "input")
         shot(page, out, "1-sample-segmentation")
