@@ -232,8 +232,12 @@ def test_upload_embeds_and_rejects_bad_files(world):
     assert r.status_code == 400 and r.json()["detail"] == "notes.png: not an image file PIL can read"
     r = client.post(up, files={"file": ("tiny.png", png_file((8, 8)), "image/png")})
     assert r.status_code == 400 and "at least 16x16" in r.json()["detail"]
-    r = client.post(up, files={"file": ("big.bin", b"\0" * 60_000, "image/png")})
+    r = client.post(up, files={"file": ("big.bin", b"\0" * 60_000, "image/png")})  # caught after reading
     assert r.status_code == 413 and "at most 50000" in r.json()["detail"]
+    r = client.post(up, files={"file": ("huge.bin", b"\0" * 200_000, "image/png")})  # refused before reading
+    assert r.status_code == 413 and "at most 50000" in r.json()["detail"]
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": "A" * 200_000})
+    assert r.status_code == 413
     r = client.post(up, files={"file": ("a.png", png_file(), "image/png")}, data={"steps": "-1"})
     assert r.status_code == 400
     assert client.post(up, data={"steps": "3"}).status_code == 422

@@ -30,6 +30,7 @@ from editgan.session import Editor
 STATIC = Path(__file__).parent / "static"
 SSE_POLL_S = 0.05
 SSE_HEARTBEAT_S = 10.0
+BODY_SLACK = 64 * 1024  # multipart framing and form fields around an upload
 
 
 def status_of(err: EditGANError) -> int:
@@ -66,6 +67,15 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
                               "learn an edit, keep it as an editing vector and apply vectors with sliders. "
                               "Long jobs stream progress as server-sent events at /api/jobs/{id}/events.")
     app.state.service = service
+
+    @app.middleware("http")
+    async def refuse_huge_bodies(request: Request, call_next):
+        """Any body declared larger than an upload (plus room for the form) is refused before it is read."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > service.max_upload_bytes + BODY_SLACK:
+            return JSONResponse({"detail": f"the request body is {declared} bytes; at most "
+                                           f"{service.max_upload_bytes} are accepted"}, status_code=413)
+        return await call_next(request)
 
     @app.exception_handler(EditGANError)
     async def editgan_error(_: Request, err: EditGANError):
@@ -116,12 +126,9 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.post("/api/sessions/{session_id}/upload", status_code=202,
               summary="Upload an image to embed into W+ (a job; the done event carries image and labels)")
-    async def upload(session_id: str, request: Request, file: UploadFile = File(...),
+    async def upload(session_id: str, file: UploadFile = File(...),
                      steps: int = Form(DEFAULT_EMBED_STEPS, description="embedding steps")):
         s = session(session_id)
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > service.max_upload_bytes + 64 * 1024:
-            raise UploadTooLarge(f"the upload is {declared} bytes; at most {service.max_upload_bytes} are accepted")
         data = await file.read(service.max_upload_bytes + 1)
         job = await asyncio.to_thread(service.submit_upload, s, data, file.filename or "upload", steps)
         return {"job_id": job.id}

@@ -109,7 +109,6 @@ class EditService:
     def submit_upload(self, session: Session, data: bytes, filename: str, steps: int) -> Job:
         """Check the file now (4xx on a bad one), embed it into W+ as a job."""
         from editgan.invert import embed, encode
-        from editgan.io.images import load_image
 
         if not 0 <= steps <= MAX_EMBED_STEPS:
             raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
