@@ -175,6 +175,11 @@ def test_rename_delete_and_path_tricks(world):
     assert client.delete("/api/vectors/b").status_code == 204
     assert client.delete("/api/vectors/b").status_code == 404
     assert client.get("/api/vectors").json()["vectors"] == []
+    blocked = editor.library.directory.parent / "not_a_directory"
+    blocked.write_text("")
+    editor.library.directory = blocked  # unwritable, as a read-only installed package would be (even for root)
+    r = client.post(f"/api/sessions/{sid}/vectors", json={"name": "c"})
+    assert r.status_code == 409 and "cannot write the vector library" in r.json()["detail"]
 
 
 def test_bad_requests_get_clear_4xx(world):

@@ -22,7 +22,8 @@ from fastapi_offline import FastAPIOffline
 from editgan.app.jobs import FINAL, Job
 from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
                                  SaveVectorRequest)
-from editgan.app.service import DEFAULT_EMBED_STEPS, Busy, EditService, NotReady, UploadTooLarge, VectorNotFound
+from editgan.app.service import (DEFAULT_EMBED_STEPS, Busy, EditService, LibraryNotWritable, NotReady, UploadTooLarge,
+                                 VectorNotFound)
 from editgan.app.sessions import SessionNotFound
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
 from editgan.session import Editor
@@ -38,7 +39,7 @@ def status_of(err: EditGANError) -> int:
         return 404
     if isinstance(err, UploadTooLarge):
         return 413
-    if isinstance(err, (Busy, NotReady, CheckpointError, MissingWeightsError)):
+    if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError)):
         return 409
     return 400
 

@@ -9,11 +9,13 @@ submitted and stores its outcome in the session only if the session still shows 
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import io
 import random
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,10 @@ DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 
 class Busy(EditGANError):
     """The session already has a long job queued or running (HTTP 409)."""
+
+
+class LibraryNotWritable(EditGANError):
+    """The vector library directory cannot be written (HTTP 409)."""
 
 
 class VectorNotFound(InputError):
@@ -97,7 +103,7 @@ class EditService:
 
     # ------------------------------------------------------------------ images to edit
     def _set_image(self, session: Session, wplus: torch.Tensor, source: str) -> None:
-        labels = self.editor.segment(wplus)[0]
+        labels = self.editor.segment(wplus)[0].cpu()
         with session.lock:
             session.set_image(wplus, labels, source)
 
@@ -114,7 +120,7 @@ class EditService:
             raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
-        target = load_upload(data, filename, self.editor.generator.config.resolution)
+        target = load_upload(data, filename, self.editor.generator.config.resolution).to(self.editor.device)
         bundle, generator = self.editor.bundle, self.editor.generator
         encoder = bundle.encoder() if bundle.has("encoder") else None
 
@@ -137,7 +143,7 @@ class EditService:
         with session.lock:
             wplus, original = session.require_image(), session.labels
             target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
-            indices = self.editor.part_indices(parts) if parts else infer_parts(original, target)
+            indices = self.scheme.indices(parts) if parts else infer_parts(original, target)
             session.painted = target
 
         def work(job: Job) -> dict:
@@ -231,7 +237,7 @@ class EditService:
         named = EditingVector(delta=vector.delta, name=validate_name(name), parts=vector.parts,
                               default_scale=vector.default_scale, thumbnails=vector.thumbnails,
                               losses=vector.losses, created={**vector.created, "source": session.source})
-        with self._library_lock:
+        with self._writing():
             self.editor.library.add(named, overwrite=overwrite)
         return self.describe(named)
 
@@ -249,15 +255,25 @@ class EditService:
 
     def rename_vector(self, name: str, new_name: str, overwrite: bool) -> dict:
         self.library_vector(name)
-        with self._library_lock:
+        with self._writing():
             return self.describe(self.editor.library.rename(name, new_name, overwrite=overwrite))
 
     def delete_vector(self, name: str) -> None:
         if not self._json_of(name).is_file() and not self._json_of(name).with_suffix(".safetensors").is_file():
             raise VectorNotFound(f"no editing vector named {name!r} in the library")
-        with self._library_lock:
+        with self._writing():
             self.editor.library.delete(name)
         self._vectors.pop(name, None)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One library write at a time; a disk refusal (read-only install, full disk) becomes a clear error."""
+        with self._library_lock:
+            try:
+                yield
+            except OSError as err:
+                raise LibraryNotWritable(f"cannot write the vector library {self.editor.library.directory} "
+                                         f"({err.strerror or err}); start the server with --vectors DIR") from None
 
     def vector_zip(self, name: str) -> bytes:
         """`<name>.json` and `<name>.safetensors` in one zip (unzip into any vector library directory)."""
