@@ -155,7 +155,7 @@ def test_paint_edit_save_slide(page):
     assert (ARTIFACTS / "web-e2e.png").stat().st_size > 0
 
 
-def test_upload_embeds_with_progress(page, tmp_path):
+def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     path = tmp_path / "photo.png"
     Image.new("RGB", (48, 40), (180, 120, 90)).save(path)
     page.set_input_files("#upload-file", str(path))
@@ -164,6 +164,12 @@ def test_upload_embeds_with_progress(page, tmp_path):
     page.wait_for_function("document.querySelector('#source').textContent === 'upload photo.png'", timeout=60_000)
     assert page.text_content("#status") == "embedding: done" and page.is_hidden("#job")
     assert len(original(page)) == 32 * 32 and np.array_equal(labels(page), original(page))
+    page.fill("#embed-steps", "2000")
+    page.click("#upload-btn")
+    page.wait_for_function("document.querySelector('#job-progress').value > 0")
+    page.click("#cancel-btn")
+    page.wait_for_function("document.querySelector('#status').textContent === 'embedding: cancelled'")
+    assert page.is_hidden("#job") and page.text_content("#source") == "upload photo.png"
     page.set_input_files("#upload-file", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a png"})
     page.click("#upload-btn")
     page.wait_for_function("document.querySelector('#status').classList.contains('error')")
