@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import colorsys
 import contextlib
+import functools
 import io
 import random
 import threading
@@ -23,7 +24,9 @@ import torch
 
 from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job, JobQueue
+from editgan.app.schemas import EditRequest, RefineRequest
 from editgan.app.sessions import Session, SessionStore
+from editgan.cli.embed import DEFAULT_PERCEPTUAL
 from editgan.domains.labels import LabelScheme
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector, validate_name
@@ -82,6 +85,12 @@ class EditService:
     def close(self) -> None:
         self.jobs.close()
 
+    @functools.cached_property
+    def encoder(self):
+        """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
+        bundle = self.editor.bundle
+        return bundle.encoder(self.editor.device) if bundle.has("encoder") else None
+
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
         cfg = self.editor.generator.config
@@ -92,7 +101,9 @@ class EditService:
                 "labels": [{"index": i, "name": n, "color": list(c)}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
                 "max_upload_bytes": self.max_upload_bytes,
-                "defaults": {"edit_steps": 100, "refine_steps": 30, "embed_steps": DEFAULT_EMBED_STEPS}}
+                "defaults": {"edit_steps": EditRequest.model_fields["steps"].default,
+                             "refine_steps": RefineRequest.model_fields["steps"].default,
+                             "embed_steps": DEFAULT_EMBED_STEPS}}
 
     def image_payload(self, session: Session) -> dict:
         """The session's image (data URL) and its original segmentation (base64 labels)."""
@@ -122,16 +133,16 @@ class EditService:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
         target = load_upload(data, filename, self.editor.generator.config.resolution).to(self.editor.device)
         bundle, generator = self.editor.bundle, self.editor.generator
-        encoder = bundle.encoder() if bundle.has("encoder") else None
+        perceptual = bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
                 job.progress(step, values)
                 job.raise_if_cancelled()
 
-            init = encode(encoder, target) if encoder is not None else None
+            init = encode(self.encoder, target) if self.encoder is not None else None
             result = embed(generator, target, init=init, steps=steps, lr=bundle.embedding_lr(),
-                           perceptual=bundle.manifest.get("perceptual", "msssim_l1"), progress=progress)
+                           perceptual=perceptual, progress=progress)
             self._set_image(session, result.wplus, f"upload {filename}")
             return {"loss": float(result.best_loss[0]), **self.image_payload(session)}
 
