@@ -135,6 +135,8 @@ def test_paint_edit_save_slide(page):
     slider = page.locator("#library li[data-name=wider_mouth] input[type=range]")
     slider.wait_for()
     assert page.editor.library.list() == ["wider_mouth"]
+    page.wait_for_function("(() => { const t = document.querySelectorAll('#library li[data-name=wider_mouth] img.thumb');"
+                           " return t.length === 2 && [...t].every((i) => i.complete && i.naturalWidth === 32); })()")
 
     page.wait_for_function("document.querySelector('#applied').complete && document.querySelector('#applied').naturalWidth > 0")
     unedited = displayed_pixels(page, "#applied")

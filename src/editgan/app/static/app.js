@@ -297,6 +297,13 @@ async function loadLibrary() {
       <span class="muted parts"></span>
       <input type="range" min="-2" max="2" step="0.05" value="${value}">`;
     li.querySelector(".name").textContent = v.name;
+    for (const key of ["before", "after"].filter((k) => v.thumbnails.includes(k))) {
+      const thumb = document.createElement("img");
+      thumb.className = "thumb";
+      thumb.alt = thumb.title = `${key} (the image it was learned on)`;
+      thumb.src = `/api/vectors/${encodeURIComponent(v.name)}/thumbnail/${key}.png`;
+      li.querySelector(".head").insertBefore(thumb, li.querySelector(".name"));
+    }
     li.querySelector(".parts").textContent = v.parts.join(", ");
     li.querySelector(".download").href = `/api/vectors/${encodeURIComponent(v.name)}/download`;
     const slider = li.querySelector("input");
