@@ -141,6 +141,19 @@ def test_save_vector_then_sliders_compose(world, tmp_path):
     np.testing.assert_array_equal(png_array(client.get(f"/api/sessions/{sid}/download/edited.png").content),
                                   rendered(editor, w))
 
+    # continuing from the edited image: it becomes the image to edit, with its own segmentation
+    client.post(f"/api/sessions/{sid}/apply", json={"scales": {"mouth_up": 1.0}})
+    adopted = client.post(f"/api/sessions/{sid}/adopt").json()
+    np.testing.assert_array_equal(png_array(adopted["image"]), rendered(editor, w + delta))
+    np.testing.assert_array_equal(labels_array(adopted["labels"], SIZE), editor.segment(w + delta)[0].numpy())
+    assert adopted["source"] == "edited seed 1"
+    again = client.post(f"/api/sessions/{sid}/apply", json={"scales": {"mouth_up": 1.0}})
+    np.testing.assert_array_equal(png_array(again.content), rendered(editor, w + 2 * delta))
+    assert client.post(f"/api/sessions/{sid}/adopt").status_code == 200
+    client.post(f"/api/sessions/{sid}/sample", json={"seed": 1})
+    assert client.post(f"/api/sessions/{sid}/adopt").status_code == 409
+    w = editor.sample(1)
+
     # a vector changed on disk by someone else is read again, not served stale from the cache
     EditingVector(delta=2 * delta, name="other").save(editor.library.directory)
     doubled = client.post(f"/api/sessions/{sid}/apply", json={"scales": {"other": 1.0}})

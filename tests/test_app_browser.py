@@ -156,6 +156,11 @@ def test_paint_edit_save_slide(page):
     page.screenshot(path=str(ARTIFACTS / "web-e2e.png"))
     assert (ARTIFACTS / "web-e2e.png").stat().st_size > 0
 
+    page.click("#adopt-btn")  # continue from the edited image: it is now the one to paint on
+    page.wait_for_function("document.querySelector('#source').textContent === 'edited seed 0'")
+    np.testing.assert_array_equal(original(page), page.editor.segment(w)[0].numpy().ravel())
+    assert page.text_content("#library li[data-name=wider_mouth] .scale") == "0.00"
+
 
 def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     path = tmp_path / "photo.png"

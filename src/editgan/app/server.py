@@ -125,6 +125,11 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     def sample(session_id: str, body: SampleRequest):
         return service.sample(session(session_id), body.seed, body.psi)
 
+    @app.post("/api/sessions/{session_id}/adopt",
+              summary="Continue from the edited image: it becomes the image to edit (chains edits)")
+    def adopt(session_id: str):
+        return service.adopt_edited(session(session_id))
+
     @app.post("/api/sessions/{session_id}/upload", status_code=202,
               summary="Upload an image to embed into W+ (a job; the done event carries image and labels)")
     async def upload(session_id: str, file: UploadFile = File(...),

@@ -123,6 +123,16 @@ class EditService:
         self._set_image(session, self.editor.sample(seed, psi=psi), f"seed {seed}" + (f", psi {psi:g}" if psi != 1 else ""))
         return {"seed": seed, **self.image_payload(session)}
 
+    def adopt_edited(self, session: Session) -> dict:
+        """Make the edited image (last edit or slider result) the image to edit, to chain edits."""
+        with session.lock:
+            edited = session.edited
+            if edited is None:
+                raise NotReady("no edited image yet: run an edit or move a slider")
+            source = f"edited {session.source}"
+        self._set_image(session, edited, source)
+        return self.image_payload(session)
+
     def submit_upload(self, session: Session, data: bytes, filename: str, steps: int) -> Job:
         """Check the file now (4xx on a bad one), embed it into W+ as a job."""
         from editgan.invert import embed, encode

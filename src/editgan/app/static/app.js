@@ -368,13 +368,20 @@ async function refine() {
   runJob(job_id, "refinement", { done: (d) => { $("applied").src = d.image; $("applied-info").textContent = "refined"; } });
 }
 
-function zeroSliders() {
+async function adoptEdited() {
+  const payload = await api("POST", sessionPath("/adopt"));
+  zeroSliders(false);
+  setImage(payload);
+  status("continuing from the edited image");
+}
+
+function zeroSliders(apply = true) {
   for (const name of Object.keys(state.scales)) state.scales[name] = 0;
   document.querySelectorAll("#library li").forEach((li) => {
     const slider = li.querySelector("input");
     if (slider) { slider.value = 0; li.querySelector(".scale").textContent = "0.00"; }
   });
-  applyScales();
+  if (apply) applyScales();
 }
 
 function updateDownloads(hasEdit) {
@@ -402,7 +409,8 @@ function bind() {
   $("edit-btn").addEventListener("click", () => guarded(runEdit));
   $("save-btn").addEventListener("click", () => guarded(saveVector));
   $("refine-btn").addEventListener("click", () => guarded(refine));
-  $("zero-btn").addEventListener("click", zeroSliders);
+  $("zero-btn").addEventListener("click", () => zeroSliders());
+  $("adopt-btn").addEventListener("click", () => guarded(adoptEdited));
   $("undo-btn").addEventListener("click", undo);
   $("redo-btn").addEventListener("click", redo);
   $("reset-btn").addEventListener("click", reset);
