@@ -213,6 +213,10 @@ function runJob(jobId, label, handlers) {
     setBusy(false);
     status(text, isError);
   };
+  source.addEventListener("queued", (e) => {
+    const ahead = JSON.parse(e.data).position;
+    if (ahead) status(`${label}: waiting for ${ahead} job(s) of other tabs`);
+  });
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
     $("job-progress").value = d.step / Math.max(1, d.total);
