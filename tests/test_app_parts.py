@@ -88,6 +88,8 @@ def test_job_queue_runs_in_order_reports_failures_and_cancels():
     second = jobs.submit(Job("b", "s1", 0, failing))
     skipped = jobs.submit(Job("c", "s2", 0, crashing))
     assert jobs.active("s2") is skipped
+    assert [j.events[0] for j in (first, second, skipped)] == [
+        {"event": "queued", "seq": 0, "position": n} for n in range(3)]
     jobs.cancel(skipped.id)
     gate.set()
     deadline = time.monotonic() + 10

@@ -82,8 +82,9 @@ class JobQueue:
     def submit(self, job: Job) -> Job:
         with self._lock:
             self._forget_old()
+            ahead = sum(j.status not in FINAL for j in self._jobs.values())  # queued or running
             self._jobs[job.id] = job
-        job.emit("queued", position=self._queue.qsize())
+        job.emit("queued", position=ahead)
         self._queue.put(job)
         return job
 
