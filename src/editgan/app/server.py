@@ -64,9 +64,10 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
         service.close()
 
     app = FastAPIOffline(title="EditGAN web tool", version="1", lifespan=lifespan,
-                  description="Interactive EditGAN editing: sample or upload an image, paint its segmentation, "
-                              "learn an edit, keep it as an editing vector and apply vectors with sliders. "
-                              "Long jobs stream progress as server-sent events at /api/jobs/{id}/events.")
+                         description="Interactive EditGAN editing: sample or upload an image, paint its "
+                                     "segmentation, learn an edit, keep it as an editing vector and apply vectors "
+                                     "with sliders. Long jobs stream progress as server-sent events at "
+                                     "/api/jobs/{id}/events.")
     app.state.service = service
 
     @app.middleware("http")
