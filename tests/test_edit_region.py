@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from editgan.edit.region import dilate, edit_region
+from editgan.edit.region import dilate, edit_region, infer_parts
 from editgan.errors import InputError
 
 
@@ -77,3 +77,25 @@ def test_region_validates_labels_against_num_classes():
         edit_region(y, y, [1], num_classes=5)
     with pytest.raises(InputError):
         edit_region(y, y, [1], buffer=-1)
+
+
+def test_infer_parts_takes_the_smaller_part_of_each_repainted_pair():
+    skin, mouth, hair = 1, 2, 3
+    y = torch.zeros(12, 12, dtype=torch.long)
+    y[2:10, 2:10] = skin
+    y[6:8, 4:8] = mouth
+    y[0, :] = hair
+    grown = y.clone()
+    grown[5, 4:8] = mouth  # skin -> mouth: mouth (8 + 12 px over both maps) is smaller than skin (56 + 52)
+    assert infer_parts(y, grown) == [mouth]
+    shrunk = y.clone()
+    shrunk[7, 4:8] = skin  # mouth -> skin: still the mouth
+    assert infer_parts(y, shrunk) == [mouth]
+    both = grown.clone()
+    both[0, :6] = 0  # hair -> background too: hair (12 + 6 px) beats background (68 + 74)
+    assert infer_parts(y, both) == [mouth, hair]
+    assert infer_parts(y[None], grown[None]) == [mouth]
+    with pytest.raises(InputError, match="nothing was repainted"):
+        infer_parts(y, y.clone())
+    with pytest.raises(InputError, match="differ in shape"):
+        infer_parts(y, y[:5])

@@ -63,3 +63,23 @@ def edit_region(y: torch.Tensor, y_edited: torch.Tensor, parts: Sequence[int], b
     q = torch.tensor(parts, dtype=y.dtype, device=y.device)
     union = torch.isin(y, q) | torch.isin(y_edited, q.to(y_edited.dtype))
     return dilate(union[:, None], buffer)
+
+
+def infer_parts(y: torch.Tensor, y_edited: torch.Tensor) -> list[int]:
+    """Q_edit guessed from a repainted label map: label indices, sorted.
+
+    y, y_edited: integer label maps of one shape ([H, W] or [N, H, W]). Every repainted pixel
+    (y != y_edited) must lie in the region, so for each (old, new) label pair that occurs among
+    repainted pixels, Q_edit gets one of the two: the part with fewer pixels (in y and y_edited
+    together). Growing a mouth over skin or shrinking it back both give {mouth}, not the much larger
+    skin. InputError when nothing was repainted.
+    """
+    if y.shape != y_edited.shape:
+        raise InputError(f"y {list(y.shape)} and y_edited {list(y_edited.shape)} differ in shape")
+    changed = y != y_edited
+    if not changed.any():
+        raise InputError("nothing was repainted: the edited label map equals the current segmentation")
+    size = int(max(int(y.max()), int(y_edited.max()))) + 1
+    area = torch.bincount(y.flatten(), minlength=size) + torch.bincount(y_edited.flatten(), minlength=size)
+    pairs = torch.unique(torch.stack([y[changed], y_edited[changed]], dim=1), dim=0).tolist()
+    return sorted({old if (int(area[old]), old) < (int(area[new]), new) else new for old, new in pairs})

@@ -1,0 +1,47 @@
+"""JSON request bodies of the web API (validated by pydantic; violations answer 422 with a message)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_SEED = 2**63 - 1
+MAX_EDIT_STEPS = 1000
+MAX_REFINE_STEPS = 500
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SampleRequest(Strict):
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="z seed; omitted or null: a random seed")
+    psi: float = Field(1.0, ge=0.0, le=2.0, description="truncation psi")
+
+
+class EditRequest(Strict):
+    labels: str = Field(..., description="the painted label map: base64 of H*W uint8 label indices, row-major, "
+                                         "on the segmenter's grid (see /api/info label_size)")
+    parts: list[str] | None = Field(None, description="label names to edit (Q_edit); omitted or empty: inferred "
+                                                      "from the repainted pixels")
+    steps: int = Field(100, ge=1, le=MAX_EDIT_STEPS, description="optimisation steps")
+    lr: float = Field(0.02, gt=0.0, le=1.0, description="Adam learning rate")
+    buffer: int = Field(5, ge=0, le=64, description="edit region buffer in label pixels")
+
+
+class ApplyRequest(Strict):
+    scales: dict[str, float] = Field(default_factory=dict, description="{vector name: scale}; scales are summed "
+                                                                       "(composition); an empty map shows the original")
+
+
+class RefineRequest(ApplyRequest):
+    steps: int = Field(30, ge=1, le=MAX_REFINE_STEPS, description="self-supervised refinement steps")
+
+
+class SaveVectorRequest(Strict):
+    name: str = Field(..., description="1-64 of [A-Za-z0-9_.-], starting with a letter or digit")
+    overwrite: bool = False
+
+
+class RenameVectorRequest(Strict):
+    new_name: str
+    overwrite: bool = False

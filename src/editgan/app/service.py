@@ -1,0 +1,355 @@
+"""The web tool's operations on one Editor, independent of HTTP.
+
+One Editor (one copy of the networks) serves every session. Fast operations (sampling, applying
+vectors: no gradients) run in the calling request thread; long ones (embedding an upload, learning
+an edit, refinement) become Jobs on the single worker thread. A job captures its inputs when it is
+submitted and stores its outcome in the session only if the session still shows the same image.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import functools
+import io
+import random
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
+from editgan.app.jobs import Job, JobQueue
+from editgan.app.schemas import EditRequest, RefineRequest
+from editgan.app.sessions import Session, SessionStore
+from editgan.cli.embed import DEFAULT_PERCEPTUAL
+from editgan.domains.labels import LabelScheme
+from editgan.edit.region import infer_parts
+from editgan.edit.vectors import EditingVector, validate_name
+from editgan.errors import EditGANError, InputError
+from editgan.io.images import to_uint8
+from editgan.session import Editor
+
+DEFAULT_EMBED_STEPS = 300
+MAX_EMBED_STEPS = 2000
+DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
+
+
+class Busy(EditGANError):
+    """The session already has a long job queued or running (HTTP 409)."""
+
+
+class LibraryNotWritable(EditGANError):
+    """The vector library directory cannot be written (HTTP 409)."""
+
+
+class VectorNotFound(InputError):
+    """No vector of that name in the library (HTTP 404)."""
+
+
+class NotReady(EditGANError):
+    """Something asked for does not exist yet in this session, e.g. no edit result (HTTP 409)."""
+
+
+def fallback_scheme(num_classes: int) -> LabelScheme:
+    """Names "0".."K-1" and evenly spaced hues, for bundles without a label scheme."""
+    colors = tuple(tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / num_classes, 0.65, 0.95))
+                   for i in range(num_classes))
+    return LabelScheme("labels", tuple(str(i) for i in range(num_classes)), colors)
+
+
+class EditService:
+    """Sessions, jobs and the vector library around one Editor (see module docstring)."""
+
+    def __init__(self, editor: Editor, *, max_upload_bytes: int = 20 * 2**20, session_ttl_s: float = 3600.0,
+                 max_sessions: int = 32):
+        self.editor = editor
+        self.max_upload_bytes = max_upload_bytes
+        self.jobs = JobQueue()
+        self.sessions = SessionStore(ttl_s=session_ttl_s, max_sessions=max_sessions, on_drop=self.jobs.cancel_session)
+        self._library_lock = threading.Lock()  # one library write at a time
+        self._vectors: dict[str, tuple[int, EditingVector]] = {}  # name -> (JSON mtime_ns, vector)
+        self.num_classes = editor.segmenter.config.num_classes
+        self.scheme = editor.scheme or fallback_scheme(self.num_classes)
+        if self.scheme.num_classes != self.num_classes:
+            raise InputError(f"the label scheme has {self.scheme.num_classes} labels but the segmenter "
+                             f"predicts {self.num_classes}")
+        if self.num_classes > 256:
+            raise InputError(f"the web tool handles at most 256 labels; this segmenter has {self.num_classes}")
+        self.label_size = tuple(editor.segmenter.config.out_size)
+
+    def close(self) -> None:
+        self.jobs.close()
+
+    @functools.cached_property
+    def encoder(self):
+        """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
+        bundle = self.editor.bundle
+        return bundle.encoder(self.editor.device) if bundle.has("encoder") else None
+
+    # ------------------------------------------------------------------ description
+    def info(self) -> dict:
+        cfg = self.editor.generator.config
+        size = (cfg.crop[2], cfg.crop[3]) if cfg.crop is not None else (cfg.resolution, cfg.resolution)
+        return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
+                "image_size": list(size), "label_size": list(self.label_size),
+                "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
+                "labels": [{"index": i, "name": n, "color": list(c)}
+                           for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
+                "max_upload_bytes": self.max_upload_bytes,
+                "defaults": {"edit_steps": EditRequest.model_fields["steps"].default,
+                             "refine_steps": RefineRequest.model_fields["steps"].default,
+                             "embed_steps": DEFAULT_EMBED_STEPS}}
+
+    def image_payload(self, session: Session) -> dict:
+        """The session's image (data URL) and its original segmentation (base64 labels)."""
+        with session.lock:
+            wplus = session.require_image()
+            return {"source": session.source, "image": data_url(image_png(self.editor.render(wplus))),
+                    "labels": encode_labels(session.labels), "label_size": list(self.label_size)}
+
+    # ------------------------------------------------------------------ images to edit
+    def _set_image(self, session: Session, wplus: torch.Tensor, source: str) -> None:
+        labels = self.editor.segment(wplus)[0].cpu()
+        with session.lock:
+            session.set_image(wplus, labels, source)
+
+    def sample(self, session: Session, seed: int | None, psi: float) -> dict:
+        seed = random.randrange(2**31) if seed is None else seed
+        self._set_image(session, self.editor.sample(seed, psi=psi), f"seed {seed}" + (f", psi {psi:g}" if psi != 1 else ""))
+        return {"seed": seed, **self.image_payload(session)}
+
+    def adopt_edited(self, session: Session) -> dict:
+        """Make the edited image (last edit or slider result) the image to edit, to chain edits."""
+        with session.lock:
+            edited = session.edited
+            if edited is None:
+                raise NotReady("no edited image yet: run an edit or move a slider")
+            source = f"edited {session.source}"
+        self._set_image(session, edited, source)
+        return self.image_payload(session)
+
+    def submit_upload(self, session: Session, data: bytes, filename: str, steps: int) -> Job:
+        """Check the file now (4xx on a bad one), embed it into W+ as a job."""
+        from editgan.invert import embed, encode
+
+        if not 0 <= steps <= MAX_EMBED_STEPS:
+            raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
+        if len(data) > self.max_upload_bytes:
+            raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
+        target = load_upload(data, filename, self.editor.generator.config.resolution).to(self.editor.device)
+        bundle, generator = self.editor.bundle, self.editor.generator
+        perceptual = bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
+
+        def work(job: Job) -> dict:
+            def progress(step: int, values: dict) -> None:
+                job.progress(step, values)
+                job.raise_if_cancelled()
+
+            init = encode(self.encoder, target) if self.encoder is not None else None
+            result = embed(generator, target, init=init, steps=steps, lr=bundle.embedding_lr(),
+                           perceptual=perceptual, progress=progress)
+            self._set_image(session, result.wplus, f"upload {filename}")
+            return {"loss": float(result.best_loss[0]), **self.image_payload(session)}
+
+        return self._submit(session, Job("embed", session.id, steps, work))
+
+    # ------------------------------------------------------------------ optimisation edit
+    def submit_edit(self, session: Session, labels: str, parts: list[str] | None, steps: int, lr: float,
+                    buffer: int) -> Job:
+        with session.lock:
+            wplus, original = session.require_image(), session.labels
+            target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
+            indices = self.scheme.indices(parts) if parts else infer_parts(original, target)
+            session.painted = target
+
+        def work(job: Job) -> dict:
+            result, vector = self.editor.edit(wplus, target, indices, steps=steps, lr=lr, buffer=buffer,
+                                              progress=job.progress, cancel=job.should_stop)
+            with session.lock:
+                if session.wplus is not wplus:
+                    raise NotReady("the image changed while the edit ran; its result was dropped")
+                session.result, session.vector, session.edited = result, vector, result.wplus_after
+            return self.result_payload(session)
+
+        return self._submit(session, Job("edit", session.id, steps, work))
+
+    def result_payload(self, session: Session) -> dict:
+        """Before / after / difference images and the edited segmentation of the last edit."""
+        with session.lock:
+            result, vector = session.result, session.vector
+            if result is None:
+                raise NotReady("no edit result in this session yet: paint and run an edit first")
+        before, after = to_uint8(result.image_before)[0], to_uint8(result.image_after)[0]
+        best = result.losses[result.best_step]
+        return {"before": data_url(png_bytes(before)), "after": data_url(png_bytes(after)),
+                "difference": data_url(png_bytes(difference(before, after))),
+                "labels_after": encode_labels(result.labels_after[0]), "parts": list(vector.parts),
+                "best_step": result.best_step, "steps": len(result.losses) - 1, "cancelled": result.cancelled,
+                "losses": {"first": result.losses[0], "best": best}}
+
+    # ------------------------------------------------------------------ vectors on the image
+    def library_vector(self, name: str) -> EditingVector:
+        """A library vector, read from disk only when its JSON changed since the last read."""
+        path = self._json_of(name)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            raise VectorNotFound(f"no editing vector named {name!r} in the library") from None
+        cached = self._vectors.get(name)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, self.editor.library.get(name))
+            self._vectors[name] = cached
+        return cached[1]
+
+    def _json_of(self, name: str) -> Path:
+        return self.editor.library.directory / f"{validate_name(name)}.json"
+
+    def _pairs(self, scales: dict[str, float]) -> dict[EditingVector, float]:
+        return {self.library_vector(name): float(s) for name, s in scales.items()}
+
+    def apply(self, session: Session, scales: dict[str, float]) -> tuple[bytes, float]:
+        """w+ + Σ s_i δ_i rendered -> (PNG bytes, compute time in ms); the slider path (no gradients)."""
+        t0 = time.perf_counter()
+        pairs = self._pairs(scales)
+        with session.lock:
+            wplus = session.require_image()
+        with torch.no_grad():
+            edited, image = self.editor.apply(wplus, pairs)
+        with session.lock:
+            if session.wplus is wplus:
+                session.edited = edited
+        png = image_png(image)
+        return png, (time.perf_counter() - t0) * 1000
+
+    def submit_refine(self, session: Session, scales: dict[str, float], steps: int) -> Job:
+        pairs = self._pairs(scales)
+        if not pairs:
+            raise InputError("refinement needs at least one vector with a scale")
+        with session.lock:
+            wplus = session.require_image()
+
+        def work(job: Job) -> dict:
+            edited, image = self.editor.apply(wplus, pairs, refine_steps=steps, progress=job.progress,
+                                              cancel=job.should_stop)
+            with session.lock:
+                if session.wplus is wplus:
+                    session.edited = edited
+            return {"image": data_url(image_png(image))}
+
+        return self._submit(session, Job("refine", session.id, steps, work))
+
+    def _submit(self, session: Session, job: Job) -> Job:
+        running = self.jobs.active(session.id)
+        if running is not None:
+            raise Busy(f"this session already has a job ({running.kind}, {running.status}); wait for it or cancel it")
+        return self.jobs.submit(job)
+
+    # ------------------------------------------------------------------ library
+    def save_vector(self, session: Session, name: str, overwrite: bool) -> dict:
+        with session.lock:
+            vector = session.vector
+            if vector is None:
+                raise NotReady("no edit result to save: run an edit first")
+        named = EditingVector(delta=vector.delta, name=validate_name(name), parts=vector.parts,
+                              default_scale=vector.default_scale, thumbnails=vector.thumbnails,
+                              losses=vector.losses, created={**vector.created, "source": session.source})
+        with self._writing():
+            self.editor.library.add(named, overwrite=overwrite)
+        return self.describe(named)
+
+    def describe(self, vector: EditingVector) -> dict:
+        return {"name": vector.name, "parts": list(vector.parts), "default_scale": vector.default_scale,
+                "norm": round(float(vector.delta.norm()), 6), "thumbnails": sorted(vector.thumbnails),
+                "created": vector.created.get("time")}
+
+    def list_vectors(self) -> dict:
+        with self._library_lock:
+            library = self.editor.library
+            names = library.list()
+            problems = list(library.problems)
+        return {"vectors": [self.describe(self.library_vector(n)) for n in names], "problems": problems}
+
+    def rename_vector(self, name: str, new_name: str, overwrite: bool) -> dict:
+        self.library_vector(name)
+        with self._writing():
+            return self.describe(self.editor.library.rename(name, new_name, overwrite=overwrite))
+
+    def delete_vector(self, name: str) -> None:
+        if not self._json_of(name).is_file() and not self._json_of(name).with_suffix(".safetensors").is_file():
+            raise VectorNotFound(f"no editing vector named {name!r} in the library")
+        with self._writing():
+            self.editor.library.delete(name)
+        self._vectors.pop(name, None)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One library write at a time; a disk refusal (read-only install, full disk) becomes a clear error."""
+        with self._library_lock:
+            try:
+                yield
+            except OSError as err:
+                raise LibraryNotWritable(f"cannot write the vector library {self.editor.library.directory} "
+                                         f"({err.strerror or err}); start the server with --vectors DIR") from None
+
+    def vector_zip(self, name: str) -> bytes:
+        """`<name>.json` and `<name>.safetensors` in one zip (unzip into any vector library directory)."""
+        self.library_vector(name)  # validates the name and the files
+        directory = self.editor.library.directory
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for suffix in (".json", ".safetensors"):
+                z.write(directory / f"{name}{suffix}", arcname=f"{name}{suffix}")
+        return buf.getvalue()
+
+    def vector_thumbnail(self, name: str, key: str) -> bytes:
+        vector = self.library_vector(name)
+        if key not in vector.thumbnails:
+            raise InputError(f"vector {name!r} has no thumbnail {key!r}; it has {sorted(vector.thumbnails)}")
+        return png_bytes(vector.thumbnails[key])
+
+    # ------------------------------------------------------------------ downloads
+    def download(self, session: Session, what: str) -> bytes:
+        """PNG bytes of 'edited' (the image shown as edited), 'edited-mask' (its segmentation, label
+        indices), 'painted-mask' (the last painted label map) or 'original'."""
+        if what not in DOWNLOADS:
+            raise InputError(f"unknown download {what!r}; one of: {', '.join(DOWNLOADS)}")
+        with session.lock:
+            wplus = session.require_image()
+            edited, painted = session.edited, session.painted
+        if what == "original":
+            return image_png(self.editor.render(wplus))
+        if what == "painted-mask":
+            if painted is None:
+                raise NotReady("nothing painted has been sent with an edit yet")
+            return png_bytes(painted.numpy().astype(np.uint8))
+        if edited is None:
+            raise NotReady("no edited image yet: run an edit or move a slider")
+        if what == "edited":
+            return image_png(self.editor.render(edited))
+        return png_bytes(self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8))
+
+
+class UploadTooLarge(InputError):
+    """The upload exceeds the size limit (HTTP 413)."""
+
+
+def load_upload(data: bytes, filename: str, resolution: int) -> torch.Tensor:
+    """Uploaded bytes -> float [1, 3, R, R] in [-1, 1] via `load_image`'s checks; messages name the
+    upload's file name, not the temporary file."""
+    import tempfile
+
+    from editgan.io.images import load_image
+
+    shown = Path(filename or "upload").name or "upload"
+    with tempfile.TemporaryDirectory(prefix="editgan-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(data)
+        try:
+            return load_image(path, resolution)
+        except InputError as err:
+            raise InputError(str(err).replace(str(path), shown)) from None
