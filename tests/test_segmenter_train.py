@@ -15,7 +15,8 @@ from editgan.bundle import open_bundle, write_bundle
 from editgan.io.segmenter import load_segmenter
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.train.segmenter import TrainSettings, extract_features, read_mask, train_segmenter
+from editgan.train.segmenter import (TrainSettings, draw_pixels, extract_features, pixel_weights, read_mask,
+                                     train_segmenter)
 
 torch.set_num_threads(1)
 SCHEME = LabelScheme("three", ("background", "a", "b"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
@@ -117,3 +118,20 @@ def test_cli_trains_and_writes_a_loadable_segmenter(problem, tmp_path, capsys):
     (tmp_path / "masks" / "img2.png").unlink()
     assert main(args) == 1
     assert "missing or ambiguous: ['img2']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 1.0])
+def test_class_balanced_pixel_draws_follow_the_weights(balance):
+    masks = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    weights = pixel_weights(masks, 4, balance)
+    draws = draw_pixels(weights, masks.numel(), 200_000, torch.Generator().manual_seed(0))
+    share = torch.bincount(masks[draws], minlength=4).double() / draws.numel()
+    counts = np.array([900.0, 90.0, 10.0])
+    expected = counts ** (1 - balance) / (counts ** (1 - balance)).sum()  # class c drawn ∝ n_c · n_c^-balance
+    assert share[3] == 0  # absent classes are never drawn
+    np.testing.assert_allclose(share[:3].numpy(), expected, atol=0.01)
+
+
+def test_class_balance_out_of_range_is_refused():
+    with pytest.raises(InputError, match="class_balance"):
+        pixel_weights(torch.zeros(4, dtype=torch.int64), 2, 1.5)

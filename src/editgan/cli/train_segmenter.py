@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         source = {"latents": str(args.latents)}
     feats = extract_features(generator, wplus, config)
     print(f"features of {len(names)} images: {config.in_features} channels ({time.perf_counter() - t0:.1f} s)")
-    settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed)
+    settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
+                             class_balance=args.class_balance)
     seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
     last_loss = [float("nan")]
     with tqdm(total=settings.max_steps, unit="step", desc="train segmenter") as bar:
@@ -168,6 +169,8 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--no-const", action="store_true", help="do not feed the generator's 4x4 constant input")
     p.add_argument("--batch-pixels", type=int, default=64, help="pixels per member per step")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--class-balance", type=float, default=0.0,
+                   help="0: draw pixels uniformly (paper); up to 1: draw rare parts as often as common ones")
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

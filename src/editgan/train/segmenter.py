@@ -2,7 +2,8 @@
 
 The generator is frozen; its feature maps for every annotated latent are computed once and kept at
 their native resolutions. Each step, every ensemble member draws its own random pixels (64 by
-default, as in the paper) across all annotated images from its own seeded generator, the exact
+default, as in the paper) across all annotated images from its own seeded generator (uniformly,
+or with `class_balance` > 0 favouring rare classes), the exact
 resampled feature vectors of those pixels are gathered (`Segmenter.gather_features`, same
 interpolation as inference), and the members are trained with pixel cross-entropy, Adam lr 1e-3.
 The members are stacked and trained in one batched pass; their losses are summed, so each member's
@@ -13,8 +14,8 @@ improved on the best window by more than `min_rel_improvement` for `patience` wi
 has plateaued), or after `max_steps`. (DatasetGAN stops after 50 batches without a new best
 single-batch loss; windows make the rule insensitive to batch noise.)
 
-Inputs here are w+ latents; annotated *images* need embedding first (encoder + optimisation,
-Sec. 3.2), which is built separately -- `editgan train segmenter` takes `--latents` until then.
+Inputs here are w+ latents; `editgan train segmenter --images` embeds annotated images first
+(encoder + optimisation, Sec. 3.2).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TrainSettings:
     patience: int = 5
     min_rel_improvement: float = 0.01
     seed: int = 0
+    class_balance: float = 0.0  # 0: pixels uniformly (the paper); 1: every class equally often
 
 
 @dataclass
@@ -124,11 +126,12 @@ def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tens
     gens = [torch.Generator().manual_seed(s.seed * 1000 + i) for i in range(m)]
     optimizer = torch.optim.Adam(seg.parameters(), lr=s.lr)
     flat_masks = masks.reshape(-1)
+    weights = pixel_weights(flat_masks, cfg.num_classes, s.class_balance)
     report = TrainReport(steps=0)
     best, stale, acc_loss = float("inf"), 0, 0.0
     seg.train()
     for step in range(1, s.max_steps + 1):
-        idx = torch.cat([torch.randint(0, n_img * h * w, (s.batch_pixels,), generator=g) for g in gens])
+        idx = torch.cat([draw_pixels(weights, n_img * h * w, s.batch_pixels, g) for g in gens])
         batch, pix = idx // (h * w), idx % (h * w)
         x = seg.gather_features(feats, batch, pix // w, pix % w).float().view(m, s.batch_pixels, -1)
         logits = seg.logits_from_vectors(x)  # [M, K, B]
@@ -156,6 +159,26 @@ def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tens
     seg.eval()
     report.train_pixel_accuracy = pixel_accuracy(seg, feats, masks)
     return report
+
+
+def pixel_weights(flat_masks: torch.Tensor, num_classes: int, balance: float) -> torch.Tensor | None:
+    """Sampling weight per pixel, freq(label)^-balance (float64 [P]), or None for uniform sampling.
+
+    balance in [0, 1]: 0 keeps the data's class frequencies, 1 draws every present class equally
+    often (small parts such as pupils are otherwise a fraction of a percent of the pixels)."""
+    if not 0.0 <= balance <= 1.0:
+        raise InputError(f"class_balance must lie in [0, 1], got {balance}")
+    if balance == 0.0:
+        return None
+    counts = torch.bincount(flat_masks, minlength=num_classes).double()
+    return counts.clamp_min(1).pow(-balance)[flat_masks]
+
+
+def draw_pixels(weights: torch.Tensor | None, num_pixels: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n flat pixel indices in [0, num_pixels), uniformly or by `weights` (with replacement)."""
+    if weights is None:
+        return torch.randint(0, num_pixels, (n,), generator=generator)
+    return torch.multinomial(weights, n, replacement=True, generator=generator)
 
 
 @torch.no_grad()
