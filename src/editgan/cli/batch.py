@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from editgan.cli.edit import open_editor
+from editgan.cli.edit import add_identity_arg, open_editor
 from editgan.cli.vector import parse_vector_spec
 from editgan.errors import InputError
 
@@ -68,6 +68,7 @@ def register(subparsers) -> None:
     q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
     q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
     q.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_identity_arg(q)
     q.add_argument("--embed-steps", type=int, default=500, help="embedding steps for image inputs (default 500)")
     q.add_argument("--embed-lr", type=float, default=None, help="embedding lr (default: the bundle's)")
     q.add_argument("--seed", type=int, default=0, help="embedding noise seed")
