@@ -11,11 +11,12 @@ Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), ap
   of what it moved on the vector's learning face (`created.attribute_change`);
 - preservation: mean |G(w+ + δ) - G(w+)| outside r, images in [0, 1], where r is Eq. 1's region for
   the vector's parts between the segmentations of the two images (5-pixel buffer); without refinement
-  on all faces, and without / with 30-step refinement on the first --refine-n faces (refinement is
-  relative to the same G(w+) and r);
+  on all faces, and without / with 30-step refinement on the first --refine-n faces whose r is not
+  empty (refinement is relative to the same G(w+) and r);
 - optimisation edits on the first --opt-n faces: the renderer's edited parameters painted on the
   predicted segmentation (as when learning), 100 steps; IoU inside r between the segmentation of the
   result and y_edited (mean over the labels present there).
+A figure (--grid) shows the vectors on the first four test faces.
 Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation; a
 100-step optimisation; a 30-step refinement. On a random-weight generator at --speed-res (the
 bundle's widths, the last one repeated for new resolutions) with a random segmenter of the bundle's
@@ -48,6 +49,7 @@ from editgan.edit.region import edit_region
 from editgan.eval.attributes import attribute_scores
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.invert import embed
+from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter
@@ -109,9 +111,11 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
     changes, preserve, regions = torch.cat(changes), torch.cat(preserve), torch.cat(regions)
     success = (edit.sign * changes >= edit.sign * threshold) & (edit.sign * changes > 0)
 
-    refined_preserve, plain_subset = [], preserve[:refine_n]
+    # Refinement needs a region: the first refine_n faces where the vector's parts are segmented at all.
+    subset = [i for i in range(len(W)) if regions[i].any()][:refine_n]
+    refined_preserve, plain_subset = [], preserve[subset]
     t_refine = []
-    for i in range(refine_n):
+    for i in subset:
         t0 = time.perf_counter()
         result = refine(editor.generator, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30)
         t_refine.append(time.perf_counter() - t0)
@@ -131,8 +135,9 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
         "attribute": edit.attribute, "direction": edit.sign, "learning_change": learned, "threshold": threshold,
         "n": len(W), "success_rate": float(success.float().mean()), "median_change": float(changes.median()),
         "preservation": float(preserve.mean()),
-        "refine_n": refine_n, "preservation_subset_plain": float(plain_subset.mean()) if refine_n else None,
-        "preservation_subset_refined": float(np.mean(refined_preserve)) if refine_n else None,
+        "faces_without_region": int(sum(not r.any() for r in regions)),
+        "refine_n": len(subset), "preservation_subset_plain": float(plain_subset.mean()) if subset else None,
+        "preservation_subset_refined": float(np.mean(refined_preserve)) if subset else None,
         "refine_s_median": statistics.median(t_refine) if t_refine else None,
         "opt_n": opt_n, "opt_iou_mean": float(np.mean(ious)) if ious else None, "opt_ious": ious,
     }
@@ -183,6 +188,17 @@ def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
             "optimise_100_s": optimise, "refine_30_s_median": statistics.median(refine_times)}
 
 
+@torch.no_grad()
+def vector_grid(editor, names: list[str], W: torch.Tensor, path: Path, rows: int = 4) -> Path:
+    """A figure: one row per test face, columns G(w+) then G(w+ + δ) for each vector at s = 1."""
+    cells = []
+    for w in W[:rows]:
+        w = w[None]
+        cells.append(editor.render(w))
+        cells += [editor.render(w + editor.library.get(n).delta) for n in names]
+    return save_png(path, make_grid(to_uint8(torch.cat(cells)), cols=len(names) + 1))
+
+
 # ---------------------------------------------------------------------------------------------- report
 def table(results: dict) -> str:
     rows = ["| vector | success (target ≥85%) | median Δattr (learn Δ) | preservation s=1, all | "
@@ -215,6 +231,7 @@ def main() -> None:
     ap.add_argument("--speed-repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results/editing.json")
+    ap.add_argument("--grid", default="reports/editing_vectors.png", help="figure of the vectors on test faces")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -235,6 +252,8 @@ def main() -> None:
                                                   args.opt_n)
         print(f"{name}: {results['vectors'][name]['success_rate']:.0%} success "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    grid = vector_grid(editor, names, W, Path(args.grid))
+    print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
     G, seg = random_networks(editor, args.speed_res)
     results["speed"][f"random {args.speed_res}"] = time_config(G, seg, args.speed_repeats)
     results["speed"]["bundle"] = time_config(editor.generator, editor.segmenter, args.speed_repeats)
