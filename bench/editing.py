@@ -17,7 +17,8 @@ Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), ap
   predicted segmentation (as when learning), 100 steps; IoU inside r between the segmentation of the
   result and y_edited (mean over the labels present there).
 A figure (--grid) shows the vectors on the first four test faces.
-Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation; a
+Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (and
+the image alone); a
 100-step optimisation; a 30-step refinement. On a random-weight generator at --speed-res (the
 bundle's widths, the last one repeated for new resolutions) with a random segmenter of the bundle's
 shape, and on the bundle itself.
@@ -174,6 +175,12 @@ def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
         t0 = time.perf_counter()
         render_and_segment(G, seg, w + delta)
         apply_times.append(time.perf_counter() - t0)
+    render_times = []
+    with torch.no_grad():
+        for _ in range(len(apply_times)):
+            t0 = time.perf_counter()
+            G.synthesis(w + delta, noise_mode="const")
+            render_times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     learn_edit(G, seg, w, target, [part], steps=100)
     optimise = time.perf_counter() - t0
@@ -185,6 +192,7 @@ def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
     return {"resolution": G.config.resolution, "channels": G.config.channels, "segmenter_members": seg.config.num_members,
             "segmenter_hidden": list(seg.config.hidden), "edited_part_area": float(area[part]),
             "apply_ms_median": 1000 * statistics.median(apply_times[1:]),
+            "image_only_ms_median": 1000 * statistics.median(render_times[1:]),
             "optimise_100_s": optimise, "refine_30_s_median": statistics.median(refine_times)}
 
 
@@ -209,10 +217,11 @@ def table(results: dict) -> str:
         iou = f"{r['opt_iou_mean']:.3f} (n={r['opt_n']})" if r["opt_n"] else "-"
         rows.append(f"| {name} | {100 * r['success_rate']:.0f}% of {r['n']} | {r['median_change']:+.3f} "
                     f"({r['learning_change']:+.3f}) | {r['preservation']:.4f} | {subset} | {iou} |")
-    rows += ["", "| speed config | apply (image + seg.) | 100-step optimisation | 30-step refinement |",
-             "| --- | --- | --- | --- |"]
+    rows += ["", "| speed config | apply (image + seg.) | image only | 100-step optimisation | 30-step refinement |",
+             "| --- | --- | --- | --- | --- |"]
     for name, s in results["speed"].items():
-        rows.append(f"| {name} ({s['resolution']}²) | {s['apply_ms_median']:.1f} ms | {s['optimise_100_s']:.2f} s | "
+        rows.append(f"| {name} ({s['resolution']}²) | {s['apply_ms_median']:.1f} ms | {s['image_only_ms_median']:.1f} ms | "
+                    f"{s['optimise_100_s']:.2f} s | "
                     f"{s['refine_30_s_median']:.2f} s |")
     return "\n".join(rows)
 
