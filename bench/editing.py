@@ -8,7 +8,8 @@ reruns skip the embedding.
 
 Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), applied at s = 1:
 - transfer: success when the attribute network's score moves in the edit's direction by at least half
-  of what it moved on the vector's learning face (`created.attribute_change`);
+  of what it moved on the vector's learning face (`created.attribute_change`); undefined (null) when
+  the learning face itself moved the wrong way (then only the share that moved the intended way);
 - preservation: mean |G(w+ + δ) - G(w+)| outside r, images in [0, 1], where r is Eq. 1's region for
   the vector's parts between the segmentations of the two images (5-pixel buffer); without refinement
   on all faces, and without / with 30-step refinement on the first --refine-n faces whose r is not
@@ -111,6 +112,7 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
         preserve.append(outside_change(after, before, region))
     changes, preserve, regions = torch.cat(changes), torch.cat(preserve), torch.cat(regions)
     success = (edit.sign * changes >= edit.sign * threshold) & (edit.sign * changes > 0)
+    valid = edit.sign * learned > 0  # otherwise the learning face itself moved the wrong way: no reference
 
     # Refinement needs a region: the first refine_n faces where the vector's parts are segmented at all.
     subset = [i for i in range(len(W)) if regions[i].any()][:refine_n]
@@ -134,7 +136,8 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
                                editor.segmenter.config.num_classes))
     return {
         "attribute": edit.attribute, "direction": edit.sign, "learning_change": learned, "threshold": threshold,
-        "n": len(W), "success_rate": float(success.float().mean()), "median_change": float(changes.median()),
+        "n": len(W), "success_rate": float(success.float().mean()) if valid else None,
+        "moved_intended_way": float((edit.sign * changes > 0).float().mean()), "median_change": float(changes.median()),
         "preservation": float(preserve.mean()),
         "faces_without_region": int(sum(not r.any() for r in regions)),
         "refine_n": len(subset), "preservation_subset_plain": float(plain_subset.mean()) if subset else None,
@@ -215,7 +218,9 @@ def table(results: dict) -> str:
         subset = (f"{r['preservation_subset_plain']:.4f} → {r['preservation_subset_refined']:.4f} (n={r['refine_n']})"
                   if r["refine_n"] else "-")
         iou = f"{r['opt_iou_mean']:.3f} (n={r['opt_n']})" if r["opt_n"] else "-"
-        rows.append(f"| {name} | {100 * r['success_rate']:.0f}% of {r['n']} | {r['median_change']:+.3f} "
+        rate = f"{100 * r['success_rate']:.0f}% of {r['n']}" if r["success_rate"] is not None else \
+            f"n/a: learning face moved the wrong way ({100 * r['moved_intended_way']:.0f}% moved the intended way)"
+        rows.append(f"| {name} | {rate} | {r['median_change']:+.3f} "
                     f"({r['learning_change']:+.3f}) | {r['preservation']:.4f} | {subset} | {iou} |")
     rows += ["", "| speed config | apply (image + seg.) | image only | 100-step optimisation | 30-step refinement |",
              "| --- | --- | --- | --- | --- |"]
@@ -259,8 +264,8 @@ def main() -> None:
         t0 = time.perf_counter()
         results["vectors"][name] = measure_vector(editor, editor.library.get(name), seeds, W, args.refine_n,
                                                   args.opt_n)
-        print(f"{name}: {results['vectors'][name]['success_rate']:.0%} success "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{name}: success {results['vectors'][name]['success_rate']} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
     grid = vector_grid(editor, names, W, Path(args.grid))
     print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
     G, seg = random_networks(editor, args.speed_res)
