@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import open_bundle, write_bundle
+from editgan.cli.edit import add_identity_arg
 from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
 
@@ -60,7 +61,7 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
     from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, default_edit, learn_default_vector
     from editgan.session import load
 
-    editor = load(args.bundle, vectors=args.vectors)
+    editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
     if editor.bundle.domain != "toonfaces":
         raise InputError(f"default vectors are defined for toonfaces bundles; {editor.bundle.path} is "
                          f"{editor.bundle.domain!r}")
@@ -101,4 +102,5 @@ def register(subparsers) -> None:
                                   "open_mouth, gaze_left)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
     v.add_argument("--edit-steps", type=int, default=100, help="optimisation steps per vector (paper: 100)")
+    add_identity_arg(v)
     v.set_defaults(func=run_learn_vectors)

@@ -91,7 +91,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
                                  name=edit.name, steps=edit_steps, progress=progress)
     scores = attribute_scores(torch.cat([result.image_before, result.image_after]).clamp(-1, 1))[edit.attribute]
     vector.created.update(
-        method=METHOD, test_index=index, seed=split_seed("test", index),
+        method=METHOD, identity_loss=editor.identity is not None, test_index=index, seed=split_seed("test", index),
         change={edit.param: [getattr(before, edit.param), edit.value]}, embed_steps=embed_steps,
         embed_loss=float(embedded.best_loss[0]), attribute=edit.attribute, direction=edit.sign,
         attribute_before=float(scores[0]), attribute_after=float(scores[1]),
