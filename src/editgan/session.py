@@ -8,6 +8,10 @@
     editor.library.add(vector)
     w2, image = editor.apply(other_w, {"open_mouth": 0.8}, refine_steps=30)
 
+An identity network (the λ3 term of Eq. 5) is on when the Editor gets `identity=`: a path to ArcFace
+IR-SE50 weights (`model_ir_se50.pth`), "toonfaces" for the packaged toonfaces network, or any
+callable images -> embeddings; it is then used by `edit` and by refinement in `apply`.
+
 The segmenter is loaded on first use, so sampling, rendering and plain vector application work
 with a bundle that has no segmenter yet (segment/edit/refinement then raise MissingWeightsError).
 """
@@ -22,6 +26,7 @@ import torch
 from editgan.bundle import Bundle, open_bundle
 from editgan.domains.labels import LabelScheme
 from editgan.edit.apply import apply_vectors
+from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, check_wplus, learn_edit, refine, render_and_segment
 from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
@@ -36,9 +41,11 @@ class Editor:
     is accepted and given a batch axis); label maps int64 [N, H', W'] on the segmenter's grid.
     """
 
-    def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", vectors: str | Path | None = None):
+    def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", vectors: str | Path | None = None,
+                 identity: str | Path | Identity | None = None):
         self.bundle = bundle
         self.device = torch.device(device)
+        self.identity = load_identity(identity, self.device)
         self.generator = bundle.generator(self.device).eval()
         cfg = self.generator.config
         self.library = VectorLibrary(Path(vectors) if vectors is not None else bundle.path / "vectors",
@@ -133,6 +140,7 @@ class Editor:
         if isinstance(target_labels, torch.Tensor):
             target_labels = target_labels.to(self.device)
         indices = self.part_indices(parts)
+        kwargs.setdefault("identity", self.identity)
         result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, **kwargs)
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
@@ -156,6 +164,7 @@ class Editor:
         applied = apply_vectors(wplus, pairs)
         if refine_steps:
             parts = sorted({i for v, _ in pairs for i in self._vector_parts(v)})
+            kwargs.setdefault("identity", self.identity)
             result = refine(self.generator, self.segmenter, wplus, (applied - wplus), 1.0, parts=parts,
                             steps=refine_steps, **kwargs)
             applied = result.wplus_after
@@ -163,7 +172,7 @@ class Editor:
 
 
 def load(bundle: str | Path = "toonfaces", device: str | torch.device = "cpu",
-         vectors: str | Path | None = None) -> Editor:
+         vectors: str | Path | None = None, identity: str | Path | Identity | None = None) -> Editor:
     """An Editor for a packaged bundle name or a bundle directory; `vectors` overrides the library
-    directory (default `<bundle>/vectors/`)."""
-    return Editor(open_bundle(bundle), device=device, vectors=vectors)
+    directory (default `<bundle>/vectors/`); `identity` turns on the identity loss (see the module)."""
+    return Editor(open_bundle(bundle), device=device, vectors=vectors, identity=identity)

@@ -1,4 +1,4 @@
-"""`editgan bundle`: create a bundle from a training run, or show one."""
+"""`editgan bundle`: create a bundle from a training run, show one, or learn its default editing vectors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import open_bundle, write_bundle
+from editgan.cli.edit import add_identity_arg
 from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
 
@@ -55,6 +56,30 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_learn_vectors(args: argparse.Namespace) -> int:
+    from editgan.cli.edit import progress_bar
+    from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, default_edit, learn_default_vector
+    from editgan.session import load
+
+    editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
+    if editor.bundle.domain != "toonfaces":
+        raise InputError(f"default vectors are defined for toonfaces bundles; {editor.bundle.path} is "
+                         f"{editor.bundle.domain!r}")
+    edits = [default_edit(n) for n in args.only.split(",")] if args.only else list(DEFAULT_EDITS)
+    for edit in edits:
+        bar, update = progress_bar(args.edit_steps, edit.name)
+        with bar:
+            vector = learn_default_vector(editor, edit, embed_steps=args.embed_steps, edit_steps=args.edit_steps,
+                                          progress=update)
+        editor.library.add(vector, overwrite=True)
+        c = vector.created
+        print(f"{edit.name}: test face {c['test_index']}, parts {', '.join(vector.parts)}; {edit.attribute} "
+              f"{c['attribute_before']:+.2f} -> {c['attribute_after']:+.2f} (wanted {'+' if edit.sign > 0 else '-'})",
+              flush=True)
+    print(f"saved {len(edits)} vectors to {editor.library.directory}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("bundle", help="create or inspect bundles")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -70,3 +95,12 @@ def register(subparsers) -> None:
     s = sub.add_parser("show", help="print a bundle's manifest")
     s.add_argument("bundle", help="bundle name or directory")
     s.set_defaults(func=run_show)
+    v = sub.add_parser("learn-vectors", help="learn a toonfaces bundle's default editing vectors into <bundle>/vectors")
+    v.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
+    v.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    v.add_argument("--only", help="comma-separated subset (smile, close_eyes, raise_eyebrows, enlarge_pupils, "
+                                  "open_mouth, gaze_left)")
+    v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
+    v.add_argument("--edit-steps", type=int, default=100, help="optimisation steps per vector (paper: 100)")
+    add_identity_arg(v)
+    v.set_defaults(func=run_learn_vectors)

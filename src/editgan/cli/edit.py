@@ -19,11 +19,18 @@ from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.native import save_tensors
 
 
+def add_identity_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--identity", metavar="PATH|toonfaces",
+                   help="identity loss (λ3) with ArcFace IR-SE50 weights (model_ir_se50.pth) or the packaged "
+                        "toonfaces network (default: off)")
+
+
 def add_source_args(p: argparse.ArgumentParser) -> None:
     """--bundle, --vectors and the latent source (--latent or --seed, --psi)."""
     p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
     p.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_identity_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--latent", help="w+ file (safetensors, tensor 'wplus')")
     src.add_argument("--seed", type=int, help="sample w+ from this seed instead")
@@ -33,7 +40,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 def open_editor(args: argparse.Namespace):
     from editgan.session import load
 
-    return load(args.bundle, device=args.device, vectors=args.vectors)
+    return load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity)
 
 
 def source_wplus(editor, args: argparse.Namespace) -> torch.Tensor:

@@ -1,8 +1,9 @@
-"""`editgan vector list|show|apply|delete`: the editing vector library of a bundle (Sec. 3.4)."""
+"""`editgan vector list|show|apply|rename|set-scale|delete`: the editing vector library of a bundle (Sec. 3.4)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
@@ -66,6 +67,23 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_rename(args: argparse.Namespace) -> int:
+    lib = _library(args)
+    lib.rename(args.name, args.new, overwrite=args.overwrite)
+    print(f"renamed {args.name} to {args.new} in {lib.directory}")
+    return 0
+
+
+def run_set_scale(args: argparse.Namespace) -> int:
+    if not math.isfinite(args.scale):
+        raise InputError(f"the default scale must be a finite number, got {args.scale}")
+    lib = _library(args)
+    vector = dataclasses.replace(lib.get(args.name), default_scale=args.scale)
+    lib.add(vector, overwrite=True)
+    print(f"default scale of {args.name} is now {args.scale:g}")
+    return 0
+
+
 def run_apply(args: argparse.Namespace) -> int:
     editor = open_editor(args)
     wanted = {}
@@ -94,16 +112,23 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("vector", help="list, show, apply or delete editing vectors")
+    p = subparsers.add_parser("vector", help="list, show, apply, rename, rescale or delete editing vectors")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, func, helptext in (("list", run_list, "list the library's vectors"),
                                    ("show", run_show, "print one vector's metadata"),
-                                   ("delete", run_delete, "remove a vector from the library")):
+                                   ("delete", run_delete, "remove a vector from the library"),
+                                   ("rename", run_rename, "give a vector a new name"),
+                                   ("set-scale", run_set_scale, "set a vector's default scale")):
         q = sub.add_parser(action, help=helptext)
         q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
         q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
         if action != "list":
             q.add_argument("name", help="vector name")
+        if action == "rename":
+            q.add_argument("new", help="new name")
+            q.add_argument("--overwrite", action="store_true", help="replace an existing vector of the new name")
+        if action == "set-scale":
+            q.add_argument("scale", type=float, help="default scale s_edit (negative reverses the edit)")
         q.set_defaults(func=func)
     q = sub.add_parser("apply", help="apply vectors to a latent: w+ + sum of scale x vector")
     add_source_args(q)

@@ -1,0 +1,281 @@
+"""Editing quality and speed on toonfaces with a bundle's editing vectors (issue 7's measures).
+
+Test set: --n held-out test-split faces starting at index --start (default 100..199; the default
+vectors learn from indices below 100), rendered at the bundle's resolution and embedded into W+
+(--embed-steps, the bundle's lr and perceptual distance); latents are cached as
+<--cache>/<seed>.wplus.safetensors (the names `editgan data toonfaces` + `editgan embed` give), so
+reruns skip the embedding.
+
+Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), applied at s = 1:
+- transfer: success when the attribute network's score moves in the edit's direction by at least half
+  of what it moved on the vector's learning face (`created.attribute_change`); undefined (null) when
+  the learning face itself moved the wrong way (then only the share that moved the intended way);
+- preservation: mean |G(w+ + δ) - G(w+)| outside r, images in [0, 1], where r is Eq. 1's region for
+  the vector's parts between the segmentations of the two images (5-pixel buffer); without refinement
+  on all faces, and without / with 30-step refinement on the first --refine-n faces whose r is not
+  empty (refinement is relative to the same G(w+) and r);
+- optimisation edits on the first --opt-n faces: the renderer's edited parameters painted on the
+  predicted segmentation (as when learning), 100 steps; IoU inside r between the segmentation of the
+  result and y_edited (mean over the labels present there).
+A figure (--grid) shows the vectors on the first four test faces.
+Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (and
+the image alone); a
+100-step optimisation; a 30-step refinement. On a random-weight generator at --speed-res (the
+bundle's widths, the last one repeated for new resolutions) with a random segmenter of the bundle's
+shape, and on the bundle itself.
+
+    OMP_NUM_THREADS=1 python bench/editing.py --bundle toonfaces            # writes bench/results/editing.json
+    python bench/editing.py --n 4 --refine-n 1 --opt-n 1 --speed-repeats 2  # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import editgan
+from editgan.domains.toonfaces import edit_params, edit_target, edited_parts
+from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.domains.toonfaces.params import sample_params
+from editgan.domains.toonfaces.render import render
+from editgan.domains.toonfaces.vectors import default_edit
+from editgan.edit.optimize import learn_edit, refine, render_and_segment
+from editgan.edit.region import edit_region
+from editgan.eval.attributes import attribute_scores
+from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
+from editgan.invert import embed
+from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.latents import load_wplus, save_wplus
+from editgan.nn.config import GeneratorConfig
+from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.nn.stylegan2 import Generator
+
+BUFFER = 5
+TARGETS = {"success": 0.85, "preservation": 0.02, "iou": 0.8, "apply_ms": 50.0, "optimise_s": 20.0, "refine_s": 6.0}
+
+
+# ---------------------------------------------------------------------------------------------- test set
+def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int = 8) -> torch.Tensor:
+    """w+ [n, num_ws, w_dim] of the rendered faces `seeds`, embedded once and cached per seed."""
+    cfg, size = editor.generator.config, editor.generator.config.resolution
+    path = {s: cache / f"{s}.wplus.safetensors" for s in seeds}
+    missing = [s for s in seeds if not path[s].is_file()]
+    for i in range(0, len(missing), batch):
+        chunk = missing[i:i + batch]
+        images = torch.stack([image_to_tensor(render(sample_params(s), size)[0]) for s in chunk])
+        result = embed(editor.generator, images, steps=steps, lr=editor.bundle.embedding_lr(),
+                       perceptual=editor.bundle.manifest.get("perceptual", "msssim_l1"))
+        for s, w in zip(chunk, result.wplus):
+            save_wplus(path[s], w)
+        print(f"  embedded {i + len(chunk)}/{len(missing)} test faces", flush=True)
+    return torch.cat([load_wplus(path[s], cfg.num_ws, cfg.w_dim) for s in seeds])
+
+
+def outside_change(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Mean |a - b| per image over the channels and pixels outside region; images [N, 3, H, W] in
+    [-1, 1] measured in [0, 1] units; region [N, 1, H, W] in {0, 1} -> [N]."""
+    outside = (1 - region).expand_as(a)
+    return ((a - b).abs() / 2 * outside).sum((1, 2, 3)) / outside.sum((1, 2, 3)).clamp_min(1)
+
+
+def iou_inside(pred: np.ndarray, target: np.ndarray, region: np.ndarray, k: int) -> float:
+    """Mean IoU over the labels present in pred or target at the region's pixels."""
+    inside = region.astype(bool)
+    return mean_iou(iou_from_confusion(confusion(pred[inside], target[inside], k)))
+
+
+# ---------------------------------------------------------------------------------------------- quality
+def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: int, opt_n: int,
+                   batch: int = 20) -> dict:
+    edit = default_edit(vector.name)
+    parts = editor.part_indices(list(vector.parts))
+    learned = float(vector.created["attribute_change"])
+    threshold = 0.5 * learned
+    changes, preserve = [], []
+    regions = []
+    for i in range(0, len(W), batch):
+        w = W[i:i + batch]
+        before, seg_before = editor.segmentation(w)
+        after, seg_after = editor.segmentation(w + vector.delta)
+        region = edit_region(seg_before.labels, seg_after.labels, parts, BUFFER)
+        regions.append(region)
+        scores = attribute_scores(torch.cat([before, after]).clamp(-1, 1))[edit.attribute]
+        changes.append(scores[len(w):] - scores[:len(w)])
+        preserve.append(outside_change(after, before, region))
+    changes, preserve, regions = torch.cat(changes), torch.cat(preserve), torch.cat(regions)
+    success = (edit.sign * changes >= edit.sign * threshold) & (edit.sign * changes > 0)
+    valid = edit.sign * learned > 0  # otherwise the learning face itself moved the wrong way: no reference
+
+    # Refinement needs a region: the first refine_n faces where the vector's parts are segmented at all.
+    subset = [i for i in range(len(W)) if regions[i].any()][:refine_n]
+    refined_preserve, plain_subset = [], preserve[subset]
+    t_refine = []
+    for i in subset:
+        t0 = time.perf_counter()
+        result = refine(editor.generator, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30)
+        t_refine.append(time.perf_counter() - t0)
+        refined_preserve.append(float(outside_change(result.image_after, result.image_before, regions[i:i + 1])[0]))
+
+    ious = []
+    for i in range(opt_n):
+        before_params = sample_params(seeds[i])
+        after_params = edit_params(before_params, **{edit.param: edit.value})
+        labels = editor.segment(W[i:i + 1])[0].numpy()
+        target, _ = edit_target(labels, before_params, after_params)
+        q = editor.part_indices(list(edited_parts(before_params, after_params)))
+        result = learn_edit(editor.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q)
+        ious.append(iou_inside(result.labels_after[0].numpy(), target, result.region[0, 0].numpy(),
+                               editor.segmenter.config.num_classes))
+    return {
+        "attribute": edit.attribute, "direction": edit.sign, "learning_change": learned, "threshold": threshold,
+        "n": len(W), "success_rate": float(success.float().mean()) if valid else None,
+        "moved_intended_way": float((edit.sign * changes > 0).float().mean()), "median_change": float(changes.median()),
+        "preservation": float(preserve.mean()),
+        "faces_without_region": int(sum(not r.any() for r in regions)),
+        "refine_n": len(subset), "preservation_subset_plain": float(plain_subset.mean()) if subset else None,
+        "preservation_subset_refined": float(np.mean(refined_preserve)) if subset else None,
+        "refine_s_median": statistics.median(t_refine) if t_refine else None,
+        "opt_n": opt_n, "opt_iou_mean": float(np.mean(ious)) if ious else None, "opt_ious": ious,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- speed
+def random_networks(editor, res: int, seed: int = 0) -> tuple[Generator, Segmenter]:
+    """A random generator at `res` with the bundle's mapping and widths (last width repeated) and a
+    random segmenter of the bundle segmenter's members, hidden sizes and classes."""
+    g = editor.generator.config
+    channels = {r: g.channels.get(r, g.channels[max(g.channels)]) for r in [4 * 2 ** i for i in range(res.bit_length() - 2)]}
+    torch.manual_seed(seed)
+    G = Generator(GeneratorConfig(resolution=res, z_dim=g.z_dim, w_dim=g.w_dim, num_mapping_layers=g.num_mapping_layers,
+                                  channels=channels)).eval().requires_grad_(False)
+    s = editor.segmenter.config
+    seg = Segmenter(SegmenterConfig.for_generator(G.config, num_classes=s.num_classes, num_members=s.num_members,
+                                                  hidden=s.hidden)).eval().requires_grad_(False)
+    return G, seg
+
+
+def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
+    """Median apply time (w+ + δ -> image + segmentation), one 100-step optimisation, median 30-step
+    refinement. The edited part is the label covering closest to 10% of G(w+ + δ)'s label map."""
+    w = G.z_to_wplus(G.sample_z(1, seed=1))
+    delta = 0.1 * torch.randn(w.shape[1:], generator=torch.Generator().manual_seed(2))
+    labels = render_and_segment(G, seg, w + delta)[1].labels
+    area = torch.bincount(labels.flatten(), minlength=seg.config.num_classes).float() / labels.numel()
+    part = int((area - 0.1).abs().argmin())
+    target = render_and_segment(G, seg, w)[1].labels.clone()
+    h = target.shape[-1]
+    target[:, h // 3:h // 2, h // 3:2 * h // 3] = part
+    apply_times = []
+    for _ in range(max(repeats * 5, 10) + 1):  # the first call warms up
+        t0 = time.perf_counter()
+        render_and_segment(G, seg, w + delta)
+        apply_times.append(time.perf_counter() - t0)
+    render_times = []
+    with torch.no_grad():
+        for _ in range(len(apply_times)):
+            t0 = time.perf_counter()
+            G.synthesis(w + delta, noise_mode="const")
+            render_times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    learn_edit(G, seg, w, target, [part], steps=100)
+    optimise = time.perf_counter() - t0
+    refine_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        refine(G, seg, w, delta, 1.0, parts=[part], steps=30)
+        refine_times.append(time.perf_counter() - t0)
+    return {"resolution": G.config.resolution, "channels": G.config.channels, "segmenter_members": seg.config.num_members,
+            "segmenter_hidden": list(seg.config.hidden), "edited_part_area": float(area[part]),
+            "apply_ms_median": 1000 * statistics.median(apply_times[1:]),
+            "image_only_ms_median": 1000 * statistics.median(render_times[1:]),
+            "optimise_100_s": optimise, "refine_30_s_median": statistics.median(refine_times)}
+
+
+@torch.no_grad()
+def vector_grid(editor, names: list[str], W: torch.Tensor, path: Path, rows: int = 4) -> Path:
+    """A figure: one row per test face, columns G(w+) then G(w+ + δ) for each vector at s = 1."""
+    cells = []
+    for w in W[:rows]:
+        w = w[None]
+        cells.append(editor.render(w))
+        cells += [editor.render(w + editor.library.get(n).delta) for n in names]
+    return save_png(path, make_grid(to_uint8(torch.cat(cells)), cols=len(names) + 1))
+
+
+# ---------------------------------------------------------------------------------------------- report
+def table(results: dict) -> str:
+    rows = ["| vector | success (target ≥85%) | median Δattr (learn Δ) | preservation s=1, all | "
+            "subset plain → refined | opt. IoU in r (target ≥0.8) |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, r in results["vectors"].items():
+        subset = (f"{r['preservation_subset_plain']:.4f} → {r['preservation_subset_refined']:.4f} (n={r['refine_n']})"
+                  if r["refine_n"] else "-")
+        iou = f"{r['opt_iou_mean']:.3f} (n={r['opt_n']})" if r["opt_n"] else "-"
+        rate = f"{100 * r['success_rate']:.0f}% of {r['n']}" if r["success_rate"] is not None else \
+            f"n/a: learning face moved the wrong way ({100 * r['moved_intended_way']:.0f}% moved the intended way)"
+        rows.append(f"| {name} | {rate} | {r['median_change']:+.3f} "
+                    f"({r['learning_change']:+.3f}) | {r['preservation']:.4f} | {subset} | {iou} |")
+    rows += ["", "| speed config | apply (image + seg.) | image only | 100-step optimisation | 30-step refinement |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, s in results["speed"].items():
+        rows.append(f"| {name} ({s['resolution']}²) | {s['apply_ms_median']:.1f} ms | {s['image_only_ms_median']:.1f} ms | "
+                    f"{s['optimise_100_s']:.2f} s | "
+                    f"{s['refine_30_s_median']:.2f} s |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", default="toonfaces")
+    ap.add_argument("--vectors", help="vector library (default: <bundle>/vectors)")
+    ap.add_argument("--n", type=int, default=100, help="held-out test faces for transfer")
+    ap.add_argument("--start", type=int, default=100, help="first test-split index")
+    ap.add_argument("--embed-steps", type=int, default=150)
+    ap.add_argument("--cache", default="outputs/bench_editing/latents")
+    ap.add_argument("--refine-n", type=int, default=10, help="faces refined (30 steps) per vector")
+    ap.add_argument("--opt-n", type=int, default=3, help="optimisation edits per vector")
+    ap.add_argument("--speed-res", type=int, default=128)
+    ap.add_argument("--speed-repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="bench/results/editing.json")
+    ap.add_argument("--grid", default="reports/editing_vectors.png", help="figure of the vectors on test faces")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    editor = editgan.load(args.bundle, vectors=args.vectors)
+    names = editor.library.list()
+    seeds = [split_seed("test", i) for i in range(args.start, args.start + args.n)]
+    t0 = time.perf_counter()
+    W = test_latents(editor, seeds, args.embed_steps, Path(args.cache))
+    print(f"{len(W)} test latents ready in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    results = {"bundle": str(editor.bundle.path), "resolution": editor.generator.config.resolution,
+               "test_faces": f"test split {args.start}..{args.start + args.n - 1}", "embed_steps": args.embed_steps,
+               "threads": args.threads, "cpu": platform.processor() or platform.machine(), "targets": TARGETS,
+               "vectors": {}, "speed": {}}
+    for name in names:
+        t0 = time.perf_counter()
+        results["vectors"][name] = measure_vector(editor, editor.library.get(name), seeds, W, args.refine_n,
+                                                  args.opt_n)
+        print(f"{name}: success {results['vectors'][name]['success_rate']} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    grid = vector_grid(editor, names, W, Path(args.grid))
+    print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
+    G, seg = random_networks(editor, args.speed_res)
+    results["speed"][f"random {args.speed_res}"] = time_config(G, seg, args.speed_repeats)
+    results["speed"]["bundle"] = time_config(editor.generator, editor.segmenter, args.speed_repeats)
+    print(table(results))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Applying editing vectors to many inputs: inputs x vector sets, resumable, shardable (Sec. 3.4 at scale).
+
+An input is a latent file (`*.safetensors` holding one w+, e.g. from `editgan embed`) or an image,
+which is embedded first. A vector set is {vector name: scale} (composed by summation, then optional
+self-supervised refinement). For input `<stem>` and a set labelled `<label>` (e.g. `smile=1+gaze_left=0.5`,
+`+refine30` when refined) the outputs are, under `<out>/<stem>/`:
+
+- `<label>.png` (the edited image), `<label>.wplus.safetensors` (its w+ [1, num_ws, w_dim]);
+- `<label>.json`, the item's record, written last: the input, the vectors with their scales and
+  content digests, the refinement steps and the SHA-256 of both outputs. An item counts as done
+  only when its record matches the requested work and both files match their digests, so a rerun
+  skips finished items and redoes interrupted, changed or damaged ones;
+- for an image input, `<stem>.wplus.safetensors` / `<stem>.recon.png` (its embedding, reused on reruns).
+
+Under torchrun every rank takes every world_size-th input (all sets of one input stay on one rank, so
+an image is embedded once); each item is computed exactly as in a single process, so the files are
+identical. Rank 0 writes `<out>/manifest.json` with every item's status. An input that cannot be read
+is reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from editgan.edit.vectors import EditingVector
+from editgan.errors import CheckpointError, InputError
+from editgan.io.atomic import write_json
+from editgan.io.images import save_png, to_uint8
+from editgan.io.latents import load_wplus, save_wplus
+from editgan.train.distributed import DistInfo
+
+RECORD_FORMAT = "editgan-batch-item"
+MANIFEST = "manifest.json"
+LATENT_SUFFIXES = (".wplus.safetensors", ".safetensors")
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How image inputs are embedded (see `editgan embed`)."""
+
+    steps: int = 500
+    lr: float | None = None  # None: the bundle's embedding lr
+    perceptual: str | None = None  # None: the bundle's perceptual distance
+    seed: int = 0
+
+
+@dataclass
+class BatchReport:
+    """Status per item id `<stem>/<label>`: 'done' (computed now), 'skipped' (already done) or
+    'failed'; errors holds the message of each failed item."""
+
+    status: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: BatchReport) -> None:
+        self.status.update(other.status)
+        self.errors.update(other.errors)
+
+    def count(self, status: str) -> int:
+        return sum(s == status for s in self.status.values())
+
+
+def input_stem(path: Path) -> str:
+    """The output folder name of an input: the file name without `.wplus.safetensors`,
+    `.safetensors` or its image suffix."""
+    name = path.name
+    for suffix in LATENT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return path.stem
+
+
+def is_latent_file(path: Path) -> bool:
+    return path.name.endswith(".safetensors")
+
+
+def set_label(pairs: Sequence[tuple[EditingVector, float]], refine_steps: int) -> str:
+    """`name=scale` joined by '+', with `+refine<N>` when refined (a file-name-safe label)."""
+    label = "+".join(f"{v.name}={s:g}" for v, s in pairs)
+    return f"{label}+refine{refine_steps}" if refine_steps else label
+
+
+def vector_digest(vector: EditingVector) -> str:
+    """SHA-256 of the vector's δw+ (float32 bytes): a re-learned vector invalidates old items."""
+    return hashlib.sha256(vector.delta.numpy().tobytes()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Paths with distinct stems (they name the output folders); InputError otherwise."""
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise InputError("no inputs given")
+    seen: dict[str, Path] = {}
+    for p in paths:
+        stem = input_stem(p)
+        if stem in seen:
+            raise InputError(f"inputs {seen[stem]} and {p} would share the output folder {stem!r}; rename one")
+        seen[stem] = p
+    return paths
+
+
+class BatchRunner:
+    """Runs inputs x vector sets for one Editor. sets: one {vector or library name: scale} per
+    set (scale None: the vector's default scale); refine_steps: refinement after applying (0: none)."""
+
+    def __init__(self, editor, sets: Sequence[Mapping[str | EditingVector, float | None]], out: str | Path, *,
+                 refine_steps: int = 0, embed: EmbedSettings = EmbedSettings(),
+                 log: Callable[[str], None] = print):
+        if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
+            raise InputError(f"refine steps must be a non-negative integer, got {refine_steps!r}")
+        if not sets:
+            raise InputError("no vector sets given")
+        self.editor, self.out, self.refine_steps, self.embed, self.log = editor, Path(out), refine_steps, embed, log
+        self.sets = []
+        for s in sets:
+            pairs = editor.resolve(s) if s else []
+            if not pairs:
+                raise InputError("a vector set must name at least one vector")
+            self.sets.append([(v, v.default_scale if scale is None else float(scale)) for v, scale in pairs])
+        labels = [set_label(p, refine_steps) for p in self.sets]
+        if len(set(labels)) != len(labels):
+            raise InputError(f"vector sets repeat: {labels}")
+        self.labels = labels
+
+    # ------------------------------------------------------------------ one input
+    def input_wplus(self, path: Path) -> torch.Tensor:
+        """w+ [1, num_ws, w_dim] of an input: read a latent file, or embed an image (once)."""
+        cfg = self.editor.generator.config
+        if is_latent_file(path):
+            try:
+                wplus = load_wplus(path, cfg.num_ws, cfg.w_dim)
+            except CheckpointError as err:
+                raise InputError(str(err)) from None
+        else:
+            folder = self.out / input_stem(path)
+            latent = folder / f"{path.stem}.wplus.safetensors"
+            if not latent.is_file():
+                self._embed_image(path, folder)
+            wplus = load_wplus(latent, cfg.num_ws, cfg.w_dim)
+        if wplus.shape[0] != 1:
+            raise InputError(f"{path} holds {wplus.shape[0]} latents; batch apply takes one per file")
+        return wplus.to(self.editor.device)
+
+    def _embed_image(self, path: Path, folder: Path) -> None:
+        from editgan.invert_files import embed_file
+
+        bundle = self.editor.bundle
+        encoder = bundle.encoder(self.editor.device) if bundle.has("encoder") else None
+        embed_file(self.editor.generator, path, folder, steps=self.embed.steps,
+                   lr=self.embed.lr or bundle.embedding_lr(),
+                   perceptual=self.embed.perceptual or bundle.manifest.get("perceptual", "msssim_l1"),
+                   optimize_noise=False, bundle=str(bundle.path), seed=self.embed.seed, encoder=encoder)
+
+    def _request(self, path: Path, pairs: list[tuple[EditingVector, float]]) -> dict:
+        return {"format": RECORD_FORMAT, "input": str(path), "refine_steps": self.refine_steps,
+                "vectors": [[v.name, s, vector_digest(v)] for v, s in pairs]}
+
+    def is_done(self, folder: Path, label: str, request: dict) -> bool:
+        """The item's record matches `request` and both outputs match their recorded digests."""
+        record_path = folder / f"{label}.json"
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        if not isinstance(record, dict) or {k: record.get(k) for k in request} != request:
+            return False
+        digests = record.get("sha256")
+        if not isinstance(digests, dict) or set(digests) != {f"{label}.png", f"{label}.wplus.safetensors"}:
+            return False
+        return all((folder / name).is_file() and file_digest(folder / name) == d for name, d in digests.items())
+
+    def run_input(self, path: Path) -> BatchReport:
+        """All vector sets on one input; an unreadable input fails all its items."""
+        stem, folder = input_stem(path), self.out / input_stem(path)
+        report = BatchReport()
+        requests = [self._request(path, pairs) for pairs in self.sets]
+        todo = [i for i, label in enumerate(self.labels) if not self.is_done(folder, label, requests[i])]
+        for i in set(range(len(self.labels))) - set(todo):
+            report.status[f"{stem}/{self.labels[i]}"] = "skipped"
+        if not todo:
+            return report
+        try:
+            wplus = self.input_wplus(path)
+        except InputError as err:
+            for i in todo:
+                report.status[f"{stem}/{self.labels[i]}"] = "failed"
+                report.errors[f"{stem}/{self.labels[i]}"] = str(err)
+            self.log(f"skipped {path}: {err}")
+            return report
+        for i in todo:
+            label = self.labels[i]
+            new_wplus, image = self.editor.apply(wplus, dict(self.sets[i]), refine_steps=self.refine_steps)
+            save_png(folder / f"{label}.png", to_uint8(image)[0])
+            save_wplus(folder / f"{label}.wplus.safetensors", new_wplus)
+            digests = {name: file_digest(folder / name) for name in (f"{label}.png", f"{label}.wplus.safetensors")}
+            write_json(folder / f"{label}.json", {**requests[i], "sha256": digests})
+            report.status[f"{stem}/{label}"] = "done"
+            self.log(f"{stem}/{label} done")
+        return report
+
+    # ------------------------------------------------------------------ all inputs
+    def run(self, inputs: Sequence[str | Path], info: DistInfo = DistInfo()) -> BatchReport:
+        """This rank's share of the inputs, then (all ranks) the merged report; rank 0 writes the manifest."""
+        paths = check_inputs(inputs)
+        report = BatchReport()
+        for path in paths[info.rank::info.world_size]:
+            report.merge(self.run_input(path))
+        if info.world_size > 1:
+            gathered: list[BatchReport | None] = [None] * info.world_size
+            dist.all_gather_object(gathered, report)
+            report = BatchReport()
+            for part in gathered:
+                report.merge(part)
+        if info.is_main:
+            write_json(self.out / MANIFEST, {
+                "format": "editgan-batch", "inputs": [str(p) for p in paths], "sets": self.labels,
+                "refine_steps": self.refine_steps, "items": dict(sorted(report.status.items())),
+                "errors": dict(sorted(report.errors.items()))})
+        return report

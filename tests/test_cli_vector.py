@@ -1,0 +1,59 @@
+"""`editgan vector rename` and `editgan vector set-scale` on a library written by the test."""
+
+import numpy as np
+import torch
+
+from editgan.cli import main
+from editgan.edit.vectors import EditingVector, VectorLibrary
+
+RAMP = torch.arange(2560.0).reshape(10, 256) / 2560  # the default bundle's (num_ws, w_dim)
+
+
+def _library(tmp_path) -> VectorLibrary:
+    lib = VectorLibrary(tmp_path / "v")
+    thumb = np.full((4, 4, 3), 7, np.uint8)
+    lib.add(EditingVector(RAMP, "smile", ("mouth",), default_scale=1.0,
+                          thumbnails={"before": thumb}, losses=[{"total": 2.0}, {"total": 1.0}]))
+    lib.add(EditingVector(torch.ones(10, 256), "frown", ("mouth",)))
+    return lib
+
+
+def _vector_args(tmp_path, *rest) -> list[str]:
+    return ["vector", rest[0], "--vectors", str(tmp_path / "v"), *rest[1:]]
+
+
+def test_rename_keeps_everything_but_the_name(tmp_path, capsys):
+    lib = _library(tmp_path)
+    assert main(_vector_args(tmp_path, "rename", "smile", "grin")) == 0
+    assert lib.list() == ["frown", "grin"]
+    v = lib.get("grin")
+    assert v.name == "grin" and v.parts == ("mouth",) and v.losses == [{"total": 2.0}, {"total": 1.0}]
+    assert torch.equal(v.delta, RAMP)
+    assert (v.thumbnails["before"] == 7).all()
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == \
+        ["frown.json", "frown.safetensors", "grin.json", "grin.safetensors"]
+
+
+def test_rename_refuses_an_existing_name_unless_overwriting(tmp_path, capsys):
+    lib = _library(tmp_path)
+    assert main(_vector_args(tmp_path, "rename", "smile", "frown")) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert torch.equal(lib.get("frown").delta, torch.ones(10, 256))
+    assert main(_vector_args(tmp_path, "rename", "smile", "frown", "--overwrite")) == 0
+    assert lib.list() == ["frown"] and torch.equal(lib.get("frown").delta, RAMP)
+    assert main(_vector_args(tmp_path, "rename", "frown", "../x")) == 1
+    assert "invalid vector name" in capsys.readouterr().err
+
+
+def test_set_scale(tmp_path, capsys):
+    lib = _library(tmp_path)
+    assert main(_vector_args(tmp_path, "set-scale", "smile", "-0.75")) == 0
+    v = lib.get("smile")
+    assert v.default_scale == -0.75 and v.losses == [{"total": 2.0}, {"total": 1.0}] and "before" in v.thumbnails
+    assert main(_vector_args(tmp_path, "list")) == 0
+    assert "smile\tparts=mouth\tdefault_scale=-0.75" in capsys.readouterr().out
+    assert main(_vector_args(tmp_path, "set-scale", "smile", "nan")) == 1
+    assert "finite" in capsys.readouterr().err
+    assert main(_vector_args(tmp_path, "set-scale", "ghost", "1")) == 1
+    assert "no editing vector named 'ghost'" in capsys.readouterr().err
+    assert lib.get("smile").default_scale == -0.75

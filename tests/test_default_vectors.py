@@ -1,0 +1,63 @@
+"""`editgan bundle learn-vectors` on a tiny toonfaces-labelled bundle: which face, which parts, what is recorded."""
+
+import pytest
+import torch
+
+from conftest import make_tiny_generator
+from editgan.bundle import write_bundle
+from editgan.cli import main
+from editgan.domains.toonfaces import TOONFACES_LABELS
+from editgan.domains.toonfaces.dataset import split_seed
+from editgan.domains.toonfaces.params import sample_params
+from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_face
+from editgan.edit.vectors import VectorLibrary
+from editgan.errors import InputError
+from editgan.io.segmenter import save_segmenter
+from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter_config import SegmenterConfig
+
+
+def test_learning_faces_have_room_for_the_edit():
+    for edit, low, high in ((default_edit("smile"), -1, 1), (default_edit("close_eyes"), 0, 1),
+                            (default_edit("gaze_left"), -1, 1)):
+        index = learning_face(edit)
+        values = [getattr(sample_params(split_seed("test", i)), edit.param) for i in range(index + 1)]
+        room = [edit.sign * (edit.value - v) >= (high - low) / 2 for v in values]
+        assert room[-1] and not any(room[:-1])
+    assert [e.name for e in DEFAULT_EDITS] == ["smile", "close_eyes", "raise_eyebrows", "enlarge_pupils",
+                                               "open_mouth", "gaze_left"]
+    with pytest.raises(InputError, match="unknown default edit"):
+        default_edit("frown")
+
+
+@pytest.fixture
+def toon_bundle(tmp_path):
+    G = make_tiny_generator(resolution=64, channels={4: 16, 8: 16, 16: 8, 32: 8, 64: 8})
+    write_bundle(tmp_path / "b", "toonfaces", G, labels=TOONFACES_LABELS, extra={"embedding": {"lr": 0.05}})
+    seg = Segmenter(SegmenterConfig.for_generator(G.config, num_classes=15, num_members=2), seeds=[0, 1])
+    with torch.no_grad():
+        for w in (seg.w1, seg.w2, seg.w3):
+            w.mul_(15)
+    save_segmenter(seg.eval(), tmp_path / "b", TOONFACES_LABELS)
+    return tmp_path / "b"
+
+
+def test_learn_vectors_saves_them_with_their_provenance(toon_bundle, capsys):
+    assert main(["bundle", "learn-vectors", "--bundle", str(toon_bundle), "--only", "open_mouth,gaze_left",
+                 "--embed-steps", "2", "--edit-steps", "2"]) == 0
+    lib = VectorLibrary(toon_bundle / "vectors")
+    assert lib.list() == ["gaze_left", "open_mouth"]
+    v = lib.get("open_mouth")
+    assert v.parts == ("upper_lip", "lower_lip", "mouth_interior", "teeth") and v.default_scale == 1.0
+    c = v.created
+    assert c["test_index"] == learning_face(default_edit("open_mouth")) and c["attribute"] == "mouth_open"
+    assert c["attribute_change"] == pytest.approx(c["attribute_after"] - c["attribute_before"])
+    assert c["bundle"] == "b" and c["embed_steps"] == 2 and len(v.losses) == 3
+    assert lib.get("gaze_left").parts == ("sclera", "iris", "pupil")
+    assert "gaze_x" in capsys.readouterr().out
+
+
+def test_learn_vectors_refuses_other_domains(tmp_path, capsys):
+    write_bundle(tmp_path / "b", "cars", make_tiny_generator())
+    assert main(["bundle", "learn-vectors", "--bundle", str(tmp_path / "b")]) == 1
+    assert "toonfaces bundles" in capsys.readouterr().err
