@@ -10,7 +10,7 @@ import sys
 from editgan.errors import EditGANError
 
 # Modules under editgan.cli that define sub-commands, in the order `--help` lists them.
-COMMAND_MODULES = ["demo", "sample", "convert", "data", "train", "bundle", "embed", "segment", "edit", "vector"]
+COMMAND_MODULES = ["demo", "sample", "convert", "data", "train", "bundle", "embed", "segment", "edit", "vector", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
