@@ -96,3 +96,17 @@ def test_non_toonfaces_bundle_is_refused(tmp_path, tiny_generator, capsys):
 def test_bench_without_a_benchmark_name_is_an_error(capsys):
     assert main(["bench"]) == 1
     assert "editgan bench quality" in capsys.readouterr().err
+
+
+def test_comparison_line_sorts_metrics_by_their_direction():
+    from editgan.eval.quality_report import comparison
+
+    rows = [{"method": "A", "attribute_accuracy": 0.9, "fd_toon": 10.0, "kd_toon": 0.01, "identity": 0.8,
+             "outside_change": 0.01, "mouth_iou": float("nan")},
+            {"method": "B", "attribute_accuracy": 0.8, "fd_toon": 5.0, "kd_toon": 0.01, "identity": 0.9,
+             "outside_change": 0.02, "mouth_iou": 0.5}]
+    line = comparison(rows, "A", "B")
+    better, worse = line.split("; worse on ")
+    assert "attribute_accuracy" in better and "outside_change" in better
+    assert "fd_toon" in worse and "identity" in worse and "kd_toon" in line.split("; even on ")[1]
+    assert "mouth_iou" not in line

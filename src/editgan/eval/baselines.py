@@ -27,8 +27,10 @@ def _check_samples(w: np.ndarray, what: str) -> np.ndarray:
 
 def svm_direction(w: np.ndarray, positive: np.ndarray, c: float = 1.0, seed: int = 0) -> np.ndarray:
     """InterFaceGAN: w [N, D] latents, positive bool [N] -> unit normal [D] of a linear SVM's
-    boundary (hinge loss, balanced class weights, intercept, raw W coordinates), pointing
-    to the positive class."""
+    boundary, pointing to the positive class. The SVM is the L2-loss (squared hinge) form solved in
+    the primal by liblinear, with balanced class weights and an intercept, on raw W coordinates: it
+    converges in well under a second for 10^4 samples, where the hinge-loss dual did not converge
+    in 20,000 iterations on overlapping classes."""
     from sklearn.svm import LinearSVC
 
     w = _check_samples(w, "svm_direction")
@@ -37,7 +39,7 @@ def svm_direction(w: np.ndarray, positive: np.ndarray, c: float = 1.0, seed: int
         raise InputError(f"labels must be bool [{len(w)}], got shape {positive.shape}")
     if positive.all() or not positive.any():
         raise InputError(f"svm_direction needs both classes; got {int(positive.sum())} positive of {len(w)}")
-    svm = LinearSVC(C=c, class_weight="balanced", loss="hinge", dual=True, max_iter=20000, random_state=seed)
+    svm = LinearSVC(C=c, class_weight="balanced", loss="squared_hinge", dual=False, max_iter=20000, random_state=seed)
     svm.fit(w, positive)
     normal = svm.coef_[0]
     return normal / np.linalg.norm(normal)

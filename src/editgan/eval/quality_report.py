@@ -104,6 +104,32 @@ def plot_fig10(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+HIGHER_IS_BETTER = {"attribute_accuracy": True, "fd_toon": False, "kd_toon": False, "fid": False, "kid": False,
+                    "identity": True, "outside_change": False, "mouth_iou": True}
+
+
+def comparison(rows: list[dict], editgan: str, baseline: str) -> str:
+    """One line: the metrics on which row `editgan` beats / loses to row `baseline` (ties within
+    0.5% of the larger magnitude are called even)."""
+    by_name = {r["method"]: r for r in rows}
+    a, b = by_name[editgan], by_name[baseline]
+    wins, losses, even = [], [], []
+    for key, higher in HIGHER_IS_BETTER.items():
+        va, vb = a.get(key), b.get(key)
+        if va is None or vb is None or (isinstance(va, float) and math.isnan(va)) or \
+                (isinstance(vb, float) and math.isnan(vb)):
+            continue
+        text = f"{key} {va:.4g} vs {vb:.4g}"
+        if abs(va - vb) <= 0.005 * max(abs(va), abs(vb), 1e-12):
+            even.append(text)
+        elif (va > vb) == higher:
+            wins.append(text)
+        else:
+            losses.append(text)
+    return (f"- {editgan} vs {baseline}: better on {', '.join(wins) or 'nothing'}; worse on "
+            f"{', '.join(losses) or 'nothing'}" + (f"; even on {', '.join(even)}" if even else "") + ".")
+
+
 def _fig10_table(rows: list[dict]) -> str:
     lines = ["| edit | scale | refinement | fd_toon | kd_toon | mean smile | mean eye_open |", "| --- " * 7 + "|"]
     for r in sorted(rows, key=lambda r: (r["edit"], r["scale"], r["refine_steps"])):
@@ -119,6 +145,12 @@ def _curve_table(rows: list[dict]) -> str:
         lines.append(f"| {r['method']} | {r['scale']:g} | {r['refine_steps']} | {r['smile']:+.3f} | "
                      f"{100 * r['attribute_accuracy']:.1f} | {r['identity']:.4f} | {r['outside_change']:.4f} |")
     return "\n".join(lines)
+
+
+def _editgan_rows(rows: list[dict]) -> list[str]:
+    """EditGAN without refinement and with its longest refinement."""
+    names = [r["method"] for r in rows if r["method"].startswith("EditGAN")]
+    return names[:1] + names[-1:] if len(names) > 1 else names
 
 
 def render_markdown(results: dict, notes: str = "") -> str:
@@ -160,6 +192,10 @@ step norm instead would ignore that a direction spread over all layers and one c
 the mouth layers need different step sizes for the same change.
 
 {scale_lines}
+
+## Where EditGAN wins and loses (computed from the table)
+
+{chr(10).join(comparison(results['table'], e, b) for e in _editgan_rows(results['table']) for b in ('InterFaceGAN', 'GANSpace'))}
 
 ## Fig. 11: identity vs smile for scales 0..2
 
