@@ -45,7 +45,8 @@ def test_quick_benchmark_writes_well_formed_results(quick_run, capsys):
     results = json.loads((out / "results.json").read_text())
     rows = {r["method"]: r for r in results["table"]}
     assert list(rows) == ["No edit (reconstruction)", "Renderer ground truth (oracle)", "EditGAN",
-                          "EditGAN + 1 refinement steps", "EditGAN + 2 refinement steps", "InterFaceGAN", "GANSpace"]
+                          "EditGAN + 1 refinement steps", "EditGAN + 2 refinement steps", "InterFaceGAN",
+                          "InterFaceGAN + 1 EditGAN refinement steps", "GANSpace"]
     for r in results["table"]:
         assert 0 <= r["attribute_accuracy"] <= 1 and -1 <= r["identity"] <= 1 + 1e-6
         assert math.isfinite(r["fd_toon"]) and math.isfinite(r["kd_toon"]) and r["outside_change"] >= 0

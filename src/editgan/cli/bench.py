@@ -5,6 +5,7 @@ so a rerun with the same bundle and sizes only re-measures."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
@@ -33,6 +34,7 @@ def run_quality(args: argparse.Namespace) -> int:
         print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", flush=True)
 
     results = run_quality_benchmark(args.bundle, args.out, settings, log=log, inception=args.inception)
+    results["command"] = " ".join(["editgan", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else None
     report = write_report(results, args.out)
     log(f"wrote {report}")
     return 0
@@ -45,8 +47,8 @@ def register(subparsers) -> None:
     q.add_argument("--bundle", default="toonfaces", help="a toonfaces bundle with a segmenter (name or directory)")
     q.add_argument("--out", default="reports/quality", help="output directory (report, JSON, plots, cache/)")
     q.add_argument("--quick", action="store_true", help="tiny sizes for CI: checks the pipeline, not the numbers")
-    q.add_argument("--n-faces", type=int, help="held-out test faces (default 80)")
-    q.add_argument("--n-curve", type=int, help="test faces for the refinement curves (default 10)")
+    q.add_argument("--n-faces", type=int, help="held-out test faces (default 112)")
+    q.add_argument("--n-curve", type=int, help="test faces for the refinement curves (default 16)")
     q.add_argument("--n-calib", type=int, help="calibration faces for the matched scale (default 12)")
     q.add_argument("--n-reference", type=int, help="rendered reference faces for fd_toon / kd_toon (default 256)")
     q.add_argument("--n-svm", type=int, help="labelled GAN samples for the baselines (default 10000)")

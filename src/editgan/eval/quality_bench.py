@@ -43,7 +43,7 @@ from editgan.eval.inception import inception_features, load_inception
 from editgan.eval.kernel_distance import kernel_distance
 from editgan.eval.locality import mask_iou, outside_change, parts_region
 from editgan.eval.matched_scale import matched_scale, wplus_step_norm
-from editgan.invert import embed
+from editgan.invert import embed, encode
 
 MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")
 CHUNK = 32  # images per batch for rendering, segmenting and embedding
@@ -53,8 +53,8 @@ CHUNK = 32  # images per batch for rendering, segmenting and embedding
 class QualitySettings:
     """Sizes and schedules of one benchmark run (defaults: the committed default-bundle report)."""
 
-    n_faces: int = 80            # test faces (table)
-    n_curve: int = 10            # first test faces used for the refinement curves (Fig. 10, 11)
+    n_faces: int = 112           # test faces (table)
+    n_curve: int = 16            # first test faces used for the refinement curves (Fig. 10, 11)
     n_calib: int = 12            # calibration faces for the matched scale
     n_reference: int = 256       # rendered reference faces for fd_toon / kd_toon
     n_svm: int = 10_000          # labelled GAN samples for InterFaceGAN / GANSpace
@@ -122,7 +122,7 @@ def table_row(method: str, mask_annotations: str = "-", attribute_annotations: s
 
 
 class Bench:
-    """One run's state: the editor, settings, caches and the sets rendered so far."""
+    """One run's state (editor, settings, cache) and its batched embed / edit / measure steps."""
 
     def __init__(self, editor, out: Path, settings: QualitySettings, log: Callable[[str], None],
                  inception: torch.jit.ScriptModule | None = None):
@@ -153,10 +153,7 @@ class Bench:
             t0, out = time.perf_counter(), {"wplus": [], "reconstruction": []}
             for i in range(0, len(images), CHUNK):
                 batch = images[i:i + CHUNK]
-                init = None
-                if b.has("encoder"):
-                    from editgan.invert import encode
-                    init = encode(b, batch)
+                init = encode(b, batch) if b.has("encoder") else None
                 r = embed(self.G, batch, init=init, steps=steps, lr=lr, perceptual=perceptual)
                 out["wplus"].append(r.wplus)
                 out["reconstruction"].append(r.reconstruction)
@@ -377,8 +374,10 @@ def run_quality_benchmark(bundle: str | Path, out: str | Path, settings: Quality
         rows.append({**methods["EditGAN"].row(refine_steps=k, **bench.measure(bench.render(w_edit), truth, w_edit, wplus)),
                      "method": "EditGAN" + (f" + {k} refinement steps" if k else "")})
     for name in ("InterFaceGAN", "GANSpace"):
-        w_edit = bench.edit("test", wplus, methods[name], smile_parts, 1.0, 0)[0]
-        rows.append(methods[name].row(refine_steps=0, **bench.measure(bench.render(w_edit), truth, w_edit, wplus)))
+        steps = s.fig10_refine if name == "InterFaceGAN" else 0  # + EditGAN's refinement, to separate the two
+        for k, w_edit in bench.edit("test", wplus, methods[name], smile_parts, 1.0, steps).items():
+            rows.append({**methods[name].row(refine_steps=k, **bench.measure(bench.render(w_edit), truth, w_edit, wplus)),
+                         "method": name + (f" + {k} EditGAN refinement steps" if k else "")})
 
     # ---- Fig. 11: identity vs smile over scales (first n_curve faces)
     m = s.n_curve

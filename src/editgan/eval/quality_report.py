@@ -164,7 +164,8 @@ def render_markdown(results: dict, notes: str = "") -> str:
         for name, c in calib.items() if c)
     return f"""# Smile-edit benchmark on toonfaces (EditGAN Sec. 4.2, 4.3)
 
-Bundle: `{results['bundle']}` ({results['resolution']} px). Run time {results['seconds'] / 60:.1f} min.
+Bundle: `{results['bundle']}` ({results['resolution']} px). Run time {results['seconds'] / 60:.1f} min
+(the steps this invocation computed; a rerun takes cached ones from disk). Command: `{results.get('command') or 'editgan bench quality'}`.
 Sizes: {s['n_faces']} held-out neutral test faces (smile 0, mouth closed), embedded with
 {s['embed_steps']} steps; {s['n_reference']} held-out rendered reference faces; {s['n_calib']} calibration
 faces; {s['n_svm']:,} labelled GAN samples for the baselines; curves on the first {s['n_curve']} test faces.
