@@ -88,6 +88,19 @@ def test_refine_beats_plain_application(world, tiny_generator):
     assert not torch.equal(r.wplus_after, applied)
 
 
+def test_refine_checkpoints_equal_shorter_runs(world):
+    G, seg, w, target = world
+    vector = learn_edit(G, seg, w, target, [MOUTH], steps=10, lr=0.05, buffer=1).delta[0]
+    other = G.z_to_wplus(G.sample_z(1, seed=7))
+    long = refine(G, seg, other, vector, 1.5, parts=[MOUTH], steps=8, buffer=1, checkpoints=(0, 3, 8, 20))
+    assert sorted(long.checkpoint_deltas) == [0, 3]  # only budgets shorter than the run
+    for k in (0, 3):
+        short = refine(G, seg, other, vector, 1.5, parts=[MOUTH], steps=k, buffer=1)
+        torch.testing.assert_close(long.checkpoint_deltas[k], short.delta)
+    torch.testing.assert_close(long.checkpoint_deltas[0], 1.5 * vector[None])
+    assert not torch.equal(long.checkpoint_deltas[3], long.delta)
+
+
 def test_bad_inputs(world):
     G, seg, w, target = world
     with pytest.raises(InputError, match="w\\+ must be"):

@@ -11,7 +11,7 @@ from editgan.errors import EditGANError
 
 # Modules under editgan.cli that define sub-commands, in the order `--help` lists them.
 COMMAND_MODULES = ["demo", "sample", "convert", "data", "train", "bundle", "embed", "segment", "edit", "vector",
-                   "batch", "serve"]
+                   "batch", "serve", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,8 @@ class EditResult:
     image_before / image_after: G(wplus) / G(wplus + delta), [N, 3, H, W] in [-1, 1];
     labels_before / labels_after: their segmentations, int64 [N, H', W'] (the segmenter's label map);
     region: r, float [N, 1, H', W'] in {0, 1}; losses: one {term: value} per iterate (see module
-    docstring); best_step: index into losses of the iterate returned; cancelled: stopped by `cancel`.
+    docstring); best_step: index into losses of the iterate returned; cancelled: stopped by `cancel`;
+    checkpoint_deltas: {k: the delta a run of k steps would have returned} for the requested k < steps.
     """
 
     wplus: torch.Tensor
@@ -57,6 +58,7 @@ class EditResult:
     losses: list[dict[str, float]]
     best_step: int
     cancelled: bool = False
+    checkpoint_deltas: dict[int, torch.Tensor] = field(default_factory=dict)
 
     @property
     def wplus_after(self) -> torch.Tensor:
@@ -106,7 +108,7 @@ def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:
 def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
               parts: Sequence[int], *, steps: int, lr: float, weights: LossWeights, buffer: int,
               perceptual: Perceptual | None, identity: Embedding | None, ensemble: str,
-              progress: Progress | None, cancel: Cancel | None) -> EditResult:
+              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = ()) -> EditResult:
     """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
@@ -132,6 +134,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
     opt = torch.optim.Adam([delta], lr=lr)
     losses: list[dict[str, float]] = []
     best_total, best_step, best_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
+    checkpoint_deltas: dict[int, torch.Tensor] = {}
     with frozen(G, seg):
         for step in range(steps + 1):
             image, feats = segmentation_features(G, start + delta, seg.config, noise_mode=NOISE_MODE)
@@ -142,6 +145,8 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             losses.append(values)
             if values["total"] < best_total:
                 best_total, best_step, best_delta = values["total"], step, delta.detach().clone()
+            if step in checkpoints and step < steps:
+                checkpoint_deltas[step] = start - wplus + best_delta
             if progress is not None:
                 progress(step, values)
             if step == steps:
@@ -155,7 +160,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
     total = start - wplus + best_delta
     image_after, seg_after = render_and_segment(G, seg, wplus + total)
     return EditResult(wplus, total, image_before, image_after, seg_before.labels, seg_after.labels, region,
-                      losses, best_step, cancelled)
+                      losses, best_step, cancelled, checkpoint_deltas)
 
 
 def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
@@ -183,13 +188,15 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
            parts: Sequence[int], steps: int = 30, lr: float = 0.02, weights: LossWeights = REFINEMENT_WEIGHTS,
            buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
            ensemble: str = "mean_logits", progress: Progress | None = None,
-           cancel: Cancel | None = None) -> EditResult:
+           cancel: Cancel | None = None, checkpoints: Sequence[int] = ()) -> EditResult:
     """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; 30 steps, weights (5, 1, 5)).
 
     delta: an editing vector [num_ws, w_dim] or per-sample [N, num_ws, w_dim]; parts: the vector's
     edited label indices (its region). The target is the segmentation of G(wplus + scale·delta); the
     reference image outside r is G(wplus). Returns an EditResult relative to wplus: `wplus_after`
-    is the refined w+, `losses[0]` the objective of the plain application.
+    is the refined w+, `losses[0]` the objective of the plain application. checkpoints: step counts
+    k < steps whose results (what `steps=k` would return) are kept in `checkpoint_deltas`, so one run
+    serves several refinement budgets.
     """
     wplus = check_wplus(G, wplus)
     if not isinstance(delta, torch.Tensor) or tuple(delta.shape[-2:]) != tuple(wplus.shape[1:]) \
@@ -200,4 +207,4 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
     _, seg_start = render_and_segment(G, seg, start)
     return _optimize(G, seg, wplus, start, seg_start.labels, parts, steps=steps, lr=lr, weights=weights,
                      buffer=buffer, perceptual=perceptual, identity=identity, ensemble=ensemble,
-                     progress=progress, cancel=cancel)
+                     progress=progress, cancel=cancel, checkpoints=checkpoints)
