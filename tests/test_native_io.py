@@ -66,3 +66,18 @@ def test_demo_on_the_packaged_bundle(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5"]) == 0
     out = capsys.readouterr().out
     assert "smile score by scale" in out and (tmp_path / "smile_by_scale.png").is_file()
+
+
+def test_atomic_writes_get_the_umask_permissions_not_private_ones(tmp_path):
+    import os
+    import stat
+
+    from editgan.io.atomic import write_bytes
+
+    old = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]  # no temporary left behind
