@@ -72,7 +72,7 @@ def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int =
         chunk = missing[i:i + batch]
         images = torch.stack([image_to_tensor(render(sample_params(s), size)[0]) for s in chunk])
         result = embed(editor.generator, images, steps=steps, lr=editor.bundle.embedding_lr(),
-                       perceptual=editor.bundle.manifest.get("perceptual", "msssim_l1"))
+                       perceptual=editor.bundle.perceptual())
         for s, w in zip(chunk, result.wplus):
             save_wplus(path[s], w)
         print(f"  embedded {i + len(chunk)}/{len(missing)} test faces", flush=True)

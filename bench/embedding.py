@@ -129,7 +129,7 @@ def main() -> None:
     G, seg = bundle.generator(), bundle.segmenter()[0]
     res = G.config.resolution
     lr = args.lr if args.lr is not None else bundle.embedding_lr()
-    distances = args.perceptual or [bundle.manifest.get("perceptual", "msssim_l1")]
+    distances = args.perceptual or [bundle.perceptual()]
     _, images, labels = render_split("test", args.n, res, start=args.start)
     targets = from_uint8(images)
 

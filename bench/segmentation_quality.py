@@ -105,7 +105,7 @@ def main() -> None:
         ap.error(f"--install {args.install} is not one of --ks {args.ks}")
     bundle = open_bundle(args.bundle)
     G = bundle.generator()
-    res, perceptual = G.config.resolution, bundle.manifest.get("perceptual", "msssim_l1")
+    res, perceptual = G.config.resolution, bundle.perceptual()
     config = SegmenterConfig.for_generator(G.config, TOONFACES_LABELS.num_classes, num_members=args.members)
     if tuple(config.out_size) != (res, res):
         raise SystemExit(f"the segmenter labels {config.out_size}, the renderer draws {res}x{res} labels")

@@ -1,11 +1,12 @@
-"""The demo's full toonfaces pipeline (embed, segment, paint, learn, apply) on a tiny random bundle."""
+"""The demo's full toonfaces pipeline (embed, segment, apply shipped vectors, paint, learn, apply) on a tiny
+random bundle."""
 
 import torch
 
 from editgan.bundle import write_bundle
-from editgan.cli.demo import run_toonfaces
+from editgan.cli.demo import DEMO_VECTORS, run_toonfaces
 from editgan.domains.toonfaces import TOONFACES_LABELS
-from editgan.edit import VectorLibrary
+from editgan.edit import EditingVector, VectorLibrary
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
@@ -18,8 +19,13 @@ def test_toonfaces_pipeline_runs_on_tiny_bundle(tmp_path, capsys):
     torch.manual_seed(0)
     seg = Segmenter(SegmenterConfig.for_generator(g.config, num_classes=TOONFACES_LABELS.num_classes, num_members=2))
     save_segmenter(seg, tmp_path / "b", TOONFACES_LABELS)
+    for name in DEMO_VECTORS:  # stand-ins for the shipped vectors
+        delta = 0.5 * torch.randn(g.num_ws, g.config.w_dim)
+        VectorLibrary(tmp_path / "b" / "vectors").add(EditingVector(delta=delta, name=name, parts=("eyelid",)))
     run_toonfaces(tmp_path / "b", tmp_path / "out", face=0, embed_steps=2, edit_steps=2)
     out = capsys.readouterr().out
-    assert "smile score by scale" in out and "scale +1.5" in out
-    assert (tmp_path / "out" / "pipeline.png").is_file() and (tmp_path / "out" / "smile_by_scale.png").is_file()
-    assert VectorLibrary(tmp_path / "out" / "vectors").get("smile").parts
+    assert f"{DEMO_VECTORS[0]} + {DEMO_VECTORS[1]}:" in out and "scale +1.5: smile" in out
+    files = ["figure.png", "before.png", "after_smile_demo.png", "smile_target_mask.png"]
+    files += [f"after_{n}.png" for n in DEMO_VECTORS] + [f"after_{'+'.join(DEMO_VECTORS)}.png"]
+    assert all((tmp_path / "out" / f).is_file() for f in files)
+    assert VectorLibrary(tmp_path / "out" / "vectors").get("smile_demo").parts

@@ -101,6 +101,18 @@ def test_refine_checkpoints_equal_shorter_runs(world):
     assert not torch.equal(long.checkpoint_deltas[3], long.delta)
 
 
+def test_refine_without_the_parts_anywhere_returns_the_plain_application(world):
+    G, seg, w, target = world
+    with torch.no_grad():
+        seg.b3[:, MOUTH] = -1e4  # the mouth is never predicted
+    vector = 0.1 * torch.randn(G.num_ws, G.config.w_dim, generator=torch.Generator().manual_seed(0))
+    _, after = render_and_segment(G, seg, w + vector)
+    r = refine(G, seg, w, vector, 1.0, parts=[MOUTH], steps=5, checkpoints=(2,))
+    torch.testing.assert_close(r.delta, vector[None])
+    assert r.losses == [] and not r.region.any() and torch.equal(r.labels_after, after.labels)
+    torch.testing.assert_close(r.checkpoint_deltas[2], vector[None])
+
+
 def test_bad_inputs(world):
     G, seg, w, target = world
     with pytest.raises(InputError, match="w\\+ must be"):

@@ -28,6 +28,8 @@ MANIFEST = "manifest.json"
 FORMAT = "editgan-bundle"
 
 
+DEFAULT_PERCEPTUAL = "msssim_l1"  # weight-free; LPIPS needs VGG weights a bundle may not have
+
 def packaged_bundles_dir() -> Path:
     """Directory of the bundles that ship with the package."""
     return Path(str(resources.files("editgan") / "assets" / "bundles"))
@@ -86,6 +88,11 @@ class Bundle:
             raise MissingWeightsError(f"bundle {self.path} has no encoder yet; train one with "
                                       f"`editgan train encoder --bundle {self.path} ...`")
         return load_encoder(self.path, device=device)
+
+    def perceptual(self) -> str:
+        """Name of the perceptual distance for embedding and editing (the manifest's `perceptual`,
+        else DEFAULT_PERCEPTUAL, which needs no weights)."""
+        return str(self.manifest.get("perceptual", DEFAULT_PERCEPTUAL))
 
     def embedding_lr(self) -> float:
         """Adam learning rate for embedding into this bundle's W+: the manifest's

@@ -2,6 +2,7 @@
 
     editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda" when present
     w = editor.sample(seed=3)                   # w+ [1, num_ws, w_dim]
+    w = editor.embed("photo.png").wplus         # or a real image: encoder + optimisation
     y = editor.segment(w)                       # int64 [1, H, W]
     y[:, 10:20, 10:20] = editor.scheme.index("mouth")
     result, vector = editor.edit(w, y, ["mouth"], name="open_mouth")
@@ -18,6 +19,7 @@ with a bundle that has no segmenter yet (segment/edit/refinement then raise Miss
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +32,8 @@ from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, check_wplus, learn_edit, refine, render_and_segment
 from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
-from editgan.io.images import to_uint8
+from editgan.invert import EmbedResult, embed, encode
+from editgan.io.images import load_image, to_uint8
 from editgan.nn.segmenter import Segmentation, Segmenter
 
 
@@ -101,6 +104,23 @@ class Editor:
         if isinstance(wplus, torch.Tensor) and wplus.ndim == 2:
             wplus = wplus[None]
         return check_wplus(self.generator, wplus)
+
+    @functools.cached_property
+    def encoder(self):
+        """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
+        return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
+
+    def embed(self, images: torch.Tensor | str | Path, steps: int = 500, *, use_encoder: bool = True,
+              progress=None, **options) -> EmbedResult:
+        """Embed images float [N, 3, R, R] in [-1, 1] (or an image file) into W+: E(x) when the
+        bundle has an encoder (and use_encoder), then `steps` of optimisation with the bundle's lr and
+        perceptual distance. options go to `editgan.invert.embed` (e.g. optimize_noise=True)."""
+        if isinstance(images, (str, Path)):
+            images = load_image(images, self.generator.config.resolution)
+        images = images.to(self.device)
+        init = encode(self.encoder, images) if use_encoder and self.encoder is not None else None
+        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(), **options}
+        return embed(self.generator, images, init=init, steps=steps, progress=progress, **options)
 
     # ------------------------------------------------------------------ sampling and viewing
     @torch.no_grad()

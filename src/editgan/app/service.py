@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import colorsys
 import contextlib
-import functools
 import io
 import random
 import threading
@@ -26,7 +25,6 @@ from editgan.app.codec import data_url, decode_labels, difference, encode_labels
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.schemas import EditRequest, RefineRequest
 from editgan.app.sessions import Session, SessionStore
-from editgan.cli.embed import DEFAULT_PERCEPTUAL
 from editgan.domains.labels import LabelScheme
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector, validate_name
@@ -85,12 +83,6 @@ class EditService:
     def close(self) -> None:
         self.jobs.close()
 
-    @functools.cached_property
-    def encoder(self):
-        """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
-        bundle = self.editor.bundle
-        return bundle.encoder(self.editor.device) if bundle.has("encoder") else None
-
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
         cfg = self.editor.generator.config
@@ -135,24 +127,18 @@ class EditService:
 
     def submit_upload(self, session: Session, data: bytes, filename: str, steps: int) -> Job:
         """Check the file now (4xx on a bad one), embed it into W+ as a job."""
-        from editgan.invert import embed, encode
-
         if not 0 <= steps <= MAX_EMBED_STEPS:
             raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
         target = load_upload(data, filename, self.editor.generator.config.resolution).to(self.editor.device)
-        bundle, generator = self.editor.bundle, self.editor.generator
-        perceptual = bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
                 job.progress(step, values)
                 job.raise_if_cancelled()
 
-            init = encode(self.encoder, target) if self.encoder is not None else None
-            result = embed(generator, target, init=init, steps=steps, lr=bundle.embedding_lr(),
-                           perceptual=perceptual, progress=progress)
+            result = self.editor.embed(target, steps=steps, progress=progress)
             self._set_image(session, result.wplus, f"upload {filename}")
             return {"loss": float(result.best_loss[0]), **self.image_payload(session)}
 

@@ -1,10 +1,12 @@
 """`editgan demo`: the main job on the default bundle.
 
-With the packaged toonfaces bundle (generator + segmenter) it runs EditGAN end to end on a held-out
-rendered face: embed it into W+, segment it, paint the "smile" target mask (from the renderer's
-ground truth), learn the editing vector by segmentation-conditioned optimisation, then apply that
-vector at several scales and measure the smile each produces. Without a packaged bundle it runs a
-clearly labelled stand-in on a small randomly initialised generator.
+With the packaged toonfaces bundle it runs the three EditGAN modes on a held-out rendered face:
+embed it into W+ (encoder + optimisation) and segment it; apply two of the bundle's learned editing
+vectors (close_eyes, raise_eyebrows) alone and combined, in real time; paint the "smile" target mask
+(the renderer's ground truth painted onto the predicted segmentation) and learn that edit by
+segmentation-conditioned optimisation, then apply the new vector at several scales. The toonfaces
+attribute network scores every result; images and a side-by-side figure with the masks go to --out.
+Without a packaged bundle it runs a clearly labelled stand-in on a small randomly initialised generator.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from editgan.nn.stylegan2 import Generator
 STAND_IN_CONFIG = GeneratorConfig(resolution=64, z_dim=128, w_dim=128, num_mapping_layers=4,
                                   channels={4: 128, 8: 128, 16: 64, 32: 64, 64: 32})
 SCALES = (-1.0, 0.0, 0.5, 1.0, 1.5)
+DEMO_VECTORS = ("close_eyes", "raise_eyebrows")  # learned vectors the bundle ships
+DEMO_FACE = 105  # a test face (not one the vectors were learned on) with eyes open, brows low, no smile
 
 
 def run_stand_in(out: Path, seed: int) -> None:
@@ -48,56 +52,74 @@ def run_stand_in(out: Path, seed: int) -> None:
     print(f"8 samples in {dt:.2f} s -> {grid}")
 
 
-def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int) -> None:
+def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
+                  refine_steps: int = 30) -> None:
     import editgan
-    from editgan.domains.toonfaces import TOONFACES_LABELS, edit_params, edit_target, edited_parts, render
+    from editgan.domains.toonfaces import edit_params, edit_target, edited_parts, render
     from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
     from editgan.domains.toonfaces.params import sample_params
+    from editgan.domains.toonfaces.vectors import default_edit
     from editgan.edit import VectorLibrary
     from editgan.eval import attribute_scores
-    from editgan.invert import embed
 
     ed = editgan.load(bundle)
-    G, size = ed.generator, ed.generator.config.resolution
+    size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))
-    after = edit_params(before, smile=0.9)
     image = image_to_tensor(render(before, size)[0])[None]
     print(f"bundle: {ed.bundle.path} ({size}px); held-out test face {face}")
 
     t0 = time.perf_counter()
-    embedded = embed(G, image, steps=embed_steps, lr=ed.bundle.embedding_lr(),
-                     perceptual=ed.bundle.manifest.get("perceptual", "msssim_l1"))
-    wplus = embedded.wplus
-    print(f"embedded into W+ in {time.perf_counter() - t0:.1f} s ({embed_steps} steps, "
+    embedded = ed.embed(image, steps=embed_steps)
+    wplus, recon = embedded.wplus, embedded.reconstruction
+    init = "encoder E(x)" if ed.encoder is not None else "w_avg"
+    print(f"1. embedded into W+ in {time.perf_counter() - t0:.1f} s (from {init}, {embed_steps} steps, "
           f"final loss {float(embedded.best_loss[0]):.4f})")
-
     labels = ed.segment(wplus)[0].numpy()
-    target, _ = edit_target(labels, before, after)
-    parts = edited_parts(before, after)
-    t0 = time.perf_counter()
-    result, vector = ed.edit(wplus, torch.from_numpy(target), parts, name="smile", steps=edit_steps)
-    print(f"learned the '{vector.name}' vector on parts {', '.join(parts)} in {time.perf_counter() - t0:.1f} s "
-          f"(best step {result.best_step})")
 
-    edited = []
-    t0 = time.perf_counter()
-    for s in SCALES:
-        edited.append(ed.apply(wplus, {vector: s})[1])
-    dt = (time.perf_counter() - t0) / len(SCALES)
-    edited = torch.cat(edited)
-    smile = attribute_scores(edited.clamp(-1, 1))["smile"]
-    print(f"applying the vector takes {dt * 1000:.0f} ms per image; smile score by scale:")
-    for s, v in zip(SCALES, smile.tolist()):
-        print(f"  scale {s:+.1f}: smile {v:+.2f}")
+    print(f"2. applying learned vectors from the library ({ed.library.directory}), then with "
+          f"{refine_steps} refinement steps:")
+    applied, refined = {}, {}
+    for names in [(n,) for n in DEMO_VECTORS] + [DEMO_VECTORS]:
+        scales = {n: ed.library.get(n).default_scale for n in names}
+        t0 = time.perf_counter()
+        applied[names] = ed.apply(wplus, scales)[1]
+        t1 = time.perf_counter()
+        refined[names] = ed.apply(wplus, scales, refine_steps=refine_steps)[1]
+        t2 = time.perf_counter()
+        attributes = [default_edit(n).attribute for n in names]
+        scores = attribute_scores(torch.cat([recon, applied[names], refined[names]]).clamp(-1, 1))
+        moves = ", ".join(f"{a} {float(scores[a][0]):+.2f} -> {float(scores[a][1]):+.2f} "
+                          f"(refined {float(scores[a][2]):+.2f})" for a in attributes)
+        print(f"   {' + '.join(names)}: {moves} ({(t1 - t0) * 1000:.0f} ms; refined {t2 - t1:.1f} s)")
 
-    colors = TOONFACES_LABELS.palette()
-    row = np.concatenate([to_uint8(image), to_uint8(embedded.reconstruction), colors[labels][None],
-                          colors[target][None]])
-    save_png(out / "pipeline.png", make_grid(row, cols=4))
-    save_png(out / "smile_by_scale.png", make_grid(to_uint8(edited), cols=len(SCALES)))
+    smiling = edit_params(before, smile=0.9)
+    target, _ = edit_target(labels, before, smiling)
+    t0 = time.perf_counter()
+    parts = edited_parts(before, smiling)
+    result, vector = ed.edit(wplus, torch.from_numpy(target), parts, name="smile_demo", steps=edit_steps)
+    print(f"3. optimisation edit from the painted smile mask: {edit_steps} steps in {time.perf_counter() - t0:.1f} s "
+          f"on parts {', '.join(vector.parts)} (best step {result.best_step}); the new vector by scale:")
+    by_scale = torch.cat([ed.apply(wplus, {vector: s})[1] for s in SCALES])
+    for s, v in zip(SCALES, attribute_scores(by_scale.clamp(-1, 1))["smile"].tolist()):
+        print(f"   scale {s:+.1f}: smile {v:+.2f}")
+
+    vector_row = [to_uint8(image)[0], to_uint8(recon)[0], palette[labels]] + [to_uint8(x)[0] for x in applied.values()]
+    blank = np.full_like(vector_row[0], 255)
+    refined_row = [blank] * 3 + [to_uint8(x)[0] for x in refined.values()]
+    edit_row = [palette[target], to_uint8(result.image_after)[0], palette[result.labels_after[0].numpy()]]
+    edit_row += [to_uint8(x[None])[0] for x in by_scale[[0, 2, 4]]]
+    save_png(out / "figure.png", make_grid(np.stack(vector_row + refined_row + edit_row), cols=len(vector_row)))
+    save_png(out / "before.png", to_uint8(recon)[0])
+    for names in applied:
+        save_png(out / f"after_{'+'.join(names)}.png", to_uint8(applied[names])[0])
+        save_png(out / f"after_{'+'.join(names)}_refined.png", to_uint8(refined[names])[0])
+    save_png(out / "after_smile_demo.png", to_uint8(result.image_after)[0])
+    save_png(out / "smile_target_mask.png", palette[target])
     VectorLibrary(out / "vectors").add(vector, overwrite=True)
-    print(f"saved the vector to {out / 'vectors'}; wrote {out / 'pipeline.png'} (input, reconstruction, segmentation, painted target) and "
-          f"{out / 'smile_by_scale.png'} (scales {', '.join(f'{s:+.1f}' for s in SCALES)})")
+    print(f"wrote {out / 'figure.png'} -- top: input, reconstruction, segmentation, "
+          f"{', '.join('+'.join(n) for n in applied)}; middle: the same refined; bottom: painted smile mask, optimisation result, its "
+          f"segmentation, the new vector at scales {SCALES[0]:+.1f}, {SCALES[2]:+.1f}, {SCALES[4]:+.1f}")
+    print(f"     before/after images in {out}; the new vector in {out / 'vectors'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bundle = packaged_bundles_dir() / "toonfaces"
     if (bundle / "segmenter.json").is_file():
-        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps)
+        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps)
     else:
         run_stand_in(out, args.seed)
     return 0
@@ -115,7 +137,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="run the main job on the default bundle")
     p.add_argument("--out", default="outputs/demo", help="output directory")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--face", type=int, default=0, help="held-out toonface index to edit")
+    p.add_argument("--face", type=int, default=DEMO_FACE, help="held-out toonface (test split index) to edit")
     p.add_argument("--embed-steps", type=int, default=300)
     p.add_argument("--edit-steps", type=int, default=100)
+    p.add_argument("--refine-steps", type=int, default=30, help="self-supervised refinement after applying vectors")
     p.set_defaults(func=run)

@@ -15,21 +15,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from editgan.bundle import DEFAULT_PERCEPTUAL, open_bundle
 from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 from editgan.invert_files import embed_file
 
-DEFAULT_PERCEPTUAL = "msssim_l1"
 
 
 def run(args: argparse.Namespace) -> int:
-    from editgan.bundle import open_bundle
     from editgan.nn.perceptual import get_perceptual
 
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
     bundle = open_bundle(args.bundle)
-    perceptual = args.perceptual or bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
+    perceptual = args.perceptual or bundle.perceptual()
     get_perceptual(perceptual)
     generator = bundle.generator()
     encoder = bundle.encoder() if bundle.has("encoder") else None

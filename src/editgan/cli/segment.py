@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from editgan.bundle import DEFAULT_PERCEPTUAL, open_bundle
 from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 
-DEFAULT_PERCEPTUAL = "msssim_l1"
 
 
 def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str,
@@ -39,14 +39,13 @@ def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps
 
 
 def run(args: argparse.Namespace) -> int:
-    from editgan.bundle import open_bundle
     from editgan.io.latents import load_wplus
     from editgan.nn.perceptual import get_perceptual
 
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
     bundle = open_bundle(args.bundle)
-    perceptual = args.perceptual or bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL)
+    perceptual = args.perceptual or bundle.perceptual()
     get_perceptual(perceptual)
     generator = bundle.generator()
     seg, scheme = bundle.segmenter()

@@ -20,7 +20,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from editgan.bundle import MANIFEST, open_bundle
-    from editgan.cli.embed import DEFAULT_PERCEPTUAL
     from editgan.io.atomic import write_json
     from editgan.io.encoder import save_encoder
     from editgan.io.native import read_json
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = EncoderTrainConfig(
             data=args.data, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
-            perceptual=args.perceptual or bundle.manifest.get("perceptual", DEFAULT_PERCEPTUAL),
+            perceptual=args.perceptual or bundle.perceptual(),
             encoder=dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels))
         trainer = EncoderTrainer(config, G, source, device, dist)
     bar = None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from editgan.bundle import MANIFEST, resolve_bundle_path
+from editgan.bundle import DEFAULT_PERCEPTUAL, MANIFEST, resolve_bundle_path
 from editgan.domains.labels import LabelScheme
 from editgan.domains.schemes import SCHEMES, get_scheme
 from editgan.errors import InputError
@@ -80,7 +80,6 @@ def install_segmenter(seg: Segmenter, bundle: Path, scheme: LabelScheme, provena
 
 
 ANNOTATION_LATENTS = "annotations.wplus.safetensors"
-DEFAULT_PERCEPTUAL = "msssim_l1"
 
 
 def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, scheme: LabelScheme,

@@ -159,7 +159,7 @@ class BatchRunner:
         encoder = bundle.encoder(self.editor.device) if bundle.has("encoder") else None
         embed_file(self.editor.generator, path, folder, steps=self.embed.steps,
                    lr=self.embed.lr or bundle.embedding_lr(),
-                   perceptual=self.embed.perceptual or bundle.manifest.get("perceptual", "msssim_l1"),
+                   perceptual=self.embed.perceptual or bundle.perceptual(),
                    optimize_noise=False, bundle=str(bundle.path), seed=self.embed.seed, encoder=encoder)
 
     def _request(self, path: Path, pairs: list[tuple[EditingVector, float]]) -> dict:

@@ -194,7 +194,9 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
     delta: an editing vector [num_ws, w_dim] or per-sample [N, num_ws, w_dim]; parts: the vector's
     edited label indices (its region). The target is the segmentation of G(wplus + scale·delta); the
     reference image outside r is G(wplus). Returns an EditResult relative to wplus: `wplus_after`
-    is the refined w+, `losses[0]` the objective of the plain application. checkpoints: step counts
+    is the refined w+, `losses[0]` the objective of the plain application (when neither G(wplus) nor
+    the applied image shows any of `parts`, there is nothing to refine: the plain application comes
+    back with no losses). checkpoints: step counts
     k < steps whose results (what `steps=k` would return) are kept in `checkpoint_deltas`, so one run
     serves several refinement budgets.
     """
@@ -204,7 +206,12 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
         got = list(delta.shape) if isinstance(delta, torch.Tensor) else type(delta).__name__
         raise InputError(f"delta must be [num_ws, w_dim] or [N, num_ws, w_dim] like w+ {list(wplus.shape)}, got {got}")
     start = wplus + float(scale) * delta.detach().to(wplus.device, wplus.dtype)
-    _, seg_start = render_and_segment(G, seg, start)
+    image_start, seg_start = render_and_segment(G, seg, start)
+    image_before, seg_before = render_and_segment(G, seg, wplus)
+    region = edit_region(seg_before.labels, seg_start.labels, list(parts), buffer, seg.config.num_classes)
+    if not region.any():  # the parts show in neither image: nothing to refine
+        return EditResult(wplus, start - wplus, image_before, image_start, seg_before.labels, seg_start.labels,
+                          region, [], 0, False, {k: start - wplus for k in checkpoints if k < steps})
     return _optimize(G, seg, wplus, start, seg_start.labels, parts, steps=steps, lr=lr, weights=weights,
                      buffer=buffer, perceptual=perceptual, identity=identity, ensemble=ensemble,
                      progress=progress, cancel=cancel, checkpoints=checkpoints)

@@ -146,7 +146,7 @@ class Bench:
     def embed(self, name: str, images: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
         """{"wplus", "reconstruction"} for images [N, 3, S, S], cached on everything they depend on."""
         b = self.ed.bundle
-        lr, perceptual = b.embedding_lr(), b.manifest.get("perceptual", "msssim_l1")
+        lr, perceptual = b.embedding_lr(), b.perceptual()
         key = fingerprint(self.bundle_key, images, steps, lr, perceptual, b.has("encoder"))
 
         def compute():

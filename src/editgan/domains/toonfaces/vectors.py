@@ -75,7 +75,6 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
     """Learn `edit` on its learning face with `editor` (a toonfaces bundle's Editor); returns the vector
     (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`."""
     from editgan.eval.attributes import attribute_scores
-    from editgan.invert import embed
 
     index = learning_face(edit)
     before = sample_params(split_seed("test", index))
@@ -83,8 +82,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
     size = editor.generator.config.resolution
     image = image_to_tensor(render(before, size)[0])[None].to(editor.device)
     bundle = editor.bundle
-    embedded = embed(editor.generator, image, steps=embed_steps, lr=bundle.embedding_lr(),
-                     perceptual=bundle.manifest.get("perceptual", "msssim_l1"))
+    embedded = editor.embed(image, steps=embed_steps)
     labels = editor.segment(embedded.wplus)[0].cpu().numpy()
     target, _ = edit_target(labels, before, after)
     result, vector = editor.edit(embedded.wplus, torch.from_numpy(target), list(edited_parts(before, after)),
@@ -93,6 +91,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
     vector.created.update(
         method=METHOD, identity_loss=editor.identity is not None, test_index=index, seed=split_seed("test", index),
         change={edit.param: [getattr(before, edit.param), edit.value]}, embed_steps=embed_steps,
+        embed_init="encoder" if editor.encoder is not None else "w_avg",
         embed_loss=float(embedded.best_loss[0]), attribute=edit.attribute, direction=edit.sign,
         attribute_before=float(scores[0]), attribute_after=float(scores[1]),
         attribute_change=float(scores[1] - scores[0]))
