@@ -2,7 +2,7 @@
 
 Test set: --n held-out test-split faces starting at index --start (default 100..199; the default
 vectors learn from indices below 100), rendered at the bundle's resolution and embedded into W+
-(--embed-steps, the bundle's lr and perceptual distance); latents are cached as
+(`Editor.embed`: the bundle's encoder, then --embed-steps with its lr and perceptual distance); latents are cached as
 <--cache>/<seed>.wplus.safetensors (the names `editgan data toonfaces` + `editgan embed` give), so
 reruns skip the embedding.
 
@@ -50,7 +50,6 @@ from editgan.edit.optimize import learn_edit, refine, render_and_segment
 from editgan.edit.region import edit_region
 from editgan.eval.attributes import attribute_scores
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
-from editgan.invert import embed
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.nn.config import GeneratorConfig
@@ -71,8 +70,7 @@ def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int =
     for i in range(0, len(missing), batch):
         chunk = missing[i:i + batch]
         images = torch.stack([image_to_tensor(render(sample_params(s), size)[0]) for s in chunk])
-        result = embed(editor.generator, images, steps=steps, lr=editor.bundle.embedding_lr(),
-                       perceptual=editor.bundle.perceptual())
+        result = editor.embed(images, steps=steps)
         for s, w in zip(chunk, result.wplus):
             save_wplus(path[s], w)
         print(f"  embedded {i + len(chunk)}/{len(missing)} test faces", flush=True)
