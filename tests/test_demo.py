@@ -4,6 +4,7 @@ random bundle."""
 import torch
 
 from editgan.bundle import write_bundle
+from editgan.cli import main
 from editgan.cli.demo import DEMO_VECTORS, run_toonfaces
 from editgan.domains.toonfaces import TOONFACES_LABELS
 from editgan.edit import EditingVector, VectorLibrary
@@ -29,3 +30,9 @@ def test_toonfaces_pipeline_runs_on_tiny_bundle(tmp_path, capsys):
     files += [f"after_{n}.png" for n in DEMO_VECTORS] + [f"after_{'+'.join(DEMO_VECTORS)}.png"]
     assert all((tmp_path / "out" / f).is_file() for f in files)
     assert VectorLibrary(tmp_path / "out" / "vectors").get("smile_demo").parts
+
+
+def test_demo_on_the_packaged_bundle(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5", "--refine-steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "from encoder E(x)" in out and "scale +1.5: smile" in out and (tmp_path / "figure.png").is_file()

@@ -62,12 +62,6 @@ def test_demo_stand_in_runs(tmp_path, capsys):
     assert "RANDOMLY INITIALISED" in out and (tmp_path / "samples" / "grid.png").is_file()
 
 
-def test_demo_on_the_packaged_bundle(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "smile score by scale" in out and (tmp_path / "smile_by_scale.png").is_file()
-
-
 def test_atomic_writes_get_the_umask_permissions_not_private_ones(tmp_path):
     import os
     import stat
