@@ -43,7 +43,6 @@ from editgan.eval.inception import inception_features, load_inception
 from editgan.eval.kernel_distance import kernel_distance
 from editgan.eval.locality import mask_iou, outside_change, parts_region
 from editgan.eval.matched_scale import matched_scale, wplus_step_norm
-from editgan.invert import embed, encode
 
 MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")
 CHUNK = 32  # images per batch for rendering, segmenting and embedding
@@ -153,8 +152,7 @@ class Bench:
             t0, out = time.perf_counter(), {"wplus": [], "reconstruction": []}
             for i in range(0, len(images), CHUNK):
                 batch = images[i:i + CHUNK]
-                init = encode(b, batch) if b.has("encoder") else None
-                r = embed(self.G, batch, init=init, steps=steps, lr=lr, perceptual=perceptual)
+                r = self.ed.embed(batch, steps=steps)
                 out["wplus"].append(r.wplus)
                 out["reconstruction"].append(r.reconstruction)
             self.log(f"embedded {len(images)} {name} faces ({steps} steps) in {time.perf_counter() - t0:.0f} s")
@@ -421,7 +419,7 @@ def run_quality_benchmark(bundle: str | Path, out: str | Path, settings: Quality
 
     return {
         "bundle": str(ed.bundle.path), "resolution": size, "settings": asdict(s),
-        "mouth_dilation_px": bench.dilation, "seconds": round(time.perf_counter() - t_start, 1),
+        "embedding_init": "encoder" if ed.encoder is not None else "w_avg", "mouth_dilation_px": bench.dilation, "seconds": round(time.perf_counter() - t_start, 1),
         "methods": {k: {"scale": v.scale, "mask_annotations": v.mask_annotations,
                         "attribute_annotations": v.attribute_annotations, "info": v.info} for k, v in methods.items()},
         "table": rows, "curves": curves, "fig10": fig10,

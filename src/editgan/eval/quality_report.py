@@ -166,8 +166,8 @@ def render_markdown(results: dict, notes: str = "") -> str:
 
 Bundle: `{results['bundle']}` ({results['resolution']} px). Run time {results['seconds'] / 60:.1f} min
 (the steps this invocation computed; a rerun takes cached ones from disk). Command: `{results.get('command') or 'editgan bench quality'}`.
-Sizes: {s['n_faces']} held-out neutral test faces (smile 0, mouth closed), embedded with
-{s['embed_steps']} steps; {s['n_reference']} held-out rendered reference faces; {s['n_calib']} calibration
+Sizes: {s['n_faces']} held-out neutral test faces (smile 0, mouth closed), embedded (from
+{'the encoder' if results.get('embedding_init') == 'encoder' else 'w_avg'}) with {s['embed_steps']} optimisation steps; {s['n_reference']} held-out rendered reference faces; {s['n_calib']} calibration
 faces; {s['n_svm']:,} labelled GAN samples for the baselines; curves on the first {s['n_curve']} test faces.
 Target smile {s['smile']}; mouth region dilated by {results['mouth_dilation_px']} px.
 
