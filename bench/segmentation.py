@@ -20,9 +20,10 @@ the call: the extra memory the call needed at its peak, inputs and weights exclu
 every allocation torch makes on CPU; it is coarse only at the few-MB level.) Times are medians of
 --repeats calls after one warm-up, in another fresh subprocess per variant.
 
-On this shared 2-core machine compare variants at --threads 1: with 2 threads while other jobs
-run, torch's thread team stalls and the memory-bound factorised path suffers most
-(bench/results/segmentation-cpu-512.json, 2 threads: 3.4x; -1thread.json: 8.2x).
+Run it on an otherwise idle machine: with 2 threads while other jobs run, torch's thread team
+stalls and the memory-bound factorised path suffers most (an earlier 2-thread run under load gave
+3.4x; idle: 8.1x at 2 threads, bench/results/segmentation-cpu-512.json, and 8.2x at 1 thread,
+-1thread.json).
 
     python bench/segmentation.py --threads 1 --out bench/results/segmentation-cpu-512-1thread.json
     python bench/segmentation.py                 # car configuration, 2 threads
