@@ -52,3 +52,12 @@ def test_segmenter_in_bundle(tmp_path, tiny_generator):
     save_segmenter(seg, tmp_path / "b", SCHEME)
     loaded, scheme = open_bundle(tmp_path / "b").segmenter()
     assert scheme == SCHEME and loaded.config == seg.config
+
+
+def test_perceptual_choice_and_default(tmp_path, tiny_generator):
+    write_bundle(tmp_path / "b", "faces", tiny_generator)
+    b = open_bundle(tmp_path / "b")
+    assert b.perceptual() == "msssim_l1"          # no manifest entry: the weight-free default
+    assert b.perceptual("toon") == "toon"          # an explicit choice wins
+    with pytest.raises(InputError, match="unknown perceptual distance 'vgg'"):
+        b.perceptual("vgg")

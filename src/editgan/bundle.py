@@ -89,10 +89,14 @@ class Bundle:
                                       f"`editgan train encoder --bundle {self.path} ...`")
         return load_encoder(self.path, device=device)
 
-    def perceptual(self) -> str:
-        """Name of the perceptual distance for embedding and editing (the manifest's `perceptual`,
-        else DEFAULT_PERCEPTUAL, which needs no weights)."""
-        return str(self.manifest.get("perceptual", DEFAULT_PERCEPTUAL))
+    def perceptual(self, choice: str | None = None) -> str:
+        """Name of the perceptual distance for embedding and editing: `choice` when given, else the
+        manifest's `perceptual`, else DEFAULT_PERCEPTUAL (needs no weights). InputError if unknown."""
+        from editgan.nn.perceptual import get_perceptual
+
+        name = choice or str(self.manifest.get("perceptual", DEFAULT_PERCEPTUAL))
+        get_perceptual(name)
+        return name
 
     def embedding_lr(self) -> float:
         """Adam learning rate for embedding into this bundle's W+: the manifest's

@@ -23,13 +23,10 @@ from editgan.invert_files import embed_file
 
 
 def run(args: argparse.Namespace) -> int:
-    from editgan.nn.perceptual import get_perceptual
-
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
     bundle = open_bundle(args.bundle)
-    perceptual = args.perceptual or bundle.perceptual()
-    get_perceptual(perceptual)
+    perceptual = bundle.perceptual(args.perceptual)
     generator = bundle.generator()
     encoder = bundle.encoder() if bundle.has("encoder") else None
     out = Path(args.out)

@@ -40,13 +40,11 @@ def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps
 
 def run(args: argparse.Namespace) -> int:
     from editgan.io.latents import load_wplus
-    from editgan.nn.perceptual import get_perceptual
 
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
     bundle = open_bundle(args.bundle)
-    perceptual = args.perceptual or bundle.perceptual()
-    get_perceptual(perceptual)
+    perceptual = bundle.perceptual(args.perceptual)
     generator = bundle.generator()
     seg, scheme = bundle.segmenter()
     scheme = scheme or bundle.labels

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = EncoderTrainConfig(
             data=args.data, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
-            perceptual=args.perceptual or bundle.perceptual(),
+            perceptual=bundle.perceptual(args.perceptual),
             encoder=dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels))
         trainer = EncoderTrainer(config, G, source, device, dist)
     bar = None

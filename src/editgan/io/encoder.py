@@ -9,7 +9,7 @@ import torch
 
 from editgan.errors import CheckpointError, ConfigError
 from editgan.io.atomic import write_json
-from editgan.io.native import check_state_fits, load_tensors, read_json, save_tensors
+from editgan.io.native import check_state_fits, load_tensors, read_network_meta, save_tensors
 from editgan.nn.encoder import Encoder, EncoderConfig
 
 FORMAT = "editgan-encoder"
@@ -30,12 +30,7 @@ def save_encoder(encoder: Encoder, out_dir: str | Path, provenance: dict | None 
 
 def load_encoder(path: str | Path, device: str | torch.device = "cpu", name: str = "encoder") -> Encoder:
     """Load an encoder (eval mode, frozen) from a directory or either of its files."""
-    path = Path(path)
-    if path.suffix in (".safetensors", ".json"):
-        path, name = path.parent, path.stem
-    meta = read_json(path / f"{name}.json")
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise CheckpointError(f"{path / (name + '.json')} is not an editgan encoder config")
+    path, name, meta = read_network_meta(path, name, FORMAT, "encoder")
     try:
         config = EncoderConfig.from_json(meta["config"])
     except ConfigError as err:

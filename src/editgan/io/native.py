@@ -39,6 +39,18 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         raise CheckpointError(f"{path} is not a valid safetensors file ({err})") from None
 
 
+def read_network_meta(path: str | Path, name: str, fmt: str, kind: str) -> tuple[Path, str, dict]:
+    """(directory, file stem, metadata) of a network saved as <name>.json + <name>.safetensors; `path`
+    is the directory or either file. CheckpointError unless the JSON has format `fmt` and a config."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path, name = path.parent, path.stem
+    meta = read_json(path / f"{name}.json")
+    if meta.get("format") != fmt or "config" not in meta:
+        raise CheckpointError(f"{path / (name + '.json')} is not an editgan {kind} config")
+    return path, name, meta
+
+
 def read_json(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():

@@ -10,7 +10,7 @@ import torch
 from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, ConfigError, InputError
 from editgan.io.atomic import write_json
-from editgan.io.native import check_state_fits, load_tensors, read_json, save_tensors
+from editgan.io.native import check_state_fits, load_tensors, read_network_meta, save_tensors
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 
@@ -37,12 +37,7 @@ def save_segmenter(seg: Segmenter, out_dir: str | Path, scheme: LabelScheme | No
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu",
                    name: str = "segmenter") -> tuple[Segmenter, LabelScheme | None]:
     """Load (segmenter in eval mode, its label scheme or None) from a directory or either file."""
-    path = Path(path)
-    if path.suffix in (".safetensors", ".json"):
-        path, name = path.parent, path.stem
-    meta = read_json(path / f"{name}.json")
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise CheckpointError(f"{path / (name + '.json')} is not an editgan segmenter config")
+    path, name, meta = read_network_meta(path, name, FORMAT, "segmenter")
     try:
         config = SegmenterConfig.from_json(meta["config"])
         scheme = LabelScheme.from_json(meta["label_scheme"]) if meta.get("label_scheme") else None
