@@ -61,3 +61,27 @@ def test_perceptual_choice_and_default(tmp_path, tiny_generator):
     assert b.perceptual("toon") == "toon"          # an explicit choice wins
     with pytest.raises(InputError, match="unknown perceptual distance 'vgg'"):
         b.perceptual("vgg")
+
+
+def test_new_generator_retires_what_was_trained_against_the_old(tmp_path, tiny_generator):
+    from conftest import make_tiny_generator
+
+    path = tmp_path / "b"
+    write_bundle(path, "tiny", tiny_generator, provenance={"generator": {"images_seen": 8}})
+    for name in ("encoder.json", "encoder.safetensors", "segmenter.json", "segmenter.safetensors"):
+        (path / name).write_text(name)
+    (path / "vectors").mkdir()
+    (path / "vectors" / "smile.json").write_text("{}")
+    write_bundle(path, "tiny", tiny_generator, provenance={"encoder": {"steps": 3}})  # same weights: all stays
+    assert open_bundle(path).has("encoder") and "superseded" not in open_bundle(path).manifest
+
+    write_bundle(path, "tiny", make_tiny_generator(seed=5), provenance={"generator": {"images_seen": 16}})
+    b = open_bundle(path)
+    assert not b.has("encoder") and not b.has("segmenter") and not (path / "vectors").exists()
+    assert set(b.manifest["provenance"]) == {"generator"} and b.provenance("generator")["images_seen"] == 16
+    (retired,) = b.manifest["superseded"]
+    old = path / retired
+    assert (old / "vectors" / "smile.json").read_text() == "{}" and (old / "encoder.json").read_text() == "encoder.json"
+    assert json.loads((old / "manifest.json").read_text())["provenance"]["encoder"] == {"steps": 3}
+    write_bundle(path, "tiny", make_tiny_generator(seed=6))  # nothing left to retire
+    assert open_bundle(path).manifest["superseded"] == [retired]

@@ -164,6 +164,28 @@ def test_training_reduces_sampling_loss():
     assert sampling_loss() < 0.9 * before
 
 
+def test_start_from_copies_weights_and_keeps_this_generators_w_avg():
+    G_old, G_new = tiny_generator(), make_tiny_generator(**TINY_G, seed=7)
+    assert not torch.equal(G_old.w_avg, G_new.w_avg)
+    old = tiny_encoder(G_old, seed=2)
+    trainer = EncoderTrainer(EncoderTrainConfig(encoder=TINY_ENC, batch=2, seed=0, init="old"), G_new, RandomSource())
+    trainer.start_from(old)
+    new_state, old_state = trainer.E.state_dict(), old.state_dict()
+    assert torch.equal(new_state["w_avg"], G_new.w_avg)
+    for k, v in old_state.items():
+        if k != "w_avg":
+            assert torch.equal(new_state[k], v), k
+    x = images(2)
+    with torch.no_grad():  # same offsets, measured from the new generator's average latent
+        torch.testing.assert_close(trainer.E(x) - G_new.w_avg, old(x) - G_old.w_avg)
+    other = Encoder(EncoderConfig(16, G_new.num_ws, G_new.config.w_dim, channels=8, max_channels=8, fpn_channels=8))
+    with pytest.raises(ConfigError, match="cannot start from"):
+        trainer.start_from(other)
+    trainer.step()
+    with pytest.raises(ConfigError, match="before the first"):
+        trainer.start_from(old)
+
+
 def test_exact_resume(tmp_path):
     G = tiny_generator()
     cfg = EncoderTrainConfig(encoder=TINY_ENC, batch=2, lr=1e-3, warmup=1, seed=3)
@@ -208,6 +230,14 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
     assert json.loads((out / "encoder.json").read_text())["provenance"]["steps"] == 3
     assert main(["train", "encoder", "--bundle", str(bundle.path), "--data", str(tmp_path / "none"),
                  "--out", str(tmp_path / "r2"), "--steps", "1"]) == 1
+
+    # fine-tune from the installed encoder: its architecture wins over the (default) width flags
+    tune = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--batch", "2",
+            "--no-progress", "--threads", "1", "--steps", "1"]
+    assert main([*tune, "--out", str(tmp_path / "tune"), "--init", str(bundle.path)]) == 0
+    tuned = json.loads((tmp_path / "tune" / "encoder.json").read_text())
+    assert tuned["provenance"]["init"] == str(bundle.path) and tuned["config"]["channels"] == 4
+    assert main([*tune, "--out", str(tmp_path / "tune2"), "--init", str(tmp_path / "missing" / "x")]) == 1
 
     emb = tmp_path / "emb"
     assert main(["embed", str(data / "0.png"), "--bundle", str(bundle.path), "--steps", "0", "--out", str(emb)]) == 0

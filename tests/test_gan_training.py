@@ -117,20 +117,29 @@ def test_cli_train_gan_runs_resumes_and_stops_on_time(tmp_path):
     assert main(args[:4] + ["--out", str(tmp_path / "bad"), "--channels", "4-16"]) == 1
 
 
-def test_bundle_create_from_run(tmp_path):
+def test_bundle_create_from_run(tmp_path, capsys):
     from editgan.bundle import open_bundle
 
     run = tmp_path / "run"
     _write_images(tmp_path / "data", 4)
-    main(["train", "gan", "--data", str(tmp_path / "data"), "--out", str(run), "--resolution", "16",
-          "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
-          "--batch", "4", "--kimg", "0.004", "--no-progress"])
+    train = ["train", "gan", "--data", str(tmp_path / "data"), "--out", str(run), "--resolution", "16",
+             "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
+             "--batch", "4", "--no-progress"]
+    main([*train, "--kimg", "0.004"])
     assert main(["bundle", "create", "--run", str(run), "--domain", "toonfaces", "--out", str(tmp_path / "b")]) == 0
     b = open_bundle(tmp_path / "b")
     prov = b.provenance("generator")
     assert prov["images_seen"] == 4 and prov["resolution"] == 16 and prov["train_seconds"] > 0
     assert b.labels is not None and b.labels.num_classes >= 14
     assert main(["bundle", "create", "--run", str(tmp_path), "--domain", "x", "--out", str(tmp_path / "c")]) == 1
+    # training on and re-creating moves what belonged to the old generator out of the way
+    (tmp_path / "b" / "vectors").mkdir()
+    main([*train, "--kimg", "0.008"])
+    capsys.readouterr()
+    assert main(["bundle", "create", "--run", str(run), "--domain", "toonfaces", "--out", str(tmp_path / "b")]) == 0
+    assert "vectors moved to" in capsys.readouterr().out
+    b = open_bundle(tmp_path / "b")
+    assert b.provenance("generator")["images_seen"] == 8 and (b.path / b.manifest["superseded"][0] / "vectors").is_dir()
 
 
 def test_bundle_create_records_embedding_settings(tmp_path):

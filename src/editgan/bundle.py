@@ -5,14 +5,17 @@
     generator.json/.safetensors
     segmenter.json/.safetensors   (optional until trained)
     encoder.json/.safetensors     (optional until trained)
-    (later: discriminator.*, vectors/)
+    vectors/                      editing vectors learned in this generator's W+
+    superseded/<time>/            what was trained against an earlier generator (see write_bundle)
 
 Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import torch
 from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.io.atomic import write_json
-from editgan.io.native import load_generator, read_json, save_generator
+from editgan.io.native import load_generator, load_tensors, read_json, save_generator
 from editgan.nn.stylegan2 import Generator
 
 MANIFEST = "manifest.json"
@@ -29,6 +32,8 @@ FORMAT = "editgan-bundle"
 
 
 DEFAULT_PERCEPTUAL = "msssim_l1"  # weight-free; LPIPS needs VGG weights a bundle may not have
+# what is trained in (or against) one generator's W+ and means nothing for another
+GENERATOR_DEPENDENTS = ("encoder.json", "encoder.safetensors", "segmenter.json", "segmenter.safetensors", "vectors")
 
 def packaged_bundles_dir() -> Path:
     """Directory of the bundles that ship with the package."""
@@ -121,14 +126,48 @@ def open_bundle(name_or_path: str | Path) -> Bundle:
 
 def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels: LabelScheme | None = None,
                  provenance: dict | None = None, extra: dict | None = None) -> Bundle:
-    """Create (or update) a bundle directory with a generator; the manifest is written last."""
+    """Create (or update) a bundle directory with a generator; the manifest is written last.
+
+    Replacing a different generator moves what was trained against the old one (encoder, segmenter,
+    vectors; GENERATOR_DEPENDENTS) into `superseded/<UTC time>/` with the old manifest, listed in the
+    new manifest's `superseded`: nothing is deleted, and nothing stale stays in use.
+    """
     path = Path(path)
-    save_generator(generator, path, name="generator")
     old = read_json(path / MANIFEST) if (path / MANIFEST).is_file() else {}
+    retired = None
+    if (path / "generator.safetensors").is_file() and not same_weights(
+            load_tensors(path / "generator.safetensors"), generator.state_dict()):
+        retired = retire_dependents(path)
+    save_generator(generator, path, name="generator")
     cfg = generator.config
+    kept_provenance = {k: v for k, v in old.get("provenance", {}).items()
+                       if retired is None or k not in ("encoder", "segmenter")}
     manifest = {**old, **(extra or {}), "format": FORMAT, "version": 1, "domain": domain,
                 "resolution": cfg.resolution, "w_dim": cfg.w_dim, "num_ws": cfg.num_ws,
                 "label_scheme": labels.to_json() if labels else old.get("label_scheme"),
-                "provenance": {**old.get("provenance", {}), **(provenance or {})}}
+                "provenance": {**kept_provenance, **(provenance or {})}}
+    if retired is not None:
+        manifest["superseded"] = [*old.get("superseded", []), retired.relative_to(path).as_posix()]
     write_json(path / MANIFEST, manifest)
     return Bundle(path, manifest)
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Whether two state dicts hold the same names, shapes and values."""
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+def retire_dependents(path: Path) -> Path | None:
+    """Move GENERATOR_DEPENDENTS (and a copy of the manifest) into `path/superseded/<UTC time>/`;
+    returns that directory, or None when there was nothing to move."""
+    present = [path / name for name in GENERATOR_DEPENDENTS if (path / name).exists()]
+    if not present:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path / "superseded" / stamp
+    target.mkdir(parents=True)
+    if (path / MANIFEST).is_file():
+        shutil.copy2(path / MANIFEST, target / MANIFEST)
+    for item in present:
+        item.rename(target / item.name)
+    return target

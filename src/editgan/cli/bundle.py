@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from editgan.bundle import open_bundle, write_bundle
+from editgan.bundle import MANIFEST, open_bundle, write_bundle
 from editgan.cli.edit import add_identity_arg
 from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
@@ -44,10 +44,15 @@ def run_create(args: argparse.Namespace) -> int:
         from editgan.domains.toonfaces import TOONFACES_LABELS as labels
     provenance = {**run_provenance(run), "hardware": args.hardware or hardware_description()}
     extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}
+    out = Path(args.out)
+    before = read_json(out / MANIFEST) if (out / MANIFEST).is_file() else {}
     bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance},
                           extra=extra)
     print(f"wrote bundle {bundle.path} (domain {bundle.domain}, {generator.config.resolution}px, "
           f"{provenance['images_seen']} images seen)")
+    if len(bundle.manifest.get("superseded", [])) > len(before.get("superseded", [])):
+        print(f"the generator changed: its encoder, segmenter and vectors moved to "
+              f"{bundle.path / bundle.manifest['superseded'][-1]} (retrain them for the new generator)")
     return 0
 
 

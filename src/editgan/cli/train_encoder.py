@@ -41,11 +41,17 @@ def run(args: argparse.Namespace) -> int:
     if prefix.with_suffix(".json").is_file():
         trainer = EncoderTrainer.from_checkpoint(prefix, G, source, device, dist)
     else:
+        shape = dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels)
+        init = load_init_encoder(args.init) if args.init else None
+        if init is not None:
+            shape = {k: v for k, v in init.config.to_json().items()
+                     if k not in ("resolution", "num_ws", "w_dim")}
         config = EncoderTrainConfig(
             data=args.data, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
-            perceptual=bundle.perceptual(args.perceptual),
-            encoder=dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels))
+            perceptual=bundle.perceptual(args.perceptual), encoder=shape, init=args.init)
         trainer = EncoderTrainer(config, G, source, device, dist)
+        if init is not None:
+            trainer.start_from(init)
     bar = None
     if dist.is_main and not args.no_progress:
         bar = tqdm(total=args.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True, desc="train encoder")
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     ddp.shutdown()
     if not dist.is_main:
         return 0
-    provenance = {"data": trainer.config.data, "steps": trainer.step_count, "batch": trainer.config.batch,
+    provenance = {"data": trainer.config.data, "init": trainer.config.init, "steps": trainer.step_count, "batch": trainer.config.batch,
                   "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
                   "train_seconds": round(trainer.train_seconds, 1), "device": str(device),
                   "processes": dist.world_size, "complete": reason == "done"}
@@ -78,6 +84,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_init_encoder(where: str):
+    """The encoder to fine-tune from: a bundle (name or directory) with an encoder, or an encoder
+    directory / file written by this command."""
+    from editgan.bundle import MANIFEST, open_bundle
+    from editgan.io.encoder import load_encoder
+
+    path = Path(where)
+    if (path / MANIFEST).is_file() or (not path.exists() and "/" not in where):
+        return open_bundle(where).encoder()
+    if not path.exists():
+        raise InputError(f"--init {where}: no such bundle, directory or file")
+    return load_encoder(path)
+
+
 def register_train(train_subparsers) -> None:
     """Add `encoder` to the `editgan train` command group."""
     p = train_subparsers.add_parser("encoder", help="train a bundle's image encoder (resumes from OUT/checkpoint.json)")
@@ -90,6 +110,9 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--lr", type=float, default=3e-5, help="Adam learning rate (paper: 3e-5)")
     p.add_argument("--perceptual", default=None,
                    help="perceptual distance: lpips (paper), msssim_l1 or toon (default: the bundle's)")
+    p.add_argument("--init", default=None,
+                   help="start from this encoder's weights (bundle or encoder directory), e.g. after "
+                        "retraining the bundle's generator; its architecture overrides --channels etc.")
     p.add_argument("--channels", type=int, default=32, help="backbone width at full resolution")
     p.add_argument("--max-channels", type=int, default=256, help="backbone width cap")
     p.add_argument("--fpn-channels", type=int, default=128, help="pyramid / map2style width")

@@ -51,6 +51,7 @@ class EncoderTrainConfig:
     warmup: int = 0                 # steps on samples only (paper: 20,000 for Car and Cat)
     perceptual: str = "msssim_l1"
     seed: int = 0
+    init: str | None = None         # encoder the weights started from (fine-tuning), for provenance
 
     def __post_init__(self) -> None:
         self.betas, self.lambdas = tuple(self.betas), tuple(self.lambdas)
@@ -155,6 +156,21 @@ class EncoderTrainer:
         self.step_count += 1
         stats = {"loss": loss.detach(), **terms}
         return {k: float(ddp.all_mean(v, self.dist)) for k, v in stats.items()}
+
+    def start_from(self, encoder: Encoder) -> None:
+        """Fine-tune: copy `encoder`'s weights (same architecture) into E before the first step.
+
+        E keeps this generator's w_avg, so the copied heads predict offsets from the new average
+        latent; used when a bundle's generator is retrained and its encoder should follow.
+        """
+        if self.step_count:
+            raise ConfigError("start_from must come before the first training step")
+        if encoder.config != self.E.config:
+            raise ConfigError(f"cannot start from an encoder with config {encoder.config.to_json()}; "
+                              f"this run builds {self.E.config.to_json()}")
+        state = {k: v for k, v in encoder.state_dict().items() if k != "w_avg"}
+        self.E.load_state_dict(state, strict=False)
+        ddp.broadcast_module(self.E, self.dist)
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state(self) -> dict:
