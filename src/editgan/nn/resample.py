@@ -119,12 +119,25 @@ def accumulate_upsampled(acc: torch.Tensor, x: torch.Tensor, dim: int, mode: str
     if mode == "nearest":
         phases.add_(x.unsqueeze(dim + 1))
         return
-    padded = torch.cat([x.narrow(dim, 0, 1), x, x.narrow(dim, n - 1, 1)], dim)
     for phi in range(s):
         d = (phi + 0.5) / s - 0.5
         d0 = -1 if d < 0 else 0
         w = d - d0
         target = phases.select(dim + 1, phi)
-        target.add_(padded.narrow(dim, 1 + d0, n), alpha=1 - w)
+        _add_shifted(target, x, dim, d0, 1 - w)
         if w:
-            target.add_(padded.narrow(dim, 2 + d0, n), alpha=w)
+            _add_shifted(target, x, dim, d0 + 1, w)
+
+
+def _add_shifted(target: torch.Tensor, x: torch.Tensor, dim: int, shift: int, alpha: float) -> None:
+    """target[q] += alpha * x[clamp(q + shift, 0, n - 1)] along `dim`, for shift in {-1, 0, 1},
+    in place and without copying x (the clamped edge is one extra narrow add)."""
+    n = x.shape[dim]
+    if shift == 0 or n == 1:
+        target.add_(x, alpha=alpha)
+    elif shift < 0:  # q >= 1 reads q - 1; q = 0 reads 0
+        target.narrow(dim, 1, n - 1).add_(x.narrow(dim, 0, n - 1), alpha=alpha)
+        target.narrow(dim, 0, 1).add_(x.narrow(dim, 0, 1), alpha=alpha)
+    else:  # q <= n - 2 reads q + 1; q = n - 1 reads n - 1
+        target.narrow(dim, 0, n - 1).add_(x.narrow(dim, 1, n - 1), alpha=alpha)
+        target.narrow(dim, n - 1, 1).add_(x.narrow(dim, n - 1, 1), alpha=alpha)
