@@ -1,7 +1,8 @@
 """Segmentation quality on toonfaces against the renderer's exact part labels.
 
 For each K in --ks: the first K train-split faces are rendered at the generator's resolution,
-embedded into W+ (`editgan.invert.embed`, the bundle's perceptual distance) and a segmenter is
+embedded into W+ (as `Editor.embed`: from the bundle's encoder when it has one, then optimisation
+with its lr and perceptual distance) and a segmenter is
 trained on them (`editgan.train.segmenter`); each lands in <--work>/K<K>/ with the latents it
 used. --eval-n held-out test-split faces (default 200) are embedded once, G(w+) is segmented by
 every K's segmenter, and per-part IoU (data-set counts, `editgan.eval.iou`) against the rendered
@@ -32,7 +33,7 @@ from editgan.domains.toonfaces.dataset import render_split
 from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
 from editgan.edit.optimize import render_and_segment
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
-from editgan.invert import embed
+from editgan.invert import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png
 from editgan.io.native import save_tensors
 from editgan.io.segmenter import save_segmenter
@@ -45,11 +46,15 @@ SMALL_PARTS = ("pupil", "iris", "teeth")
 GRID_ROWS = 6
 
 
-def embed_all(G, images: np.ndarray, steps: int, perceptual: str, lr: float, batch: int = 8) -> torch.Tensor:
-    """Embed uint8 [N, H, W, 3] in batches (batching does not change the result) -> w+ [N, num_ws, w_dim]."""
+def embed_all(G, images: np.ndarray, steps: int, perceptual: str, lr: float, encoder=None,
+              batch: int = 8) -> torch.Tensor:
+    """Embed uint8 [N, H, W, 3] in batches (batching does not change the result) -> w+ [N, num_ws, w_dim],
+    starting from encoder(x) when given (as `Editor.embed` does), else from w_avg."""
     out = []
     for i in range(0, len(images), batch):
-        out.append(embed(G, from_uint8(images[i:i + batch]), steps=steps, lr=lr, perceptual=perceptual).wplus)
+        x = from_uint8(images[i:i + batch])
+        init = encode(encoder, x) if encoder is not None else None
+        out.append(embed(G, x, init=init, steps=steps, lr=lr, perceptual=perceptual).wplus)
         print(f"  embedded {min(i + batch, len(images))}/{len(images)}", flush=True)
     return torch.cat(out)
 
@@ -111,12 +116,14 @@ def main() -> None:
         raise SystemExit(f"the segmenter labels {config.out_size}, the renderer draws {res}x{res} labels")
 
     t0 = time.perf_counter()
+    encoder = bundle.encoder() if bundle.has("encoder") else None
+    init = "encoder" if encoder is not None else "w_avg"
     train_seeds, train_images, train_labels = render_split("train", max(args.ks), res)
-    print(f"embedding {len(train_seeds)} train faces ({args.embed_steps} steps, {perceptual})", flush=True)
-    train_w = embed_all(G, train_images, args.embed_steps, perceptual, bundle.embedding_lr())
+    print(f"embedding {len(train_seeds)} train faces (from {init}, {args.embed_steps} steps, {perceptual})", flush=True)
+    train_w = embed_all(G, train_images, args.embed_steps, perceptual, bundle.embedding_lr(), encoder)
     _, test_images, test_labels = render_split("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
-    test_w = embed_all(G, test_images, args.embed_steps, perceptual, bundle.embedding_lr())
+    test_w = embed_all(G, test_images, args.embed_steps, perceptual, bundle.embedding_lr(), encoder)
     embed_time = round(time.perf_counter() - t0, 1)
 
     results, predictions = {}, {}
@@ -144,7 +151,8 @@ def main() -> None:
     print(markdown(results))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
-        "bundle": str(bundle.path), "resolution": res, "eval_n": args.eval_n, "embed_steps": args.embed_steps,
+        "bundle": str(bundle.path), "resolution": res, "eval_n": args.eval_n, "embed_init": init,
+        "embed_steps": args.embed_steps,
         "perceptual": perceptual, "members": args.members, "max_steps": args.max_steps, "embed_time_s": embed_time,
         "iou": "data-set counts over all test pixels; mean over parts present", "small_parts": list(SMALL_PARTS),
         "results": {str(k): r for k, r in results.items()}}, indent=2) + "\n")

@@ -99,6 +99,28 @@ def test_train_segmenter_from_images_saves_latents_and_provenance(world, capsys)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_train_segmenter_embeds_from_the_bundles_encoder(world):
+    from editgan.invert import encode
+    from editgan.io.encoder import save_encoder
+    from editgan.io.images import load_image
+    from editgan.nn.encoder import Encoder, EncoderConfig
+
+    g, tmp = world[0], world[-1]
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig(g.config.resolution, g.num_ws, g.config.w_dim, channels=4, max_channels=8,
+                              fpn_channels=8), g.w_avg)
+    with torch.no_grad():
+        for head in E.heads:
+            head.linear.weight.normal_(0, 0.3)
+    save_encoder(E, tmp / "bundle")
+    assert main(train_args(tmp, "--embed-steps", "0")) == 0
+    latents = load_tensors(tmp / "seg" / "annotations.wplus.safetensors")
+    image = load_image(tmp / "images" / "img1.png", g.config.resolution)
+    torch.testing.assert_close(latents["img1"], encode(E, image)[0])
+    prov = __import__("json").loads((tmp / "seg" / "segmenter.json").read_text())["provenance"]
+    assert prov["embed_init"] == "encoder"
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda tmp: (tmp / "masks" / "img1.png").unlink(), r"img1.png needs exactly one mask"),
     (lambda tmp: Image.new("RGB", (16, 16)).save(tmp / "images" / "img1.png"), r"img1.png is 16x16"),

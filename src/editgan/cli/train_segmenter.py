@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from editgan.bundle import DEFAULT_PERCEPTUAL, MANIFEST, resolve_bundle_path
+from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
 from editgan.domains.labels import LabelScheme
 from editgan.domains.schemes import SCHEMES, get_scheme
 from editgan.errors import InputError
@@ -84,21 +84,19 @@ ANNOTATION_LATENTS = "annotations.wplus.safetensors"
 
 def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, scheme: LabelScheme,
                          config: SegmenterConfig, out: Path) -> tuple[list[str], torch.Tensor, torch.Tensor, dict]:
-    """--images: check every pair, embed, save the latents in `out`.
+    """--images: check every pair, embed (the bundle's encoder, when it has one, then optimisation
+    with its lr and perceptual distance, as `Editor.embed`), save the latents in `out`.
     Returns (names, w+ [I, num_ws, w_dim], masks int64 [I, H, W], provenance of the embedding)."""
-    from editgan.nn.perceptual import get_perceptual
-
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
-    manifest = read_json(bundle / MANIFEST)
-    perceptual = args.perceptual or manifest.get("perceptual") or DEFAULT_PERCEPTUAL
-    get_perceptual(perceptual)
-    lr = float(manifest.get("embedding", {}).get("lr", 1e-3))
+    bundle = open_bundle(bundle)
+    perceptual, lr = bundle.perceptual(args.perceptual), bundle.embedding_lr()
+    encoder = bundle.encoder() if bundle.has("encoder") else None
     annotations = read_annotations(args.images, args.masks, scheme, generator.config.resolution, config.out_size)
     t0 = time.perf_counter()
     with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
         wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual, lr=lr,
-                                  progress=lambda name, step: bar.update(1))
+                                  encoder=encoder, progress=lambda name, step: bar.update(1))
     names = [a.name for a in annotations]
     latents = out / ANNOTATION_LATENTS
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +104,7 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
                                                     "steps": args.embed_steps, "perceptual": perceptual})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
     embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
-                 "embed_lr": lr, "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
+                 "embed_init": "encoder" if encoder is not None else "w_avg", "embed_lr": lr, "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
     return names, wplus, masks, embedding
 
 

@@ -71,15 +71,17 @@ def _check_image_size(path: Path, resolution: int) -> None:
 
 
 def embed_annotations(generator, annotations: list[Annotation], *, steps: int, perceptual: str,
-                      lr: float = 1e-3, progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
+                      lr: float = 1e-3, encoder=None, progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
     """Embed each annotated image -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a
-    rerun gives the same latents). progress(name, step) after every evaluation."""
-    from editgan.invert import embed
+    rerun gives the same latents), starting from encoder(image) when an encoder is given, else from
+    w_avg. progress(name, step) after every evaluation."""
+    from editgan.invert import embed, encode
 
     out = []
     for a in annotations:
         image = load_image(a.image, generator.config.resolution)
-        result = embed(generator, image, steps=steps, lr=lr, perceptual=perceptual,
+        init = encode(encoder, image) if encoder is not None else None
+        result = embed(generator, image, init=init, steps=steps, lr=lr, perceptual=perceptual,
                        progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
         out.append(result.wplus[0])
     return torch.stack(out)
