@@ -98,10 +98,11 @@ def test_factorised_float32_within_1e4_of_float64_naive_at_32_classes():
     assert (ours.double() - ref).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 @pytest.mark.parametrize("kind", ["mask", "shared", "per_sample", "all"])
-def test_pixel_subsets_equal_naive(kind):
+def test_pixel_subsets_equal_naive(kind, mode):
     cfg = SegmenterConfig(num_classes=4, feature_shapes=SHAPES, out_resolution=32, num_members=2,
-                          crop=(0, 2, 30, 28))
+                          crop=(0, 2, 30, 28), interpolation=mode)
     seg = randomise(Segmenter(cfg).double(), seed=3)
     feats = random_features(cfg)
     h, w = cfg.out_size

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import ConfigError, InputError
-from editgan.nn.resample import accumulate_upsampled, axis_taps, gather_pixels, resample_axis, taps_matrix
+from editgan.nn.resample import (accumulate_upsampled, axis_taps, gather_pixels, pixel_taps, resample_axis,
+                                 taps_matrix)
 from editgan.nn.segmenter_config import SegmenterConfig
 
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained with
@@ -226,18 +227,35 @@ class Segmenter(nn.Module):
 
     def _hidden_pixels(self, feats: list[torch.Tensor], batch: torch.Tensor, ys: torch.Tensor,
                        xs: torch.Tensor) -> torch.Tensor:
-        """Pre-activations z1 [P, M*H1] (no bias) at canvas pixels (batch, ys, xs), each [P]."""
+        """Pre-activations z1 [P, M*H1] (no bias) at canvas pixels (batch, ys, xs), each [P].
+
+        Maps with fewer source pixels than requested pixels are projected whole, and the
+        projections of all of them are interpolated at once by one sparse [P, sum N*r*r] matrix of
+        bilinear taps (its backward is one sparse product too, no dense scatter per map). Finer maps
+        are interpolated first (their few channels) and projected after."""
         out, mode = self.config.out_resolution, self.config.interpolation
-        n = feats[0].shape[0]
-        z1 = None
+        n, p = feats[0].shape[0], ys.numel()
+        z1, columns, weights, projections, offset = None, [], [], [], 0
         for r, maps in self._groups.items():
             taps = axis_taps(out, r, mode)
             ty, tx = taps.take(ys), taps.take(xs)
-            if n * r * r <= ys.numel():  # project every source pixel once, then resample
-                part = gather_pixels(self._project(maps, feats, slice(None)).permute(0, 3, 1, 2), ty, tx, batch)
-            else:  # fewer pixels than source positions: resample the features, then project
+            if n * r * r <= p:
+                cols, w = pixel_taps(ty, tx, batch, r)
+                columns.append(cols + offset)
+                weights.append(w)
+                projections.append(self._project(maps, feats, slice(None)).reshape(n * r * r, -1))
+                offset += n * r * r
+            else:
                 vec = torch.cat([gather_pixels(feats[i], ty, tx, batch) for i in maps], 1)
                 part = vec @ self._group_weight(maps).T
+                z1 = part if z1 is None else z1 + part
+        if projections:
+            dense = torch.cat(projections)
+            rows = torch.arange(p).repeat_interleave(4 * len(columns))
+            interpolate = torch.sparse_coo_tensor(
+                torch.stack([rows, torch.cat(columns, 1).flatten()]).to(dense.device),
+                torch.cat(weights, 1).flatten().to(dense.device, dense.dtype), (p, offset), check_invariants=False)
+            part = torch.sparse.mm(interpolate, dense)
             z1 = part if z1 is None else z1 + part
         return z1
 
@@ -254,7 +272,7 @@ class Segmenter(nn.Module):
         for y0 in range(0, h, rows_per_tile):
             y1 = min(h, y0 + rows_per_tile)
             z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)
-            z1 = (z1 + self.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
+            z1 = z1.add_(self.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
             yield slice(y0, y1), self._tail(z1).unflatten(3, (y1 - y0, w))
 
     # ------------------------------------------------------------------ public
