@@ -54,19 +54,6 @@ def test_best_iterate_is_returned(world):
     assert zero.best_step == 0 and not zero.delta.any()
 
 
-def test_layers_restrict_delta_to_those_w_entries(world):
-    G, seg, w, target = world
-    free = [1, 2]
-    r = learn_edit(G, seg, w, target, [MOUTH], steps=5, lr=0.05, buffer=1, layers=free)
-    moved = r.delta[0].abs().sum(1) > 0
-    assert moved[free].all() and not moved[[i for i in range(G.num_ws) if i not in free]].any()
-    full = learn_edit(G, seg, w, target, [MOUTH], steps=5, lr=0.05, buffer=1, layers=range(G.num_ws))
-    torch.testing.assert_close(full.delta, learn_edit(G, seg, w, target, [MOUTH], steps=5, lr=0.05, buffer=1).delta)
-    for bad in ([], [G.num_ws], [-1]):
-        with pytest.raises(InputError, match="layers"):
-            learn_edit(G, seg, w, target, [MOUTH], steps=1, layers=bad)
-
-
 def test_cancel_stops_early(world):
     G, seg, w, target = world
     calls = []

@@ -108,10 +108,8 @@ def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:
 def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
               parts: Sequence[int], *, steps: int, lr: float, weights: LossWeights, buffer: int,
               perceptual: Perceptual | None, identity: Embedding | None, ensemble: str,
-              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = (),
-              layers: Sequence[int] | None = None) -> EditResult:
-    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring.
-    layers: the w+ entries δ may change (default all)."""
+              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = ()) -> EditResult:
+    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
     if seg.training:
@@ -132,7 +130,6 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
         with torch.no_grad():
             reference = identity(image_before)
 
-    free = layer_mask(G, layers).to(start)
     delta = torch.zeros_like(start, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
     losses: list[dict[str, float]] = []
@@ -158,7 +155,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
                 cancelled = True
                 break
             (grad,) = torch.autograd.grad(loss.total, delta)
-            delta.grad = grad * free  # Adam leaves entries with zero gradient at zero
+            delta.grad = grad
             opt.step()
     total = start - wplus + best_delta
     image_after, seg_after = render_and_segment(G, seg, wplus + total)
@@ -166,23 +163,10 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
                       losses, best_step, cancelled, checkpoint_deltas)
 
 
-def layer_mask(G: Generator, layers: Sequence[int] | None) -> torch.Tensor:
-    """float [num_ws, 1]: 1 for the w+ entries in `layers` (all when None), else 0."""
-    n = G.config.num_ws
-    if layers is None:
-        return torch.ones(n, 1)
-    layers = sorted(set(int(i) for i in layers))
-    if not layers or layers[0] < 0 or layers[-1] >= n:
-        raise InputError(f"layers must be a non-empty subset of 0..{n - 1}, got {layers}")
-    mask = torch.zeros(n, 1)
-    mask[layers] = 1
-    return mask
-
-
 def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
                parts: Sequence[int], *, steps: int = 100, lr: float = 0.02, weights: LossWeights = LEARNING_WEIGHTS,
                buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
-               ensemble: str = "mean_logits", layers: Sequence[int] | None = None, progress: Progress | None = None,
+               ensemble: str = "mean_logits", progress: Progress | None = None,
                cancel: Cancel | None = None) -> EditResult:
     """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3; Adam, lr 0.02, 100 steps).
 
@@ -190,14 +174,14 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
     map; parts: Q_edit label indices; buffer: region dilation in pixels. perceptual(a, b) -> [N]
     adds P_out; identity (images -> [N, D] embeddings) adds λ3·L_ID, otherwise λ3 is unused.
     progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
-    next update (the best iterate so far is returned, `cancelled` set). layers: w+ indices δ may change
-    (default all, as in the paper). Returns an EditResult whose delta is the learned δw+ per sample.
+    next update (the best iterate so far is returned, `cancelled` set). Returns an EditResult whose
+    delta is the learned δw+ per sample.
     """
     wplus = check_wplus(G, wplus)
     target = _check_target(target_labels, wplus.shape[0], seg).to(wplus.device)
     return _optimize(G, seg, wplus, wplus, target, parts, steps=steps, lr=lr, weights=weights, buffer=buffer,
                      perceptual=perceptual, identity=identity, ensemble=ensemble, progress=progress,
-                     cancel=cancel, layers=layers)
+                     cancel=cancel)
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,

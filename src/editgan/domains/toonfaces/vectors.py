@@ -71,10 +71,9 @@ def learning_face(edit: DefaultEdit) -> int:
 
 
 def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, edit_steps: int = 100,
-                         progress: Callable[[int, dict], None] | None = None, **edit_options) -> EditingVector:
+                         progress: Callable[[int, dict], None] | None = None) -> EditingVector:
     """Learn `edit` on its learning face with `editor` (a toonfaces bundle's Editor); returns the vector
-    (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`.
-    edit_options go to `learn_edit` (e.g. layers)."""
+    (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`."""
     from editgan.eval.attributes import attribute_scores
 
     index = learning_face(edit)
@@ -87,7 +86,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
     labels = editor.segment(embedded.wplus)[0].cpu().numpy()
     target, _ = edit_target(labels, before, after)
     result, vector = editor.edit(embedded.wplus, torch.from_numpy(target), list(edited_parts(before, after)),
-                                 name=edit.name, steps=edit_steps, progress=progress, **edit_options)
+                                 name=edit.name, steps=edit_steps, progress=progress)
     scores = attribute_scores(torch.cat([result.image_before, result.image_after]).clamp(-1, 1))[edit.attribute]
     vector.created.update(
         method=METHOD, identity_loss=editor.identity is not None, test_index=index, seed=split_seed("test", index),
