@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--eval-n", type=int, default=200, help="held-out test faces")
     ap.add_argument("--embed-steps", type=int, default=500)
     ap.add_argument("--max-steps", type=int, default=20000, help="segmenter training steps at most")
+    ap.add_argument("--batch-pixels", type=int, default=64, help="pixels per member per step (paper: 64)")
+    ap.add_argument("--class-balance", type=float, default=0.0, help="see `editgan train segmenter --class-balance`")
     ap.add_argument("--members", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default="outputs/segmentation_quality", help="one segmenter per K under here")
@@ -130,7 +132,8 @@ def main() -> None:
     for k in args.ks:
         t1 = time.perf_counter()
         seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
-        settings = TrainSettings(max_steps=args.max_steps, seed=args.seed)
+        settings = TrainSettings(batch_pixels=args.batch_pixels, max_steps=args.max_steps, seed=args.seed,
+                                 class_balance=args.class_balance)
         report = train_segmenter(seg, extract_features(G, train_w[:k], config),
                                  torch.from_numpy(train_labels[:k]), settings)
         names = [f"{s:08d}" for s in train_seeds[:k]]
@@ -153,7 +156,8 @@ def main() -> None:
     Path(args.json).write_text(json.dumps({
         "bundle": str(bundle.path), "resolution": res, "eval_n": args.eval_n, "embed_init": init,
         "embed_steps": args.embed_steps,
-        "perceptual": perceptual, "members": args.members, "max_steps": args.max_steps, "embed_time_s": embed_time,
+        "perceptual": perceptual, "members": args.members, "max_steps": args.max_steps,
+        "batch_pixels": args.batch_pixels, "class_balance": args.class_balance, "embed_time_s": embed_time,
         "iou": "data-set counts over all test pixels; mean over parts present", "small_parts": list(SMALL_PARTS),
         "results": {str(k): r for k, r in results.items()}}, indent=2) + "\n")
     colour = TOONFACES_LABELS.colorize
