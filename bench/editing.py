@@ -3,8 +3,8 @@
 Test set: --n held-out test-split faces starting at index --start (default 100..199; the default
 vectors learn from indices below 100), rendered at the bundle's resolution and embedded into W+
 (`Editor.embed`: the bundle's encoder, then --embed-steps with its lr and perceptual distance); latents are cached as
-<--cache>/<seed>.wplus.safetensors (the names `editgan data toonfaces` + `editgan embed` give), so
-reruns skip the embedding.
+<--cache>/<digest of the networks and settings>/<seed>.wplus.safetensors, so reruns on the same
+bundle skip the embedding.
 
 Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), applied at s = 1:
 - transfer: success when the attribute network's score moves in the edit's direction by at least half
@@ -49,6 +49,7 @@ from editgan.domains.toonfaces.vectors import default_edit
 from editgan.edit.optimize import learn_edit, refine, render_and_segment
 from editgan.edit.region import edit_region
 from editgan.eval.attributes import attribute_scores
+from editgan.eval.bench_faces import fingerprint
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
@@ -63,8 +64,12 @@ TARGETS = {"success": 0.85, "preservation": 0.02, "iou": 0.8, "apply_ms": 50.0, 
 
 # ---------------------------------------------------------------------------------------------- test set
 def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int = 8) -> torch.Tensor:
-    """w+ [n, num_ws, w_dim] of the rendered faces `seeds`, embedded once and cached per seed."""
+    """w+ [n, num_ws, w_dim] of the rendered faces `seeds`, embedded once and cached per seed under
+    a subdirectory named by what the embedding depends on (generator, encoder, steps, lr, distance)."""
     cfg, size = editor.generator.config, editor.generator.config.resolution
+    b = editor.bundle
+    networks = [b.path / f"{n}.safetensors" for n in ("generator", "encoder") if b.has(n)]
+    cache = cache / fingerprint(*networks, steps, b.embedding_lr(), b.perceptual())
     path = {s: cache / f"{s}.wplus.safetensors" for s in seeds}
     missing = [s for s in seeds if not path[s].is_file()]
     for i in range(0, len(missing), batch):

@@ -146,7 +146,8 @@ class Bench:
         """{"wplus", "reconstruction"} for images [N, 3, S, S], cached on everything they depend on."""
         b = self.ed.bundle
         lr, perceptual = b.embedding_lr(), b.perceptual()
-        key = fingerprint(self.bundle_key, images, steps, lr, perceptual, b.has("encoder"))
+        encoder = [b.path / "encoder.safetensors"] if b.has("encoder") else []
+        key = fingerprint(self.bundle_key, images, steps, lr, perceptual, *encoder)
 
         def compute():
             t0, out = time.perf_counter(), {"wplus": [], "reconstruction": []}
