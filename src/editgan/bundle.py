@@ -35,6 +35,7 @@ DEFAULT_PERCEPTUAL = "msssim_l1"  # weight-free; LPIPS needs VGG weights a bundl
 # what is trained in (or against) one generator's W+ and means nothing for another
 GENERATOR_DEPENDENTS = ("encoder.json", "encoder.safetensors", "segmenter.json", "segmenter.safetensors", "vectors")
 
+
 def packaged_bundles_dir() -> Path:
     """Directory of the bundles that ship with the package."""
     return Path(str(resources.files("editgan") / "assets" / "bundles"))

@@ -21,7 +21,6 @@ from editgan.errors import InputError
 from editgan.invert_files import embed_file
 
 
-
 def run(args: argparse.Namespace) -> int:
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")

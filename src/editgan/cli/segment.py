@@ -20,7 +20,6 @@ from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 
 
-
 def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str,
                  lr: float) -> int:
     """Segment one file (embedding it when wplus [1, num_ws, w_dim] is None); returns the number of

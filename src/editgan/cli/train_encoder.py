@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     ddp.shutdown()
     if not dist.is_main:
         return 0
-    provenance = {"data": trainer.config.data, "init": trainer.config.init, "steps": trainer.step_count, "batch": trainer.config.batch,
-                  "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
+    provenance = {"data": trainer.config.data, "init": trainer.config.init, "steps": trainer.step_count,
+                  "batch": trainer.config.batch, "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
                   "train_seconds": round(trainer.train_seconds, 1), "device": str(device),
                   "processes": dist.world_size, "complete": reason == "done"}
     save_encoder(trainer.E, out, provenance)
@@ -85,17 +85,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_init_encoder(where: str):
-    """The encoder to fine-tune from: a bundle (name or directory) with an encoder, or an encoder
-    directory / file written by this command."""
-    from editgan.bundle import MANIFEST, open_bundle
+    """The encoder to fine-tune from: an existing directory (a bundle or a run of this command) or
+    encoder file, else a packaged bundle name."""
+    from editgan.bundle import open_bundle
     from editgan.io.encoder import load_encoder
 
-    path = Path(where)
-    if (path / MANIFEST).is_file() or (not path.exists() and "/" not in where):
-        return open_bundle(where).encoder()
-    if not path.exists():
-        raise InputError(f"--init {where}: no such bundle, directory or file")
-    return load_encoder(path)
+    return load_encoder(where) if Path(where).exists() else open_bundle(where).encoder()
 
 
 def register_train(train_subparsers) -> None:

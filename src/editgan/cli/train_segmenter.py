@@ -104,7 +104,8 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
                                                     "steps": args.embed_steps, "perceptual": perceptual})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
     embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
-                 "embed_init": "encoder" if encoder is not None else "w_avg", "embed_lr": lr, "perceptual": perceptual, "embed_time_s": round(time.perf_counter() - t0, 1)}
+                 "embed_init": "encoder" if encoder is not None else "w_avg", "embed_lr": lr, "perceptual": perceptual,
+                 "embed_time_s": round(time.perf_counter() - t0, 1)}
     return names, wplus, masks, embedding
 
 

@@ -108,13 +108,15 @@ def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:
 def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
               parts: Sequence[int], *, steps: int, lr: float, weights: LossWeights, buffer: int,
               perceptual: Perceptual | None, identity: Embedding | None, ensemble: str,
-              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = ()) -> EditResult:
-    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring."""
+              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = (),
+              before: tuple[torch.Tensor, Segmentation] | None = None) -> EditResult:
+    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring.
+    before: render_and_segment(G, seg, wplus) when the caller has it already."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
     if seg.training:
         raise InputError("the segmenter must be in eval mode (call .eval())")
-    image_before, seg_before = render_and_segment(G, seg, wplus)
+    image_before, seg_before = before if before is not None else render_and_segment(G, seg, wplus)
     region = edit_region(seg_before.labels, target, list(parts), buffer, seg.config.num_classes)
     if not region.any():
         raise InputError(f"nothing to edit: labels {list(parts)} occur in neither the current nor the target "
@@ -214,4 +216,4 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
                           region, [], 0, False, {k: start - wplus for k in checkpoints if k < steps})
     return _optimize(G, seg, wplus, start, seg_start.labels, parts, steps=steps, lr=lr, weights=weights,
                      buffer=buffer, perceptual=perceptual, identity=identity, ensemble=ensemble,
-                     progress=progress, cancel=cancel, checkpoints=checkpoints)
+                     progress=progress, cancel=cancel, checkpoints=checkpoints, before=(image_before, seg_before))

@@ -420,7 +420,8 @@ def run_quality_benchmark(bundle: str | Path, out: str | Path, settings: Quality
 
     return {
         "bundle": str(ed.bundle.path), "resolution": size, "settings": asdict(s),
-        "embedding_init": "encoder" if ed.encoder is not None else "w_avg", "mouth_dilation_px": bench.dilation, "seconds": round(time.perf_counter() - t_start, 1),
+        "embedding_init": "encoder" if ed.encoder is not None else "w_avg", "mouth_dilation_px": bench.dilation,
+        "seconds": round(time.perf_counter() - t_start, 1),
         "methods": {k: {"scale": v.scale, "mask_annotations": v.mask_annotations,
                         "attribute_annotations": v.attribute_annotations, "info": v.info} for k, v in methods.items()},
         "table": rows, "curves": curves, "fig10": fig10,
