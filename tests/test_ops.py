@@ -135,3 +135,25 @@ def test_modulated_conv2d_fused_bias_and_gain(fused, demodulate):
                                gain=1.5).numpy()
     want = 1.5 * (ref_modconv(x, w, s, demodulate, 1) + b[None, :, None, None])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv2d_mixed_precision_tracks_float64(up):
+    """bf16 activations with float64 weight/styles/bias: the result is bf16 and within bf16 rounding
+    of the float64 reference (demodulation coefficients stay in the weights' precision)."""
+    x, w, s, b = (rng.standard_normal(shape) for shape in ((2, 8, 6, 6), (5, 8, 3, 3), (2, 8), (5,)))
+    got = ops.modulated_conv2d(t(x).to(torch.bfloat16), t(w), t(s), up=up, padding=1, resample_filter=t(FILTER),
+                               bias=t(b), gain=1.5)
+    assert got.dtype == torch.bfloat16
+    want = 1.5 * (ref_modconv(x, w, s, True, up) + b[None, :, None, None])
+    err = np.abs(got.double().numpy() - want).max() / np.abs(want).max()
+    assert err < 2e-2
+
+
+def test_conv2d_resample_bias_is_added_after_resampling():
+    x, w, b = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    f = t(FILTER)
+    for kw in (dict(up=2), dict(down=2), {}):
+        plain = ops.conv2d_resample(t(x), t(w), f, padding=1, **kw)
+        biased = ops.conv2d_resample(t(x), t(w), f, padding=1, bias=t(b), **kw)
+        np.testing.assert_allclose(biased.numpy(), (plain + t(b)[None, :, None, None]).numpy(), rtol=1e-12)

@@ -133,3 +133,19 @@ def test_discriminator_shapes_and_gradient():
     assert img.grad is not None and torch.isfinite(img.grad).all()
     with pytest.raises(InputError):
         d(torch.randn(1, 3, 16, 16))
+
+
+def test_bf16_synthesis_and_discriminator_track_float32(tiny_generator):
+    """Mixed precision (bf16 activations, float32 weights): image and logits within bf16 rounding,
+    image accumulated in float32, and gradients still reach the float32 parameters."""
+    g = tiny_generator
+    ws = g.z_to_wplus(g.sample_z(4, seed=1))
+    ref = g.synthesis(ws, noise_mode="const")
+    img = g.synthesis(ws, noise_mode="const", dtype=torch.bfloat16)
+    assert img.dtype == torch.float32 and (img - ref).abs().max() / ref.abs().max() < 3e-2
+    d = Discriminator(DiscriminatorConfig(resolution=32, channels={4: 16, 8: 16, 16: 8, 32: 8}))
+    logits_ref, logits = d(ref), d(ref, dtype=torch.bfloat16)
+    assert logits.dtype == torch.float32 and (logits - logits_ref).abs().max() < 3e-2 * logits_ref.abs().max() + 1e-2
+    d(ref, dtype=torch.bfloat16).sum().backward()
+    grad = d.b32.conv0.weight.grad
+    assert grad is not None and grad.dtype == torch.float32 and torch.isfinite(grad).all()

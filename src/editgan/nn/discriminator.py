@@ -54,6 +54,8 @@ class Conv2dLayer(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, bias: bool = True,
                  activation: str = "linear", down: int = 1, conv_clamp: float | None = None):
         super().__init__()
+        if activation not in ("linear", "lrelu"):
+            raise ConfigError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
         self.activation, self.down, self.conv_clamp = activation, down, conv_clamp
         self.padding = kernel_size // 2
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
@@ -62,10 +64,17 @@ class Conv2dLayer(nn.Module):
         self.register_buffer("resample_filter", ops.make_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        x = ops.conv2d_resample(x, self.weight * self.weight_gain, self.resample_filter, down=self.down,
-                                padding=self.padding)
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias, act=self.activation, gain=gain, clamp=clamp)
+        """bias_act(conv(x), act, gain, clamp) in x's dtype. The output gain (sqrt 2 for lrelu, times
+        `gain`) is folded into weight and bias, since lrelu(v) * g == lrelu(v * g) for g > 0: one
+        conv with a fused bias and an in-place activation, instead of three passes over the output."""
+        out_gain = gain * (ops.SQRT2 if self.activation == "lrelu" else 1.0)
+        weight = (self.weight * (self.weight_gain * out_gain)).to(x.dtype)
+        bias = (self.bias * out_gain).to(x.dtype) if self.bias is not None else None
+        x = ops.conv2d_resample(x, weight, self.resample_filter.to(x.dtype), down=self.down,
+                                padding=self.padding, bias=bias)
+        if self.activation == "lrelu":
+            x = torch.nn.functional.leaky_relu_(x, 0.2)
+        return x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain) if self.conv_clamp is not None else x
 
 
 class DiscriminatorBlock(nn.Module):
@@ -132,13 +141,16 @@ class Discriminator(nn.Module):
             setattr(self, f"b{res}", DiscriminatorBlock(in_channels, ch[res], ch[res // 2], config.img_channels,
                                                         config.conv_clamp))
         self.b4 = DiscriminatorEpilogue(ch[4], config)
+        self.memory_format = torch.channels_last  # oneDNN/cuDNN's fastest conv layout (bench/gan_training.py)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """dtype: the precision of the blocks' activations (e.g. torch.bfloat16 for mixed-precision
+        training; weights are cast per call). The 4x4 epilogue and the logits stay in img's dtype."""
         r, c = self.config.resolution, self.config.img_channels
         if img.ndim != 4 or img.shape[1:] != (c, r, r):
             raise InputError(f"discriminator input must be [N, {c}, {r}, {r}], got {list(img.shape)}")
-        img = img.contiguous(memory_format=torch.channels_last)  # faster oneDNN/cuDNN kernels
         x = None
+        blocks_in = img.to(dtype or img.dtype).contiguous(memory_format=self.memory_format)
         for res in self.resolutions:
-            x = getattr(self, f"b{res}")(x, img)
-        return self.b4(x)
+            x = getattr(self, f"b{res}")(x, blocks_in)
+        return self.b4(x.to(img.dtype))

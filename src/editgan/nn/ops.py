@@ -67,6 +67,8 @@ def upfirdn2d(
         top, left = fh - 1 - py0, fw - 1 - px0
         y = F.pad(y, [-left, left + out_w - y.shape[3], -top, top + out_h - y.shape[2]])
         return y[:, :, ::down, ::down] if down > 1 else y
+    if px0 == px1 >= 0 and py0 == py1 >= 0:  # symmetric: the conv pads itself, no padded copy
+        return F.conv2d(x, kernel.flip([2, 3]), stride=down, padding=(py0, px0), groups=c)
     y = F.pad(x, [px0, px1, py0, py1])
     return F.conv2d(y, kernel.flip([2, 3]), stride=down, groups=c)
 
@@ -87,13 +89,13 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2) -> torch.Tenso
 
 def conv2d_resample(
     x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-    padding: int = 0, groups: int = 1,
+    padding: int = 0, groups: int = 1, bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Convolution with optional filtered 2x up- or downsampling (StyleGAN2 semantics).
+    """Convolution with optional filtered 2x up- or downsampling (StyleGAN2 semantics), plus bias.
 
-    x: [N, Cin, H, W]; weight: [Cout, Cin/groups, k, k]. With up=2 the op is a true convolution
-    (transposed strided conv) followed by the FIR filter; with down=2 the FIR filter precedes a
-    strided cross-correlation; otherwise a plain cross-correlation with `padding`.
+    x: [N, Cin, H, W]; weight: [Cout, Cin/groups, k, k]; bias: [Cout] or None. With up=2 the op is a
+    true convolution (transposed strided conv) followed by the FIR filter; with down=2 the FIR
+    filter precedes a strided cross-correlation; otherwise a plain cross-correlation with `padding`.
     """
     if up > 1 and down > 1:
         raise ValueError("conv2d_resample supports up or down, not both")
@@ -108,19 +110,19 @@ def conv2d_resample(
         px1 = padding + (fw - up) // 2 - (kw - up)
         py0 = padding + (fh + up - 1) // 2 - (kh - 1)
         py1 = padding + (fh - up) // 2 - (kh - up)
-        return upfirdn2d(x, f, pad=(px0, px1, py0, py1), gain=up * up)
+        x = upfirdn2d(x, f, pad=(px0, px1, py0, py1), gain=up * up)
+        return x if bias is None else x.add_(bias.reshape(1, -1, 1, 1))
     if down > 1:
         fh, fw = f.shape
         px0 = padding + (fw - down + 1) // 2
         px1 = padding + (fw - down) // 2
         py0 = padding + (fh - down + 1) // 2
         py1 = padding + (fh - down) // 2
-        if kw == 1 and kh == 1:
-            x = upfirdn2d(x, f, down=down, pad=(px0, px1, py0, py1))
-            return F.conv2d(x, weight, groups=groups)
+        # The filter runs at stride 1 and the conv strides (for 1x1 kernels too): oneDNN's bf16
+        # depthwise conv has no fast strided path (~10 ms at any size here), its stride-1 one does.
         x = upfirdn2d(x, f, pad=(px0, px1, py0, py1))
-        return F.conv2d(x, weight, stride=down, groups=groups)
-    return F.conv2d(x, weight, padding=padding, groups=groups)
+        return F.conv2d(x, weight, bias, stride=down, groups=groups)
+    return F.conv2d(x, weight, bias, padding=padding, groups=groups)
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -146,11 +148,16 @@ def modulated_conv2d(
     training batches and for gradients w.r.t. the styles with frozen weights).
     Returns gain * (conv + bias), with bias [Cout] and gain folded into one pass over the output
     (at high resolution these epilogues are memory-bound).
+    Mixed precision: the result has x's dtype (e.g. bf16 activations); weight, styles and bias may
+    be float32 masters, cast here, and the demodulation coefficients are computed in their precision.
     """
     n, cin, h, w = x.shape
     cout = weight.shape[0]
     if styles.shape != (n, cin):
         raise ValueError(f"styles must be [{n}, {cin}], got {list(styles.shape)}")
+    if x.dtype != weight.dtype:
+        return _modulated_conv2d_mixed(x, weight, styles, demodulate=demodulate, up=up, padding=padding,
+                                       resample_filter=resample_filter, bias=bias, gain=gain)
     if fused:
         wmod = weight.unsqueeze(0) * styles.reshape(n, 1, cin, 1, 1)  # [N, Cout, Cin, k, k]
         if demodulate:
@@ -170,12 +177,23 @@ def modulated_conv2d(
     return torch.addcmul((bias * gain).reshape(1, cout, 1, 1), y, scale.reshape(n, cout, 1, 1))
 
 
+def _modulated_conv2d_mixed(x, weight, styles, *, demodulate, up, padding, resample_filter, bias, gain):
+    """Non-fused modulated conv computed in x.dtype from higher-precision weight/styles/bias
+    (per-sample weights would be built in the masters' precision, so `fused` does not apply)."""
+    n, cout, dtype = x.shape[0], weight.shape[0], x.dtype
+    f = resample_filter.to(dtype) if resample_filter is not None else None
+    y = conv2d_resample(x * styles.to(dtype).reshape(n, -1, 1, 1), weight.to(dtype), f, up=up, padding=padding)
+    scale = demodulation_coefficients(weight, styles) * gain if demodulate else styles.new_full((n, 1), gain)
+    shift = bias * gain if bias is not None else weight.new_zeros(cout)
+    return torch.addcmul(shift.to(dtype).reshape(1, cout, 1, 1), y, scale.to(dtype).reshape(n, -1, 1, 1))
+
+
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None, *, act: str = "lrelu", gain: float = 1.0,
              clamp: float | None = None) -> torch.Tensor:
     """Add per-channel bias, apply activation ('lrelu' has gain sqrt(2) built in, or 'linear'),
     multiply by `gain`, clamp to [-clamp, clamp]. x: [N, C, ...]; bias: [C]."""
     if bias is not None:
-        x = x + bias.reshape(1, -1, *([1] * (x.ndim - 2)))
+        x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
     if act == "lrelu":
         x = F.leaky_relu(x, 0.2)
         gain = gain * SQRT2

@@ -101,7 +101,7 @@ class SynthesisLayer(nn.Module):
         elif noise is None and noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
         if noise is not None:
-            x = x.add_(noise * (self.noise_strength * ops.SQRT2))
+            x = x.add_((noise * (self.noise_strength * ops.SQRT2)).to(x.dtype))
         x = torch.nn.functional.leaky_relu_(x, 0.2)
         return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
@@ -169,7 +169,10 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, *, noise_mode: str = "const",
                 noise: Sequence[torch.Tensor | None] | None = None, return_features: bool = False,
-                fused: bool | None = None):
+                fused: bool | None = None, dtype: torch.dtype | None = None):
+        """dtype: the precision of the conv layers' activations (and features), e.g. torch.bfloat16 for
+        mixed-precision training; weights stay in their own precision and are cast per call. The
+        image is accumulated in float32 either way. None: the parameters' dtype."""
         cfg = self.config
         n = ws.shape[0]
         if ws.ndim != 3 or ws.shape[1:] != (cfg.num_ws, cfg.w_dim):
@@ -185,7 +188,8 @@ class SynthesisNetwork(nn.Module):
         w_idx = layer_idx = 0
         for block in self.blocks():
             if block.is_first:
-                x = block.const.unsqueeze(0).expand(n, -1, -1, -1).contiguous(memory_format=self.memory_format)
+                x = block.const.to(dtype or block.const.dtype).unsqueeze(0).expand(n, -1, -1, -1)
+                x = x.contiguous(memory_format=self.memory_format)
             for layer in block.layers():
                 layer_noise = None if noise is None else noise[layer_idx]
                 x = layer(x, ws[:, w_idx], noise_mode=noise_mode, noise=layer_noise, fused=fused)
@@ -193,7 +197,7 @@ class SynthesisNetwork(nn.Module):
                     features.append(x)
                 w_idx += 1
                 layer_idx += 1
-            y = block.torgb(x, ws[:, w_idx], fused=fused)
+            y = block.torgb(x, ws[:, w_idx], fused=fused).to(ws.dtype)
             img = y if img is None else ops.upsample2d(img, block.resample_filter) + y
         if cfg.crop is not None:
             top, left, h, w = cfg.crop

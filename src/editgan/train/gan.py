@@ -28,6 +28,10 @@ from editgan.train.loop import run_loop
 from editgan.train.state import load_state, save_state
 
 
+# Training precisions: the dtype of G's and D's conv activations.
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 @dataclass
 class GANTrainConfig:
     """Hyperparameters (StyleGAN2 defaults, scaled for small models where noted)."""
@@ -49,7 +53,17 @@ class GANTrainConfig:
     ema_kimg: float = 10.0
     ema_rampup: float | None = 0.05
     seed: int = 0
-    amp: bool = False           # bf16 autocast on CUDA
+    init: str | None = None     # where G's starting weights came from (grow_from), for provenance
+    precision: str = "fp32"     # "bf16": G and D activations in bfloat16 (float32 master weights,
+                                # optimiser, losses, R1 and path length); see PRECISIONS
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return PRECISIONS[self.precision]
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -58,12 +72,16 @@ class GANTrainConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "GANTrainConfig":
+        data = dict(data)
+        if "amp" in data:  # checkpoints before precision: amp was bf16 autocast, only ever off in runs
+            data["precision"] = "bf16" if data.pop("amp") else "fp32"
         try:
             cfg = cls(**data)
         except TypeError as err:
             raise ConfigError(f"malformed GAN training config: {err}") from None
         cfg.betas = tuple(cfg.betas)
         return cfg
+
 
 
 def _adam(params, lr: float, betas, interval: int) -> torch.optim.Adam:
@@ -76,7 +94,10 @@ class GANTrainer:
     """Holds G, D, G_ema, their optimisers and all training state; `step()` advances one batch."""
 
     def __init__(self, config: GANTrainConfig, source, device: torch.device | str = "cpu",
-                 dist: ddp.DistInfo | None = None):
+                 dist: ddp.DistInfo | None = None, compile: bool = False):
+        """compile: run G's synthesis and D through torch.compile (fuses the elementwise chains around
+        the convs; tens of seconds to compile at the first steps). The double-backward passes (R1,
+        path length) always run eagerly. Not part of the config: a run may resume either way."""
         self.config, self.source = config, source
         self.device = torch.device(device)
         self.dist = dist or ddp.DistInfo()
@@ -90,6 +111,8 @@ class GANTrainer:
         ddp.broadcast_module(self.G, self.dist)
         ddp.broadcast_module(self.D, self.dist)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self._synthesis = torch.compile(self.G.synthesis, dynamic=False) if compile else self.G.synthesis
+        self._discriminator = torch.compile(self.D, dynamic=False) if compile else self.D
         self.opt_g = _adam(self.G.parameters(), config.lr_g, config.betas, config.pl_interval if config.pl_weight else 0)
         self.opt_d = _adam(self.D.parameters(), config.lr_d, config.betas, config.r1_interval)
         self.rng = torch.Generator().manual_seed(config.seed)  # same stream on every rank
@@ -129,65 +152,75 @@ class GANTrainer:
         return [self._local(torch.randn(n * self.dist.world_size, 1, r, r, generator=self.rng)).to(self.device)
                 for _, r in self.G.config.feature_shapes()]
 
-    def _generate(self, n_global: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _generate(self, n_global: int, full_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fakes [n_local, C, R, R] (float32) and their w+; convs in the config's precision, or eagerly
+        in float32 with `full_precision` (the path-length pass)."""
         ws = self._latents(n_global, self.G)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-            img = self.G.synthesis(ws, noise=self._noise(n_global // self.dist.world_size), fused=False)
-        return img.float(), ws
+        synthesis = self.G.synthesis if full_precision else self._synthesis
+        img = synthesis(ws, noise=self._noise(n_global // self.dist.world_size), fused=False,
+                        dtype=torch.float32 if full_precision else self.config.compute_dtype)
+        return img, ws
 
-    def _d(self, img: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-            return self.D(img).float()
+    def _d(self, img: torch.Tensor, full_precision: bool = False) -> torch.Tensor:
+        """Logits [n_local, 1]; eagerly in float32 with `full_precision` (the R1 pass)."""
+        if full_precision:
+            return self.D(img, dtype=torch.float32)
+        return self._discriminator(img, dtype=self.config.compute_dtype)
 
     # ----- one iteration ----------------------------------------------------------------
     def step(self) -> dict[str, float]:
         cfg = self.config
-        stats: dict[str, float] = {}
-        do_pl = cfg.pl_weight > 0 and self.step_count % cfg.pl_interval == 0
-        do_r1 = cfg.r1_gamma > 0 and self.step_count % cfg.r1_interval == 0
+        stats = self.generator_phase(pl=cfg.pl_weight > 0 and self.step_count % cfg.pl_interval == 0)
+        stats.update(self.discriminator_phase(r1=cfg.r1_gamma > 0 and self.step_count % cfg.r1_interval == 0))
+        self.images_seen += cfg.batch
+        self._update_ema()
+        self.step_count += 1
+        return stats
 
-        # Generator: non-saturating loss.
+    def generator_phase(self, pl: bool) -> dict[str, float]:
+        """G's non-saturating loss (+ path length when `pl`), backward, Adam step on G."""
+        stats: dict[str, float] = {}
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        fake, _ = self._generate(cfg.batch)
+        fake, _ = self._generate(self.config.batch)
         loss_g = F.softplus(-self._d(fake)).mean()
         loss_g.backward()
         stats["loss_g"] = float(ddp.all_mean(loss_g, self.dist))
-        if do_pl:
+        if pl:
             stats["pl_penalty"] = self._path_length_backward()
         ddp.average_gradients(list(self.G.parameters()), self.dist)
         self.opt_g.step()
+        return stats
 
-        # Discriminator: logistic loss on fakes and reals, lazy R1 on reals.
+    def discriminator_phase(self, r1: bool) -> dict[str, float]:
+        """D's logistic loss on fresh fakes and reals (+ lazy R1 on reals when `r1`), Adam step on D."""
+        cfg = self.config
+        stats: dict[str, float] = {}
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
         with torch.no_grad():
             fake, _ = self._generate(cfg.batch)
-        real = self._real_batch().requires_grad_(do_r1)
-        logits_real = self._d(real)
+        real = self._real_batch().requires_grad_(r1)
+        logits_real = self._d(real, full_precision=r1)  # R1's gradient in full precision
         loss_d = F.softplus(self._d(fake)).mean() + F.softplus(-logits_real).mean()
-        if do_r1:
+        if r1:
             (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
-            r1 = grad.square().sum(dim=[1, 2, 3]).mean()
-            loss_d = loss_d + r1 * (cfg.r1_gamma / 2) * cfg.r1_interval
-            stats["r1_penalty"] = float(ddp.all_mean(r1, self.dist))
+            penalty = grad.square().sum(dim=[1, 2, 3]).mean()
+            loss_d = loss_d + penalty * (cfg.r1_gamma / 2) * cfg.r1_interval
+            stats["r1_penalty"] = float(ddp.all_mean(penalty, self.dist))
         loss_d.backward()
         stats["loss_d"] = float(ddp.all_mean(loss_d, self.dist))
         ddp.average_gradients(list(self.D.parameters()), self.dist)
         self.opt_d.step()
-
-        self.images_seen += cfg.batch
-        self._update_ema()
-        self.step_count += 1
         return stats
 
     def _path_length_backward(self) -> float:
         cfg = self.config
         n = max(cfg.batch // cfg.pl_batch_shrink, self.dist.world_size)
         n -= n % self.dist.world_size
-        fake, ws = self._generate(n)
+        fake, ws = self._generate(n, full_precision=True)
         pl_noise = self._local(torch.randn(n, *fake.shape[1:], generator=self.rng)).to(self.device)
         pl_noise = pl_noise / math.sqrt(fake.shape[2] * fake.shape[3])
         (grad,) = torch.autograd.grad((fake * pl_noise).sum(), ws, create_graph=True)
@@ -208,6 +241,35 @@ class GANTrainer:
             p_ema.copy_(p.lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
+
+    def grow_from(self, source: Generator) -> list[str]:
+        """Start G and G_ema from a trained generator of the same mapping and w_dim and a resolution
+        up to this run's: every block the source has is copied (widths must match); each block it
+        lacks gets a zero ToRGB, so G's first images are the source's, upsampled, and the new blocks
+        fade in as their ToRGB weights grow. Returns the blocks that start untrained. Before step 1."""
+        if self.step_count:
+            raise ConfigError("grow_from must come before the first training step")
+        src, dst = source.config, self.G.config
+        mismatched = [k for k in ("z_dim", "w_dim", "num_mapping_layers", "mapping_lr_mul", "img_channels")
+                      if getattr(src, k) != getattr(dst, k)]
+        if mismatched or src.resolution > dst.resolution or src.crop is not None:
+            raise ConfigError(f"cannot grow a {dst.resolution}px generator from {src.to_json()}: "
+                              f"{', '.join(mismatched) or 'resolution or crop'} differ")
+        widths = {r: (src.channels[r], dst.channels[r]) for r in src.channels if src.channels[r] != dst.channels[r]}
+        if widths:
+            raise ConfigError(f"block widths differ (resolution: (source, this run)): {widths}")
+        with torch.no_grad():
+            missing, unexpected = self.G.load_state_dict(source.state_dict(), strict=False)
+            if unexpected:
+                raise ConfigError(f"source generator has parameters this one lacks: {unexpected[:5]}")
+            new_blocks = sorted({int(k.split(".")[1][1:]) for k in missing if k.startswith("synthesis.b")})
+            for res in new_blocks:
+                torgb = getattr(self.G.synthesis, f"b{res}").torgb
+                torgb.weight.zero_()
+                torgb.bias.zero_()
+        ddp.broadcast_module(self.G, self.dist)
+        self.G_ema.load_state_dict(self.G.state_dict())
+        return [f"b{res}" for res in new_blocks]
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state(self) -> dict:
@@ -240,9 +302,10 @@ class GANTrainer:
         self.pl_mean.copy_(state["pl_mean"])
 
     @classmethod
-    def from_checkpoint(cls, prefix: str | Path, source, device="cpu", dist: ddp.DistInfo | None = None):
+    def from_checkpoint(cls, prefix: str | Path, source, device="cpu", dist: ddp.DistInfo | None = None,
+                        compile: bool = False):
         config = GANTrainConfig.from_json(load_state(prefix)["config"])
-        trainer = cls(config, source, device, dist)
+        trainer = cls(config, source, device, dist, compile)
         trainer.load(prefix)
         return trainer
 

@@ -4,7 +4,12 @@ Directory layout of a run (`out`):
   checkpoint.safetensors/.json  full training state (exact resume)
   generator/                    the EMA generator in our format (updated at every snapshot)
   samples/grid-<images>.png     sample grids (fixed seeds, psi 1.0)
-  log.jsonl                     one JSON line per snapshot: step, images, images/s, losses, fd_toon
+  log.jsonl                     one JSON line per snapshot: step, images, losses, fd_toon, throughput
+
+Throughput in the log: `images_per_s` is the window since the previous snapshot (training steps and
+checkpoints; the snapshot's own sampling and fd_toon excluded, reported as `snapshot_s`), and
+`images_per_s_overall` is all images over all training-step seconds of the run, across resumes.
+A window on a shared machine can be far off the overall figure: read both, with `threads`/`processes`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.native import save_generator
 from editgan.train import distributed as ddp
+from editgan.nn.stylegan2 import Generator
 from editgan.train.gan import GANTrainConfig, GANTrainer
 
 
@@ -30,6 +36,7 @@ class RunOptions:
     checkpoint_every: int = 200    # steps between checkpoints
     fd_samples: int = 0            # >0: fd_toon of this many G_ema samples vs rendered test faces
     progress: bool = True
+    compile: bool = False          # torch.compile G's synthesis and D (GANTrainer)
 
 
 def fd_toon_of(G, n: int, resolution: int, seed: int = 123) -> float:
@@ -58,17 +65,30 @@ def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions, is_toonfaces: boo
     return record
 
 
+def throughput(trainer: GANTrainer, window: dict, now: float) -> dict:
+    """The log's throughput fields: this window's and the whole run's images/s, and what ran them."""
+    return {"images_per_s": (trainer.images_seen - window["images"]) / max(now - window["t"], 1e-9),
+            "images_per_s_overall": trainer.images_seen / max(trainer.train_seconds, 1e-9),
+            "train_seconds": trainer.train_seconds, "threads": torch.get_num_threads(),
+            "processes": trainer.dist.world_size, "precision": trainer.config.precision}
+
+
 def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions, device="cpu",
-              is_toonfaces: bool = False) -> GANTrainer:
-    """Start (or resume, if `out/checkpoint.json` exists) a run and train it to `opts.total_kimg`."""
+              is_toonfaces: bool = False, grow_from: Generator | None = None) -> GANTrainer:
+    """Start (or resume, if `out/checkpoint.json` exists) a run and train it to `opts.total_kimg`.
+    A new run starts from `grow_from`'s weights when given (GANTrainer.grow_from)."""
     out = Path(out)
     device = torch.device(device)
     dist = ddp.init_from_env(device)
     prefix = out / "checkpoint"
     if prefix.with_suffix(".json").is_file():
-        trainer = GANTrainer.from_checkpoint(prefix, source, device, dist)
+        trainer = GANTrainer.from_checkpoint(prefix, source, device, dist, opts.compile)
     else:
-        trainer = GANTrainer(config, source, device, dist)
+        trainer = GANTrainer(config, source, device, dist, opts.compile)
+        if grow_from is not None:
+            new_blocks = trainer.grow_from(grow_from)
+            if dist.is_main:
+                print(f"grown from {config.init}: new blocks {', '.join(new_blocks) or 'none'} start with a zero ToRGB")
     total = int(opts.total_kimg * 1000)
     bar = None
     if opts.progress and dist.is_main:
@@ -84,8 +104,7 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
         if t.step_count % opts.snapshot_every == 0 and dist.is_main:
             now = time.monotonic()
             record = snapshot(t, out, opts, is_toonfaces)
-            record.update(stats, images_per_s=(t.images_seen - window["images"]) / max(now - window["t"], 1e-9),
-                          skipped=t.skipped)
+            record.update(stats, skipped=t.skipped, **throughput(t, window, now), snapshot_s=time.monotonic() - now)
             with (out / "log.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
             window.update(t=time.monotonic(), images=t.images_seen)
