@@ -54,6 +54,22 @@ def test_exact_resume(tmp_path):
     assert straight.opt_g.state_dict()["state"][0]["exp_avg"].equal(resumed.opt_g.state_dict()["state"][0]["exp_avg"])
 
 
+def test_compact_checkpoint_resumes_with_float16_networks(tmp_path):
+    t = GANTrainer(TINY_TRAIN, RandomSource())
+    for _ in range(2):
+        t.step()
+    t.save(tmp_path / "full")
+    t.save(tmp_path / "compact", compact=True)
+    full, compact = (tmp_path / "full.safetensors").stat().st_size, (tmp_path / "compact.safetensors").stat().st_size
+    assert compact < 0.4 * full
+    r = GANTrainer.from_checkpoint(tmp_path / "compact", RandomSource())
+    assert r.step_count == 2 and r.images_seen == t.images_seen and r.opt_g.state_dict()["state"] == {}
+    for name in ("G", "D", "G_ema"):
+        mine, theirs = getattr(r, name).state_dict(), getattr(t, name).state_dict()
+        assert all(torch.equal(mine[k], theirs[k].half().to(mine[k].dtype)) for k in mine), name
+    assert np.isfinite(r.step()["loss_d"])
+
+
 def test_resume_refuses_other_config(tmp_path):
     t = GANTrainer(TINY_TRAIN, RandomSource())
     t.save(tmp_path / "ckpt")
@@ -231,6 +247,10 @@ def test_cli_grows_a_run_in_bf16_and_logs_honest_throughput(tmp_path, capsys):
     record = json.loads((tmp_path / "big" / "log.jsonl").read_text().splitlines()[-1])
     assert record["precision"] == "bf16" and record["processes"] == 1 and record["threads"] >= 1
     assert record["images_per_s_overall"] > 0 and record["train_seconds"] > 0 and record["snapshot_s"] >= 0
+    assert main(grow + ["--out", str(tmp_path / "big2"), "--compact-to", str(tmp_path / "compact")]) == 0
+    assert main(grow + ["--out", str(tmp_path / "big3"), "--resume-from", str(tmp_path / "compact"),
+                        "--kimg", "0.012"]) == 0  # a new run directory continues the compact checkpoint
+    assert json.loads((tmp_path / "big3" / "checkpoint.json").read_text())["state"]["images_seen"] == 12
     wrong = [a.replace("16:8,", "16:16,") for a in grow]
     assert main(wrong + ["--out", str(tmp_path / "wrong")]) == 1
     assert "block widths differ" in capsys.readouterr().err

@@ -51,7 +51,8 @@ def run_gan(args: argparse.Namespace) -> int:
                          progress=render_progress)
     opts = RunOptions(total_kimg=args.kimg, max_minutes=args.max_minutes, snapshot_every=args.snapshot_every,
                       checkpoint_every=args.checkpoint_every, fd_samples=args.fd_samples,
-                      progress=not args.no_progress, compile=args.compile)
+                      progress=not args.no_progress, compile=args.compile, resume_from=args.resume_from,
+                      compact_to=args.compact_to)
     train_run(config, source, args.out, opts, device=device, is_toonfaces=args.data == "toonfaces", grow_from=grow_from)
     return 0
 
@@ -98,6 +99,10 @@ def register(subparsers) -> None:
     g.add_argument("--grow-from", default=None, metavar="BUNDLE_OR_DIR",
                    help="start from this generator's weights (same mapping and block widths, resolution up to "
                         "--resolution); blocks it lacks fade in from a zero ToRGB")
+    g.add_argument("--resume-from", default=None, metavar="PREFIX",
+                   help="a new OUT starts from this checkpoint (PREFIX.json/.safetensors, full or compact)")
+    g.add_argument("--compact-to", default=None, metavar="PREFIX",
+                   help="also keep a compact checkpoint here (float16 networks, no optimiser moments)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")

@@ -272,29 +272,37 @@ class GANTrainer:
         return [f"b{res}" for res in new_blocks]
 
     # ----- checkpoints ---------------------------------------------------------------------
-    def state(self) -> dict:
+    def state(self, compact: bool = False) -> dict:
+        """Everything a resume needs. compact: networks in float16 and no optimiser moments (about a
+        third of the size, for committing a long run's progress; Adam re-warms on resume)."""
+        nets = {name: getattr(self, name).state_dict() for name in ("G", "D", "G_ema")}
+        if compact:
+            nets = {name: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+                    for name, sd in nets.items()}
+        else:
+            nets.update(opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict())
         return {
-            "config": self.config.to_json(),
-            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "config": self.config.to_json(), **nets,
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
             "step": self.step_count, "images_seen": self.images_seen, "skipped": self.skipped,
             "train_seconds": self.train_seconds, "pl_mean": self.pl_mean,
         }
 
-    def save(self, prefix: str | Path) -> None:
-        """Write `<prefix>.safetensors` + `<prefix>.json` (rank 0 only)."""
+    def save(self, prefix: str | Path, compact: bool = False) -> None:
+        """Write `<prefix>.safetensors` + `<prefix>.json` (rank 0 only); compact: see `state`."""
         if self.dist.is_main:
-            save_state(prefix, self.state())
+            save_state(prefix, self.state(compact))
 
     def load(self, prefix: str | Path) -> None:
+        """Restore a checkpoint; a compact one (no optimiser moments) restarts Adam from zero moments."""
         state = load_state(prefix)
         if GANTrainConfig.from_json(state["config"]) != self.config:
             raise ConfigError(f"checkpoint {prefix} was trained with a different configuration")
         for name in ("G", "D", "G_ema"):
-            getattr(self, name).load_state_dict(state[name])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+            getattr(self, name).load_state_dict(state[name])  # copies cast float16 back to float32
+        if "opt_g" in state:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.step_count, self.images_seen, self.skipped = state["step"], state["images_seen"], state["skipped"]

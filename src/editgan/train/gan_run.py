@@ -1,7 +1,8 @@
 """A GAN training run on disk: resume-or-start, progress, snapshots (grid, fd_toon), log, export.
 
 Directory layout of a run (`out`):
-  checkpoint.safetensors/.json  full training state (exact resume)
+  checkpoint.safetensors/.json  full training state (exact resume); a compact copy (float16 networks,
+                                no optimiser moments) goes wherever `compact_to` says, for committing
   generator/                    the EMA generator in our format (updated at every snapshot)
   samples/grid-<images>.png     sample grids (fixed seeds, psi 1.0)
   log.jsonl                     one JSON line per snapshot: step, images, losses, fd_toon, throughput
@@ -37,6 +38,8 @@ class RunOptions:
     fd_samples: int = 0            # >0: fd_toon of this many G_ema samples vs rendered test faces
     progress: bool = True
     compile: bool = False          # torch.compile G's synthesis and D (GANTrainer)
+    resume_from: str | None = None  # a new run starts from this checkpoint prefix (full or compact)
+    compact_to: str | None = None   # also write a compact checkpoint here at every checkpoint
 
 
 def fd_toon_of(G, n: int, resolution: int, seed: int = 123) -> float:
@@ -81,8 +84,9 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     device = torch.device(device)
     dist = ddp.init_from_env(device)
     prefix = out / "checkpoint"
-    if prefix.with_suffix(".json").is_file():
-        trainer = GANTrainer.from_checkpoint(prefix, source, device, dist, opts.compile)
+    if prefix.with_suffix(".json").is_file() or opts.resume_from:
+        start = prefix if prefix.with_suffix(".json").is_file() else Path(opts.resume_from)
+        trainer = GANTrainer.from_checkpoint(start, source, device, dist, opts.compile)
     else:
         trainer = GANTrainer(config, source, device, dist, opts.compile)
         if grow_from is not None:
@@ -98,6 +102,8 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     window = {"t": time.monotonic(), "images": trainer.images_seen}
 
     def on_step(t: GANTrainer, stats: dict) -> None:
+        if opts.compact_to and t.step_count % opts.checkpoint_every == 0:
+            t.save(opts.compact_to, compact=True)
         if bar is not None:
             bar.update(t.config.batch)
             bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
@@ -113,6 +119,8 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
                          checkpoint_every=opts.checkpoint_every, on_step=on_step)
     if bar is not None:
         bar.close()
+    if opts.compact_to:
+        trainer.save(opts.compact_to, compact=True)
     if dist.is_main:
         save_generator(trainer.G_ema, out / "generator")
         unreadable = len(getattr(source, "skipped", ()))
