@@ -60,4 +60,4 @@ def test_learn_vectors_saves_them_with_their_provenance(toon_bundle, capsys):
 def test_learn_vectors_refuses_other_domains(tmp_path, capsys):
     write_bundle(tmp_path / "b", "cars", make_tiny_generator())
     assert main(["bundle", "learn-vectors", "--bundle", str(tmp_path / "b")]) == 1
-    assert "toonfaces bundles" in capsys.readouterr().err
+    assert "no default vectors are defined for 'cars' bundles" in capsys.readouterr().err

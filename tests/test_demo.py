@@ -5,7 +5,7 @@ import torch
 
 from editgan.bundle import write_bundle
 from editgan.cli import main
-from editgan.cli.demo import DEMO_VECTORS, run_toonfaces
+from editgan.domains.toonfaces.commands.demo import DEMO_VECTORS, run_toonfaces
 from editgan.domains.toonfaces import TOONFACES_LABELS
 from editgan.edit import EditingVector, VectorLibrary
 from editgan.io.segmenter import save_segmenter

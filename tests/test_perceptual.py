@@ -7,7 +7,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from editgan.errors import InputError, MissingWeightsError
-from editgan.nn.perceptual import PERCEPTUAL, get_perceptual, ms_ssim, msssim_l1, ssim_components
+from editgan.nn.perceptual import get_perceptual, ms_ssim, msssim_l1, ssim_components
+from editgan.registry import PERCEPTUAL
 
 
 def ssim_reference(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -74,7 +75,7 @@ def test_msssim_l1_properties():
 
 
 def test_registry():
-    assert set(PERCEPTUAL) >= {"lpips", "msssim_l1", "toon"}
+    assert set(PERCEPTUAL.names()) >= {"lpips", "msssim_l1", "toon"}  # toon: registered by the toonfaces plug-in
     assert get_perceptual("msssim_l1") is msssim_l1
     with pytest.raises(InputError, match="lpips, msssim_l1, toon"):
         get_perceptual("vgg")

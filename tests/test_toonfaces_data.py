@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from editgan.cli import data as data_cli
+from editgan.domains.toonfaces.commands import data as data_cli
 from editgan.domains.toonfaces import TOONFACES_LABELS, ToonParams, render, sample_params
 from editgan.domains.toonfaces.dataset import SPLITS, ToonFacesDataset, image_to_tensor, render_split, split_seed
 from editgan.errors import InputError

@@ -7,26 +7,24 @@ import argparse
 import importlib
 import sys
 
+from editgan import __version__
 from editgan.errors import EditGANError
+from editgan.registry import COMMANDS
 
-# Modules under editgan.cli that define sub-commands, in the order `--help` lists them.
-COMMAND_MODULES = ["demo", "sample", "convert", "data", "train", "bundle", "embed", "segment", "edit", "vector",
-                   "batch", "serve", "bench"]
+# Modules under editgan.cli that define sub-commands, in the order `--help` lists them; domain
+# plug-ins add theirs (editgan.registry.COMMANDS, e.g. toonfaces' demo, data and bench), listed after.
+COMMAND_MODULES = ["sample", "convert", "train", "bundle", "embed", "segment", "edit", "vector", "batch", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="editgan", description="EditGAN: semantic image editing with GANs.")
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action="version", version=f"editgan {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"editgan.cli.{name}").register(subparsers)
+    for name in COMMANDS.names():
+        COMMANDS.get(name)(subparsers)
     return parser
-
-
-def _version() -> str:
-    from editgan import __version__
-
-    return f"editgan {__version__}"
 
 
 def main(argv: list[str] | None = None) -> int:

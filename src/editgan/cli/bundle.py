@@ -10,9 +10,11 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import MANIFEST, open_bundle, write_bundle
-from editgan.cli.edit import add_identity_arg
+from editgan.cli.edit import add_identity_arg, progress_bar
 from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
+from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
+from editgan.session import load
 
 
 def hardware_description() -> str:
@@ -39,9 +41,7 @@ def run_create(args: argparse.Namespace) -> int:
     if not (run / "checkpoint.json").is_file():
         raise InputError(f"{run} is not a training run directory (no checkpoint.json)")
     generator = load_generator(run / "generator")
-    labels = None
-    if args.domain == "toonfaces":
-        from editgan.domains.toonfaces import TOONFACES_LABELS as labels
+    labels = LABEL_SCHEMES.get(args.domain) if args.domain in LABEL_SCHEMES else None
     provenance = {**run_provenance(run), "hardware": args.hardware or hardware_description()}
     extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}
     out = Path(args.out)
@@ -62,26 +62,24 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_learn_vectors(args: argparse.Namespace) -> int:
-    from editgan.cli.edit import progress_bar
-    from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, default_edit, learn_default_vector
-    from editgan.session import load
-
     editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
-    if editor.bundle.domain != "toonfaces":
-        raise InputError(f"default vectors are defined for toonfaces bundles; {editor.bundle.path} is "
-                         f"{editor.bundle.domain!r}")
-    edits = [default_edit(n) for n in args.only.split(",")] if args.only else list(DEFAULT_EDITS)
-    for edit in edits:
-        bar, update = progress_bar(args.edit_steps, edit.name)
+    domain = editor.bundle.domain
+    if domain not in DEFAULT_VECTORS:
+        raise InputError(f"no default vectors are defined for {domain!r} bundles ({editor.bundle.path}); "
+                         f"domains with defaults: {', '.join(DEFAULT_VECTORS.names()) or 'none'}")
+    recipe = DEFAULT_VECTORS.get(domain)
+    names = args.only.split(",") if args.only else recipe.names
+    unknown = sorted(set(names) - set(recipe.names))
+    if unknown:
+        raise InputError(f"unknown default vectors {unknown} for {domain}; known: {', '.join(recipe.names)}")
+    for name in names:
+        bar, update = progress_bar(args.edit_steps, name)
         with bar:
-            vector = learn_default_vector(editor, edit, embed_steps=args.embed_steps, edit_steps=args.edit_steps,
-                                          progress=update)
+            vector, summary = recipe.learn(editor, name, embed_steps=args.embed_steps, edit_steps=args.edit_steps,
+                                           progress=update)
         editor.library.add(vector, overwrite=True)
-        c = vector.created
-        print(f"{edit.name}: test face {c['test_index']}, parts {', '.join(vector.parts)}; {edit.attribute} "
-              f"{c['attribute_before']:+.2f} -> {c['attribute_after']:+.2f} (wanted {'+' if edit.sign > 0 else '-'})",
-              flush=True)
-    print(f"saved {len(edits)} vectors to {editor.library.directory}")
+        print(summary, flush=True)
+    print(f"saved {len(names)} vectors to {editor.library.directory}")
     return 0
 
 
@@ -100,11 +98,12 @@ def register(subparsers) -> None:
     s = sub.add_parser("show", help="print a bundle's manifest")
     s.add_argument("bundle", help="bundle name or directory")
     s.set_defaults(func=run_show)
-    v = sub.add_parser("learn-vectors", help="learn a toonfaces bundle's default editing vectors into <bundle>/vectors")
+    v = sub.add_parser("learn-vectors", help="learn a bundle's default editing vectors (defined by its domain) into "
+                                             "<bundle>/vectors")
     v.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
     v.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
-    v.add_argument("--only", help="comma-separated subset (smile, close_eyes, raise_eyebrows, enlarge_pupils, "
-                                  "open_mouth, gaze_left)")
+    v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
+                                  "enlarge_pupils, open_mouth, gaze_left)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
     v.add_argument("--edit-steps", type=int, default=100, help="optimisation steps per vector (paper: 100)")
     add_identity_arg(v)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import torch
 
+from editgan.cli import train_encoder, train_segmenter
 from editgan.errors import InputError
 from editgan.io.native import load_generator
 from editgan.nn.config import channels_for
 from editgan.nn.stylegan2 import Generator
+from editgan.registry import TRAIN_COMMANDS
 from editgan.train.data import open_source
 from editgan.train.gan import GANTrainConfig
 from editgan.train.gan_run import RunOptions, train_run
@@ -30,7 +32,7 @@ def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> d
 def run_gan(args: argparse.Namespace) -> int:
     channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
     config = GANTrainConfig(
-        data=args.data if args.data == "toonfaces" else str(args.data),
+        data=str(args.data),
         generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
                        num_mapping_layers=args.mapping_layers, channels=channels),
         discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
@@ -45,15 +47,15 @@ def run_gan(args: argparse.Namespace) -> int:
 
     def render_progress(i: int, n: int) -> None:
         if i % 5000 == 0 or i == n:
-            print(f"rendering toonfaces pool: {i}/{n}", flush=True)
+            print(f"preparing {args.data}: {i}/{n}", flush=True)
 
     source = open_source(args.data, args.resolution, count=args.pool, cache_dir=args.cache_dir,
                          progress=render_progress)
     opts = RunOptions(total_kimg=args.kimg, max_minutes=args.max_minutes, snapshot_every=args.snapshot_every,
-                      checkpoint_every=args.checkpoint_every, fd_samples=args.fd_samples,
+                      checkpoint_every=args.checkpoint_every, metric_samples=args.metric_samples,
                       progress=not args.no_progress, compile=args.compile, resume_from=args.resume_from,
                       compact_to=args.compact_to)
-    train_run(config, source, args.out, opts, device=device, is_toonfaces=args.data == "toonfaces", grow_from=grow_from)
+    train_run(config, source, args.out, opts, device=device, grow_from=grow_from)
     return 0
 
 
@@ -66,13 +68,12 @@ def load_grow_source(where: str) -> Generator:
 
 
 def register(subparsers) -> None:
-    from editgan.cli import train_encoder, train_measures, train_segmenter
-
-    p = subparsers.add_parser("train", help="train networks: gan, segmenter, measures, encoder")
+    p = subparsers.add_parser("train", help="train networks: gan, segmenter, encoder (and what domains add)")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     train_segmenter.register_train(sub)
-    train_measures.register_train(sub)
     train_encoder.register_train(sub)
+    for name in TRAIN_COMMANDS.names():
+        TRAIN_COMMANDS.get(name)(sub)
     g = sub.add_parser("gan", help="train a StyleGAN2 (resumes from OUT/checkpoint.json if present)")
     g.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of images")
     g.add_argument("--out", required=True, help="run directory (checkpoint, generator/, samples/, log.jsonl)")
@@ -93,7 +94,8 @@ def register(subparsers) -> None:
     g.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long")
     g.add_argument("--snapshot-every", type=int, default=500, help="steps between sample grids / fd / export")
     g.add_argument("--checkpoint-every", type=int, default=200)
-    g.add_argument("--fd-samples", type=int, default=0, help="toonfaces only: fd_toon sample count at snapshots")
+    g.add_argument("--metric-samples", "--fd-samples", dest="metric_samples", type=int, default=0,
+                   help="samples for the data source's snapshot metric (toonfaces: fd_toon); 0: off")
     g.add_argument("--pool", type=int, default=50_000, help="toonfaces only: number of rendered training faces")
     g.add_argument("--cache-dir", default="outputs/cache", help="toonfaces only: where the rendered pool is cached")
     g.add_argument("--grow-from", default=None, metavar="BUNDLE_OR_DIR",

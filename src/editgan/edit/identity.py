@@ -6,7 +6,8 @@ cosine similarity in `editgan.edit.losses.identity_loss`).
 - ArcFace IR-SE50 (`model_ir_se50.pth`, supplied by the user): the face is taken as pSp and EditGAN
   do, from a 256x256 image -- resize to 256 by adaptive average pooling, crop rows 35:223 and
   columns 32:220 (188x188), average-pool to 112x112 -- then embedded;
-- the toonfaces identity network shipped with the package (`editgan.eval`), for toonfaces bundles.
+- identity networks that domain plug-ins register by name (`editgan.registry.IDENTITY`), e.g.
+  "toonfaces" for the toonfaces measuring network.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import InputError
+from editgan.io.arcface_weights import load_arcface
 from editgan.nn.irse import INPUT_SIZE, IRSE50
+from editgan.registry import IDENTITY
 
 Identity = Callable[[torch.Tensor], torch.Tensor]
 FACE_FRAME = 256  # the image size the crop below is defined on
 FACE_ROWS, FACE_COLS = slice(35, 223), slice(32, 220)
-TOONFACES = "toonfaces"
 
 
 def arcface_crop(images: torch.Tensor) -> torch.Tensor:
@@ -47,26 +49,12 @@ class ArcFaceIdentity(nn.Module):
         return self.net(arcface_crop(images))
 
 
-class ToonfacesIdentity(nn.Module):
-    """The packaged toonfaces identity network, with gradients: images [N, 3, S, S] -> unit embeddings."""
-
-    def __init__(self):
-        super().__init__()
-        from editgan.eval.toon_nets import load_measure_nets
-
-        self.net = load_measure_nets()[1]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net(images), dim=1)
-
-
 def load_identity(spec: str | Path | Identity | None, device: str | torch.device = "cpu") -> Identity | None:
-    """None -> None; 'toonfaces' -> the packaged toonfaces network; a path -> ArcFace IR-SE50 from that
-    file; a callable is returned as is. Networks come frozen, in eval mode, on `device`."""
+    """None -> None; an existing file -> ArcFace IR-SE50 from it; another name -> the identity network a
+    domain plug-in registered under it (e.g. 'toonfaces'); a callable is returned as is. Networks come
+    frozen, in eval mode, on `device`."""
     if spec is None or callable(spec):
         return spec
-    if str(spec) == TOONFACES:
-        return ToonfacesIdentity().to(device).eval().requires_grad_(False)
-    from editgan.io.arcface_weights import load_arcface
-
+    if not Path(spec).is_file() and str(spec) in IDENTITY:
+        return IDENTITY.get(str(spec))().to(device).eval().requires_grad_(False)
     return ArcFaceIdentity(load_arcface(spec)).to(device).eval()

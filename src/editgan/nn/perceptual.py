@@ -14,9 +14,8 @@ Names and trade-offs (the bundle manifest records its choice under "perceptual")
   restoration"). Weight-free and cheap; any domain. MS-SSIM sees local structure and contrast
   at several scales but knows no semantics, so it is weaker than LPIPS on textures and large
   misalignments. Images must be at least 11 px (the Gaussian window).
-- "toon": distance between the toonfaces measuring networks' activations (unit-normalised conv
-  maps and penultimate features, LPIPS-style with uniform weights). Semantic for toonfaces
-  (identity, expression) and cheap, but meaningless on any other domain.
+
+Domain plug-ins register their own (`editgan.registry.PERCEPTUAL`), e.g. toonfaces' "toon".
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from editgan.errors import InputError
+from editgan.registry import PERCEPTUAL
 
 PerceptualFn = Callable[..., torch.Tensor]
 
@@ -41,7 +41,7 @@ MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MSSSIM_ALPHA = 0.84
 
 
-def _check_pair(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None, name: str):
+def check_pair(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None, name: str):
     if a.dim() != 4 or a.shape[1] != 3 or a.shape != b.shape:
         raise InputError(f"{name} takes two image batches [N, 3, H, W] of one shape, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -109,7 +109,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def msssim_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """0.84 (1 - MS-SSIM) + 0.16 mean |a - b|, both on images mapped to [0, 1] -> [N]."""
-    a, b = _check_pair(a, b, mask, "msssim_l1")
+    a, b = check_pair(a, b, mask, "msssim_l1")
     x, y = (a + 1) / 2, (b + 1) / 2
     l1 = (x - y).abs().mean(dim=(1, 2, 3))
     return MSSSIM_ALPHA * (1 - ms_ssim(x, y)) + (1 - MSSSIM_ALPHA) * l1
@@ -134,48 +134,10 @@ def lpips(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) ->
     return _lpips_model(str(a.device), vgg16, heads)(a, b, mask)
 
 
-@lru_cache(maxsize=4)
-def _toon_nets(device: str):
-    from editgan.eval.toon_nets import load_measure_nets
-
-    attr_net, id_net, _ = load_measure_nets()
-    return [net.to(device).requires_grad_(False) for net in (id_net, attr_net)]
-
-
-def _toon_taps(net, images: torch.Tensor) -> list[torch.Tensor]:
-    """Every ReLU output of the conv body [N, C, h, w] plus the penultimate features [N, D, 1, 1]."""
-    taps = []
-    x = net.prepare(images)
-    for layer in net.body:
-        x = layer(x)
-        if isinstance(layer, torch.nn.ReLU):
-            taps.append(x)
-    taps.append(net.features(x)[:, :, None, None])
-    return taps
-
-
-def toon(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean over taps of both toonfaces nets of mean_{h,w} sum_c (u(a) - u(b))^2, u = unit-normalised
-    over channels -> [N] (each tap contributes at most 4, so the result is in [0, 4])."""
-    from editgan.nn.lpips import unit_normalize
-
-    a, b = _check_pair(a, b, mask, "toon")
-    n = a.shape[0]
-    total, count = a.new_zeros(n), 0
-    for net in _toon_nets(str(a.device)):
-        for f in _toon_taps(net, torch.cat([a, b])):
-            u = unit_normalize(f)
-            total = total + (u[:n] - u[n:]).square().sum(dim=1).mean(dim=(1, 2))
-            count += 1
-    return total / count
-
-
-PERCEPTUAL: dict[str, PerceptualFn] = {"lpips": lpips, "msssim_l1": msssim_l1, "toon": toon}
+PERCEPTUAL.register("lpips", lpips)
+PERCEPTUAL.register("msssim_l1", msssim_l1)
 
 
 def get_perceptual(name: str) -> PerceptualFn:
-    """The distance registered under `name`; InputError listing the names otherwise."""
-    try:
-        return PERCEPTUAL[name]
-    except KeyError:
-        raise InputError(f"unknown perceptual distance {name!r}; choose one of {', '.join(PERCEPTUAL)}") from None
+    """The distance registered under `name` (here or by a domain plug-in); InputError listing the names."""
+    return PERCEPTUAL.get(name)

@@ -1,4 +1,5 @@
-"""Image sources for GAN training: rendered toonfaces, or a folder / zip of the user's images.
+"""Image sources for training: a folder / zip of the user's images, or a source a domain plug-in
+registers by name (`editgan.registry.DATA_SOURCES`, e.g. rendered toonfaces).
 
 A source is indexable: `source[i]` -> float32 [3, R, R] in [-1, 1], or None when item i could not
 be read (the trainer skips and counts it; one bad file never stops a run).
@@ -15,6 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from editgan.errors import InputError
+from editgan.registry import DATA_SOURCES
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -73,49 +75,11 @@ class ImageFileSource:
             return None
 
 
-class ToonfacesSource:
-    """A fixed pool of rendered training-split toonfaces, kept as uint8 in memory.
-
-    The pool is rendered once (and cached to `cache` as .npy if given): a GAN sees a finite
-    dataset, and the CPU renders each face once instead of every epoch.
-    """
-
-    def __init__(self, resolution: int, count: int = 50_000, cache: str | Path | None = None, progress=None):
-        from editgan.domains.toonfaces import render, sample_params
-        from editgan.domains.toonfaces.dataset import split_seed
-
-        self.resolution, self.count, self.skipped = resolution, count, set()
-        cache = Path(cache) if cache else None
-        if cache is not None and cache.is_file():
-            self.images = np.load(cache, mmap_mode="r")
-            if self.images.shape != (count, resolution, resolution, 3):
-                raise InputError(f"toonfaces cache {cache} holds {self.images.shape}, expected "
-                                 f"{(count, resolution, resolution, 3)}; delete it to re-render")
-            return
-        images = np.empty((count, resolution, resolution, 3), dtype=np.uint8)
-        for i in range(count):
-            images[i] = render(sample_params(split_seed("train", i)), resolution)[0]
-            if progress is not None:
-                progress(i + 1, count)
-        self.images = images
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npy")
-            np.save(tmp, images)
-            tmp.replace(cache)
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return uint8_to_tensor(self.images[index])
-
-
 def open_source(spec: str, resolution: int, count: int = 50_000, cache_dir: str | Path | None = None, progress=None):
-    """'toonfaces' -> ToonfacesSource; anything else is a folder or zip path."""
-    if spec == "toonfaces":
-        cache = Path(cache_dir) / f"toonfaces-{resolution}-{count}.npy" if cache_dir else None
-        return ToonfacesSource(resolution, count, cache, progress)
+    """A data source a domain plug-in registered under `spec` (e.g. 'toonfaces', built with `count`
+    items, cached under `cache_dir`), else a folder or zip path of images."""
+    if not Path(spec).exists() and spec in DATA_SOURCES:
+        return DATA_SOURCES.get(spec)(resolution, count, cache_dir, progress)
     return ImageFileSource(spec, resolution)
 
 

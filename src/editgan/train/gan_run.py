@@ -1,11 +1,11 @@
-"""A GAN training run on disk: resume-or-start, progress, snapshots (grid, fd_toon), log, export.
+"""A GAN training run on disk: resume-or-start, progress, snapshots (grid, the data's metric), log, export.
 
 Directory layout of a run (`out`):
   checkpoint.safetensors/.json  full training state (exact resume); a compact copy (float16 networks,
                                 no optimiser moments) goes wherever `compact_to` says, for committing
   generator/                    the EMA generator in our format (updated at every snapshot)
   samples/grid-<images>.png     sample grids (fixed seeds, psi 1.0)
-  log.jsonl                     one JSON line per snapshot: step, images, losses, fd_toon, throughput
+  log.jsonl                     one JSON line per snapshot: step, images, losses, metric (fd_toon), throughput
 
 Throughput in the log: `images_per_s` is the window since the previous snapshot (training steps and
 checkpoints; the snapshot's own sampling and fd_toon excluded, reported as `snapshot_s`), and
@@ -26,6 +26,7 @@ from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.native import save_generator
 from editgan.train import distributed as ddp
 from editgan.nn.stylegan2 import Generator
+from editgan.registry import SNAPSHOT_METRICS
 from editgan.train.gan import GANTrainConfig, GANTrainer
 
 
@@ -35,36 +36,24 @@ class RunOptions:
     max_minutes: float | None = None
     snapshot_every: int = 500      # steps between snapshots (grid, fd, exported generator)
     checkpoint_every: int = 200    # steps between checkpoints
-    fd_samples: int = 0            # >0: fd_toon of this many G_ema samples vs rendered test faces
+    metric_samples: int = 0        # >0: the data's snapshot metric (toonfaces: fd_toon) on this many samples
     progress: bool = True
     compile: bool = False          # torch.compile G's synthesis and D (GANTrainer)
     resume_from: str | None = None  # a new run starts from this checkpoint prefix (full or compact)
     compact_to: str | None = None   # also write a compact checkpoint here at every checkpoint
 
 
-def fd_toon_of(G, n: int, resolution: int, seed: int = 123) -> float:
-    """fd_toon between n G_ema samples and n rendered test-split toonfaces."""
-    from editgan.domains.toonfaces import render, sample_params
-    from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
-    from editgan.eval import fd_toon
-
-    with torch.no_grad():
-        fakes = torch.cat([G(G.sample_z(min(64, n - i), seed=seed + i).to(G.w_avg.device)).cpu().clamp(-1, 1)
-                           for i in range(0, n, 64)])
-    reals = torch.stack([image_to_tensor(render(sample_params(split_seed("test", i)), resolution)[0])
-                         for i in range(n)])
-    return fd_toon(fakes, reals)
-
-
-def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions, is_toonfaces: bool) -> dict:
+def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions) -> dict:
+    """Sample grid, exported G_ema, and the data source's registered metric (if any, with
+    `opts.metric_samples` > 0) -> the log record's step, kimg and metric fields."""
     G = trainer.G_ema
     with torch.no_grad():
         grid = G(G.sample_z(16, seed=0).to(trainer.device), noise_mode="const")
     save_png(out / "samples" / f"grid-{trainer.images_seen:09d}.png", make_grid(to_uint8(grid), cols=8))
     save_generator(G, out / "generator")
     record = {"step": trainer.step_count, "kimg": trainer.images_seen / 1000}
-    if opts.fd_samples and is_toonfaces:
-        record["fd_toon"] = fd_toon_of(G, opts.fd_samples, G.config.resolution)
+    if opts.metric_samples and trainer.config.data in SNAPSHOT_METRICS:
+        record.update(SNAPSHOT_METRICS.get(trainer.config.data)(G, opts.metric_samples))
     return record
 
 
@@ -77,7 +66,7 @@ def throughput(trainer: GANTrainer, window: dict, now: float) -> dict:
 
 
 def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions, device="cpu",
-              is_toonfaces: bool = False, grow_from: Generator | None = None) -> GANTrainer:
+              grow_from: Generator | None = None) -> GANTrainer:
     """Start (or resume, if `out/checkpoint.json` exists) a run and train it to `opts.total_kimg`.
     A new run starts from `grow_from`'s weights when given (GANTrainer.grow_from)."""
     out = Path(out)
@@ -109,7 +98,7 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
             bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
         if t.step_count % opts.snapshot_every == 0 and dist.is_main:
             now = time.monotonic()
-            record = snapshot(t, out, opts, is_toonfaces)
+            record = snapshot(t, out, opts)
             record.update(stats, skipped=t.skipped, **throughput(t, window, now), snapshot_s=time.monotonic() - now)
             with (out / "log.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -97,3 +97,14 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
         attribute_change=float(scores[1] - scores[0]))
     vector.created["bundle"] = bundle.path.name  # portable: the vectors ship inside the bundle
     return vector
+
+
+def learn_named(editor, name: str, *, embed_steps: int = 300, edit_steps: int = 100,
+                progress: Callable[[int, dict], None] | None = None) -> tuple[EditingVector, str]:
+    """The registered default-vector recipe: learn the default edit `name`; (vector, one summary line)."""
+    edit = default_edit(name)
+    vector = learn_default_vector(editor, edit, embed_steps=embed_steps, edit_steps=edit_steps, progress=progress)
+    c = vector.created
+    summary = (f"{edit.name}: test face {c['test_index']}, parts {', '.join(vector.parts)}; {edit.attribute} "
+               f"{c['attribute_before']:+.2f} -> {c['attribute_after']:+.2f} (wanted {'+' if edit.sign > 0 else '-'})")
+    return vector, summary

@@ -1,0 +1,1 @@
+"""The toonfaces commands: `editgan demo`, `data toonfaces`, `train measures`, `bench quality`."""
