@@ -41,15 +41,8 @@ import numpy as np
 import torch
 
 import editgan
-from editgan.domains.toonfaces import edit_params, edit_target, edited_parts
-from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.render import render
-from editgan.domains.toonfaces.vectors import default_edit
 from editgan.edit.optimize import learn_edit, refine, render_and_segment
 from editgan.edit.region import edit_region
-from editgan.eval.attributes import attribute_scores
-from editgan.eval.bench_faces import fingerprint
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
@@ -57,6 +50,13 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.toonfaces import edit_params, edit_target, edited_parts
+from editgan.toonfaces.attributes import attribute_scores
+from editgan.toonfaces.bench_faces import fingerprint
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.render import render
+from editgan.toonfaces.vectors import default_edit
 
 BUFFER = 5
 TARGETS = {"success": 0.85, "preservation": 0.02, "iou": 0.8, "apply_ms": 50.0, "optimise_s": 20.0, "refine_s": 6.0}

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from editgan.bundle import open_bundle
-from editgan.domains.toonfaces.dataset import render_split
 from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.toonfaces.dataset import render_split
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from editgan.domains.toonfaces import TOONFACES_LABELS, edit_params, render, sample_params
-from editgan.domains.toonfaces.dataset import split_seed
+from editgan.toonfaces import TOONFACES_LABELS, edit_params, render, sample_params
+from editgan.toonfaces.dataset import split_seed
 
 EDITS = [
     {"smile": 0.0, "mouth_open": 0.0},

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from editgan.domains.toonfaces import render, sample_params
+from editgan.toonfaces import render, sample_params
 
 
 def bench(size: int, batch: int, repeats: int) -> dict:

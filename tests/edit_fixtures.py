@@ -4,9 +4,9 @@ a three-label scheme, a bundle holding both, and a target label map with a paint
 import torch
 
 from editgan.bundle import write_bundle
-from editgan.domains.labels import LabelScheme
 from editgan.edit.optimize import render_and_segment
 from editgan.io.segmenter import save_segmenter
+from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 

@@ -12,12 +12,11 @@ from conftest import make_tiny_generator
 from edit_fixtures import make_tiny_segmenter, write_edit_bundle
 from editgan.bundle import write_bundle
 from editgan.cli import main
-from editgan.domains.toonfaces import SMILE_THRESHOLD, TOONFACES_LABELS
-from editgan.eval import attribute_scores
 from editgan.io.native import load_tensors
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.toonfaces import SMILE_THRESHOLD, TOONFACES_LABELS, attribute_scores
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +99,7 @@ def test_bench_without_a_benchmark_name_is_an_error(capsys):
 
 
 def test_comparison_line_sorts_metrics_by_their_direction():
-    from editgan.eval.quality_report import comparison
+    from editgan.toonfaces.quality_report import comparison
 
     rows = [{"method": "A", "attribute_accuracy": 0.9, "fd_toon": 10.0, "kd_toon": 0.01, "identity": 0.8,
              "outside_change": 0.01, "mouth_iou": float("nan")},

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from editgan.bundle import open_bundle, write_bundle
-from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, InputError
+from editgan.labels import LabelScheme
 
 SCHEME = LabelScheme("two", ("background", "thing"), ((0, 0, 0), (255, 0, 0)))
 

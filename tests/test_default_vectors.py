@@ -6,15 +6,15 @@ import torch
 from conftest import make_tiny_generator
 from editgan.bundle import write_bundle
 from editgan.cli import main
-from editgan.domains.toonfaces import TOONFACES_LABELS
-from editgan.domains.toonfaces.dataset import split_seed
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_face
 from editgan.edit.vectors import VectorLibrary
 from editgan.errors import InputError
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.toonfaces import TOONFACES_LABELS
+from editgan.toonfaces.dataset import split_seed
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_face
 
 
 def test_learning_faces_have_room_for_the_edit():

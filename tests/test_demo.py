@@ -5,12 +5,12 @@ import torch
 
 from editgan.bundle import write_bundle
 from editgan.cli import main
-from editgan.domains.toonfaces.commands.demo import DEMO_VECTORS, run_toonfaces
-from editgan.domains.toonfaces import TOONFACES_LABELS
 from editgan.edit import EditingVector, VectorLibrary
 from editgan.io.segmenter import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.toonfaces import TOONFACES_LABELS
+from editgan.toonfaces.commands.demo import DEMO_VECTORS, run_toonfaces
 from conftest import make_tiny_generator
 
 

@@ -68,8 +68,8 @@ def test_missing_or_invalid_weights_raise(tmp_path):
 @pytest.mark.skipif(not os.environ.get("EDITGAN_INCEPTION"), reason="set EDITGAN_INCEPTION to NVIDIA's "
                     "inception-2015-12-05.pt to test the real network")
 def test_real_inception_weights():
-    from editgan.domains.toonfaces import render, sample_params
-    from editgan.domains.toonfaces.dataset import image_to_tensor
+    from editgan.toonfaces import render, sample_params
+    from editgan.toonfaces.dataset import image_to_tensor
 
     model = load_inception(os.environ["EDITGAN_INCEPTION"])
     a = torch.stack([image_to_tensor(render(sample_params(i), 64)[0]) for i in range(8)])

@@ -55,7 +55,7 @@ def test_cli_sample_and_one_line_error(tmp_path, tiny_generator, capsys):
 
 
 def test_demo_stand_in_runs(tmp_path, capsys):
-    from editgan.domains.toonfaces.commands.demo import run_stand_in
+    from editgan.toonfaces.commands.demo import run_stand_in
 
     run_stand_in(tmp_path, seed=0)
     out = capsys.readouterr().out

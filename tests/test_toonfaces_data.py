@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from editgan.domains.toonfaces.commands import data as data_cli
-from editgan.domains.toonfaces import TOONFACES_LABELS, ToonParams, render, sample_params
-from editgan.domains.toonfaces.dataset import SPLITS, ToonFacesDataset, image_to_tensor, render_split, split_seed
 from editgan.errors import InputError
+from editgan.toonfaces import TOONFACES_LABELS, ToonParams, render, sample_params
+from editgan.toonfaces.commands import data as data_cli
+from editgan.toonfaces.dataset import SPLITS, ToonFacesDataset, image_to_tensor, render_split, split_seed
 
 
 def test_splits_are_disjoint_and_fixed():

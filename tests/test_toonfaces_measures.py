@@ -5,19 +5,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from editgan.domains.toonfaces import edit_params, render, sample_params
-from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.errors import InputError, MissingWeightsError
-from editgan.eval import (
+from editgan.toonfaces import (
     attribute_scores,
+    edit_params,
     fd_toon,
     identity_similarity,
     is_smiling,
     kd_toon,
+    render,
     same_identity,
+    sample_params,
 )
-from editgan.eval.measures_training import info_nce, train_attribute_net
-from editgan.eval.toon_nets import ToonNet, asset_dir, load_measure_nets
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.measure_nets import ToonNet, asset_dir, load_measure_nets
+from editgan.toonfaces.measures_training import info_nce, train_attribute_net
 
 
 def images(params, size=128):

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from editgan.domains.toonfaces import (
+from editgan.toonfaces import (
     EXPRESSION_PARAMS,
     PARAM_PARTS,
     PARAM_SPECS,
@@ -19,9 +19,9 @@ from editgan.domains.toonfaces import (
     sample_identity,
     sample_params,
 )
-from editgan.domains.toonfaces.canvas import Canvas
-from editgan.domains.toonfaces.render import paint_face
 from editgan.errors import InputError
+from editgan.toonfaces.canvas import Canvas
+from editgan.toonfaces.render import paint_face
 
 GOLDEN = "70f853d4b1251d4a1f9e38469722138941c8e11079fcb552a5d787f42e4f0491"
 REQUIRED_PARTS = ("background", "skin", "hair", "ear", "eyebrow", "sclera", "iris", "pupil", "eyelid", "nose",

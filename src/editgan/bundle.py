@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json, save_generator
+from editgan.labels import LabelScheme
 from editgan.nn.stylegan2 import Generator
 
 MANIFEST = "manifest.json"

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import Bundle, open_bundle
-from editgan.domains.labels import LabelScheme
 from editgan.edit.apply import apply_vectors
 from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, check_wplus, learn_edit, refine, render_and_segment
@@ -34,6 +33,7 @@ from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
 from editgan.invert import EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
+from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmentation, Segmenter
 
 

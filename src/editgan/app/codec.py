@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from editgan.domains.labels import LabelScheme
 from editgan.errors import InputError
 from editgan.io.images import to_uint8
+from editgan.labels import LabelScheme
 
 DIFFERENCE_GAIN = 4  # the difference view multiplies |after - before| (uint8 levels) by this
 

@@ -25,11 +25,11 @@ from editgan.app.codec import data_url, decode_labels, difference, encode_labels
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.schemas import EditRequest, RefineRequest
 from editgan.app.sessions import Session, SessionStore
-from editgan.domains.labels import LabelScheme
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector, validate_name
 from editgan.errors import EditGANError, InputError
 from editgan.io.images import to_uint8
+from editgan.labels import LabelScheme
 from editgan.session import Editor
 
 DEFAULT_EMBED_STEPS = 300

@@ -23,12 +23,12 @@ import torch
 from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
-from editgan.domains.labels import LabelScheme
-from editgan.domains.schemes import SCHEMES, get_scheme
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
 from editgan.io.segmenter import save_segmenter
+from editgan.labels import LabelScheme
+from editgan.labels import SCHEMES, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.train.annotations import embed_annotations, read_annotations

@@ -1,9 +1,8 @@
-"""Fréchet distance between two feature sets, and `fd_toon` on toon features.
+"""Fréchet distance between two feature sets.
 
 FD = |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2), the Fréchet (2-Wasserstein)
 distance between Gaussians fitted to the sets. Computed in float64 through symmetric
 eigendecompositions, so the matrix square roots are of PSD matrices and never complex.
-`fd_toon` is this on toon_features; it is not FID (no Inception network is involved).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from editgan.errors import InputError
-from editgan.eval.features import toon_features
 
 
 def check_feature_sets(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
@@ -36,8 +34,3 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     inner = root_a @ cov_b @ root_a
     tr_cross = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp_min(0).sqrt().sum()
     return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * tr_cross)
-
-
-def fd_toon(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
-    """Fréchet distance between two toonface image sets (float [N, 3, S, S] in [-1, 1]) in toon features."""
-    return frechet_distance(toon_features(images_a), toon_features(images_b))

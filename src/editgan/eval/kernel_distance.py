@@ -1,16 +1,14 @@
-"""Kernel distance between two feature sets (KID-style), and `kd_toon` on toon features.
+"""Kernel distance between two feature sets (KID-style).
 
 The unbiased estimate of the squared maximum mean discrepancy with the polynomial kernel
 k(x, y) = (x.y / D + 1)^3 (Binkowski et al. 2018), averaged over random subsets of at most
 `subset_size` samples per set. Unlike the Fréchet distance it is unbiased for small sets.
-`kd_toon` is this on toon_features; it is not KID (no Inception network is involved).
 """
 
 from __future__ import annotations
 
 import torch
 
-from editgan.eval.features import toon_features
 from editgan.eval.frechet import check_feature_sets
 
 
@@ -37,8 +35,3 @@ def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int =
     total = sum(polynomial_mmd2(a[torch.randperm(len(a), generator=gen)[:size]],
                                 b[torch.randperm(len(b), generator=gen)[:size]]) for _ in range(subsets))
     return float(total / subsets)
-
-
-def kd_toon(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
-    """Kernel distance between two toonface image sets (float [N, 3, S, S] in [-1, 1]) in toon features."""
-    return kernel_distance(toon_features(images_a), toon_features(images_b))

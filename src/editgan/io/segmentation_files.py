@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from editgan.domains.labels import LabelScheme
 from editgan.io.images import save_png
+from editgan.labels import LabelScheme
 
 
 def blend(image: np.ndarray, mask_rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from editgan.domains.labels import LabelScheme
 from editgan.errors import CheckpointError, ConfigError, InputError
 from editgan.io.atomic import write_json
 from editgan.io.native import check_state_fits, load_tensors, read_network_meta, save_tensors
+from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 

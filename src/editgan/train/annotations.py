@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from editgan.domains.labels import LabelScheme
 from editgan.errors import InputError
 from editgan.io.images import load_image
+from editgan.labels import LabelScheme
 from editgan.train.data import IMAGE_SUFFIXES
 from editgan.train.segmenter import MASK_SUFFIXES, read_mask
 

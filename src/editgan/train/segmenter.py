@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from editgan.domains.labels import LabelScheme
 from editgan.errors import InputError
+from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
 

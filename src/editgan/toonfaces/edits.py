@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from editgan.domains.toonfaces.params import SPECS, ToonParams
-from editgan.domains.toonfaces.render import render
-from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
 from editgan.errors import InputError
+from editgan.toonfaces.params import SPECS, ToonParams
+from editgan.toonfaces.render import render
+from editgan.toonfaces.scheme import TOONFACES_LABELS
 
 _ALL = TOONFACES_LABELS.names
 _MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from editgan.domains.toonfaces.params import SMILE_THRESHOLD
-from editgan.eval.toon_nets import ATTRIBUTES, load_measure_nets
+from editgan.toonfaces.measure_nets import ATTRIBUTES, load_measure_nets
+from editgan.toonfaces.params import SMILE_THRESHOLD
 
 
 @torch.no_grad()

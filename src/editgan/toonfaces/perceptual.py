@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import torch
 
-from editgan.eval.toon_nets import load_measure_nets
 from editgan.nn.lpips import unit_normalize
 from editgan.nn.perceptual import check_pair
+from editgan.toonfaces.measure_nets import load_measure_nets
 
 
 @lru_cache(maxsize=4)

@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_toonfaces(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from editgan.domains.toonfaces.canvas import MAX_SIZE, MIN_SIZE
-    from editgan.domains.toonfaces.export import write_split
+    from editgan.toonfaces.canvas import MAX_SIZE, MIN_SIZE
+    from editgan.toonfaces.export import write_split
     from editgan.errors import InputError
 
     if not MIN_SIZE <= args.size <= MAX_SIZE:

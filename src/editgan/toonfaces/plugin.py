@@ -5,12 +5,12 @@ identity network, training data source and snapshot metric, default vectors and 
 from __future__ import annotations
 
 from editgan import registry
-from editgan.domains.toonfaces.commands import bench_quality, data, demo, train_measures
-from editgan.domains.toonfaces.identity import ToonfacesIdentity
-from editgan.domains.toonfaces.perceptual import toon
-from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
-from editgan.domains.toonfaces.training import fd_toon_snapshot, toonfaces_source
-from editgan.domains.toonfaces.vectors import DEFAULT_EDITS, learn_named
+from editgan.toonfaces.commands import bench_quality, data, demo, train_measures
+from editgan.toonfaces.identity import ToonfacesIdentity
+from editgan.toonfaces.perceptual import toon
+from editgan.toonfaces.scheme import TOONFACES_LABELS
+from editgan.toonfaces.training import fd_toon_snapshot, toonfaces_source
+from editgan.toonfaces.vectors import DEFAULT_EDITS, learn_named
 
 NAME = "toonfaces"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.domains.toonfaces import ToonParams, edit_params, render, sample_params
-from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.io.native import load_tensors, save_tensors
+from editgan.toonfaces import ToonParams, edit_params, render, sample_params
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
 
 SET_OFFSETS = {"test": 0, "calibration": 100_000, "reference": 200_000}
 ANNOTATION_INDEX = 950_000  # train split

@@ -20,8 +20,8 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 def run_quality(args: argparse.Namespace) -> int:
-    from editgan.eval.quality_bench import QualitySettings, run_quality_benchmark
-    from editgan.eval.quality_report import write_report
+    from editgan.toonfaces.quality_bench import QualitySettings, run_quality_benchmark
+    from editgan.toonfaces.quality_report import write_report
 
     settings = QualitySettings.quick() if args.quick else QualitySettings()
     overrides = {k: getattr(args, k) for k in ("n_faces", "n_curve", "n_calib", "n_reference", "n_svm",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from editgan.domains.toonfaces.params import ToonParams
+from editgan.toonfaces.params import ToonParams
 
 SKIN_PALETTE = ((255, 226, 200), (243, 198, 158), (214, 157, 112), (160, 104, 68), (98, 62, 42))
 HAIR_PALETTE = ((28, 24, 24), (92, 58, 32), (158, 72, 36), (226, 186, 112), (188, 188, 192), (52, 76, 156))

@@ -4,7 +4,7 @@ The index order doubles as the tie-break when a downsampled pixel is covered equ
 parts: the later (front-most, usually thinner) part wins.
 """
 
-from editgan.domains.labels import LabelScheme
+from editgan.labels import LabelScheme
 
 TOONFACES_LABELS = LabelScheme(
     name="toonfaces",

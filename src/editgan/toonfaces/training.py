@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.render import render
 from editgan.errors import InputError
-from editgan.eval.frechet import fd_toon
 from editgan.nn.stylegan2 import Generator
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.distances import fd_toon
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.render import render
 from editgan.train.data import uint8_to_tensor
 
 

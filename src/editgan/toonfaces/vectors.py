@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
-from editgan.domains.toonfaces.edits import edit_target, edited_parts
-from editgan.domains.toonfaces.params import SPECS, ToonParams, edit_params, sample_params
-from editgan.domains.toonfaces.render import render
 from editgan.edit.vectors import EditingVector
 from editgan.errors import InputError
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.edits import edit_target, edited_parts
+from editgan.toonfaces.params import SPECS, ToonParams, edit_params, sample_params
+from editgan.toonfaces.render import render
 
 LEARNING_FACES = 100  # test indices [0, 100) are reserved for learning; the benchmark uses others
 METHOD = ("one held-out toonfaces render; target = the renderer's edited parameters painted onto the "
@@ -74,7 +74,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
                          progress: Callable[[int, dict], None] | None = None) -> EditingVector:
     """Learn `edit` on its learning face with `editor` (a toonfaces bundle's Editor); returns the vector
     (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`."""
-    from editgan.eval.attributes import attribute_scores
+    from editgan.toonfaces.attributes import attribute_scores
 
     index = learning_face(edit)
     before = sample_params(split_seed("test", index))

@@ -55,12 +55,12 @@ def run_stand_in(out: Path, seed: int) -> None:
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
                   refine_steps: int = 30) -> None:
     import editgan
-    from editgan.domains.toonfaces import edit_params, edit_target, edited_parts, render
-    from editgan.domains.toonfaces.dataset import image_to_tensor, split_seed
-    from editgan.domains.toonfaces.params import sample_params
-    from editgan.domains.toonfaces.vectors import default_edit
+    from editgan.toonfaces import edit_params, edit_target, edited_parts, render
+    from editgan.toonfaces.dataset import image_to_tensor, split_seed
+    from editgan.toonfaces.params import sample_params
+    from editgan.toonfaces.vectors import default_edit
     from editgan.edit import VectorLibrary
-    from editgan.eval import attribute_scores
+    from editgan.toonfaces.attributes import attribute_scores
 
     ed = editgan.load(bundle)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()

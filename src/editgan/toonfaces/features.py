@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from editgan.eval.toon_nets import load_measure_nets
+from editgan.toonfaces.measure_nets import load_measure_nets
 
 
 @torch.no_grad()

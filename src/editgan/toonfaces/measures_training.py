@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from editgan.domains.toonfaces import ToonParams, edit_params, render, sample_identity, sample_params
-from editgan.domains.toonfaces.dataset import SPLITS
-from editgan.domains.toonfaces.params import SMILE_THRESHOLD
-from editgan.eval.toon_nets import ATTRIBUTES, CONFIG_NAME, ToonNet, build
+from editgan.toonfaces import ToonParams, edit_params, render, sample_identity, sample_params
+from editgan.toonfaces.dataset import SPLITS
+from editgan.toonfaces.measure_nets import ATTRIBUTES, CONFIG_NAME, ToonNet, build
+from editgan.toonfaces.params import SMILE_THRESHOLD
 
 ARCH = {"widths": [24, 32, 48, 64, 96], "feature_dim": 128, "input_size": 128}
 RENDER_SIZE = 128

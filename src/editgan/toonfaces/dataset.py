@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.render import render
 from editgan.errors import InputError
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.render import render
 
 SPLITS = {"train": range(0, 1_000_000), "test": range(10_000_000, 11_000_000)}
 

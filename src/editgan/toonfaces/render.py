@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from editgan.domains.toonfaces.canvas import Canvas, bump, clamp01, mix, shade, tri
-from editgan.domains.toonfaces.layout import Layout, layout
-from editgan.domains.toonfaces.params import ToonParams
-from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
 from editgan.errors import InputError
+from editgan.toonfaces.canvas import Canvas, bump, clamp01, mix, shade, tri
+from editgan.toonfaces.layout import Layout, layout
+from editgan.toonfaces.params import ToonParams
+from editgan.toonfaces.scheme import TOONFACES_LABELS
 
 LABEL = {name: i for i, name in enumerate(TOONFACES_LABELS.names)}
 SCLERA = np.array([246, 242, 236], np.float32)

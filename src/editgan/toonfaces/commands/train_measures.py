@@ -32,8 +32,8 @@ def register_train(train_subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from editgan.eval.measures_training import train_measures
-    from editgan.eval.toon_nets import asset_dir
+    from editgan.toonfaces.measures_training import train_measures
+    from editgan.toonfaces.measure_nets import asset_dir
 
     for name in ("attr_steps", "id_steps", "batch", "attr_pool", "identities", "eval_n", "threads"):
         if getattr(args, name) < 1:

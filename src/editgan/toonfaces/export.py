@@ -15,11 +15,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from editgan.domains.toonfaces.dataset import split_seed
-from editgan.domains.toonfaces.params import sample_params
-from editgan.domains.toonfaces.render import render
-from editgan.domains.toonfaces.scheme import TOONFACES_LABELS
 from editgan.errors import InputError
+from editgan.toonfaces.dataset import split_seed
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.render import render
+from editgan.toonfaces.scheme import TOONFACES_LABELS
 
 
 def write_split(out: Path, n: int, size: int = 128, split: str = "train", start: int = 0,

@@ -28,21 +28,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.domains.toonfaces import SMILE_THRESHOLD, TOONFACES_LABELS, edit_params, edit_target, edited_parts, sample_params
-from editgan.domains.toonfaces.dataset import split_seed
 from editgan.edit.optimize import refine
 from editgan.errors import InputError
-from editgan.eval.attributes import attribute_scores
 from editgan.eval.baselines import as_wplus_vector, most_correlated_component, svm_direction
-from editgan.eval.bench_faces import (SET_OFFSETS, TensorCache, annotation_params, face_params, fingerprint,
-                                      render_faces, render_labels)
-from editgan.eval.features import toon_features
 from editgan.eval.frechet import frechet_distance
-from editgan.eval.identity import identity_similarity
 from editgan.eval.inception import inception_features, load_inception
 from editgan.eval.kernel_distance import kernel_distance
 from editgan.eval.locality import mask_iou, outside_change, parts_region
 from editgan.eval.matched_scale import matched_scale, wplus_step_norm
+from editgan.toonfaces import SMILE_THRESHOLD, TOONFACES_LABELS, edit_params, edit_target, edited_parts, sample_params
+from editgan.toonfaces.attributes import attribute_scores
+from editgan.toonfaces.bench_faces import (SET_OFFSETS, TensorCache, annotation_params, face_params, fingerprint,
+                                           render_faces, render_labels)
+from editgan.toonfaces.dataset import split_seed
+from editgan.toonfaces.features import toon_features
+from editgan.toonfaces.identity import identity_similarity
 
 MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")
 CHUNK = 32  # images per batch for rendering, segmenting and embedding

@@ -1,17 +1,18 @@
-"""Identity of toonface images: the identity network's embedding and cosine similarity.
-
-The analogue of EditGAN's ArcFace ID score (Sec. 4.2): the same face under another expression,
-pose or background scores near 1, different faces much lower. `same_identity` applies the
-verification threshold chosen on validation pairs at training time (measures.json).
+"""Identity of toonface images, from the packaged identity network: embeddings, cosine similarity
+and verification (the analogue of EditGAN's ArcFace ID score, Sec. 4.2: the same face under another
+expression, pose or background scores near 1, different faces much lower; `same_identity` applies
+the threshold chosen on validation pairs at training time), and the network as the identity term R
+of the editing objective (Eq. 4), with gradients.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from editgan.errors import InputError
-from editgan.eval.toon_nets import load_measure_nets
+from editgan.toonfaces.measure_nets import load_measure_nets
 
 
 @torch.no_grad()
@@ -34,3 +35,14 @@ def same_identity(images_a: torch.Tensor, images_b: torch.Tensor) -> torch.Tenso
     """bool [N]: identity_similarity above the trained verification threshold."""
     threshold = load_measure_nets()[2]["identity"]["threshold"]
     return identity_similarity(images_a, images_b) > threshold
+
+
+class ToonfacesIdentity(nn.Module):
+    """The packaged toonfaces identity network, with gradients: images [N, 3, S, S] -> unit embeddings."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = load_measure_nets()[1]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(images), dim=1)
