@@ -7,7 +7,8 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from editgan.errors import InputError, MissingWeightsError
-from editgan.nn.perceptual import get_perceptual, ms_ssim, msssim_l1, ssim_components
+from editgan.io.perceptual import get_perceptual
+from editgan.nn.perceptual import ms_ssim, msssim_l1, ssim_components
 from editgan.registry import PERCEPTUAL
 
 

@@ -8,21 +8,15 @@ from editgan.errors import (
     MissingWeightsError,
     UnsafePickleError,
 )
+from editgan.session import Editor, load
 
 __version__ = "0.1.0"
-
-
-def load(bundle="toonfaces", device="cpu", vectors=None):
-    """An `editgan.session.Editor` for a bundle name or directory (imported lazily; see session.load)."""
-    from editgan.session import load as _load
-
-    return _load(bundle, device=device, vectors=vectors)
-
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "EditGANError",
+    "Editor",
     "InputError",
     "MissingWeightsError",
     "UnsafePickleError",

@@ -23,7 +23,10 @@ import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.io.atomic import write_json
+from editgan.io.encoder import load_encoder
 from editgan.io.native import load_generator, load_tensors, read_json, save_generator
+from editgan.io.perceptual import get_perceptual
+from editgan.io.segmenter import load_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.stylegan2 import Generator
 
@@ -79,8 +82,6 @@ class Bundle:
 
     def segmenter(self, device: str | torch.device = "cpu"):
         """(Segmenter in eval mode, its LabelScheme or None); MissingWeightsError if not trained yet."""
-        from editgan.io.segmenter import load_segmenter
-
         if not self.has("segmenter"):
             raise MissingWeightsError(f"bundle {self.path} has no segmenter yet; train one with "
                                       f"`editgan train segmenter --bundle {self.path} ...`")
@@ -88,8 +89,6 @@ class Bundle:
 
     def encoder(self, device: str | torch.device = "cpu"):
         """The image encoder (eval mode, frozen); MissingWeightsError if not trained yet."""
-        from editgan.io.encoder import load_encoder
-
         if not self.has("encoder"):
             raise MissingWeightsError(f"bundle {self.path} has no encoder yet; train one with "
                                       f"`editgan train encoder --bundle {self.path} ...`")
@@ -98,8 +97,6 @@ class Bundle:
     def perceptual(self, choice: str | None = None) -> str:
         """Name of the perceptual distance for embedding and editing: `choice` when given, else the
         manifest's `perceptual`, else DEFAULT_PERCEPTUAL (needs no weights). InputError if unknown."""
-        from editgan.nn.perceptual import get_perceptual
-
         name = choice or str(self.manifest.get("perceptual", DEFAULT_PERCEPTUAL))
         get_perceptual(name)
         return name

@@ -27,9 +27,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from editgan.bundle import Bundle
 from editgan.errors import InputError
+from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
-from editgan.nn.perceptual import PerceptualFn, get_perceptual
+from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
 
 ProgressFn = Callable[[int, dict], None]
@@ -97,8 +99,6 @@ def _check_images(G: Generator, images: torch.Tensor) -> None:
 def encode(encoder, images: torch.Tensor) -> torch.Tensor:
     """w+ [N, num_ws, w_dim] = E(images) for images float [N, 3, R, R] in [-1, 1]: the encoder
     initialisation of `embed` (App. A.2). `encoder`: an `Encoder` or a bundle holding one."""
-    from editgan.bundle import Bundle
-
     if isinstance(encoder, Bundle):
         encoder = encoder.encoder(device=images.device)
     return encoder(images.float())

@@ -28,7 +28,7 @@ from editgan.app.sessions import Session, SessionStore
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector, validate_name
 from editgan.errors import EditGANError, InputError
-from editgan.io.images import to_uint8
+from editgan.io.images import load_image, to_uint8
 from editgan.labels import LabelScheme
 from editgan.session import Editor
 
@@ -328,8 +328,6 @@ def load_upload(data: bytes, filename: str, resolution: int) -> torch.Tensor:
     """Uploaded bytes -> float [1, 3, R, R] in [-1, 1] via `load_image`'s checks; messages name the
     upload's file name, not the temporary file."""
     import tempfile
-
-    from editgan.io.images import load_image
 
     shown = Path(filename or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="editgan-upload-") as tmp:

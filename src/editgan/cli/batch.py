@@ -15,7 +15,9 @@ import sys
 
 from editgan.cli.edit import add_identity_arg, open_editor
 from editgan.cli.vector import parse_vector_spec
+from editgan.edit.batch import BatchRunner, EmbedSettings
 from editgan.errors import InputError
+from editgan.train.distributed import init_from_env, shutdown
 
 
 def parse_vector_set(spec: str) -> dict[str, float | None]:
@@ -31,9 +33,6 @@ def parse_vector_set(spec: str) -> dict[str, float | None]:
 
 def run_apply(args: argparse.Namespace) -> int:
     import torch
-
-    from editgan.edit.batch import BatchRunner, EmbedSettings
-    from editgan.train.distributed import init_from_env, shutdown
 
     info = init_from_env(torch.device(args.device))
     if info.world_size > 1 and args.device.startswith("cuda"):

@@ -17,6 +17,8 @@ from editgan.errors import InputError
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.native import save_tensors
+from editgan.session import load
+from editgan.train.segmenter import read_mask
 
 
 def add_identity_arg(p: argparse.ArgumentParser) -> None:
@@ -38,8 +40,6 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_editor(args: argparse.Namespace):
-    from editgan.session import load
-
     return load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity)
 
 
@@ -74,8 +74,6 @@ def save_images(out: Path, editor, result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from editgan.train.segmenter import read_mask
-
     editor = open_editor(args)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     indices = editor.part_indices(parts)

@@ -17,18 +17,18 @@ from pathlib import Path
 
 from editgan.bundle import DEFAULT_PERCEPTUAL, open_bundle
 from editgan.cli.per_file import for_each_file
+from editgan.edit.optimize import render_and_segment
 from editgan.errors import InputError
+from editgan.invert import embed
+from editgan.io.images import load_image, to_uint8
+from editgan.io.latents import load_wplus
+from editgan.io.segmentation_files import write_segmentation
 
 
 def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str,
                  lr: float) -> int:
     """Segment one file (embedding it when wplus [1, num_ws, w_dim] is None); returns the number of
     distinct labels found."""
-    from editgan.edit.optimize import render_and_segment
-    from editgan.invert import embed
-    from editgan.io.images import load_image, to_uint8
-    from editgan.io.segmentation_files import write_segmentation
-
     target = load_image(image, generator.config.resolution)
     if wplus is None:
         wplus = embed(generator, target, steps=steps, lr=lr, perceptual=perceptual).wplus
@@ -38,8 +38,6 @@ def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps
 
 
 def run(args: argparse.Namespace) -> int:
-    from editgan.io.latents import load_wplus
-
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
     bundle = open_bundle(args.bundle)

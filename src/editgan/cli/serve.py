@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 
 from editgan.errors import InputError
+from editgan.session import load
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from editgan.app import create_app
-    from editgan.session import load
-
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {args.port}")
     if args.max_upload_mb <= 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from editgan.bundle import open_bundle
 from editgan.cli import train_encoder, train_segmenter
 from editgan.errors import InputError
 from editgan.io.native import load_generator
@@ -62,8 +63,6 @@ def run_gan(args: argparse.Namespace) -> int:
 def load_grow_source(where: str) -> Generator:
     """The generator to grow from: an existing directory with generator.json/.safetensors (a bundle
     or a run's generator/), else a packaged bundle name."""
-    from editgan.bundle import open_bundle
-
     return load_generator(where) if Path(where).exists() else open_bundle(where).generator()
 
 

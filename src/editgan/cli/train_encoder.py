@@ -13,19 +13,18 @@ from pathlib import Path
 
 import torch
 
+from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
+from editgan.io.atomic import write_json
+from editgan.io.encoder import save_encoder, load_encoder
+from editgan.io.native import read_json
+from editgan.train import distributed as ddp
+from editgan.train.data import open_source
+from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from editgan.bundle import MANIFEST, open_bundle
-    from editgan.io.atomic import write_json
-    from editgan.io.encoder import save_encoder
-    from editgan.io.native import read_json
-    from editgan.train import distributed as ddp
-    from editgan.train.data import open_source
-    from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
 
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
@@ -87,9 +86,6 @@ def run(args: argparse.Namespace) -> int:
 def load_init_encoder(where: str):
     """The encoder to fine-tune from: an existing directory (a bundle or a run of this command) or
     encoder file, else a packaged bundle name."""
-    from editgan.bundle import open_bundle
-    from editgan.io.encoder import load_encoder
-
     return load_encoder(where) if Path(where).exists() else open_bundle(where).encoder()
 
 

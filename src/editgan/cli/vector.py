@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from editgan.bundle import open_bundle
 from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
+from editgan.edit.vectors import VectorLibrary
 from editgan.errors import InputError
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import save_wplus
 
 
 def _library(args: argparse.Namespace):
-    from editgan.bundle import open_bundle
-    from editgan.edit.vectors import VectorLibrary
-
     bundle = open_bundle(args.bundle)
     shape = (bundle.manifest["num_ws"], bundle.manifest["w_dim"])
     return VectorLibrary(Path(args.vectors) if args.vectors else bundle.path / "vectors", shape=shape)

@@ -31,6 +31,7 @@ import torch.distributed as dist
 
 from editgan.edit.vectors import EditingVector
 from editgan.errors import CheckpointError, InputError
+from editgan.invert_files import embed_file
 from editgan.io.atomic import write_json
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
@@ -153,8 +154,6 @@ class BatchRunner:
         return wplus.to(self.editor.device)
 
     def _embed_image(self, path: Path, folder: Path) -> None:
-        from editgan.invert_files import embed_file
-
         bundle = self.editor.bundle
         encoder = bundle.encoder(self.editor.device) if bundle.has("encoder") else None
         embed_file(self.editor.generator, path, folder, steps=self.embed.steps,

@@ -27,6 +27,7 @@ import torch
 from editgan.errors import CheckpointError
 from editgan.io.safe_pickle import EasyDict, PersistentRecord, safe_load
 from editgan.nn.config import GeneratorConfig
+from editgan.nn.discriminator import DiscriminatorConfig
 
 _TOP_LEVEL_GENERATOR_KWARGS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels",
                                "mapping_kwargs", "synthesis_kwargs"}
@@ -171,8 +172,6 @@ def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
     Names are NVIDIA's and ours alike: b{r}.fromrgb (r = R only), b{r}.conv0, .conv1, .skip (no
     bias) for r = R..8, and the epilogue b4.conv/fc/out; resample_filter buffers are dropped.
     """
-    from editgan.nn.discriminator import DiscriminatorConfig
-
     data = load_network_pickle(path)
     record = data.get(network)
     where = f"{path}:{network}"

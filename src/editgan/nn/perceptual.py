@@ -1,34 +1,25 @@
-"""Perceptual distances for embedding and editing, chosen by name per call.
+"""Weight-free perceptual distances as pure functions, and the convention every distance follows.
 
 Every distance is `fn(a, b, mask=None) -> [N]`: a, b float [N, 3, H, W] in [-1, 1]; mask
 [N or 1, 1, H, W] (1 keeps a pixel) multiplies both images first, exactly `d(a * mask, b * mask)`
 (the convention of `editgan.nn.lpips`). The result is >= 0 and 0 for identical images;
 gradients flow to the images, the distance's own networks stay frozen.
 
-Names and trade-offs (the bundle manifest records its choice under "perceptual"):
-
-- "lpips": LPIPS-VGG v0.1, the paper's choice (Sec. 3.2, App. A.2). Best match to human judgement
-  on natural images; needs VGG16 + LPIPS head weights (MissingWeightsError says where to put them)
-  and costs a VGG16 forward/backward (~15 GFLOP per 256^2 image pair).
-- "msssim_l1": 0.84 (1 - MS-SSIM) + 0.16 L1 (Zhao et al. 2017, "Loss functions for image
-  restoration"). Weight-free and cheap; any domain. MS-SSIM sees local structure and contrast
-  at several scales but knows no semantics, so it is weaker than LPIPS on textures and large
-  misalignments. Images must be at least 11 px (the Gaussian window).
-
-Domain plug-ins register their own (`editgan.registry.PERCEPTUAL`), e.g. toonfaces' "toon".
+"msssim_l1": 0.84 (1 - MS-SSIM) + 0.16 L1 (Zhao et al. 2017, "Loss functions for image
+restoration"). Weight-free and cheap; any domain. MS-SSIM sees local structure and contrast at
+several scales but knows no semantics, so it is weaker than LPIPS on textures and large
+misalignments. Images must be at least 11 px (the Gaussian window). Distances are chosen by name
+through `editgan.io.perceptual.get_perceptual`.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from editgan.errors import InputError
-from editgan.registry import PERCEPTUAL
 
 PerceptualFn = Callable[..., torch.Tensor]
 
@@ -114,30 +105,3 @@ def msssim_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None
     l1 = (x - y).abs().mean(dim=(1, 2, 3))
     return MSSSIM_ALPHA * (1 - ms_ssim(x, y)) + (1 - MSSSIM_ALPHA) * l1
 
-
-@lru_cache(maxsize=4)
-def _lpips_model(device: str, vgg16: Path, heads: Path):
-    from editgan.io.lpips_weights import load_lpips
-
-    return load_lpips(vgg16, heads, device=device)
-
-
-def lpips(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """LPIPS-VGG v0.1 -> [N]; MissingWeightsError (with where to put the files) when absent.
-    The model is cached per device and per weight files found (lookup in `editgan.io.lpips_weights`)."""
-    from editgan.io.lpips_weights import heads_candidates, load_lpips, vgg16_candidates
-
-    vgg16 = next((p for p in vgg16_candidates() if p.is_file()), None)
-    heads = next((p for p in heads_candidates() if p.is_file()), None)
-    if vgg16 is None or heads is None:
-        load_lpips()  # raises MissingWeightsError naming every missing file
-    return _lpips_model(str(a.device), vgg16, heads)(a, b, mask)
-
-
-PERCEPTUAL.register("lpips", lpips)
-PERCEPTUAL.register("msssim_l1", msssim_l1)
-
-
-def get_perceptual(name: str) -> PerceptualFn:
-    """The distance registered under `name` (here or by a domain plug-in); InputError listing the names."""
-    return PERCEPTUAL.get(name)

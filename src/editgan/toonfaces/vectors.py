@@ -19,6 +19,7 @@ import torch
 
 from editgan.edit.vectors import EditingVector
 from editgan.errors import InputError
+from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.edits import edit_target, edited_parts
 from editgan.toonfaces.params import SPECS, ToonParams, edit_params, sample_params
@@ -74,8 +75,6 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
                          progress: Callable[[int, dict], None] | None = None) -> EditingVector:
     """Learn `edit` on its learning face with `editor` (a toonfaces bundle's Editor); returns the vector
     (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`."""
-    from editgan.toonfaces.attributes import attribute_scores
-
     index = learning_face(edit)
     before = sample_params(split_seed("test", index))
     after = edit_params(before, **{edit.param: edit.value})

@@ -17,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from editgan.errors import InputError
+from editgan.invert import embed, encode
 from editgan.io.images import load_image
 from editgan.labels import LabelScheme
 from editgan.train.data import IMAGE_SUFFIXES
@@ -75,8 +76,6 @@ def embed_annotations(generator, annotations: list[Annotation], *, steps: int, p
     """Embed each annotated image -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a
     rerun gives the same latents), starting from encoder(image) when an encoder is given, else from
     w_avg. progress(name, step) after every evaluation."""
-    from editgan.invert import embed, encode
-
     out = []
     for a in annotations:
         image = load_image(a.image, generator.config.resolution)

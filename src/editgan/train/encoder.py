@@ -27,8 +27,9 @@ from typing import Callable
 import torch
 
 from editgan.errors import ConfigError
+from editgan.io.perceptual import get_perceptual
 from editgan.nn.encoder import Encoder, EncoderConfig
-from editgan.nn.perceptual import PerceptualFn, get_perceptual
+from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
 from editgan.train.data import draw_batch

@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 
 from editgan.errors import InputError
+from editgan.toonfaces.quality_bench import QualitySettings, run_quality_benchmark
+from editgan.toonfaces.quality_report import write_report
 
 
 def _steps(text: str) -> tuple[int, ...]:
@@ -20,9 +22,6 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 def run_quality(args: argparse.Namespace) -> int:
-    from editgan.toonfaces.quality_bench import QualitySettings, run_quality_benchmark
-    from editgan.toonfaces.quality_report import write_report
-
     settings = QualitySettings.quick() if args.quick else QualitySettings()
     overrides = {k: getattr(args, k) for k in ("n_faces", "n_curve", "n_calib", "n_reference", "n_svm",
                                                  "embed_steps", "refine_steps", "seed")

@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from editgan.errors import InputError
+from editgan.toonfaces.canvas import MAX_SIZE, MIN_SIZE
+from editgan.toonfaces.export import write_split
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="write procedural datasets to disk", description=__doc__)
@@ -24,10 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_toonfaces(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from editgan.toonfaces.canvas import MAX_SIZE, MIN_SIZE
-    from editgan.toonfaces.export import write_split
-    from editgan.errors import InputError
 
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise InputError(f"--size must be in [{MIN_SIZE}, {MAX_SIZE}], got {args.size}")

@@ -20,10 +20,16 @@ import torch
 
 from editgan.bundle import packaged_bundles_dir
 from editgan.cli.sample import sample_to_dir
+from editgan.edit import VectorLibrary
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.native import load_generator, save_generator
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.toonfaces import edit_params, edit_target, edited_parts, render
+from editgan.toonfaces.attributes import attribute_scores
+from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.params import sample_params
+from editgan.toonfaces.vectors import default_edit
 
 STAND_IN_CONFIG = GeneratorConfig(resolution=64, z_dim=128, w_dim=128, num_mapping_layers=4,
                                   channels={4: 128, 8: 128, 16: 64, 32: 64, 64: 32})
@@ -55,13 +61,6 @@ def run_stand_in(out: Path, seed: int) -> None:
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
                   refine_steps: int = 30) -> None:
     import editgan
-    from editgan.toonfaces import edit_params, edit_target, edited_parts, render
-    from editgan.toonfaces.dataset import image_to_tensor, split_seed
-    from editgan.toonfaces.params import sample_params
-    from editgan.toonfaces.vectors import default_edit
-    from editgan.edit import VectorLibrary
-    from editgan.toonfaces.attributes import attribute_scores
-
     ed = editgan.load(bundle)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 
 from editgan.errors import InputError
+from editgan.toonfaces.measure_nets import asset_dir
+from editgan.toonfaces.measures_training import train_measures
 
 
 def register_train(train_subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +33,6 @@ def register_train(train_subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from editgan.toonfaces.measures_training import train_measures
-    from editgan.toonfaces.measure_nets import asset_dir
 
     for name in ("attr_steps", "id_steps", "batch", "attr_pool", "identities", "eval_n", "threads"):
         if getattr(args, name) < 1:
