@@ -57,7 +57,7 @@ def test_centre_crop_and_resize(tmp_path):
     assert pixel(t, 8, 0) == (0, 0, 0) and pixel(t, 8, 15) == (255, 255, 255)
     big = load_image(tmp_path / "wide.png", 64)
     assert big.shape == (1, 3, 64, 64)
-    with pytest.raises(InputError, match="crop box"):
+    with pytest.raises(InputError, match="is not inside"):
         load_image(tmp_path / "wide.png", 16, crop=(0, 0, 50, 20))
 
 

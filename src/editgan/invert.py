@@ -88,20 +88,28 @@ def _initial_wplus(G: Generator, images: torch.Tensor, init: torch.Tensor | None
 
 
 def _check_images(G: Generator, images: torch.Tensor) -> None:
-    cfg = G.config
-    h, w = (cfg.crop[2], cfg.crop[3]) if cfg.crop is not None else (cfg.resolution, cfg.resolution)
+    h, w = G.config.image_size
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w) or not images.is_floating_point():
         raise InputError(f"images must be float [N, 3, {h}, {w}] in [-1, 1] for this generator, "
                          f"got {images.dtype} {list(images.shape)}")
 
 
 @torch.no_grad()
-def encode(encoder, images: torch.Tensor) -> torch.Tensor:
-    """w+ [N, num_ws, w_dim] = E(images) for images float [N, 3, R, R] in [-1, 1]: the encoder
-    initialisation of `embed` (App. A.2). `encoder`: an `Encoder` or a bundle holding one."""
+def encode(encoder, images: torch.Tensor, crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """w+ [N, num_ws, w_dim] = E(images) for images float [N, 3, H, W] in [-1, 1]: the encoder
+    initialisation of `embed` (App. A.2). `encoder`: an `Encoder` or a bundle holding one. With the
+    generator's `crop`, images of the crop's size are placed on the encoder's black canvas first
+    (the input of the official car encoder: the 512x512 canvas with black bands)."""
     if isinstance(encoder, Bundle):
         encoder = encoder.encoder(device=images.device)
-    return encoder(images.float())
+    images = images.float()
+    if crop is not None:
+        top, left, h, w = crop
+        r = encoder.config.resolution
+        canvas = images.new_full((images.shape[0], images.shape[1], r, r), -1.0)
+        canvas[:, :, top:top + h, left:left + w] = images
+        images = canvas
+    return encoder(images)
 
 
 def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = None, steps: int = 500,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tqdm import tqdm
+
 from editgan.invert import embed, encode
 from editgan.io.images import load_image, save_png, to_uint8
 from editgan.io.native import save_tensors
@@ -17,10 +19,8 @@ from editgan.io.native import save_tensors
 def embed_file(generator, image: Path, out: Path, *, steps: int, lr: float, perceptual: str,
                optimize_noise: bool, bundle: str, seed: int, encoder=None) -> float:
     """Embed one file, write its two outputs, return the kept loss; start from encoder(x) if given."""
-    from tqdm import tqdm
-
-    target = load_image(image, generator.config.resolution)
-    init = encode(encoder, target) if encoder is not None else None
+    target = load_image(image, generator.config.image_size)
+    init = encode(encoder, target, generator.config.crop) if encoder is not None else None
     with tqdm(total=steps + 1, desc=image.name, unit="step", leave=False) as bar:
         def progress(step: int, losses: dict) -> None:
             bar.set_postfix(loss=f"{losses['loss']:.4f}")

@@ -112,13 +112,13 @@ class Editor:
 
     def embed(self, images: torch.Tensor | str | Path, steps: int = 500, *, use_encoder: bool = True,
               progress=None, **options) -> EmbedResult:
-        """Embed images float [N, 3, R, R] in [-1, 1] (or an image file) into W+: E(x) when the
+        """Embed images float [N, 3, H, W] in [-1, 1] (H, W: the generator's image_size) or an image file into W+: E(x) when the
         bundle has an encoder (and use_encoder), then `steps` of optimisation with the bundle's lr and
         perceptual distance. options go to `editgan.invert.embed` (e.g. optimize_noise=True)."""
         if isinstance(images, (str, Path)):
-            images = load_image(images, self.generator.config.resolution)
+            images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)
-        init = encode(self.encoder, images) if use_encoder and self.encoder is not None else None
+        init = encode(self.encoder, images, self.generator.config.crop) if use_encoder and self.encoder is not None else None
         options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(), **options}
         return embed(self.generator, images, init=init, steps=steps, progress=progress, **options)
 

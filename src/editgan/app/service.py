@@ -12,6 +12,7 @@ import colorsys
 import contextlib
 import io
 import random
+import tempfile
 import threading
 import time
 import zipfile
@@ -86,7 +87,7 @@ class EditService:
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
         cfg = self.editor.generator.config
-        size = (cfg.crop[2], cfg.crop[3]) if cfg.crop is not None else (cfg.resolution, cfg.resolution)
+        size = cfg.image_size
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
@@ -131,7 +132,7 @@ class EditService:
             raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
-        target = load_upload(data, filename, self.editor.generator.config.resolution).to(self.editor.device)
+        target = load_upload(data, filename, self.editor.generator.config.image_size).to(self.editor.device)
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
@@ -324,16 +325,14 @@ class UploadTooLarge(InputError):
     """The upload exceeds the size limit (HTTP 413)."""
 
 
-def load_upload(data: bytes, filename: str, resolution: int) -> torch.Tensor:
-    """Uploaded bytes -> float [1, 3, R, R] in [-1, 1] via `load_image`'s checks; messages name the
-    upload's file name, not the temporary file."""
-    import tempfile
-
+def load_upload(data: bytes, filename: str, size: tuple[int, int]) -> torch.Tensor:
+    """Uploaded bytes -> float [1, 3, H, W] in [-1, 1], (H, W) = size, via `load_image`'s checks;
+    messages name the upload's file name, not the temporary file."""
     shown = Path(filename or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="editgan-upload-") as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
         try:
-            return load_image(path, resolution)
+            return load_image(path, size)
         except InputError as err:
             raise InputError(str(err).replace(str(path), shown)) from None

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+
 from editgan.cli.edit import add_identity_arg, open_editor
 from editgan.cli.vector import parse_vector_spec
 from editgan.edit.batch import BatchRunner, EmbedSettings
@@ -32,8 +34,6 @@ def parse_vector_set(spec: str) -> dict[str, float | None]:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    import torch
-
     info = init_from_env(torch.device(args.device))
     if info.world_size > 1 and args.device.startswith("cuda"):
         args.device = f"cuda:{info.local_rank}"

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from editgan.errors import InputError
 from editgan.io.images import save_png, to_uint8
@@ -53,8 +54,6 @@ def source_wplus(editor, args: argparse.Namespace) -> torch.Tensor:
 
 def progress_bar(total: int, desc: str):
     """(tqdm bar, callback(step, losses)) reporting the total and CE of each iterate."""
-    from tqdm import tqdm
-
     bar = tqdm(total=total + 1, desc=desc, unit="step", dynamic_ncols=True)
 
     def update(step: int, losses: dict[str, float]) -> None:

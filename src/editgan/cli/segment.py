@@ -29,7 +29,7 @@ def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps
                  lr: float) -> int:
     """Segment one file (embedding it when wplus [1, num_ws, w_dim] is None); returns the number of
     distinct labels found."""
-    target = load_image(image, generator.config.resolution)
+    target = load_image(image, generator.config.image_size)
     if wplus is None:
         wplus = embed(generator, target, steps=steps, lr=lr, perceptual=perceptual).wplus
     labels = render_and_segment(generator, seg, wplus)[1].labels[0].numpy()

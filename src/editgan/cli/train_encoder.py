@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
@@ -24,8 +25,6 @@ from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
     device = torch.device(args.device)

@@ -92,7 +92,7 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
     bundle = open_bundle(bundle)
     perceptual, lr = bundle.perceptual(args.perceptual), bundle.embedding_lr()
     encoder = bundle.encoder() if bundle.has("encoder") else None
-    annotations = read_annotations(args.images, args.masks, scheme, generator.config.resolution, config.out_size)
+    annotations = read_annotations(args.images, args.masks, scheme, generator.config.image_size, config.out_size)
     t0 = time.perf_counter()
     with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
         wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual, lr=lr,

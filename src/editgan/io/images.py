@@ -60,17 +60,20 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
-def load_image(path: str | Path, resolution: int, crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
-    """Read a user image file -> float [1, 3, resolution, resolution] in [-1, 1].
+def load_image(path: str | Path, size: int | tuple[int, int],
+               crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """Read a user image file -> float [1, 3, H, W] in [-1, 1], (H, W) = size (an int: square).
+    A generator's `config.image_size` is the size it takes (its crop's, e.g. 384x512 for the car model).
 
     Conversions, in order:
     - the first frame of animated/multi-page files; EXIF orientation applied;
-    - `crop` (left, upper, right, lower) in source pixels, PIL's box convention, if given;
+    - `crop` (top, left, height, width) in source pixels, the project's one crop convention, if given;
     - transparency (RGBA, LA, PA, palette or RGB with a transparent colour) composited on white;
     - 16-bit grayscale scaled to 8 bit; grayscale, 1-bit, palette, CMYK (PIL's plain
       conversion, no colour profile), YCbCr etc. converted to RGB;
-    - a non-square image centre-cropped to its shorter side (nothing is padded or squashed);
-    - resized with Lanczos to resolution x resolution.
+    - an image of another aspect centre-cropped to W:H (nothing is padded or squashed; an image
+      of that aspect, e.g. a 1024x768 car photo for 512x384, is kept whole);
+    - resized with Lanczos to W x H.
     InputError, naming the file, for a missing file, a non-image, a truncated or corrupt file,
     a side < 16 px, or a side > 8192 px or more than 64 Mpx (checked from the header, before
     decoding, so a decompression bomb is never expanded).
@@ -95,19 +98,23 @@ def load_image(path: str | Path, resolution: int, crop: tuple[int, int, int, int
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise InputError(f"{path}: truncated or corrupt image ({err})") from None
     if crop is not None:
-        left, upper, right, lower = crop
-        if not (0 <= left < right <= im.width and 0 <= upper < lower <= im.height):
-            raise InputError(f"{path}: crop box {crop} is not inside the {im.width}x{im.height} image")
-        im = im.crop(crop)
+        top, left, height, width = crop
+        if not (0 <= top and 0 <= left and height > 0 and width > 0 and top + height <= im.height
+                and left + width <= im.width):
+            raise InputError(f"{path}: crop (top, left, height, width) {tuple(crop)} is not inside the "
+                             f"{im.width}x{im.height} image")
+        im = im.crop((left, top, left + width, top + height))
     if min(im.size) < MIN_SIDE:
         raise InputError(f"{path}: image (after any crop) is {im.width}x{im.height}; at least "
                          f"{MIN_SIDE}x{MIN_SIDE} is needed")
     rgb = _to_rgb(im, path)
-    side = min(rgb.size)
-    left, upper = (rgb.width - side) // 2, (rgb.height - side) // 2
-    rgb = rgb.crop((left, upper, left + side, upper + side))
-    if side != resolution:
-        rgb = rgb.resize((resolution, resolution), Image.LANCZOS)
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    # The largest centred window of aspect out_w:out_h (integer arithmetic: exact for equal aspects).
+    win_w, win_h = min(rgb.width, rgb.height * out_w // out_h), min(rgb.height, rgb.width * out_h // out_w)
+    left, upper = (rgb.width - win_w) // 2, (rgb.height - win_h) // 2
+    rgb = rgb.crop((left, upper, left + win_w, upper + win_h))
+    if rgb.size != (out_w, out_h):
+        rgb = rgb.resize((out_w, out_h), Image.LANCZOS)
     return from_uint8(np.asarray(rgb, dtype=np.uint8))
 
 

@@ -52,6 +52,11 @@ class GeneratorConfig:
         return 2 * int(math.log2(self.resolution)) - 2
 
     @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images it makes and takes: the crop's, or the whole canvas."""
+        return (self.crop[2], self.crop[3]) if self.crop is not None else (self.resolution, self.resolution)
+
+    @property
     def num_layers(self) -> int:
         """K+1: number of synthesis conv layers, i.e. of feature maps S^0..S^K."""
         return self.num_ws - 1

@@ -43,6 +43,7 @@ from editgan.toonfaces.bench_faces import (SET_OFFSETS, TensorCache, annotation_
 from editgan.toonfaces.dataset import split_seed
 from editgan.toonfaces.features import toon_features
 from editgan.toonfaces.identity import identity_similarity
+from editgan.session import load
 
 MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")
 CHUNK = 32  # images per batch for rendering, segmenting and embedding
@@ -311,12 +312,11 @@ def run_quality_benchmark(bundle: str | Path, out: str | Path, settings: Quality
                           log: Callable[[str], None] = print, inception: str | Path | None = None) -> dict:
     """Run everything; returns the results dict that `quality_report.write_report` turns into files.
     inception: the TorchScript Inception file (or its directory) to add true FID / KID to the table."""
-    import editgan
 
     s = settings or QualitySettings()
     s.check()
     out = Path(out)
-    ed = editgan.load(bundle)
+    ed = load(bundle)
     if ed.bundle.domain != "toonfaces" or ed.scheme is None or not set(MOUTH) <= set(ed.scheme.names):
         raise InputError(f"the quality benchmark needs a toonfaces bundle with a segmenter; {ed.bundle.path} is "
                          f"domain {ed.bundle.domain!r}")

@@ -3,7 +3,8 @@ any optimisation, then embed the images one at a time (`editgan.invert.embed`, S
 
 Layout: `images/<name>.<ext>` (any image format PIL reads) and `masks/<name>.png|.npy` (label
 indices), as `editgan data toonfaces` writes them (`images/` + `labels/`). Images must already be
-the generator's resolution, square: a resized image would no longer line up with its mask.
+the generator's image size (its crop's, if it crops): a resized image would no longer line up with
+its mask.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ class Annotation:
 
 
 def read_annotations(image_dir: str | Path, mask_dir: str | Path, scheme: LabelScheme,
-                     resolution: int, mask_size: tuple[int, int]) -> list[Annotation]:
+                     image_size: tuple[int, int], mask_size: tuple[int, int]) -> list[Annotation]:
     """Every image in image_dir (sorted by name) with its mask from mask_dir. InputError naming the
-    file for: an image without a mask, an image that is not resolution x resolution or unreadable,
+    file for: an image without a mask, an image that is not image_size (height, width) or unreadable,
     a mask of the wrong size or with labels outside `scheme`."""
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     for d, what in ((image_dir, "image"), (mask_dir, "mask")):
@@ -55,20 +56,21 @@ def read_annotations(image_dir: str | Path, mask_dir: str | Path, scheme: LabelS
         if len(masks) != 1:
             raise InputError(f"image {path} needs exactly one mask {mask_dir}/{path.stem}.png or .npy, "
                              f"found {len(masks)}")
-        _check_image_size(path, resolution)
+        _check_image_size(path, image_size)
         out.append(Annotation(path.stem, path, read_mask(masks[0], scheme, mask_size)))
     return out
 
 
-def _check_image_size(path: Path, resolution: int) -> None:
+def _check_image_size(path: Path, image_size: tuple[int, int]) -> None:
     try:
         with Image.open(path) as im:
             size = im.size
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"{path}: not an image file PIL can read ({err})") from None
-    if size != (resolution, resolution):
+    height, width = image_size
+    if size != (width, height):
         raise InputError(f"image {path} is {size[0]}x{size[1]}; annotated images must be "
-                         f"{resolution}x{resolution} (the generator's resolution) to line up with their masks")
+                         f"{width}x{height} (the generator's image size) to line up with their masks")
 
 
 def embed_annotations(generator, annotations: list[Annotation], *, steps: int, perceptual: str,
@@ -78,8 +80,8 @@ def embed_annotations(generator, annotations: list[Annotation], *, steps: int, p
     w_avg. progress(name, step) after every evaluation."""
     out = []
     for a in annotations:
-        image = load_image(a.image, generator.config.resolution)
-        init = encode(encoder, image) if encoder is not None else None
+        image = load_image(a.image, generator.config.image_size)
+        init = encode(encoder, image, generator.config.crop) if encoder is not None else None
         result = embed(generator, image, init=init, steps=steps, lr=lr, perceptual=perceptual,
                        progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
         out.append(result.wplus[0])

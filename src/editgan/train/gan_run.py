@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.native import save_generator
@@ -85,8 +86,6 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     total = int(opts.total_kimg * 1000)
     bar = None
     if opts.progress and dist.is_main:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, initial=trainer.images_seen, unit="img", dynamic_ncols=True, desc="train gan")
     window = {"t": time.monotonic(), "images": trainer.images_seen}
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tqdm import tqdm
+
 from editgan.errors import InputError
 from editgan.toonfaces.canvas import MAX_SIZE, MIN_SIZE
 from editgan.toonfaces.export import write_split
@@ -27,8 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_toonfaces(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise InputError(f"--size must be in [{MIN_SIZE}, {MAX_SIZE}], got {args.size}")
     with tqdm(total=args.n, desc="toonfaces", unit="img") as bar:

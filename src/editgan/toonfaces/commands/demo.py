@@ -30,6 +30,7 @@ from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.vectors import default_edit
+from editgan.session import load
 
 STAND_IN_CONFIG = GeneratorConfig(resolution=64, z_dim=128, w_dim=128, num_mapping_layers=4,
                                   channels={4: 128, 8: 128, 16: 64, 32: 64, 64: 32})
@@ -60,8 +61,7 @@ def run_stand_in(out: Path, seed: int) -> None:
 
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
                   refine_steps: int = 30) -> None:
-    import editgan
-    ed = editgan.load(bundle)
+    ed = load(bundle)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))
     image = image_to_tensor(render(before, size)[0])[None]

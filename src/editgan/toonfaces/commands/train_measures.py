@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from editgan.errors import InputError
 from editgan.toonfaces.measure_nets import asset_dir
 from editgan.toonfaces.measures_training import train_measures
@@ -32,8 +34,6 @@ def register_train(train_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     for name in ("attr_steps", "id_steps", "batch", "attr_pool", "identities", "eval_n", "threads"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive")
