@@ -110,16 +110,27 @@ class Editor:
         """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
         return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
 
+    def embedding_options(self, **overrides) -> dict:
+        """The bundle's embedding set-up, {"lr": ..., "perceptual": name}, with the given overrides
+        (None keeps the bundle's; a perceptual name is checked)."""
+        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual()}
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        options["perceptual"] = self.bundle.perceptual(options["perceptual"])
+        return options
+
     def embed(self, images: torch.Tensor | str | Path, steps: int = 500, *, use_encoder: bool = True,
               progress=None, **options) -> EmbedResult:
-        """Embed images float [N, 3, H, W] in [-1, 1] (H, W: the generator's image_size) or an image file into W+: E(x) when the
-        bundle has an encoder (and use_encoder), then `steps` of optimisation with the bundle's lr and
-        perceptual distance. options go to `editgan.invert.embed` (e.g. optimize_noise=True)."""
+        """Embed images float [N, 3, H, W] in [-1, 1] ((H, W): the generator's image_size) or an image
+        file into W+: E(x) when the bundle has an encoder (and use_encoder), then `steps` of optimisation
+        with `embedding_options(**options)`; other options go to `editgan.invert.embed` (e.g. seed,
+        optimize_noise=True)."""
         if isinstance(images, (str, Path)):
             images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)
-        init = encode(self.encoder, images, self.generator.config.crop) if use_encoder and self.encoder is not None else None
-        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(), **options}
+        init = None
+        if use_encoder and self.encoder is not None:
+            init = encode(self.encoder, images, self.generator.config.crop)
+        options = {**options, **self.embedding_options(lr=options.get("lr"), perceptual=options.get("perceptual"))}
         return embed(self.generator, images, init=init, steps=steps, progress=progress, **options)
 
     # ------------------------------------------------------------------ sampling and viewing

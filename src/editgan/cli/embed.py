@@ -15,26 +15,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from editgan.bundle import DEFAULT_PERCEPTUAL, open_bundle
+from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.cli.per_file import for_each_file
 from editgan.errors import InputError
 from editgan.invert_files import embed_file
+from editgan.session import load
 
 
 def run(args: argparse.Namespace) -> int:
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
-    bundle = open_bundle(args.bundle)
-    perceptual = bundle.perceptual(args.perceptual)
-    generator = bundle.generator()
-    encoder = bundle.encoder() if bundle.has("encoder") else None
+    editor = load(args.bundle)
+    editor.embedding_options(perceptual=args.perceptual)  # an unknown name fails before any work
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     def work(_: int, image: Path) -> str:
-        loss = embed_file(generator, image, out, steps=args.steps, lr=args.lr or bundle.embedding_lr(),
-                          perceptual=perceptual, optimize_noise=args.noise, bundle=str(bundle.path),
-                          seed=args.seed, encoder=encoder)
+        loss = embed_file(editor, image, out, steps=args.steps, seed=args.seed, optimize_noise=args.noise,
+                          lr=args.lr, perceptual=args.perceptual)
         return f"{image} -> {out / (image.stem + '.wplus.safetensors')} (loss {loss:.4f})"
 
     return for_each_file("embed", args.images, work)

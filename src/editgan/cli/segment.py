@@ -2,7 +2,7 @@
 
     editgan segment IMAGE... --bundle B [--latent W.safetensors] [--embed-steps N] --out DIR
 
-Each image is embedded into W+ (`editgan.invert.embed`, the bundle's perceptual distance) unless
+Each image is embedded into W+ (`Editor.embed`: the bundle's encoder, lr and perceptual distance) unless
 --latent gives its w+ (one per image, in order: a file of [N, num_ws, w_dim] for N images); then
 G(w+) is segmented and `<stem>.labels.png` (label indices, mode L), `<stem>.mask.png` (the
 label scheme's colours) and `<stem>.overlay.png` (the image blended 50% with the mask) are
@@ -15,41 +15,38 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from editgan.bundle import DEFAULT_PERCEPTUAL, open_bundle
+from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.cli.per_file import for_each_file
-from editgan.edit.optimize import render_and_segment
 from editgan.errors import InputError
-from editgan.invert import embed
 from editgan.io.images import load_image, to_uint8
 from editgan.io.latents import load_wplus
 from editgan.io.segmentation_files import write_segmentation
+from editgan.session import Editor, load
 
 
-def segment_file(generator, seg, scheme, image: Path, out: Path, *, wplus, steps: int, perceptual: str,
-                 lr: float) -> int:
-    """Segment one file (embedding it when wplus [1, num_ws, w_dim] is None); returns the number of
-    distinct labels found."""
-    target = load_image(image, generator.config.image_size)
+def segment_file(editor: Editor, image: Path, out: Path, *, wplus, steps: int, perceptual: str | None) -> int:
+    """Segment one file (embedding it with `editor.embed` when wplus [1, num_ws, w_dim] is None);
+    returns the number of distinct labels found."""
+    target = load_image(image, editor.generator.config.image_size)
     if wplus is None:
-        wplus = embed(generator, target, steps=steps, lr=lr, perceptual=perceptual).wplus
-    labels = render_and_segment(generator, seg, wplus)[1].labels[0].numpy()
-    write_segmentation(out, image.stem, to_uint8(target)[0], labels, scheme)
+        wplus = editor.embed(target, steps=steps, perceptual=perceptual).wplus
+    labels = editor.segment(wplus)[0].cpu().numpy()
+    write_segmentation(out, image.stem, to_uint8(target)[0], labels, editor.scheme)
     return len(set(labels.ravel().tolist()))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
-    bundle = open_bundle(args.bundle)
-    perceptual = bundle.perceptual(args.perceptual)
-    generator = bundle.generator()
-    seg, scheme = bundle.segmenter()
-    scheme = scheme or bundle.labels
-    if scheme is None:
-        raise InputError(f"bundle {bundle.path} has no label scheme to colour the masks with")
+    editor = load(args.bundle)
+    editor.embedding_options(perceptual=args.perceptual)  # an unknown name fails before any work
+    editor.segmenter  # loads it (and its label scheme); MissingWeightsError without one
+    if editor.scheme is None:
+        raise InputError(f"bundle {editor.bundle.path} has no label scheme to colour the masks with")
     latents = None
     if args.latent:
-        latents = load_wplus(args.latent, generator.config.num_ws, generator.config.w_dim)
+        cfg = editor.generator.config
+        latents = load_wplus(args.latent, cfg.num_ws, cfg.w_dim)
         if latents.shape[0] != len(args.images):
             raise InputError(f"{args.latent} holds {latents.shape[0]} w+ for {len(args.images)} images; "
                              "give one w+ per image, in order")
@@ -57,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     def work(i: int, image: Path) -> str:
-        n = segment_file(generator, seg, scheme, image, out, steps=args.embed_steps, perceptual=perceptual,
-                         lr=bundle.embedding_lr(), wplus=latents[i:i + 1] if latents is not None else None)
+        n = segment_file(editor, image, out, steps=args.embed_steps, perceptual=args.perceptual,
+                         wplus=latents[i:i + 1] if latents is not None else None)
         return f"{image} -> {out / (image.stem + '.labels.png')} ({n} parts)"
 
     return for_each_file("segment", args.images, work)

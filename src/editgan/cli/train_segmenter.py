@@ -22,16 +22,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
+from editgan.bundle import MANIFEST, resolve_bundle_path
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
 from editgan.io.segmenter import save_segmenter
-from editgan.labels import LabelScheme
-from editgan.labels import SCHEMES, get_scheme
+from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.train.annotations import embed_annotations, read_annotations
+from editgan.session import load
 from editgan.train.segmenter import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
 
 
@@ -84,28 +84,27 @@ ANNOTATION_LATENTS = "annotations.wplus.safetensors"
 
 def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, scheme: LabelScheme,
                          config: SegmenterConfig, out: Path) -> tuple[list[str], torch.Tensor, torch.Tensor, dict]:
-    """--images: check every pair, embed (the bundle's encoder, when it has one, then optimisation
-    with its lr and perceptual distance, as `Editor.embed`), save the latents in `out`.
+    """--images: check every pair, embed with `Editor.embed` (the bundle's encoder, when it has one,
+    then optimisation with its lr and perceptual distance), save the latents in `out`.
     Returns (names, w+ [I, num_ws, w_dim], masks int64 [I, H, W], provenance of the embedding)."""
     if args.embed_steps < 0:
         raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
-    bundle = open_bundle(bundle)
-    perceptual, lr = bundle.perceptual(args.perceptual), bundle.embedding_lr()
-    encoder = bundle.encoder() if bundle.has("encoder") else None
+    editor = load(bundle)
+    options = editor.embedding_options(perceptual=args.perceptual)
     annotations = read_annotations(args.images, args.masks, scheme, generator.config.image_size, config.out_size)
     t0 = time.perf_counter()
     with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
-        wplus = embed_annotations(generator, annotations, steps=args.embed_steps, perceptual=perceptual, lr=lr,
-                                  encoder=encoder, progress=lambda name, step: bar.update(1))
+        wplus = embed_annotations(editor, annotations, steps=args.embed_steps, perceptual=options["perceptual"],
+                                  progress=lambda name, step: bar.update(1))
     names = [a.name for a in annotations]
     latents = out / ANNOTATION_LATENTS
     out.mkdir(parents=True, exist_ok=True)
     save_tensors(latents, dict(zip(names, wplus)), {"format": "editgan-annotation-latents", "images": args.images,
-                                                    "steps": args.embed_steps, "perceptual": perceptual})
+                                                    "steps": args.embed_steps, "perceptual": options["perceptual"]})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
     embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
-                 "embed_init": "encoder" if encoder is not None else "w_avg", "embed_lr": lr, "perceptual": perceptual,
-                 "embed_time_s": round(time.perf_counter() - t0, 1)}
+                 "embed_init": "encoder" if editor.encoder is not None else "w_avg", "embed_lr": options["lr"],
+                 "perceptual": options["perceptual"], "embed_time_s": round(time.perf_counter() - t0, 1)}
     return names, wplus, masks, embedding
 
 

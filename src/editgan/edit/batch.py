@@ -154,12 +154,8 @@ class BatchRunner:
         return wplus.to(self.editor.device)
 
     def _embed_image(self, path: Path, folder: Path) -> None:
-        bundle = self.editor.bundle
-        encoder = bundle.encoder(self.editor.device) if bundle.has("encoder") else None
-        embed_file(self.editor.generator, path, folder, steps=self.embed.steps,
-                   lr=self.embed.lr or bundle.embedding_lr(),
-                   perceptual=self.embed.perceptual or bundle.perceptual(),
-                   optimize_noise=False, bundle=str(bundle.path), seed=self.embed.seed, encoder=encoder)
+        embed_file(self.editor, path, folder, steps=self.embed.steps, seed=self.embed.seed, lr=self.embed.lr,
+                   perceptual=self.embed.perceptual)
 
     def _request(self, path: Path, pairs: list[tuple[EditingVector, float]]) -> dict:
         return {"format": RECORD_FORMAT, "input": str(path), "refine_steps": self.refine_steps,

@@ -18,7 +18,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from editgan.errors import InputError
-from editgan.invert import embed, encode
 from editgan.io.images import load_image
 from editgan.labels import LabelScheme
 from editgan.train.data import IMAGE_SUFFIXES
@@ -73,16 +72,15 @@ def _check_image_size(path: Path, image_size: tuple[int, int]) -> None:
                          f"{width}x{height} (the generator's image size) to line up with their masks")
 
 
-def embed_annotations(generator, annotations: list[Annotation], *, steps: int, perceptual: str,
-                      lr: float = 1e-3, encoder=None, progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
-    """Embed each annotated image -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a
-    rerun gives the same latents), starting from encoder(image) when an encoder is given, else from
-    w_avg. progress(name, step) after every evaluation."""
+def embed_annotations(editor, annotations: list[Annotation], *, steps: int, perceptual: str | None = None,
+                      progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
+    """Embed each annotated image with `editor.embed` (the bundle's encoder, lr and perceptual distance,
+    or `perceptual`) -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a rerun gives the
+    same latents). progress(name, step) after every evaluation."""
     out = []
     for a in annotations:
-        image = load_image(a.image, generator.config.image_size)
-        init = encode(encoder, image, generator.config.crop) if encoder is not None else None
-        result = embed(generator, image, init=init, steps=steps, lr=lr, perceptual=perceptual,
-                       progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
-        out.append(result.wplus[0])
+        image = load_image(a.image, editor.generator.config.image_size)
+        result = editor.embed(image, steps=steps, perceptual=perceptual,
+                              progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
+        out.append(result.wplus[0].cpu())
     return torch.stack(out)
