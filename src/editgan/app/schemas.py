@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
+from editgan.edit.region import DEFAULT_BUFFER
+
 MAX_SEED = 2**63 - 1
 MAX_EDIT_STEPS = 1000
 MAX_REFINE_STEPS = 500
@@ -23,9 +26,9 @@ class EditRequest(Strict):
                                          "on the segmenter's grid (see /api/info label_size)")
     parts: list[str] | None = Field(None, description="label names to edit (Q_edit); omitted or empty: inferred "
                                                       "from the repainted pixels")
-    steps: int = Field(100, ge=1, le=MAX_EDIT_STEPS, description="optimisation steps")
-    lr: float = Field(0.02, gt=0.0, le=1.0, description="Adam learning rate")
-    buffer: int = Field(5, ge=0, le=64, description="edit region buffer in label pixels")
+    steps: int = Field(EDIT_STEPS, ge=1, le=MAX_EDIT_STEPS, description="optimisation steps")
+    lr: float = Field(EDIT_LR, gt=0.0, le=1.0, description="Adam learning rate")
+    buffer: int = Field(DEFAULT_BUFFER, ge=0, le=64, description="edit region buffer in label pixels")
 
 
 class ApplyRequest(Strict):

@@ -15,6 +15,7 @@ from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
 from editgan.session import load
+from editgan.edit.optimize import EDIT_STEPS
 
 
 def hardware_description() -> str:
@@ -105,6 +106,6 @@ def register(subparsers) -> None:
     v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
                                   "enlarge_pupils, open_mouth, gaze_left)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
-    v.add_argument("--edit-steps", type=int, default=100, help="optimisation steps per vector (paper: 100)")
+    v.add_argument("--edit-steps", type=int, default=EDIT_STEPS, help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
     add_identity_arg(v)
     v.set_defaults(func=run_learn_vectors)

@@ -20,6 +20,8 @@ from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.native import save_tensors
 from editgan.session import load
 from editgan.train.segmenter import read_mask
+from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
+from editgan.edit.region import DEFAULT_BUFFER
 
 
 def add_identity_arg(p: argparse.ArgumentParser) -> None:
@@ -104,9 +106,9 @@ def register(subparsers) -> None:
     p.add_argument("--target", required=True, help="edited label map PNG (label indices, mode L or I)")
     p.add_argument("--parts", required=True, help="edited part labels Q_edit, comma-separated names")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--steps", type=int, default=100, help="optimisation steps (default 100)")
-    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (default 0.02)")
-    p.add_argument("--buffer", type=int, default=5, help="region buffer in pixels (default 5)")
+    p.add_argument("--steps", type=int, default=EDIT_STEPS, help=f"optimisation steps (default {EDIT_STEPS})")
+    p.add_argument("--lr", type=float, default=EDIT_LR, help=f"Adam learning rate (default {EDIT_LR})")
+    p.add_argument("--buffer", type=int, default=DEFAULT_BUFFER, help=f"region buffer in pixels (default {DEFAULT_BUFFER})")
     p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")
     p.set_defaults(func=run)

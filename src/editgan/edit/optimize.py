@@ -33,7 +33,10 @@ from editgan.nn.stylegan2 import Generator
 Progress = Callable[[int, dict[str, float]], None]
 Cancel = Callable[[], bool]
 NOISE_MODE = "const"  # deterministic synthesis: the edit must not chase random noise
-
+# The paper's editing optimisation (Sec. 3.3, App. A.4): the defaults of every front end (API, CLI, web).
+EDIT_STEPS = 100
+REFINE_STEPS = 30
+EDIT_LR = 0.02
 
 @dataclass
 class EditResult:
@@ -166,7 +169,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
 
 
 def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
-               parts: Sequence[int], *, steps: int = 100, lr: float = 0.02, weights: LossWeights = LEARNING_WEIGHTS,
+               parts: Sequence[int], *, steps: int = EDIT_STEPS, lr: float = EDIT_LR, weights: LossWeights = LEARNING_WEIGHTS,
                buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
                ensemble: str = "mean_logits", progress: Progress | None = None,
                cancel: Cancel | None = None) -> EditResult:
@@ -187,7 +190,7 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,
-           parts: Sequence[int], steps: int = 30, lr: float = 0.02, weights: LossWeights = REFINEMENT_WEIGHTS,
+           parts: Sequence[int], steps: int = REFINE_STEPS, lr: float = EDIT_LR, weights: LossWeights = REFINEMENT_WEIGHTS,
            buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
            ensemble: str = "mean_logits", progress: Progress | None = None,
            cancel: Cancel | None = None, checkpoints: Sequence[int] = ()) -> EditResult:
