@@ -49,6 +49,9 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from segmenter_reference import forward_naive  # noqa: E402  (the tests' referee is the naive variant)
+
 
 def build(res: int, classes: int, members: int, fraction: float):
     torch.manual_seed(0)
@@ -68,7 +71,7 @@ def build(res: int, classes: int, members: int, fraction: float):
 
 def naive_predict(seg: Segmenter, feats):
     """DatasetGAN's way: concatenated upsampled features, member by member, ensemble at the end."""
-    logits = seg.forward_naive(feats)
+    logits = forward_naive(seg, feats)
     probs = torch.softmax(logits, 2)
     mean = probs.mean(1)
     return mean, -(mean * mean.clamp_min(1e-30).log()).sum(1) + (probs * probs.clamp_min(1e-30).log()).sum(2).mean(1)
@@ -77,7 +80,7 @@ def naive_predict(seg: Segmenter, feats):
 def call(variant: str, case: str, seg, feats, pixels):
     if case == "full":
         return naive_predict(seg, feats) if variant == "naive" else seg.predict(feats)
-    return seg.forward_naive(feats, pixels) if variant == "naive" else seg.member_logits(feats, pixels)
+    return forward_naive(seg, feats, pixels) if variant == "naive" else seg.member_logits(feats, pixels)
 
 
 def rss_bytes() -> int:
@@ -99,7 +102,7 @@ def child(args) -> None:
             out = {}
             for case in ("full", "subset"):
                 a = seg.member_logits(feats, None if case == "full" else pixels)
-                b = seg.forward_naive(feats, None if case == "full" else pixels)
+                b = forward_naive(seg, feats, None if case == "full" else pixels)
                 out[case] = (a - b).abs().max().item()
                 del a, b
             print(json.dumps({"max_abs_dlogit": out}))

@@ -10,6 +10,7 @@ from editgan.errors import ConfigError, InputError
 from editgan.nn.resample import axis_taps, gather_pixels, resample_axis
 from editgan.nn.segmenter import Segmenter, ensemble, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
+from segmenter_reference import forward_naive
 
 torch.set_num_threads(1)
 
@@ -77,7 +78,7 @@ def test_factorised_full_image_equals_naive(mode, crop, rows_per_tile):
                           interpolation=mode, crop=crop)
     seg = randomise(Segmenter(cfg).double())
     feats = random_features(cfg)
-    ref = seg.forward_naive(feats)
+    ref = forward_naive(seg, feats)
     ours = seg.member_logits(feats, rows_per_tile=rows_per_tile)
     assert ours.shape == (2, 3, 5, *cfg.out_size)
     assert ref.abs().max() > 1
@@ -93,7 +94,7 @@ def test_factorised_float32_within_1e4_of_float64_naive_at_32_classes():
     seg32.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in seg64.state_dict().items()})
     seg32.eval()
     feats = random_features(cfg, n=1)
-    ref = seg64.forward_naive(feats)
+    ref = forward_naive(seg64, feats)
     ours = seg32.member_logits([f.float() for f in feats])
     assert (ours.double() - ref).abs().max() < 1e-4
 
@@ -115,7 +116,7 @@ def test_pixel_subsets_equal_naive(kind, mode):
         pixels = torch.randint(0, h * w, (2, 9), generator=gen)  # few pixels: features resampled first
     else:
         pixels = torch.ones(h, w, dtype=torch.bool)  # all pixels: every map projected first
-    ref = seg.forward_naive(feats, pixels)
+    ref = forward_naive(seg, feats, pixels)
     ours = seg.member_logits(feats, pixels)
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max() < 1e-10
@@ -127,7 +128,7 @@ def test_predict_is_the_ensemble_of_member_logits():
     cfg = SegmenterConfig(num_classes=4, feature_shapes=SHAPES, out_resolution=32, num_members=3)
     seg = randomise(Segmenter(cfg).double())
     feats = random_features(cfg)
-    logits = seg.forward_naive(feats)
+    logits = forward_naive(seg, feats)
     result = seg.predict(feats, rows_per_tile=5)
     probs = torch.softmax(logits, 2)
     assert torch.allclose(result.probs, probs.mean(1), atol=1e-10)
@@ -197,7 +198,7 @@ def test_gradients_to_wplus_agree_naive_vs_factorised(tiny_generator):
     for path in ("naive", "factorised"):
         w = base.clone().requires_grad_(True)
         _, feats = segmentation_features(g, w, cfg)
-        logits = seg.forward_naive(feats, region) if path == "naive" else seg.member_logits(feats, region)
+        logits = forward_naive(seg, feats, region) if path == "naive" else seg.member_logits(feats, region)
         loss = F.cross_entropy(logits[0].permute(2, 0, 1).reshape(-1, 4), target.repeat_interleave(3))
         loss.backward()
         grads.append(w.grad)
@@ -268,7 +269,7 @@ def test_tiled_projection_exact_with_gradients(mode, crop):
     seg = randomise(Segmenter(cfg).double())
     feats = [f.requires_grad_(True) for f in random_features(cfg, n=1)]
     ours = seg.member_logits(feats, rows_per_tile=9)
-    ref = seg.forward_naive(feats)
+    ref = forward_naive(seg, feats)
     assert (ours - ref).abs().max() < 1e-10
     weight = torch.randn(ref.shape, dtype=torch.float64)
     g_ours = torch.autograd.grad((ours * weight).sum(), feats)

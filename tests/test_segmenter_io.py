@@ -12,6 +12,7 @@ from editgan.io.segmenter import load_segmenter, save_segmenter
 from editgan.labels import DATASETGAN_BIRD, DATASETGAN_CAR, DATASETGAN_CAT, DATASETGAN_FACE, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from segmenter_reference import upsampled_features
 
 torch.set_num_threads(1)
 LAYOUT = dict(feature_shapes=[(6, 4), (5, 8), (3, 16)], out_resolution=16)
@@ -61,7 +62,7 @@ def test_published_classifiers_load_and_match(tmp_path, prefix, data_parallel):
     assert seg.config.num_members == 3 and seg.config.num_classes == 5 and seg.config.hidden == (128, 32)
     torch.manual_seed(9)
     feats = [torch.randn(1, c, r, r) for c, r in LAYOUT["feature_shapes"]]
-    x = seg.upsampled_features(feats)[0].flatten(1).T  # [P, C_in] as DatasetGAN feeds it
+    x = upsampled_features(seg, feats)[0].flatten(1).T  # [P, C_in] as DatasetGAN feeds it
     ours = seg.member_logits(feats)[0].flatten(2)      # [M, K, P]
     for m, seq in enumerate(seqs):
         with torch.no_grad():

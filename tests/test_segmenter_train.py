@@ -17,6 +17,7 @@ from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.train.segmenter import (TrainSettings, draw_pixels, extract_features, pixel_weights, read_mask,
                                      train_segmenter)
+from segmenter_reference import upsampled_features
 
 torch.set_num_threads(1)
 SCHEME = LabelScheme("three", ("background", "a", "b"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
@@ -31,7 +32,7 @@ def teacher_masks(g, wplus, cfg):
     with torch.no_grad():
         for w in wplus:
             _, feats = segmentation_features(g, w[None], cfg)
-            x = probe.upsampled_features(feats)[0].double()
+            x = upsampled_features(probe, feats)[0].double()
             x = (x - x.mean((1, 2), keepdim=True)) / (x.std((1, 2), keepdim=True) + 1e-6)
             masks.append(torch.einsum("kc,chw->khw", proj, x).argmax(0))
     return torch.stack(masks)

@@ -4,7 +4,7 @@ The generator is frozen; its feature maps for every annotated latent are compute
 their native resolutions. Each step, every ensemble member draws its own random pixels (64 by
 default, as in the paper) across all annotated images from its own seeded generator (uniformly,
 or with `class_balance` > 0 favouring rare classes), the exact
-resampled feature vectors of those pixels are gathered (`Segmenter.gather_features`, same
+resampled feature vectors of those pixels are gathered (`segmenter_inference.gather_features`, same
 interpolation as inference), and the members are trained with pixel cross-entropy, Adam lr 1e-3.
 The members are stacked and trained in one batched pass; their losses are summed, so each member's
 gradient and Adam state are exactly those of training it alone.
@@ -33,6 +33,7 @@ from editgan.errors import InputError
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.nn.segmenter_inference import gather_features
 
 MASK_SUFFIXES = (".png", ".npy")
 
@@ -133,7 +134,7 @@ def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tens
     for step in range(1, s.max_steps + 1):
         idx = torch.cat([draw_pixels(weights, n_img * h * w, s.batch_pixels, g) for g in gens])
         batch, pix = idx // (h * w), idx % (h * w)
-        x = seg.gather_features(feats, batch, pix // w, pix % w).float().view(m, s.batch_pixels, -1)
+        x = gather_features(seg.config, feats, batch, pix // w, pix % w).float().view(m, s.batch_pixels, -1)
         logits = seg.logits_from_vectors(x)  # [M, K, B]
         target = flat_masks[idx].view(m, s.batch_pixels)
         loss = F.cross_entropy(logits, target, reduction="none").mean(1).sum()

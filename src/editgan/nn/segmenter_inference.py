@@ -1,0 +1,245 @@
+"""Exact factorised inference of a `Segmenter` ("let linearity work", DESIGN.md).
+
+Resampling is linear with weights summing to one, so W1 f(p) + b1 = sum_k resample(W1_k S_k)(p) + b1.
+Each resolution's maps are projected to the M*H1 hidden units at their native resolution (all
+members in one matmul), and only the projections are resampled: in row tiles for a full label
+map, or at just the requested pixels (an edit region). For sparse pixels at a fine resolution it is
+cheaper to resample the features first and project after; each resolution picks the cheaper of
+the two, both exact. The tests hold the literal definition (interpolate, concatenate, run each
+member) as the referee. The prediction is the ensemble of the members (`ensemble`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from editgan.errors import InputError
+from editgan.nn.resample import (accumulate_upsampled, axis_taps, gather_pixels, pixel_taps, resample_axis,
+                                 taps_matrix)
+from editgan.nn.segmenter_config import SegmenterConfig
+
+TILE_ELEMENTS = 1 << 24  # target size of one [N, M*H1, rows, width] tile activation (64 MiB in float32)
+DENSE_COLUMNS_MAX = 32  # maps this coarse resample columns by a [W, r] matmul (few FLOPs, one pass)
+
+
+@dataclass
+class Segmentation:
+    """Ensemble output at the label map's pixels (or at the requested pixels, then H, W -> P).
+
+    probs: [N, K, H, W] mean of member softmaxes; labels: int64 [N, H, W] argmax;
+    uncertainty: [N, H, W] Jensen-Shannon divergence of the members, nats, in [0, log M].
+    """
+
+    probs: torch.Tensor
+    labels: torch.Tensor
+    uncertainty: torch.Tensor
+
+
+def ensemble(logits: torch.Tensor) -> Segmentation:
+    """Member logits [N, M, K, ...] -> mean softmax, argmax labels, Jensen-Shannon uncertainty."""
+    logp = torch.log_softmax(logits, dim=2)
+    p = logp.exp()
+    mean = p.mean(1)
+    member_entropy = -(p * logp).sum(2).mean(1)
+    mean_entropy = -(mean * torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))).sum(1)
+    return Segmentation(mean, mean.argmax(1), (mean_entropy - member_entropy).clamp_min(0))
+
+
+def feature_columns(config: SegmenterConfig) -> list[tuple[int, int]]:
+    """Column range [a, b) of each feature map in the concatenated input vector (and in w1)."""
+    columns, start = [], 0
+    for c, _ in config.feature_shapes:
+        columns.append((start, start + c))
+        start += c
+    return columns
+
+
+def gather_features(config: SegmenterConfig, feats: list[torch.Tensor], batch: torch.Tensor, ys: torch.Tensor,
+                    xs: torch.Tensor) -> torch.Tensor:
+    """Concatenated resampled feature vectors [P, C_in] at label-map pixels (batch, ys, xs), each
+    int64 [P] (ys, xs relative to the label map, i.e. inside the crop): the segmenter's training input."""
+    top, left = config.origin
+    taps = {r: axis_taps(config.out_resolution, r, config.interpolation) for _, r in config.feature_shapes}
+    parts = []
+    for f in feats:
+        t = taps[f.shape[-1]]
+        parts.append(gather_pixels(f, t.take(ys + top), t.take(xs + left), batch))
+    return torch.cat(parts, 1)
+
+
+class FactorisedInference:
+    """Member logits and ensemble predictions of `seg` (eval mode), over a whole label map tile by
+    tile or at chosen pixels; holds no parameters of its own."""
+
+    def __init__(self, seg):
+        self.seg, self.config = seg, seg.config
+        self.columns = feature_columns(seg.config)
+        self.groups: dict[int, list[int]] = {}  # the maps grouped by resolution
+        for i, (_, r) in enumerate(seg.config.feature_shapes):
+            self.groups.setdefault(r, []).append(i)
+
+    def check_features(self, feats: list[torch.Tensor]) -> None:
+        shapes = self.config.feature_shapes
+        got = [(f.shape[1], f.shape[-1]) if f.ndim == 4 and f.shape[-1] == f.shape[-2] else tuple(f.shape)
+               for f in feats]
+        if got != [tuple(s) for s in shapes]:
+            raise InputError(f"segmenter expects {len(shapes)} feature maps with (channels, resolution) "
+                             f"{shapes}, got {got}")
+        if len({f.shape[0] for f in feats}) != 1:
+            raise InputError("feature maps have different batch sizes")
+
+    def pixel_coords(self, pixels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """pixels: bool [H, W] mask or int64 flat indices [P] (shared) or [N, P] (per sample) into
+        the label map -> (batch, canvas rows, canvas cols) each [N*P], and P."""
+        h, w = self.config.out_size
+        if pixels.dtype == torch.bool:
+            if tuple(pixels.shape) != (h, w):
+                raise InputError(f"pixel mask must be [{h}, {w}], got {list(pixels.shape)}")
+            pixels = pixels.flatten().nonzero().flatten()
+        if pixels.dtype not in (torch.int64, torch.int32) or pixels.ndim not in (1, 2):
+            raise InputError("pixels must be a bool mask [H, W] or integer indices [P] or [N, P]")
+        pixels = pixels.long()
+        if pixels.ndim == 2 and pixels.shape[0] != n:
+            raise InputError(f"per-sample pixel indices must be [{n}, P], got {list(pixels.shape)}")
+        if pixels.numel() and (pixels.min() < 0 or pixels.max() >= h * w):
+            raise InputError(f"pixel indices must lie in [0, {h * w})")
+        flat = pixels.expand(n, -1) if pixels.ndim == 1 else pixels
+        p = flat.shape[1]
+        top, left = self.config.origin
+        batch = torch.arange(n).repeat_interleave(p)
+        flat = flat.reshape(-1)
+        return batch, flat // w + top, flat % w + left, p
+
+    def _group_weight(self, maps: list[int]) -> torch.Tensor:
+        """w1 columns of `maps` as [M*H1, C_group] (a view when the columns are contiguous)."""
+        m, h1 = self.seg.w1.shape[:2]
+        cols = [self.columns[i] for i in maps]
+        if all(cols[j][1] == cols[j + 1][0] for j in range(len(cols) - 1)):
+            return self.seg.w1[:, :, cols[0][0]:cols[-1][1]].reshape(m * h1, -1)
+        return torch.cat([self.seg.w1[:, :, a:b] for a, b in cols], dim=2).reshape(m * h1, -1)
+
+    def _project(self, maps: list[int], feats: list[torch.Tensor], rows: slice) -> torch.Tensor:
+        """Group `maps` on source rows `rows` projected by their w1 columns -> [N, R, r, M*H1]
+        (pixel-major, so that resampling moves whole M*H1 vectors)."""
+        slab = torch.cat([feats[i][:, :, rows] for i in maps], 1) if len(maps) > 1 else feats[maps[0]][:, :, rows]
+        n, _, height, r = slab.shape
+        return torch.matmul(slab.flatten(2).transpose(1, 2), self._group_weight(maps).T).view(n, height, r, -1)
+
+    def _hidden_rows(self, feats: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor,
+                     projected: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Pre-activations z1 [N, T, W, M*H1] (no bias) on the canvas grid rows ys [T] x cols xs [W]
+        (both increasing). Groups in `projected` (coarse maps projected once per call) are only
+        resampled; the others are projected on just the source rows this tile reads."""
+        out, mode = self.config.out_resolution, self.config.interpolation
+        z1 = None
+        for r, maps in self.groups.items():
+            taps = axis_taps(out, r, mode)
+            rows = taps.take(ys)
+            if r in projected:
+                a, proj = 0, projected[r]
+            else:
+                a = int(rows.i0[0])
+                b = int(rows.i1[-1] if rows.w[-1] > 0 else rows.i0[-1]) + 1
+                proj = self._project(maps, feats, slice(a, b))
+            part = resample_axis(proj, 1, rows, offset=a)  # [N, T, r, M*H1]
+            cols = taps.take(xs)
+            if r <= DENSE_COLUMNS_MAX:  # coarse: columns by a small matmul, accumulated in place
+                dense = taps_matrix(cols, r, part.dtype)
+                if z1 is None:
+                    z1 = torch.matmul(dense, part)
+                else:
+                    nt = part.shape[0] * part.shape[1]
+                    z1.view(nt, len(xs), -1).baddbmm_(dense.expand(nt, -1, -1), part.reshape(nt, r, -1))
+            elif out % r == 0 and len(xs) == out:  # whole canvas width: strided in-place phases
+                if z1 is None:
+                    z1 = part.new_zeros(part.shape[0], part.shape[1], out, part.shape[3])
+                accumulate_upsampled(z1, part, 2, mode)
+            else:  # a column crop or a non-integer ratio: gather the two taps
+                part = resample_axis(part, 2, cols)
+                z1 = part.clone() if z1 is None else z1.add_(part)
+        return z1
+
+    def _hidden_pixels(self, feats: list[torch.Tensor], batch: torch.Tensor, ys: torch.Tensor,
+                       xs: torch.Tensor) -> torch.Tensor:
+        """Pre-activations z1 [P, M*H1] (no bias) at canvas pixels (batch, ys, xs), each [P].
+
+        Maps with fewer source pixels than requested pixels are projected whole, and the
+        projections of all of them are interpolated at once by one sparse [P, sum N*r*r] matrix of
+        bilinear taps (its backward is one sparse product too, no dense scatter per map). Finer maps
+        are interpolated first (their few channels) and projected after."""
+        out, mode = self.config.out_resolution, self.config.interpolation
+        n, p = feats[0].shape[0], ys.numel()
+        z1, columns, weights, projections, offset = None, [], [], [], 0
+        for r, maps in self.groups.items():
+            taps = axis_taps(out, r, mode)
+            ty, tx = taps.take(ys), taps.take(xs)
+            if n * r * r <= p:
+                cols, w = pixel_taps(ty, tx, batch, r)
+                columns.append(cols + offset)
+                weights.append(w)
+                projections.append(self._project(maps, feats, slice(None)).reshape(n * r * r, -1))
+                offset += n * r * r
+            else:
+                vec = torch.cat([gather_pixels(feats[i], ty, tx, batch) for i in maps], 1)
+                part = vec @ self._group_weight(maps).T
+                z1 = part if z1 is None else z1 + part
+        if projections:
+            dense = torch.cat(projections)
+            rows = torch.arange(p).repeat_interleave(4 * len(columns))
+            interpolate = torch.sparse_coo_tensor(
+                torch.stack([rows, torch.cat(columns, 1).flatten()]).to(dense.device),
+                torch.cat(weights, 1).flatten().to(dense.device, dense.dtype), (p, offset), check_invariants=False)
+            part = torch.sparse.mm(interpolate, dense)
+            z1 = part if z1 is None else z1 + part
+        return z1
+
+    def _tiles(self, feats: list[torch.Tensor], rows_per_tile: int | None = None):
+        """Yield (row slice of the label map, member logits [N, M, K, T, W]) tile by tile."""
+        top, left = self.config.origin
+        h, w = self.config.out_size
+        m, h1 = self.seg.w1.shape[:2]
+        n = feats[0].shape[0]
+        rows_per_tile = rows_per_tile or max(1, TILE_ELEMENTS // (n * m * h1 * w))
+        projected = {r: self._project(maps, feats, slice(None)) for r, maps in self.groups.items()
+                     if r * r <= rows_per_tile * w}  # no larger than a tile: project once
+        xs = torch.arange(left, left + w)
+        for y0 in range(0, h, rows_per_tile):
+            y1 = min(h, y0 + rows_per_tile)
+            z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)
+            z1 = z1.add_(self.seg.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
+            yield slice(y0, y1), self.seg.tail(z1).unflatten(3, (y1 - y0, w))
+
+    def member_logits(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
+                      rows_per_tile: int | None = None) -> torch.Tensor:
+        """Factorised member logits: [N, M, K, H, W] over the label map, or [N, M, K, P] at `pixels`
+        (bool mask [H, W], or flat indices [P] / [N, P] into the label map). Differentiable.
+        rows_per_tile: label-map rows per tile (default: about TILE_ELEMENTS hidden values)."""
+        self.check_features(feats)
+        if self.seg.training:
+            raise InputError("member_logits runs in eval mode (BatchNorm folded); call .eval() first")
+        n = feats[0].shape[0]
+        m, h1 = self.seg.w1.shape[:2]
+        if pixels is not None:
+            batch, ys, xs, p = self.pixel_coords(pixels, n)
+            z1 = self._hidden_pixels(feats, batch, ys, xs).view(n, p, m, h1).permute(0, 2, 3, 1)
+            return self.seg.tail(z1 + self.seg.b1[..., None])
+        return torch.cat([logits for _, logits in self._tiles(feats, rows_per_tile)], dim=3)
+
+    def predict(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
+                rows_per_tile: int | None = None) -> Segmentation:
+        """Ensemble prediction (see `Segmentation`), computed tile by tile so that member logits
+        of the whole label map never coexist in memory."""
+        if pixels is not None:
+            return ensemble(self.member_logits(feats, pixels))
+        self.check_features(feats)
+        if self.seg.training:
+            raise InputError("predict runs in eval mode; call .eval() first")
+        n, (h, w), k = feats[0].shape[0], self.config.out_size, self.config.num_classes
+        probs = feats[0].new_empty(n, k, h, w)
+        unc = feats[0].new_empty(n, h, w)
+        for rows, logits in self._tiles(feats, rows_per_tile):
+            seg = ensemble(logits)
+            probs[:, :, rows], unc[:, rows] = seg.probs, seg.uncertainty
+        return Segmentation(probs, probs.argmax(1), unc)
