@@ -3,7 +3,7 @@
 For each K in --ks: the first K train-split faces are rendered at the generator's resolution,
 embedded into W+ (as `Editor.embed`: from the bundle's encoder when it has one, then optimisation
 with its lr and perceptual distance) and a segmenter is
-trained on them (`editgan.train.segmenter`); each lands in <--work>/K<K>/ with the latents it
+trained on them (`editgan.train.segmenter_training`); each lands in <--work>/K<K>/ with the latents it
 used. --eval-n held-out test-split faces (default 200) are embedded once, G(w+) is segmented by
 every K's segmenter, and per-part IoU (data-set counts, `editgan.eval.iou`) against the rendered
 labels is reported, with the small parts (pupil, iris, teeth) averaged separately. The scores
@@ -35,12 +35,12 @@ from editgan.invert import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png
 from editgan.io.native import save_tensors
 from editgan.io.segmentation_files import blend
-from editgan.io.segmenter import save_segmenter
+from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
-from editgan.train.segmenter import TrainSettings, extract_features, train_segmenter
+from editgan.train.segmenter_training import TrainSettings, extract_features, train_segmenter
 
 SMALL_PARTS = ("pupil", "iris", "teeth")
 GRID_ROWS = 6

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 
 from conftest import make_tiny_generator
 from editgan.train.distributed import init_from_env
-from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
+from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
 from gan_fixtures import RandomSource
 
 out = sys.argv[1]

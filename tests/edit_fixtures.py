@@ -5,7 +5,7 @@ import torch
 
 from editgan.bundle import write_bundle
 from editgan.edit.optimize import render_and_segment
-from editgan.io.segmenter import save_segmenter
+from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig

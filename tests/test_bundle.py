@@ -40,7 +40,7 @@ def test_bad_bundles(tmp_path, tiny_generator):
 
 def test_segmenter_in_bundle(tmp_path, tiny_generator):
     from editgan.errors import MissingWeightsError
-    from editgan.io.segmenter import save_segmenter
+    from editgan.io.segmenter_files import save_segmenter
     from editgan.nn.segmenter import Segmenter
     from editgan.nn.segmenter_config import SegmenterConfig
 

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from edit_fixtures import SCHEME, make_tiny_segmenter, write_edit_bundle
-from editgan.cli import main
 from editgan.bundle import open_bundle
+from editgan.cli import main
 from editgan.edit.optimize import render_and_segment
 from editgan.io.images import to_uint8
 from editgan.io.latents import save_wplus
@@ -101,7 +101,7 @@ def test_train_segmenter_from_images_saves_latents_and_provenance(world, capsys)
 
 def test_train_segmenter_embeds_from_the_bundles_encoder(world):
     from editgan.invert import encode
-    from editgan.io.encoder import save_encoder
+    from editgan.io.encoder_files import save_encoder
     from editgan.io.images import load_image
     from editgan.nn.encoder import Encoder, EncoderConfig
 

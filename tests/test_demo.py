@@ -6,7 +6,7 @@ import torch
 from editgan.bundle import write_bundle
 from editgan.cli import main
 from editgan.edit import EditingVector, VectorLibrary
-from editgan.io.segmenter import save_segmenter
+from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.toonfaces import TOONFACES_LABELS

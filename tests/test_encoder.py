@@ -15,12 +15,12 @@ from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.errors import CheckpointError, ConfigError, InputError, MissingWeightsError
 from editgan.invert import encode
+from editgan.io.encoder_files import load_encoder, save_encoder
 from editgan.io.images import load_image
-from editgan.io.encoder import load_encoder, save_encoder
 from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import msssim_l1
 from editgan.train.distributed import DistInfo
-from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer, encoder_losses
+from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer, encoder_losses
 from gan_fixtures import RandomSource, run_torchrun
 
 TINY_ENC = dict(channels=4, max_channels=8, fpn_channels=8)

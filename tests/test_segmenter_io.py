@@ -8,7 +8,7 @@ from torch import nn
 
 from editgan.errors import CheckpointError, InputError
 from editgan.io.datasetgan import load_datasetgan_classifiers, member_files
-from editgan.io.segmenter import load_segmenter, save_segmenter
+from editgan.io.segmenter_files import load_segmenter, save_segmenter
 from editgan.labels import DATASETGAN_BIRD, DATASETGAN_CAR, DATASETGAN_CAT, DATASETGAN_FACE, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig

@@ -11,11 +11,11 @@ from safetensors.torch import save_file
 from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.errors import InputError
-from editgan.io.segmenter import load_segmenter
+from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.train.segmenter import (TrainSettings, draw_pixels, extract_features, pixel_weights, read_mask,
+from editgan.train.segmenter_training import (TrainSettings, draw_pixels, extract_features, pixel_weights, read_mask,
                                      train_segmenter)
 from segmenter_reference import upsampled_features
 

@@ -23,10 +23,10 @@ import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.io.atomic import write_json
-from editgan.io.encoder import load_encoder
+from editgan.io.encoder_files import load_encoder
 from editgan.io.native import load_generator, load_tensors, read_json, save_generator
 from editgan.io.perceptual import get_perceptual
-from editgan.io.segmenter import load_segmenter
+from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.stylegan2 import Generator
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
+from editgan.edit.region import DEFAULT_BUFFER
 from editgan.errors import InputError
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.native import save_tensors
 from editgan.session import load
-from editgan.train.segmenter import read_mask
-from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
-from editgan.edit.region import DEFAULT_BUFFER
+from editgan.train.segmenter_training import read_mask
 
 
 def add_identity_arg(p: argparse.ArgumentParser) -> None:

@@ -17,11 +17,11 @@ from tqdm import tqdm
 from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
-from editgan.io.encoder import save_encoder, load_encoder
+from editgan.io.encoder_files import save_encoder, load_encoder
 from editgan.io.native import read_json
 from editgan.train import distributed as ddp
 from editgan.train.data import open_source
-from editgan.train.encoder import EncoderTrainConfig, EncoderTrainer
+from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,13 +26,13 @@ from editgan.bundle import MANIFEST, resolve_bundle_path
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
-from editgan.io.segmenter import save_segmenter
+from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.session import load
-from editgan.train.segmenter import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
+from editgan.train.annotations import embed_annotations, read_annotations
+from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
 
 
 def resolve_scheme(value: str | None, bundle: Path) -> LabelScheme:

@@ -21,7 +21,7 @@ from editgan.errors import InputError
 from editgan.io.images import load_image
 from editgan.labels import LabelScheme
 from editgan.train.data import IMAGE_SUFFIXES
-from editgan.train.segmenter import MASK_SUFFIXES, read_mask
+from editgan.train.segmenter_training import MASK_SUFFIXES, read_mask
 
 
 @dataclass
