@@ -78,8 +78,10 @@ def test_bad_configs_and_inputs():
         EncoderConfig(16, 6, 16, coarse_resolution=8)
     with pytest.raises(ConfigError, match="positive integers"):
         EncoderConfig(16, 6, 16, channels=0)
-    with pytest.raises(ConfigError, match="malformed"):
+    with pytest.raises(ConfigError, match=r"unknown encoder config keys: \['width'\]"):
         EncoderConfig.from_json({"resolution": 16, "num_ws": 6, "w_dim": 16, "width": 3})
+    with pytest.raises(ConfigError, match="malformed encoder config"):
+        EncoderConfig.from_json({"resolution": 16, "num_ws": 6})
     with pytest.raises(ConfigError, match="w_avg"):
         Encoder(EncoderConfig(16, 6, 16), torch.zeros(8))
     E = Encoder(EncoderConfig(16, 6, 16, **TINY_ENC))

@@ -1,4 +1,6 @@
-"""Our own checkpoint format: `<name>.safetensors` (tensors) + `<name>.json` (config).
+"""Our own network files: `<name>.safetensors` (the state dict) + `<name>.json` (format, version,
+config, and whatever metadata the kind adds), one writer and one reader for every network
+(`save_network` / `load_network`; configs round-trip through `JsonConfig`).
 
 No pickle anywhere; both files are written atomically. A generator directory written by
 `save_generator(G, dir)` holds `generator.safetensors` and `generator.json`.
@@ -13,12 +15,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from editgan.errors import CheckpointError
+from editgan.errors import CheckpointError, ConfigError
 from editgan.io.atomic import atomic_path, write_json
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.stylegan2 import Generator
 
 FORMAT_VERSION = 1
+GENERATOR_FORMAT = "editgan-generator"
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
@@ -64,15 +67,38 @@ def read_json(path: str | Path) -> dict:
     return data
 
 
-def save_generator(generator: Generator, out_dir: str | Path, name: str = "generator") -> Path:
-    """Write `<out_dir>/<name>.safetensors` and `<name>.json`; returns the safetensors path."""
+def save_network(network: torch.nn.Module, out_dir: str | Path, name: str, fmt: str, meta: dict | None = None) -> Path:
+    """A network as `<out_dir>/<name>.safetensors` (its state dict) + `<name>.json` ({"format": fmt,
+    "version", "config": network.config.to_json(), **meta}), the JSON last; returns the weights path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.safetensors"
-    save_tensors(weights, generator.state_dict(), {"format": "editgan-generator", "version": FORMAT_VERSION})
-    write_json(out_dir / f"{name}.json", {"format": "editgan-generator", "version": FORMAT_VERSION,
-                                           "config": generator.config.to_json()})
+    save_tensors(weights, network.state_dict(), {"format": fmt, "version": FORMAT_VERSION})
+    write_json(out_dir / f"{name}.json", {"format": fmt, "version": FORMAT_VERSION,
+                                          "config": network.config.to_json(), **(meta or {})})
     return weights
+
+
+def load_network(network_class: type, config_class: type, path: str | Path, name: str, fmt: str,
+                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(network in eval mode on `device`, the JSON's metadata) from a directory or either of its files
+    written by `save_network`; CheckpointError naming the file for anything that does not fit."""
+    kind = config_class.kind
+    path, name, meta = read_network_meta(path, name, fmt, kind)
+    try:
+        config = config_class.from_json(meta["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"{path / (name + '.json')}: {err}") from None
+    network = network_class(config)
+    state = load_tensors(path / f"{name}.safetensors")
+    check_state_fits(network, state, f"the {kind} config in {path / (name + '.json')}")
+    network.load_state_dict(state)  # copies cast to the parameters' dtype
+    return network.to(device).eval(), meta
+
+
+def save_generator(generator: Generator, out_dir: str | Path, name: str = "generator") -> Path:
+    """Write `<out_dir>/<name>.safetensors` and `<name>.json`; returns the safetensors path."""
+    return save_network(generator, out_dir, name, GENERATOR_FORMAT)
 
 
 def build_generator(config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
@@ -100,11 +126,4 @@ def check_state_fits(module: torch.nn.Module, state_dict: dict[str, torch.Tensor
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", name: str = "generator") -> Generator:
     """Load a generator from a directory (or its .safetensors / .json file), frozen, in eval mode."""
-    path = Path(path)
-    if path.suffix in (".safetensors", ".json"):
-        path, name = path.parent, path.stem
-    meta = read_json(path / f"{name}.json")
-    if meta.get("format") != "editgan-generator" or "config" not in meta:
-        raise CheckpointError(f"{path / (name + '.json')} is not an editgan generator config")
-    config = GeneratorConfig.from_json(meta["config"])
-    return build_generator(config, load_tensors(path / f"{name}.safetensors"), device)
+    return load_network(Generator, GeneratorConfig, path, name, GENERATOR_FORMAT, device)[0].requires_grad_(False)

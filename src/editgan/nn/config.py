@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from editgan.errors import ConfigError
+from editgan.nn.config_base import JsonConfig
 
 
 def channels_for(resolution: int, channel_base: int = 32768, channel_max: int = 512) -> dict[int, int]:
@@ -22,7 +24,7 @@ def block_resolutions(resolution: int) -> list[int]:
 
 
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(JsonConfig):
     """Shape of a StyleGAN2 generator ("skip" architecture, configs E/F).
 
     resolution: output size (power of two, 32..1024); channels: block resolution -> width;
@@ -39,6 +41,7 @@ class GeneratorConfig:
     img_channels: int = 3
     conv_clamp: float | None = None
     crop: tuple[int, int, int, int] | None = None
+    kind: ClassVar[str] = "generator"
 
     def __post_init__(self) -> None:
         self.channels = {int(k): int(v) for k, v in (self.channels or channels_for(self.resolution)).items()}
@@ -86,19 +89,4 @@ class GeneratorConfig:
             if len(self.crop) != 4 or top < 0 or left < 0 or h < 1 or w < 1 or top + h > r or left + w > r:
                 raise ConfigError(f"crop {self.crop} does not fit in a {r}x{r} canvas")
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["channels"] = {str(k): v for k, v in self.channels.items()}
-        data["crop"] = list(self.crop) if self.crop is not None else None
-        return data
 
-    @classmethod
-    def from_json(cls, data: dict) -> "GeneratorConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown generator config keys: {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"malformed generator config: {err}") from None

@@ -7,7 +7,8 @@ epilogue (minibatch stddev, conv, fc, out).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -15,11 +16,12 @@ from torch import nn
 from editgan.errors import ConfigError, InputError
 from editgan.nn import ops
 from editgan.nn.config import block_resolutions, channels_for
+from editgan.nn.config_base import JsonConfig
 from editgan.nn.stylegan2 import FullyConnected
 
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(JsonConfig):
     """resolution: input size; channels: block resolution (4..R) -> width."""
 
     resolution: int = 256
@@ -28,6 +30,7 @@ class DiscriminatorConfig:
     conv_clamp: float | None = None
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
+    kind: ClassVar[str] = "discriminator"
 
     def __post_init__(self) -> None:
         self.channels = {int(k): int(v) for k, v in (self.channels or channels_for(self.resolution)).items()}
@@ -35,17 +38,7 @@ class DiscriminatorConfig:
         if set(self.channels) != expected:
             raise ConfigError(f"discriminator channels must cover {sorted(expected)}, got {sorted(self.channels)}")
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["channels"] = {str(k): v for k, v in self.channels.items()}
-        return data
 
-    @classmethod
-    def from_json(cls, data: dict) -> "DiscriminatorConfig":
-        try:
-            return cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"malformed discriminator config: {err}") from None
 
 
 class Conv2dLayer(nn.Module):

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import ConfigError, InputError
+from editgan.nn.config_base import JsonConfig
 
 LEVELS = ("coarse", "medium", "fine")
 
@@ -35,7 +37,7 @@ def default_groups(num_ws: int) -> tuple[int, int]:
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(JsonConfig):
     """Shape of an encoder. resolution: input side R (power of two >= 16); coarse_resolution: side
     of the coarsest pyramid level (default max(R / 16, 4), pSp's 16 at R = 256)."""
 
@@ -47,6 +49,7 @@ class EncoderConfig:
     fpn_channels: int = 128
     coarse_resolution: int | None = None
     groups: tuple[int, int] | None = None
+    kind: ClassVar[str] = "encoder"
 
     def __post_init__(self) -> None:
         if self.coarse_resolution is None and isinstance(self.resolution, int):
@@ -84,17 +87,7 @@ class EncoderConfig:
         """Backbone width at a given side: channels doubled per halving, capped at max_channels."""
         return min(self.channels * self.resolution // resolution, self.max_channels)
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["groups"] = list(self.groups)
-        return data
 
-    @classmethod
-    def from_json(cls, data: dict) -> "EncoderConfig":
-        try:
-            return cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"malformed encoder config: {err}") from None
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

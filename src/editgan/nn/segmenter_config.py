@@ -4,9 +4,11 @@ resampled, and the shape of its pixel-MLP ensemble. Rebuildable from JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from editgan.errors import ConfigError
 from editgan.nn.config import GeneratorConfig
+from editgan.nn.config_base import JsonConfig
 from editgan.nn.resample import MODES
 
 
@@ -16,7 +18,7 @@ def default_hidden(num_classes: int) -> tuple[int, int]:
 
 
 @dataclass
-class SegmenterConfig:
+class SegmenterConfig(JsonConfig):
     """Shape of a DatasetGAN-style segmentation branch.
 
     feature_shapes: (channels, resolution) of each feature map, in concatenation order (the
@@ -39,6 +41,7 @@ class SegmenterConfig:
     include_const: bool = True
     layers: list[int] | None = None
     bn_eps: float = 1e-5
+    kind: ClassVar[str] = "segmenter"
 
     def __post_init__(self) -> None:
         self.feature_shapes = [(int(c), int(r)) for c, r in self.feature_shapes]
@@ -100,20 +103,4 @@ class SegmenterConfig:
         if self.bn_eps <= 0:
             raise ConfigError("bn_eps must be positive")
 
-    def to_json(self) -> dict:
-        return {"num_classes": self.num_classes, "feature_shapes": [list(s) for s in self.feature_shapes],
-                "out_resolution": self.out_resolution, "num_members": self.num_members,
-                "hidden": list(self.hidden), "interpolation": self.interpolation,
-                "crop": list(self.crop) if self.crop else None, "include_const": self.include_const,
-                "layers": self.layers, "bn_eps": self.bn_eps}
 
-    @classmethod
-    def from_json(cls, data: dict) -> "SegmenterConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown segmenter config keys: {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"malformed segmenter config: {err}") from None

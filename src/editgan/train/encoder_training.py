@@ -20,14 +20,15 @@ torchrun each rank takes its slice of every global batch and gradients are avera
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
 from editgan.errors import ConfigError
 from editgan.io.perceptual import get_perceptual
+from editgan.nn.config_base import JsonConfig
 from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
@@ -40,7 +41,7 @@ PAPER_LAMBDAS = (10.0, 1.0, 10.0, 1.0, 5.0)
 
 
 @dataclass
-class EncoderTrainConfig:
+class EncoderTrainConfig(JsonConfig):
     """Hyperparameters; `encoder` holds EncoderConfig fields beyond the generator's shape."""
 
     data: str = "toonfaces"
@@ -53,6 +54,7 @@ class EncoderTrainConfig:
     perceptual: str = "msssim_l1"
     seed: int = 0
     init: str | None = None         # encoder the weights started from (fine-tuning), for provenance
+    kind: ClassVar[str] = "encoder training"
 
     def __post_init__(self) -> None:
         self.betas, self.lambdas = tuple(self.betas), tuple(self.lambdas)
@@ -62,17 +64,6 @@ class EncoderTrainConfig:
             raise ConfigError(f"need batch >= 1, warmup >= 0, lr > 0; got {self.batch}, {self.warmup}, {self.lr}")
         get_perceptual(self.perceptual)
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["betas"], data["lambdas"] = list(self.betas), list(self.lambdas)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> "EncoderTrainConfig":
-        try:
-            return cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"malformed encoder training config: {err}") from None
 
 
 def reconstruction_terms(E: Encoder, G: Generator, x: torch.Tensor, distance: PerceptualFn):

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from editgan.errors import ConfigError
 from editgan.nn.config import GeneratorConfig
+from editgan.nn.config_base import JsonConfig
 from editgan.nn.discriminator import Discriminator, DiscriminatorConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
@@ -33,7 +34,7 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 @dataclass
-class GANTrainConfig:
+class GANTrainConfig(JsonConfig):
     """Hyperparameters (StyleGAN2 defaults, scaled for small models where noted)."""
 
     data: str = "toonfaces"     # what the run trains on (recorded for provenance)
@@ -57,7 +58,14 @@ class GANTrainConfig:
     precision: str = "fp32"     # "bf16": G and D activations in bfloat16 (float32 master weights,
                                 # optimiser, losses, R1 and path length); see PRECISIONS
 
+    kind: ClassVar[str] = "GAN training"
+
     def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        # Widths keyed by resolution: JSON makes the keys strings; configs compare equal either way.
+        self.generator, self.discriminator = (
+            {**part, "channels": {int(k): int(v) for k, v in part["channels"].items()}} if "channels" in part else part
+            for part in (self.generator, self.discriminator))
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
 
@@ -65,22 +73,12 @@ class GANTrainConfig:
     def compute_dtype(self) -> torch.dtype:
         return PRECISIONS[self.precision]
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
     @classmethod
     def from_json(cls, data: dict) -> "GANTrainConfig":
-        data = dict(data)
-        if "amp" in data:  # checkpoints before precision: amp was bf16 autocast, only ever off in runs
-            data["precision"] = "bf16" if data.pop("amp") else "fp32"
-        try:
-            cfg = cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"malformed GAN training config: {err}") from None
-        cfg.betas = tuple(cfg.betas)
-        return cfg
+        if isinstance(data, dict) and "amp" in data:  # checkpoints before precision: amp (bf16 autocast) was off
+            data = {**data, "precision": "bf16" if data["amp"] else "fp32"}
+            del data["amp"]
+        return super().from_json(data)
 
 
 
