@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from edit_fixtures import make_tiny_segmenter, painted_target, write_edit_bundle
+from editgan.bundle import open_bundle
 from editgan.cli import main
 from editgan.edit.identity import ArcFaceIdentity, arcface_crop, load_identity
+from editgan.editor import Editor
 from editgan.errors import CheckpointError
 from editgan.io.arcface_weights import load_arcface
-from editgan.session import Editor
-from editgan.bundle import open_bundle
 
 # The published IR-SE50: stages of (depth, units), the first unit of each with stride 2.
 STAGES = [(64, 3), (128, 4), (256, 14), (512, 3)]

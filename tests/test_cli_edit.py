@@ -6,8 +6,8 @@ from PIL import Image
 
 from edit_fixtures import make_tiny_segmenter, painted_target, write_edit_bundle
 from editgan.cli import main
+from editgan.editor import load
 from editgan.io.latents import load_wplus, save_wplus
-from editgan.session import load
 
 
 @pytest.fixture

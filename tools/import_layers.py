@@ -25,7 +25,7 @@ LAYERS = [
     ("io", ("editgan.io",)),
     ("bundle", ("editgan.bundle",)),
     ("method", ("editgan.invert", "editgan.invert_files", "editgan.edit", "editgan.train", "editgan.eval")),
-    ("editor", ("editgan.session",)),
+    ("editor", ("editgan.editor",)),
     ("front ends", ("editgan.app", "editgan.cli", "editgan")),
     ("domains", ("editgan.toonfaces",)),
 ]

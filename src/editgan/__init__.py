@@ -8,7 +8,7 @@ from editgan.errors import (
     MissingWeightsError,
     UnsafePickleError,
 )
-from editgan.session import Editor, load
+from editgan.editor import Editor, load
 
 __version__ = "0.1.0"
 

@@ -25,8 +25,8 @@ from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, Renam
 from editgan.app.service import (DEFAULT_EMBED_STEPS, Busy, EditService, LibraryNotWritable, NotReady, UploadTooLarge,
                                  VectorNotFound)
 from editgan.app.sessions import SessionNotFound
+from editgan.editor import Editor
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
-from editgan.session import Editor
 
 STATIC = Path(__file__).parent / "static"
 SSE_POLL_S = 0.05

@@ -28,10 +28,10 @@ from editgan.app.schemas import EditRequest, RefineRequest
 from editgan.app.sessions import Session, SessionStore
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector, validate_name
+from editgan.editor import Editor
 from editgan.errors import EditGANError, InputError
 from editgan.io.images import load_image, to_uint8
 from editgan.labels import LabelScheme
-from editgan.session import Editor
 
 DEFAULT_EMBED_STEPS = 300
 MAX_EMBED_STEPS = 2000

@@ -11,11 +11,11 @@ import torch
 
 from editgan.bundle import MANIFEST, open_bundle, write_bundle
 from editgan.cli.edit import add_identity_arg, progress_bar
+from editgan.edit.optimize import EDIT_STEPS
+from editgan.editor import load
 from editgan.errors import InputError
 from editgan.io.native import load_generator, read_json
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
-from editgan.session import load
-from editgan.edit.optimize import EDIT_STEPS
 
 
 def hardware_description() -> str:

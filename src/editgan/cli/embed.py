@@ -17,9 +17,9 @@ from pathlib import Path
 
 from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.cli.per_file import for_each_file
+from editgan.editor import load
 from editgan.errors import InputError
 from editgan.invert_files import embed_file
-from editgan.session import load
 
 
 def run(args: argparse.Namespace) -> int:

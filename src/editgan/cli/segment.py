@@ -17,11 +17,11 @@ from pathlib import Path
 
 from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.cli.per_file import for_each_file
+from editgan.editor import Editor, load
 from editgan.errors import InputError
 from editgan.io.images import load_image, to_uint8
 from editgan.io.latents import load_wplus
 from editgan.io.segmentation_files import write_segmentation
-from editgan.session import Editor, load
 
 
 def segment_file(editor: Editor, image: Path, out: Path, *, wplus, steps: int, perceptual: str | None) -> int:

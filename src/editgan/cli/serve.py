@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from editgan.editor import load
 from editgan.errors import InputError
-from editgan.session import load
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, resolve_bundle_path
+from editgan.editor import load
 from editgan.errors import InputError
 from editgan.io.atomic import write_json
 from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
@@ -30,7 +31,6 @@ from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.session import load
 from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
 

@@ -40,10 +40,10 @@ from editgan.toonfaces import SMILE_THRESHOLD, TOONFACES_LABELS, edit_params, ed
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.bench_faces import (SET_OFFSETS, TensorCache, annotation_params, face_params, fingerprint,
                                            render_faces, render_labels)
+from editgan.editor import load
 from editgan.toonfaces.dataset import split_seed
 from editgan.toonfaces.features import toon_features
 from editgan.toonfaces.identity import identity_similarity
-from editgan.session import load
 
 MOUTH = ("upper_lip", "lower_lip", "mouth_interior", "teeth")
 CHUNK = 32  # images per batch for rendering, segmenting and embedding

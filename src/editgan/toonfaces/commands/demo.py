@@ -21,6 +21,7 @@ import torch
 from editgan.bundle import packaged_bundles_dir
 from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
+from editgan.editor import load
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.native import load_generator, save_generator
 from editgan.nn.config import GeneratorConfig
@@ -30,7 +31,6 @@ from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.vectors import default_edit
-from editgan.session import load
 
 STAND_IN_CONFIG = GeneratorConfig(resolution=64, z_dim=128, w_dim=128, num_mapping_layers=4,
                                   channels={4: 128, 8: 128, 16: 64, 32: 64, 64: 32})

@@ -1,4 +1,4 @@
-"""The editing session: one bundle's networks, its label scheme and its vector library behind a small API.
+"""The Editor: one bundle's networks, its label scheme, its vector library and every default behind a small API.
 
     editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda" when present
     w = editor.sample(seed=3)                   # w+ [1, num_ws, w_dim]
