@@ -184,7 +184,7 @@ def test_identity_term_enters_edits(tmp_path, tiny_generator, capsys):
     r1, _ = with_id.edit(w, target, ["mouth"], steps=3, buffer=1)
     assert all(step["identity"] == 0 for step in r0.losses)
     assert r1.losses[0]["identity"] == pytest.approx(0, abs=1e-6) and r1.losses[-1]["identity"] > 0
-    assert r1.losses[-1]["total"] == pytest.approx(15 * (r1.losses[-1]["l2"]) + r1.losses[-1]["ce"]
+    assert r1.losses[-1]["loss"] == pytest.approx(15 * (r1.losses[-1]["l2"]) + r1.losses[-1]["ce"]
                                                    + 10 * r1.losses[-1]["identity"], rel=1e-5)
     assert not torch.equal(r0.delta, r1.delta)
     from PIL import Image

@@ -153,18 +153,18 @@ def test_editing_objective_combines_terms_with_weights():
         ref = (weights.rgb * (outside_l2(x_edit, x, region) + masked_p)
                + weights.ce * numpy_ce(logits, target, region)
                + weights.identity * identity_loss(embed(x_edit), embed(x)))
-        assert out.total.item() == pytest.approx(ref.item(), rel=1e-10)
+        assert out.loss.item() == pytest.approx(ref.item(), rel=1e-10)
     assert tuple(LEARNING_WEIGHTS) == (15, 1, 10) and tuple(REFINEMENT_WEIGHTS) == (5, 1, 5)
     bare = editing_objective(x_edit, x, region, logits, target)
     assert bare.identity.item() == 0 and bare.perceptual.item() == 0
-    assert bare.total.item() == pytest.approx(15 * bare.l2.item() + bare.ce.item())
-    assert set(bare.as_floats()) == {"total", "l2", "perceptual", "ce", "identity"}
+    assert bare.loss.item() == pytest.approx(15 * bare.l2.item() + bare.ce.item())
+    assert set(bare.as_floats()) == {"loss", "l2", "perceptual", "ce", "identity"}
 
 
 def test_objective_with_empty_region_is_finite():
     x_edit, x, _, logits, target = setup()
     out = editing_objective(x_edit, x, torch.zeros(1, 1, 9, 11), logits, target)
-    assert torch.isfinite(out.total) and out.ce.item() == 0
+    assert torch.isfinite(out.loss) and out.ce.item() == 0
 
 
 def test_gradients_reach_delta_wplus_through_generator_and_segmenter(tiny_generator):
@@ -191,13 +191,13 @@ def test_gradients_reach_delta_wplus_through_generator_and_segmenter(tiny_genera
         loss = editing_objective(x_edit, x, region, logits, y_edited,
                                  perceptual=lambda a, b: (a - b).abs().mean((1, 2, 3)),
                                  embed=lambda img: img.mean((2, 3)))
-        grad, = torch.autograd.grad(loss.total, delta, retain_graph=True)
+        grad, = torch.autograd.grad(loss.loss, delta, retain_graph=True)
         assert torch.isfinite(grad).all() and grad.abs().max() > 0
     # the pixel-subset path (segmenter evaluated only inside r) gives the same CE and gradient
     inside = region[0, 0] > 0
     dense = editing_objective(x_edit, x, region, seg.member_logits(feats).mean(1), y_edited)
     sparse = editing_objective(x_edit, x, region, seg.member_logits(feats, inside).mean(1), y_edited[:, inside])
     assert sparse.ce.item() == pytest.approx(dense.ce.item(), rel=1e-5)
-    g_dense, = torch.autograd.grad(dense.total, delta, retain_graph=True)
-    g_sparse, = torch.autograd.grad(sparse.total, delta)
+    g_dense, = torch.autograd.grad(dense.loss, delta, retain_graph=True)
+    g_sparse, = torch.autograd.grad(sparse.loss, delta)
     assert torch.allclose(g_dense, g_sparse, rtol=1e-3, atol=1e-6)

@@ -41,15 +41,15 @@ def test_best_iterate_is_returned(world):
     G, seg, w, target = world
     seen = []
     r = learn_edit(G, seg, w, target, [MOUTH], steps=12, lr=2.0, buffer=1,
-                   progress=lambda step, losses: seen.append((step, losses["total"])))
-    totals = [x["total"] for x in r.losses]
+                   progress=lambda step, losses: seen.append((step, losses["loss"])))
+    totals = [x["loss"] for x in r.losses]
     assert seen == list(enumerate(totals))
     assert r.best_step == totals.index(min(totals))
     # the returned delta reproduces the best iterate's objective
     image, feats = segmentation_features(G, w + r.delta, seg.config, noise_mode="const")
     logits = ensemble_logits(seg.member_logits(feats))
     again = editing_objective(image, r.image_before, r.region, logits, target)
-    assert float(again.total) == pytest.approx(min(totals), rel=1e-4)
+    assert float(again.loss) == pytest.approx(min(totals), rel=1e-4)
     zero = learn_edit(G, seg, w, target, [MOUTH], steps=0)
     assert zero.best_step == 0 and not zero.delta.any()
 
@@ -82,8 +82,8 @@ def test_refine_beats_plain_application(world, tiny_generator):
     image, feats = segmentation_features(G, applied, seg.config, noise_mode="const")
     plain = editing_objective(image, r.image_before, r.region, ensemble_logits(seg.member_logits(feats)),
                               target_applied.labels, REFINEMENT_WEIGHTS)
-    assert r.losses[0]["total"] == pytest.approx(float(plain.total), rel=1e-4)
-    assert r.losses[r.best_step]["total"] < 0.8 * r.losses[0]["total"]
+    assert r.losses[0]["loss"] == pytest.approx(float(plain.loss), rel=1e-4)
+    assert r.losses[r.best_step]["loss"] < 0.8 * r.losses[0]["loss"]
     assert r.losses[r.best_step]["l2"] < r.losses[0]["l2"]
     assert not torch.equal(r.wplus_after, applied)
 

@@ -59,7 +59,7 @@ def progress_bar(total: int, desc: str):
     bar = tqdm(total=total + 1, desc=desc, unit="step", dynamic_ncols=True)
 
     def update(step: int, losses: dict[str, float]) -> None:
-        bar.set_postfix(total=f"{losses['total']:.4f}", ce=f"{losses['ce']:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{losses['loss']:.4f}", ce=f"{losses['ce']:.4f}", refresh=False)
         bar.update(1)
 
     return bar, update
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     save_tensors(out / "delta.safetensors", {"delta": result.delta[0]}, {"format": "editgan-delta"})
     save_wplus(out / "wplus_after.safetensors", result.wplus_after)
     best = result.losses[result.best_step]
-    print(f"best step {result.best_step}: total {best['total']:.4f}, CE in region {best['ce']:.4f} "
+    print(f"best step {result.best_step}: loss {best['loss']:.4f}, CE in region {best['ce']:.4f} "
           f"(step 0: {result.losses[0]['ce']:.4f}); wrote {out}")
     if args.save_vector:
         print(f"saved vector {args.save_vector!r} to {editor.library.add(vector, overwrite=args.overwrite)}")

@@ -52,16 +52,16 @@ ENSEMBLE_FORMS = ("mean_logits", "mean_probs")
 
 @dataclass
 class EditingLoss:
-    """Eq. 5 and its unweighted terms, each a 0-dim tensor (total carries the gradient)."""
+    """Eq. 5 (`loss`, which carries the gradient) and its unweighted terms, each a 0-dim tensor."""
 
-    total: torch.Tensor
+    loss: torch.Tensor
     l2: torch.Tensor
     perceptual: torch.Tensor
     ce: torch.Tensor
     identity: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        return {k: float(getattr(self, k).detach()) for k in ("total", "l2", "perceptual", "ce", "identity")}
+        return {k: float(getattr(self, k).detach()) for k in ("loss", "l2", "perceptual", "ce", "identity")}
 
 
 def _check_region(region: torch.Tensor, n: int, spatial: tuple[int, ...], what: str) -> torch.Tensor:
@@ -180,5 +180,5 @@ def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tenso
             with torch.no_grad():
                 reference_embedding = embed(x)
         ident = identity_loss(embed(x_edit), reference_embedding.detach())
-    total = weights.rgb * (l2 + perc) + weights.ce * ce + weights.identity * ident
-    return EditingLoss(total, l2, perc, ce, ident)
+    loss = weights.rgb * (l2 + perc) + weights.ce * ce + weights.identity * ident
+    return EditingLoss(loss, l2, perc, ce, ident)

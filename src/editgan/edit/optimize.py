@@ -10,7 +10,7 @@ segmentation that this start produces, and optimise a further δ' with the refin
 artifacts outside r (relative to the unedited G(w+)) disappear while the segmentation inside r stays.
 
 Step bookkeeping: `losses[i]` is the objective at the i-th iterate, i = 0 being the start (δ = 0);
-`steps` Adam updates give steps + 1 iterates. The iterate with the lowest total is returned.
+`steps` Adam updates give steps + 1 iterates. The iterate with the lowest loss is returned.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
     delta = torch.zeros_like(start, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
     losses: list[dict[str, float]] = []
-    best_total, best_step, best_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
+    best_loss, best_step, best_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
     checkpoint_deltas: dict[int, torch.Tensor] = {}
     with frozen(G, seg):
         for step in range(steps + 1):
@@ -148,8 +148,8 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
                                      perceptual=perceptual, embed=identity, reference_embedding=reference)
             values = loss.as_floats()
             losses.append(values)
-            if values["total"] < best_total:
-                best_total, best_step, best_delta = values["total"], step, delta.detach().clone()
+            if values["loss"] < best_loss:
+                best_loss, best_step, best_delta = values["loss"], step, delta.detach().clone()
             if step in checkpoints and step < steps:
                 checkpoint_deltas[step] = start - wplus + best_delta
             if progress is not None:
@@ -159,12 +159,12 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             if cancel is not None and cancel():
                 cancelled = True
                 break
-            (grad,) = torch.autograd.grad(loss.total, delta)
+            (grad,) = torch.autograd.grad(loss.loss, delta)
             delta.grad = grad
             opt.step()
-    total = start - wplus + best_delta
-    image_after, seg_after = render_and_segment(G, seg, wplus + total)
-    return EditResult(wplus, total, image_before, image_after, seg_before.labels, seg_after.labels, region,
+    change = start - wplus + best_delta
+    image_after, seg_after = render_and_segment(G, seg, wplus + change)
+    return EditResult(wplus, change, image_before, image_after, seg_before.labels, seg_after.labels, region,
                       losses, best_step, cancelled, checkpoint_deltas)
 
 

@@ -167,22 +167,22 @@ class SynthesisNetwork(nn.Module):
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{res}") for res in self.resolutions]
 
-    def forward(self, ws: torch.Tensor, *, noise_mode: str = "const",
+    def forward(self, wplus: torch.Tensor, *, noise_mode: str = "const",
                 noise: Sequence[torch.Tensor | None] | None = None, return_features: bool = False,
                 fused: bool | None = None, dtype: torch.dtype | None = None):
         """dtype: the precision of the conv layers' activations (and features), e.g. torch.bfloat16 for
         mixed-precision training; weights stay in their own precision and are cast per call. The
         image is accumulated in float32 either way. None: the parameters' dtype."""
         cfg = self.config
-        n = ws.shape[0]
-        if ws.ndim != 3 or ws.shape[1:] != (cfg.num_ws, cfg.w_dim):
-            raise InputError(f"w+ must be [N, {cfg.num_ws}, {cfg.w_dim}], got {list(ws.shape)}")
+        n = wplus.shape[0]
+        if wplus.ndim != 3 or wplus.shape[1:] != (cfg.num_ws, cfg.w_dim):
+            raise InputError(f"w+ must be [N, {cfg.num_ws}, {cfg.w_dim}], got {list(wplus.shape)}")
         if noise_mode not in NOISE_MODES:
             raise InputError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if noise is not None and len(noise) != cfg.num_layers:
             raise InputError(f"noise must list {cfg.num_layers} tensors (one per conv layer), got {len(noise)}")
         if fused is None:
-            fused = _prefer_fused(ws, n)
+            fused = _prefer_fused(wplus, n)
         features: list[torch.Tensor] = []
         x = img = None
         w_idx = layer_idx = 0
@@ -192,12 +192,12 @@ class SynthesisNetwork(nn.Module):
                 x = x.contiguous(memory_format=self.memory_format)
             for layer in block.layers():
                 layer_noise = None if noise is None else noise[layer_idx]
-                x = layer(x, ws[:, w_idx], noise_mode=noise_mode, noise=layer_noise, fused=fused)
+                x = layer(x, wplus[:, w_idx], noise_mode=noise_mode, noise=layer_noise, fused=fused)
                 if return_features:
                     features.append(x)
                 w_idx += 1
                 layer_idx += 1
-            y = block.torgb(x, ws[:, w_idx], fused=fused).to(ws.dtype)
+            y = block.torgb(x, wplus[:, w_idx], fused=fused).to(wplus.dtype)
             img = y if img is None else ops.upsample2d(img, block.resample_filter) + y
         if cfg.crop is not None:
             top, left, h, w = cfg.crop
@@ -205,11 +205,11 @@ class SynthesisNetwork(nn.Module):
         return (img, features) if return_features else img
 
 
-def _prefer_fused(ws: torch.Tensor, batch: int) -> bool:
+def _prefer_fused(wplus: torch.Tensor, batch: int) -> bool:
     """Fused (per-sample weights) suits small CUDA inference batches. On CPU the non-fused form
     measured faster even at batch 1 (bench/generator.py), and whenever gradients flow it avoids
     per-sample weight gradients."""
-    return ws.device.type == "cuda" and batch <= 4 and not (torch.is_grad_enabled() and ws.requires_grad)
+    return wplus.device.type == "cuda" and batch <= 4 and not (torch.is_grad_enabled() and wplus.requires_grad)
 
 
 class Generator(nn.Module):

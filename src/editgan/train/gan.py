@@ -140,10 +140,10 @@ class GANTrainer:
         cut = self._local(torch.randint(1, cfg.num_ws, (n_global,), generator=self.rng))
         w = G.mapping(z)
         G.mapping.update_w_avg(ddp.all_mean(w.detach().mean(0, keepdim=True), self.dist))
-        ws = G.broadcast(w)
+        wplus = G.broadcast(w)
         layer = torch.arange(cfg.num_ws)[None, :]
         use2 = (mix[:, None] & (layer >= cut[:, None])).to(self.device)[:, :, None]
-        return torch.where(use2, G.broadcast(G.mapping(z2)), ws)
+        return torch.where(use2, G.broadcast(G.mapping(z2)), wplus)
 
     def _noise(self, n: int) -> list[torch.Tensor]:
         """Per-layer random noise from the trainer's generator (keeps runs reproducible)."""
@@ -153,11 +153,11 @@ class GANTrainer:
     def _generate(self, n_global: int, full_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Fakes [n_local, C, R, R] (float32) and their w+; convs in the config's precision, or eagerly
         in float32 with `full_precision` (the path-length pass)."""
-        ws = self._latents(n_global, self.G)
+        wplus = self._latents(n_global, self.G)
         synthesis = self.G.synthesis if full_precision else self._synthesis
-        img = synthesis(ws, noise=self._noise(n_global // self.dist.world_size), fused=False,
+        img = synthesis(wplus, noise=self._noise(n_global // self.dist.world_size), fused=False,
                         dtype=torch.float32 if full_precision else self.config.compute_dtype)
-        return img, ws
+        return img, wplus
 
     def _d(self, img: torch.Tensor, full_precision: bool = False) -> torch.Tensor:
         """Logits [n_local, 1]; eagerly in float32 with `full_precision` (the R1 pass)."""
@@ -218,10 +218,10 @@ class GANTrainer:
         cfg = self.config
         n = max(cfg.batch // cfg.pl_batch_shrink, self.dist.world_size)
         n -= n % self.dist.world_size
-        fake, ws = self._generate(n, full_precision=True)
+        fake, wplus = self._generate(n, full_precision=True)
         pl_noise = self._local(torch.randn(n, *fake.shape[1:], generator=self.rng)).to(self.device)
         pl_noise = pl_noise / math.sqrt(fake.shape[2] * fake.shape[3])
-        (grad,) = torch.autograd.grad((fake * pl_noise).sum(), ws, create_graph=True)
+        (grad,) = torch.autograd.grad((fake * pl_noise).sum(), wplus, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()
         self.pl_mean.copy_(self.pl_mean.lerp(ddp.all_mean(lengths.mean().detach(), self.dist), cfg.pl_decay))
         penalty = (lengths - self.pl_mean).square().mean()

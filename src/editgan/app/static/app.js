@@ -220,7 +220,7 @@ function runJob(jobId, label, handlers) {
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
     $("job-progress").value = d.step / Math.max(1, d.total);
-    const loss = d.losses.total ?? d.losses.loss;
+    const loss = d.losses.loss;
     status(`${label}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
   });
   source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`); handlers.done(JSON.parse(e.data)); } });
