@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 import editgan
-from editgan.edit.optimize import learn_edit, refine, render_and_segment
+from editgan.edit.optimize import learn_edit, refine
 from editgan.edit.region import edit_region
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.nn.config import GeneratorConfig
-from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.toonfaces import edit_params, edit_target, edited_parts

@@ -32,12 +32,12 @@ import numpy as np
 import torch
 
 from editgan.bundle import open_bundle
-from editgan.edit.optimize import render_and_segment
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.invert import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png, to_uint8
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.config import GeneratorConfig
+from editgan.nn.segmenter import render_and_segment
 from editgan.nn.stylegan2 import Generator
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS

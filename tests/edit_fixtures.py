@@ -4,10 +4,9 @@ a three-label scheme, a bundle holding both, and a target label map with a paint
 import torch
 
 from editgan.bundle import write_bundle
-from editgan.edit.optimize import render_and_segment
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import LabelScheme
-from editgan.nn.segmenter import Segmenter
+from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 
 SCHEME = LabelScheme("three", ("background", "skin", "mouth"), ((0, 0, 0), (200, 150, 120), (255, 0, 0)))

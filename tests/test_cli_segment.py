@@ -8,11 +8,11 @@ from PIL import Image
 from edit_fixtures import SCHEME, make_tiny_segmenter, write_edit_bundle
 from editgan.bundle import open_bundle
 from editgan.cli import main
-from editgan.edit.optimize import render_and_segment
 from editgan.io.images import to_uint8
 from editgan.io.latents import save_wplus
 from editgan.io.native import load_tensors
 from editgan.io.segmentation_files import blend
+from editgan.nn.segmenter import render_and_segment
 
 torch.set_num_threads(1)
 

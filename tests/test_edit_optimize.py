@@ -6,9 +6,9 @@ import torch
 
 from edit_fixtures import MOUTH, make_tiny_segmenter, painted_target
 from editgan.edit.losses import REFINEMENT_WEIGHTS, editing_objective, ensemble_logits
-from editgan.edit.optimize import learn_edit, refine, render_and_segment
+from editgan.edit.optimize import learn_edit, refine
 from editgan.errors import InputError
-from editgan.nn.segmenter import segmentation_features
+from editgan.nn.segmenter import render_and_segment, segmentation_features
 
 
 @pytest.fixture

@@ -28,13 +28,14 @@ import torch
 from editgan.bundle import Bundle, open_bundle
 from editgan.edit.apply import apply_vectors
 from editgan.edit.identity import Identity, load_identity
-from editgan.edit.optimize import EditResult, check_wplus, learn_edit, refine, render_and_segment
+from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
 from editgan.invert import EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
 from editgan.labels import LabelScheme
-from editgan.nn.segmenter import Segmentation, Segmenter
+from editgan.nn.segmenter import Segmentation, Segmenter, render_and_segment
+from editgan.nn.stylegan2 import check_wplus
 
 
 class Editor:

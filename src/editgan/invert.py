@@ -8,7 +8,7 @@ broadcast), minimise per image
 
 with Adam wrapped in Lookahead (k=5, alpha=0.5) at a constant learning rate; the paper runs 500
 steps with lambda_perceptual = 10 (LPIPS), lambda_l2 = 1, lr = 1e-3. D is any distance from
-`editgan.nn.perceptual`. Images are independent: the loss is summed over the batch and Adam and
+`editgan.io.perceptual`, by name. Images are independent: the loss is summed over the batch and Adam and
 Lookahead act element-wise, so a batch gives the same result as one call per image (up to the
 random noise initialisation). The generator and the distance's networks are never updated:
 gradients are taken with `torch.autograd.grad` with respect to w+ (and the noise maps) only.
@@ -31,7 +31,6 @@ from editgan.bundle import Bundle
 from editgan.errors import InputError
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
-from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
 
 ProgressFn = Callable[[int, dict], None]
@@ -114,20 +113,21 @@ def encode(encoder, images: torch.Tensor, crop: tuple[int, int, int, int] | None
 
 def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = None, steps: int = 500,
           lr: float = 1e-3, lambda_perceptual: float = 10.0, lambda_l2: float = 1.0,
-          perceptual: str | PerceptualFn = "msssim_l1", optimize_noise: bool = False,
+          perceptual: str = "msssim_l1", optimize_noise: bool = False,
           noise_regularize: float = 1e5, lookahead_k: int = 5, lookahead_alpha: float = 0.5,
           progress: ProgressFn | None = None, seed: int = 0,
           generator: torch.Generator | None = None) -> EmbedResult:
-    """Embed images [N, 3, R, R] in [-1, 1] into W+ (module docstring); keeps each image's best step.
+    """Embed images [N, 3, H, W] in [-1, 1] ((H, W): G's image_size) into W+ (module docstring); keeps
+    each image's best step.
 
-    init: w+ [N, num_ws, w_dim] (default w_avg broadcast). perceptual: a registered name or a
-    callable fn(a, b, mask=None) -> [N]. progress(step, losses) is called after every evaluation.
+    init: w+ [N, num_ws, w_dim] (default w_avg broadcast). perceptual: the name of a registered
+    distance (`editgan.io.perceptual`). progress(step, losses) is called after every evaluation.
     seed / generator (a torch.Generator on CPU; it wins over seed) draw the initial noise maps.
     """
     if steps < 0:
         raise InputError(f"steps must be >= 0, got {steps}")
     _check_images(G, images)
-    distance = get_perceptual(perceptual) if isinstance(perceptual, str) else perceptual
+    distance = get_perceptual(perceptual)
     target = images.detach().float()
     wplus = _initial_wplus(G, target, init).requires_grad_(True)
     params = [wplus]

@@ -27,8 +27,8 @@ from editgan.edit.losses import (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, Embedding
                                  editing_objective, ensemble_logits)
 from editgan.edit.region import DEFAULT_BUFFER, edit_region
 from editgan.errors import InputError
-from editgan.nn.segmenter import Segmentation, Segmenter, segmentation_features
-from editgan.nn.stylegan2 import Generator
+from editgan.nn.segmenter import Segmentation, Segmenter, render_and_segment, segmentation_features
+from editgan.nn.stylegan2 import Generator, check_wplus
 
 Progress = Callable[[int, dict[str, float]], None]
 Cancel = Callable[[], bool]
@@ -80,23 +80,6 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(params, before):
             p.requires_grad_(flag)
-
-
-def check_wplus(G: Generator, wplus: torch.Tensor) -> torch.Tensor:
-    """wplus must be a float tensor [N, num_ws, w_dim] for G; returned on G's device."""
-    cfg = G.config
-    if not isinstance(wplus, torch.Tensor) or wplus.ndim != 3 or tuple(wplus.shape[1:]) != (cfg.num_ws, cfg.w_dim) \
-            or not wplus.dtype.is_floating_point:
-        got = list(wplus.shape) if isinstance(wplus, torch.Tensor) else type(wplus).__name__
-        raise InputError(f"w+ must be a float tensor [N, {cfg.num_ws}, {cfg.w_dim}], got {got}")
-    return wplus.detach().to(G.w_avg.device, torch.float32)
-
-
-@torch.no_grad()
-def render_and_segment(G: Generator, seg: Segmenter, wplus: torch.Tensor) -> tuple[torch.Tensor, Segmentation]:
-    """(G(w+) [N, 3, H, W] in [-1, 1], the segmenter's ensemble prediction of its feature maps)."""
-    image, feats = segmentation_features(G, wplus, seg.config, noise_mode=NOISE_MODE)
-    return image, seg.predict(feats)
 
 
 def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:

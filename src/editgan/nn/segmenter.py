@@ -24,7 +24,7 @@ from editgan.nn.segmenter_inference import FactorisedInference, Segmentation, en
 
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained with
 
-__all__ = ["Segmenter", "Segmentation", "ensemble", "segmentation_features"]
+__all__ = ["Segmenter", "Segmentation", "ensemble", "render_and_segment", "segmentation_features"]
 
 
 class Segmenter(nn.Module):
@@ -143,3 +143,12 @@ def segmentation_features(generator, wplus: torch.Tensor, config: SegmenterConfi
     if got != [tuple(s) for s in config.feature_shapes]:
         raise ConfigError(f"generator feature maps {got} do not match the segmenter's {config.feature_shapes}")
     return img, chosen
+
+
+@torch.no_grad()
+def render_and_segment(G, seg: Segmenter, wplus: torch.Tensor,
+                       noise_mode: str = "const") -> tuple[torch.Tensor, Segmentation]:
+    """(G(w+) [N, 3, H, W] in [-1, 1], the segmenter's ensemble prediction of its feature maps);
+    constant noise by default, so that repeated renders of one w+ agree."""
+    image, feats = segmentation_features(G, wplus, seg.config, noise_mode=noise_mode)
+    return image, seg.predict(feats)

@@ -279,3 +279,13 @@ class Generator(nn.Module):
         z = self.sample_z(n, seed=seed)
         self.mapping.w_avg.copy_(self.mapping(z).mean(dim=0))
         return self.mapping.w_avg
+
+
+def check_wplus(G: Generator, wplus: torch.Tensor) -> torch.Tensor:
+    """wplus must be a float tensor [N, num_ws, w_dim] for G; returned on G's device."""
+    cfg = G.config
+    if not isinstance(wplus, torch.Tensor) or wplus.ndim != 3 or tuple(wplus.shape[1:]) != (cfg.num_ws, cfg.w_dim) \
+            or not wplus.dtype.is_floating_point:
+        got = list(wplus.shape) if isinstance(wplus, torch.Tensor) else type(wplus).__name__
+        raise InputError(f"w+ must be a float tensor [N, {cfg.num_ws}, {cfg.w_dim}], got {got}")
+    return wplus.detach().to(G.w_avg.device, torch.float32)
