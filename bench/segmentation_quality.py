@@ -30,9 +30,9 @@ import torch
 from editgan.bundle import open_bundle
 from editgan.cli.train_segmenter import ANNOTATION_LATENTS, install_segmenter
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
+from editgan.files import save_tensors
 from editgan.invert import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png
-from editgan.io.native import save_tensors
 from editgan.io.segmentation_files import blend
 from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter, render_and_segment

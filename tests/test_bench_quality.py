@@ -12,7 +12,7 @@ from conftest import make_tiny_generator
 from edit_fixtures import make_tiny_segmenter, write_edit_bundle
 from editgan.bundle import write_bundle
 from editgan.cli import main
-from editgan.io.native import load_tensors
+from editgan.files import load_tensors
 from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig

@@ -7,7 +7,7 @@ import torch
 import checkpoint_layouts as L
 from editgan.cli import main
 from editgan.io.foreign import load_foreign_generator
-from editgan.io.native import load_generator
+from editgan.nn.stylegan2 import Generator
 
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16}
 
@@ -22,7 +22,7 @@ def test_convert_rosinality(tmp_path, capsys):
     assert main(["convert", str(src), str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "rosinality generator: 32x32" in out and "lr multiplier" in out
-    converted = load_generator(tmp_path / "out")
+    converted = Generator.from_pretrained(tmp_path / "out")
     original, _ = load_foreign_generator(src)
     for k, v in original.state_dict().items():
         torch.testing.assert_close(converted.state_dict()[k], v, rtol=0, atol=0)
@@ -34,7 +34,7 @@ def test_convert_nvidia_with_crop(tmp_path, capsys):
     assert main(["convert", str(src), str(tmp_path / "out"), "--format", "nvidia", "--crop", "4,0,24,32"]) == 0
     meta = json.loads((tmp_path / "out" / "generator.json").read_text())
     assert meta["config"]["crop"] == [4, 0, 24, 32] and meta["config"]["conv_clamp"] == 256
-    converted = load_generator(tmp_path / "out")
+    converted = Generator.from_pretrained(tmp_path / "out")
     z = torch.randn(1, 32)
     assert converted(z).shape == (1, 3, 24, 32)
     original, _ = load_foreign_generator(src, crop=(4, 0, 24, 32))

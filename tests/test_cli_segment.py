@@ -8,9 +8,9 @@ from PIL import Image
 from edit_fixtures import SCHEME, make_tiny_segmenter, write_edit_bundle
 from editgan.bundle import open_bundle
 from editgan.cli import main
+from editgan.files import load_tensors
 from editgan.io.images import to_uint8
 from editgan.io.latents import save_wplus
-from editgan.io.native import load_tensors
 from editgan.io.segmentation_files import blend
 from editgan.nn.segmenter import render_and_segment
 
@@ -101,7 +101,6 @@ def test_train_segmenter_from_images_saves_latents_and_provenance(world, capsys)
 
 def test_train_segmenter_embeds_from_the_bundles_encoder(world):
     from editgan.invert import encode
-    from editgan.io.encoder_files import save_encoder
     from editgan.io.images import load_image
     from editgan.nn.encoder import Encoder, EncoderConfig
 
@@ -112,7 +111,7 @@ def test_train_segmenter_embeds_from_the_bundles_encoder(world):
     with torch.no_grad():
         for head in E.heads:
             head.linear.weight.normal_(0, 0.3)
-    save_encoder(E, tmp / "bundle")
+    E.save_pretrained(tmp / "bundle")
     assert main(train_args(tmp, "--embed-steps", "0")) == 0
     latents = load_tensors(tmp / "seg" / "annotations.wplus.safetensors")
     image = load_image(tmp / "images" / "img1.png", g.config.resolution)

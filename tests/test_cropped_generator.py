@@ -10,8 +10,8 @@ from conftest import make_tiny_generator
 from edit_fixtures import MOUTH, make_tiny_segmenter, write_edit_bundle
 from editgan.cli import main
 from editgan.editor import load
+from editgan.files import load_tensors
 from editgan.io.images import load_image
-from editgan.io.native import load_tensors
 
 CROP = (4, 0, 24, 32)
 CONTENT = (24, 32)  # (height, width)

@@ -10,6 +10,7 @@ from editgan.edit import vectors as vectors_mod
 from editgan.edit.apply import apply_vectors
 from editgan.edit.vectors import EditingVector, VectorLibrary, validate_name
 from editgan.errors import CheckpointError, InputError
+from editgan.files import atomic_path
 
 SHAPE = (6, 8)
 
@@ -121,7 +122,6 @@ def test_failed_write_leaves_the_old_vector_intact(tmp_path, monkeypatch, target
     real = getattr(vectors_mod, target)
 
     def failing(path, *args, **kwargs):
-        from editgan.io.atomic import atomic_path
         with atomic_path(path) as tmp:
             tmp.write_bytes(b"partial")
             raise OSError("disk full")

@@ -9,9 +9,9 @@ from PIL import Image
 from editgan.bundle import write_bundle
 from editgan.cli import main
 from editgan.errors import InputError
+from editgan.files import load_tensors
 from editgan.invert import embed, noise_regularization, normalize_noise_
 from editgan.io.images import save_png, to_uint8
-from editgan.io.native import load_tensors
 from editgan.lookahead import Lookahead
 
 

@@ -15,7 +15,6 @@ from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.errors import CheckpointError, ConfigError, InputError, MissingWeightsError
 from editgan.invert import encode
-from editgan.io.encoder_files import load_encoder, save_encoder
 from editgan.io.images import load_image
 from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import msssim_l1
@@ -104,7 +103,7 @@ def test_save_load_round_trip_and_bundle(tmp_path):
     assert not bundle.has("encoder")
     with pytest.raises(MissingWeightsError, match="train encoder"):
         bundle.encoder()
-    save_encoder(E, bundle.path, {"steps": 3})
+    E.save_pretrained(bundle.path, provenance={"steps": 3})
     bundle = open_bundle(bundle.path)
     assert bundle.has("encoder")
     loaded = bundle.encoder()
@@ -112,17 +111,17 @@ def test_save_load_round_trip_and_bundle(tmp_path):
     x = images(2)
     assert torch.equal(loaded(x), E(x).detach())
     assert torch.equal(encode(bundle, x), E(x).detach())
-    assert torch.equal(load_encoder(bundle.path / "encoder.json")(x), loaded(x))
+    assert torch.equal(Encoder.from_pretrained(bundle.path / "encoder.json")(x), loaded(x))
     other = Encoder(EncoderConfig(16, G.num_ws, 16, channels=8, max_channels=8, fpn_channels=8))
-    save_encoder(other, tmp_path / "o")
+    other.save_pretrained(tmp_path / "o")
     meta = json.loads((tmp_path / "o" / "encoder.json").read_text())
     meta["config"] = E.config.to_json()
     (tmp_path / "o" / "encoder.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="do not fit"):
-        load_encoder(tmp_path / "o")
+        Encoder.from_pretrained(tmp_path / "o")
     (tmp_path / "o" / "encoder.json").write_text(json.dumps({"format": "editgan-generator"}))
     with pytest.raises(CheckpointError, match="not an editgan encoder"):
-        load_encoder(tmp_path / "o")
+        Encoder.from_pretrained(tmp_path / "o")
 
 
 def test_losses_match_independent_computation():

@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 
 from editgan.cli import main
 from editgan.errors import ConfigError, InputError
-from editgan.io.native import load_generator
-from editgan.train.data import ImageFileSource
 from editgan.nn import ops
+from editgan.nn.stylegan2 import Generator
+from editgan.train.data import ImageFileSource
 from editgan.train.gan import GANTrainConfig, GANTrainer
 from editgan.train.state import load_state, save_state
 from gan_fixtures import TINY_TRAIN, RandomSource, run_torchrun
@@ -225,7 +225,7 @@ def test_cli_train_gan_runs_resumes_and_stops_on_time(tmp_path):
     assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["state"]["images_seen"] == 16
     assert main(args + ["--kimg", "10", "--max-minutes", "0"]) == 0  # stops after one step, checkpointed
     assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["state"]["images_seen"] == 20
-    g = load_generator(tmp_path / "run" / "generator")
+    g = Generator.from_pretrained(tmp_path / "run" / "generator")
     assert g.config.resolution == 16
     assert len(list((tmp_path / "run" / "samples").glob("grid-*.png"))) >= 2
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) >= 2

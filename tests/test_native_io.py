@@ -7,13 +7,14 @@ import torch
 
 from editgan.cli import main
 from editgan.errors import CheckpointError
-from editgan.io.native import load_generator, save_generator
+from editgan.files import write_bytes
+from editgan.nn.stylegan2 import Generator
 from conftest import make_tiny_generator
 
 
 def test_round_trip_reproduces_images(tmp_path, tiny_generator):
-    save_generator(tiny_generator, tmp_path)
-    g2 = load_generator(tmp_path)
+    tiny_generator.save_pretrained(tmp_path)
+    g2 = Generator.from_pretrained(tmp_path)
     ws = tiny_generator.z_to_wplus(tiny_generator.sample_z(2, seed=0))
     assert torch.equal(g2.synthesis(ws), tiny_generator.synthesis(ws))
     assert g2.config == tiny_generator.config
@@ -22,29 +23,29 @@ def test_round_trip_reproduces_images(tmp_path, tiny_generator):
 
 
 def test_malformed_files_raise_checkpoint_error(tmp_path, tiny_generator):
-    save_generator(tiny_generator, tmp_path)
+    tiny_generator.save_pretrained(tmp_path)
     (tmp_path / "generator.safetensors").write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match="safetensors"):
-        load_generator(tmp_path)
+        Generator.from_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match="not found"):
-        load_generator(tmp_path / "missing")
+        Generator.from_pretrained(tmp_path / "missing")
     (tmp_path / "generator.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="JSON"):
-        load_generator(tmp_path)
+        Generator.from_pretrained(tmp_path)
 
 
 def test_weights_that_do_not_fit_config(tmp_path, tiny_generator):
-    save_generator(tiny_generator, tmp_path)
+    tiny_generator.save_pretrained(tmp_path)
     other = make_tiny_generator(channels={4: 16, 8: 16, 16: 16, 32: 8})
     meta = json.loads((tmp_path / "generator.json").read_text())
     meta["config"] = other.config.to_json()
     (tmp_path / "generator.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="wrong shape"):
-        load_generator(tmp_path)
+        Generator.from_pretrained(tmp_path)
 
 
 def test_cli_sample_and_one_line_error(tmp_path, tiny_generator, capsys):
-    save_generator(tiny_generator, tmp_path / "g")
+    tiny_generator.save_pretrained(tmp_path / "g")
     assert main(["sample", str(tmp_path / "g"), "--seeds", "0-2", "--out", str(tmp_path / "s")]) == 0
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["grid.png", "seed0000.png", "seed0001.png",
                                                                   "seed0002.png"]
@@ -66,8 +67,7 @@ def test_atomic_writes_get_the_umask_permissions_not_private_ones(tmp_path):
     import os
     import stat
 
-    from editgan.io.atomic import write_bytes
-
+    
     old = os.umask(0o022)
     try:
         write_bytes(tmp_path / "a.bin", b"x")

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lowest first. A module belongs to the layer with the longest prefix of its dotted name.
 LAYERS = [
-    ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels")),
+    ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels", "editgan.files")),
     ("nn", ("editgan.nn",)),
     ("io", ("editgan.io",)),
     ("bundle", ("editgan.bundle",)),

@@ -22,12 +22,11 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
-from editgan.io.atomic import write_json
-from editgan.io.encoder_files import load_encoder
-from editgan.io.native import load_generator, load_tensors, read_json, save_generator
+from editgan.files import load_tensors, read_json, write_json
 from editgan.io.perceptual import get_perceptual
 from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
+from editgan.nn.encoder import Encoder
 from editgan.nn.stylegan2 import Generator
 
 MANIFEST = "manifest.json"
@@ -74,7 +73,7 @@ class Bundle:
         return LabelScheme.from_json(scheme) if scheme else None
 
     def generator(self, device: str | torch.device = "cpu") -> Generator:
-        return load_generator(self.path, device=device, name="generator")
+        return Generator.from_pretrained(self.path, device=device)
 
     def has(self, network: str) -> bool:
         """Whether the bundle ships `<network>.json` + `.safetensors` (generator, segmenter, encoder...)."""
@@ -92,7 +91,7 @@ class Bundle:
         if not self.has("encoder"):
             raise MissingWeightsError(f"bundle {self.path} has no encoder yet; train one with "
                                       f"`editgan train encoder --bundle {self.path} ...`")
-        return load_encoder(self.path, device=device)
+        return Encoder.from_pretrained(self.path, device=device)
 
     def perceptual(self, choice: str | None = None) -> str:
         """Name of the perceptual distance for embedding and editing: `choice` when given, else the
@@ -136,7 +135,7 @@ def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels:
     if (path / "generator.safetensors").is_file() and not same_weights(
             load_tensors(path / "generator.safetensors"), generator.state_dict()):
         retired = retire_dependents(path)
-    save_generator(generator, path, name="generator")
+    generator.save_pretrained(path)
     cfg = generator.config
     kept_provenance = {k: v for k, v in old.get("provenance", {}).items()
                        if retired is None or k not in ("encoder", "segmenter")}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
-from editgan.io.native import save_tensors
 
 
 def embed_file(editor, image: Path, out: Path, *, steps: int, seed: int = 0, optimize_noise: bool = False,

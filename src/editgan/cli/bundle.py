@@ -14,7 +14,8 @@ from editgan.cli.edit import add_identity_arg, progress_bar
 from editgan.edit.optimize import EDIT_STEPS
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.io.native import load_generator, read_json
+from editgan.files import read_json
+from editgan.nn.stylegan2 import Generator
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
 
 
@@ -41,7 +42,7 @@ def run_create(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "checkpoint.json").is_file():
         raise InputError(f"{run} is not a training run directory (no checkpoint.json)")
-    generator = load_generator(run / "generator")
+    generator = Generator.from_pretrained(run / "generator")
     labels = LABEL_SCHEMES.get(args.domain) if args.domain in LABEL_SCHEMES else None
     provenance = {**run_provenance(run), "hardware": args.hardware or hardware_description()}
     extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}

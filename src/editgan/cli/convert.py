@@ -6,7 +6,6 @@ import argparse
 
 from editgan.errors import InputError
 from editgan.io.foreign import FORMATS, load_foreign_generator
-from editgan.io.native import save_generator
 
 
 def parse_crop(text: str | None):
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
                                                estimate_w_avg=not args.no_w_avg)
     if crop == ():
         generator.config.crop = None
-    weights = save_generator(generator, args.output)
+    weights = generator.save_pretrained(args.output)
     cfg = generator.config
     print(f"read {extras['format']} generator: {cfg.resolution}x{cfg.resolution}, z_dim {cfg.z_dim}, "
           f"w_dim {cfg.w_dim}, {cfg.num_mapping_layers} mapping layers, widths "

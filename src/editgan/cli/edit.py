@@ -18,9 +18,9 @@ from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
 from editgan.edit.region import DEFAULT_BUFFER
 from editgan.editor import load
 from editgan.errors import InputError
+from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
-from editgan.io.native import save_tensors
 from editgan.train.segmenter_training import read_mask
 
 

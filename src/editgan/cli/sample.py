@@ -10,7 +10,7 @@ import torch
 
 from editgan.errors import InputError
 from editgan.io.images import make_grid, save_png, to_uint8
-from editgan.io.native import load_generator
+from editgan.nn.stylegan2 import Generator
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -42,7 +42,7 @@ def sample_to_dir(generator, seeds: list[int], out: Path, psi: float = 1.0, nois
 
 
 def run(args: argparse.Namespace) -> int:
-    generator = load_generator(args.generator)
+    generator = Generator.from_pretrained(args.generator)
     t0 = time.perf_counter()
     grid = sample_to_dir(generator, parse_seeds(args.seeds), Path(args.out), args.psi, args.noise_mode)
     print(f"wrote {grid} ({time.perf_counter() - t0:.2f} s)")

@@ -11,7 +11,6 @@ import torch
 from editgan.bundle import open_bundle
 from editgan.cli import train_encoder, train_segmenter
 from editgan.errors import InputError
-from editgan.io.native import load_generator
 from editgan.nn.config import channels_for
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import TRAIN_COMMANDS
@@ -63,7 +62,7 @@ def run_gan(args: argparse.Namespace) -> int:
 def load_grow_source(where: str) -> Generator:
     """The generator to grow from: an existing directory with generator.json/.safetensors (a bundle
     or a run's generator/), else a packaged bundle name."""
-    return load_generator(where) if Path(where).exists() else open_bundle(where).generator()
+    return Generator.from_pretrained(where) if Path(where).exists() else open_bundle(where).generator()
 
 
 def register(subparsers) -> None:

@@ -16,9 +16,8 @@ from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
-from editgan.io.atomic import write_json
-from editgan.io.encoder_files import save_encoder, load_encoder
-from editgan.io.native import read_json
+from editgan.files import read_json, write_json
+from editgan.nn.encoder import Encoder
 from editgan.train import distributed as ddp
 from editgan.train.data import open_source
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
@@ -70,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
                   "batch": trainer.config.batch, "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
                   "train_seconds": round(trainer.train_seconds, 1), "device": str(device),
                   "processes": dist.world_size, "complete": reason == "done"}
-    save_encoder(trainer.E, out, provenance)
+    trainer.E.save_pretrained(out, provenance=provenance)
     print(f"stopped ({reason}) at step {trainer.step_count}; encoder {out / 'encoder.safetensors'}; "
           f"checkpoint {prefix}.json")
     if args.install:
-        save_encoder(trainer.E, bundle.path, provenance)
+        trainer.E.save_pretrained(bundle.path, provenance=provenance)
         manifest = read_json(bundle.path / MANIFEST)
         manifest["provenance"] = {**manifest.get("provenance", {}), "encoder": provenance}
         write_json(bundle.path / MANIFEST, manifest)
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 def load_init_encoder(where: str):
     """The encoder to fine-tune from: an existing directory (a bundle or a run of this command) or
     encoder file, else a packaged bundle name."""
-    return load_encoder(where) if Path(where).exists() else open_bundle(where).encoder()
+    return Encoder.from_pretrained(where) if Path(where).exists() else open_bundle(where).encoder()
 
 
 def register_train(train_subparsers) -> None:

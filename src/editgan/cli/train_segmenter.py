@@ -25,12 +25,12 @@ from tqdm import tqdm
 from editgan.bundle import MANIFEST, resolve_bundle_path
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.io.atomic import write_json
-from editgan.io.native import load_generator, load_tensors, read_json, save_tensors
+from editgan.files import load_tensors, read_json, save_tensors, write_json
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.nn.stylegan2 import Generator
 from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = resolve_bundle_path(args.bundle)
-    generator = load_generator(bundle)
+    generator = Generator.from_pretrained(bundle)
     scheme = resolve_scheme(args.scheme, bundle)
     config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
                                            interpolation=args.interpolation, include_const=not args.no_const)

@@ -31,8 +31,8 @@ import torch.distributed as dist
 
 from editgan.edit.vectors import EditingVector
 from editgan.errors import CheckpointError, InputError
+from editgan.files import write_json
 from editgan.invert_files import embed_file
-from editgan.io.atomic import write_json
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
 from editgan.train.distributed import DistInfo

@@ -24,8 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 
 from editgan.errors import CheckpointError, InputError
-from editgan.io.atomic import write_json
-from editgan.io.native import read_json, save_tensors
+from editgan.files import read_json, save_tensors, write_json
 
 FORMAT = "editgan-editing-vector"
 VERSION = 1

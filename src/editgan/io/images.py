@@ -11,8 +11,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from editgan.errors import InputError
+from editgan.files import atomic_path
 
-from editgan.io.atomic import atomic_path
 
 MIN_SIDE = 16
 MAX_SIDE = 8192

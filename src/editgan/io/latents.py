@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import InputError
-from editgan.io.native import load_tensors, save_tensors
+from editgan.files import load_tensors, save_tensors
 
 KEY = "wplus"
 

@@ -1,5 +1,5 @@
-"""Our segmenter files: `<name>.safetensors` (stacked member tensors) + `<name>.json` (config,
-label scheme, training provenance). A bundle holds them as `segmenter.safetensors` / `segmenter.json`."""
+"""A segmenter with its label scheme: `Segmenter.save_pretrained` files whose JSON also holds the
+label scheme and the training provenance. A bundle holds them as `segmenter.safetensors` / `.json`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, InputError
-from editgan.io.native import load_network, save_network
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
-from editgan.nn.segmenter_config import SegmenterConfig
-
-FORMAT = "editgan-segmenter"
 
 
 def save_segmenter(seg: Segmenter, out_dir: str | Path, scheme: LabelScheme | None = None,
@@ -22,14 +18,14 @@ def save_segmenter(seg: Segmenter, out_dir: str | Path, scheme: LabelScheme | No
     if scheme is not None and scheme.num_classes != seg.config.num_classes:
         raise InputError(f"label scheme {scheme.name!r} has {scheme.num_classes} classes, "
                          f"the segmenter {seg.config.num_classes}")
-    return save_network(seg, out_dir, name, FORMAT, {"label_scheme": scheme.to_json() if scheme is not None else None,
-                                                     "provenance": provenance or {}})
+    return seg.save_pretrained(out_dir, name, label_scheme=scheme.to_json() if scheme is not None else None,
+                               provenance=provenance or {})
 
 
 def load_segmenter(path: str | Path, device: str | torch.device = "cpu",
                    name: str = "segmenter") -> tuple[Segmenter, LabelScheme | None]:
     """Load (segmenter in eval mode, its label scheme or None) from a directory or either file."""
-    seg, meta = load_network(Segmenter, SegmenterConfig, path, name, FORMAT, device)
+    seg, meta = Segmenter.load_pretrained(path, device, name)
     try:
         scheme = LabelScheme.from_json(meta["label_scheme"]) if meta.get("label_scheme") else None
     except InputError as err:

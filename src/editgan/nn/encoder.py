@@ -27,6 +27,7 @@ from torch import nn
 
 from editgan.errors import ConfigError, InputError
 from editgan.nn.config_base import JsonConfig
+from editgan.nn.pretrained import Pretrained
 
 LEVELS = ("coarse", "medium", "fine")
 
@@ -108,8 +109,10 @@ class Map2Style(nn.Module):
         return self.linear(self.convs(x).flatten(1))
 
 
-class Encoder(nn.Module):
+class Encoder(Pretrained, nn.Module):
     """E(x) = w_avg + delta(x); `w_avg` [w_dim] is a buffer copied from the generator."""
+
+    config_class, file_format, file_name = EncoderConfig, "editgan-encoder", "encoder"
 
     def __init__(self, config: EncoderConfig, w_avg: torch.Tensor | None = None):
         super().__init__()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from editgan.errors import ConfigError, InputError
+from editgan.nn.pretrained import Pretrained
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.segmenter_inference import FactorisedInference, Segmentation, ensemble
 
@@ -27,8 +28,10 @@ BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d's default, which DatasetGAN trained wi
 __all__ = ["Segmenter", "Segmentation", "ensemble", "render_and_segment", "segmentation_features"]
 
 
-class Segmenter(nn.Module):
+class Segmenter(Pretrained, nn.Module):
     """M pixel MLPs with stacked weights: w1 [M, H1, C_in], w2 [M, H2, H1], w3 [M, K, H2]."""
+
+    config_class, file_format, file_name = SegmenterConfig, "editgan-segmenter", "segmenter"
 
     def __init__(self, config: SegmenterConfig, seeds: list[int] | None = None):
         super().__init__()

@@ -22,6 +22,7 @@ from torch import nn
 from editgan.errors import ConfigError, InputError
 from editgan.nn import ops
 from editgan.nn.config import GeneratorConfig, block_resolutions
+from editgan.nn.pretrained import Pretrained
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -212,8 +213,10 @@ def _prefer_fused(wplus: torch.Tensor, batch: int) -> bool:
     return wplus.device.type == "cuda" and batch <= 4 and not (torch.is_grad_enabled() and wplus.requires_grad)
 
 
-class Generator(nn.Module):
+class Generator(Pretrained, nn.Module):
     """StyleGAN2 generator: mapping + synthesis, with truncation and w+ helpers."""
+
+    config_class, file_format, file_name = GeneratorConfig, "editgan-generator", "generator"
 
     def __init__(self, config: GeneratorConfig):
         super().__init__()

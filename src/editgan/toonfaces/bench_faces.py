@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.io.native import load_tensors, save_tensors
+from editgan.files import load_tensors, save_tensors
 from editgan.toonfaces import ToonParams, edit_params, render, sample_params
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
 

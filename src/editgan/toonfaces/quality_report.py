@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from editgan.io.atomic import atomic_path, write_json
+from editgan.files import atomic_path, write_json
+
 
 COLUMNS = (  # (key, header, format)
     ("mask_annotations", "# Mask annot.", "{}"),

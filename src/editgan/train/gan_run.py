@@ -24,10 +24,9 @@ import torch
 from tqdm import tqdm
 
 from editgan.io.images import make_grid, save_png, to_uint8
-from editgan.io.native import save_generator
-from editgan.train import distributed as ddp
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import SNAPSHOT_METRICS
+from editgan.train import distributed as ddp
 from editgan.train.gan import GANTrainConfig, GANTrainer
 
 
@@ -51,7 +50,7 @@ def snapshot(trainer: GANTrainer, out: Path, opts: RunOptions) -> dict:
     with torch.no_grad():
         grid = G(G.sample_z(16, seed=0).to(trainer.device), noise_mode="const")
     save_png(out / "samples" / f"grid-{trainer.images_seen:09d}.png", make_grid(to_uint8(grid), cols=8))
-    save_generator(G, out / "generator")
+    G.save_pretrained(out / "generator")
     record = {"step": trainer.step_count, "kimg": trainer.images_seen / 1000}
     if opts.metric_samples and trainer.config.data in SNAPSHOT_METRICS:
         record.update(SNAPSHOT_METRICS.get(trainer.config.data)(G, opts.metric_samples))
@@ -110,7 +109,7 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     if opts.compact_to:
         trainer.save(opts.compact_to, compact=True)
     if dist.is_main:
-        save_generator(trainer.G_ema, out / "generator")
+        trainer.G_ema.save_pretrained(out / "generator")
         unreadable = len(getattr(source, "skipped", ()))
         print(f"stopped ({reason}) at step {trainer.step_count}, {trainer.images_seen} images seen; "
               f"{unreadable} unreadable files skipped ({trainer.skipped} draws replaced); checkpoint {prefix}.json")

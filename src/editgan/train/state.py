@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
-from editgan.io.atomic import write_json
-from editgan.io.native import load_tensors, read_json, save_tensors
+from editgan.files import load_tensors, read_json, save_tensors, write_json
 
 _TENSOR = "__tensor__"
 

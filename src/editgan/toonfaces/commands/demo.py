@@ -23,7 +23,6 @@ from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
 from editgan.editor import load
 from editgan.io.images import make_grid, save_png, to_uint8
-from editgan.io.native import load_generator, save_generator
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.toonfaces import edit_params, edit_target, edited_parts, render
@@ -45,8 +44,8 @@ def run_stand_in(out: Path, seed: int) -> None:
     torch.manual_seed(seed)
     generator = Generator(STAND_IN_CONFIG).eval().requires_grad_(False)
     generator.estimate_w_avg(n=2000)
-    weights = save_generator(generator, out / "generator")
-    generator = load_generator(out / "generator")
+    weights = generator.save_pretrained(out / "generator")
+    generator = Generator.from_pretrained(out / "generator")
     t0 = time.perf_counter()
     grid = sample_to_dir(generator, list(range(8)), out / "samples", psi=0.7)
     dt = time.perf_counter() - t0
