@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.bundle import open_bundle
 from editgan.cli.train_segmenter import ANNOTATION_LATENTS, install_segmenter
+from editgan.editor import Editor, load
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.files import save_tensors
-from editgan.invert import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png
 from editgan.io.segmentation_files import blend
 from editgan.io.segmenter_files import save_segmenter
@@ -45,15 +44,12 @@ SMALL_PARTS = ("pupil", "iris", "teeth")
 GRID_ROWS = 6
 
 
-def embed_all(G, images: np.ndarray, steps: int, perceptual: str, lr: float, encoder=None,
-              batch: int = 8) -> torch.Tensor:
-    """Embed uint8 [N, H, W, 3] in batches (batching does not change the result) -> w+ [N, num_ws, w_dim],
-    starting from encoder(x) when given (as `Editor.embed` does), else from w_avg."""
+def embed_all(editor: Editor, images: np.ndarray, steps: int, batch: int = 8) -> torch.Tensor:
+    """Embed uint8 [N, H, W, 3] with `Editor.embed` in batches (batching does not change the result)
+    -> w+ [N, num_ws, w_dim]."""
     out = []
     for i in range(0, len(images), batch):
-        x = from_uint8(images[i:i + batch])
-        init = encode(encoder, x) if encoder is not None else None
-        out.append(embed(G, x, init=init, steps=steps, lr=lr, perceptual=perceptual).wplus)
+        out.append(editor.embed(from_uint8(images[i:i + batch]), steps=steps).wplus)
         print(f"  embedded {min(i + batch, len(images))}/{len(images)}", flush=True)
     return torch.cat(out)
 
@@ -109,22 +105,21 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.install is not None and args.install not in args.ks:
         ap.error(f"--install {args.install} is not one of --ks {args.ks}")
-    bundle = open_bundle(args.bundle)
-    G = bundle.generator()
-    res, perceptual = G.config.resolution, bundle.perceptual()
+    editor = load(args.bundle)
+    bundle, G = editor.bundle, editor.generator
+    res, perceptual = G.config.resolution, editor.embedding_options()["perceptual"]
     config = SegmenterConfig.for_generator(G.config, TOONFACES_LABELS.num_classes, num_members=args.members)
     if tuple(config.out_size) != (res, res):
         raise SystemExit(f"the segmenter labels {config.out_size}, the renderer draws {res}x{res} labels")
 
     t0 = time.perf_counter()
-    encoder = bundle.encoder() if bundle.has("encoder") else None
-    init = "encoder" if encoder is not None else "w_avg"
+    init = "encoder" if editor.encoder is not None else "w_avg"
     train_seeds, train_images, train_labels = render_split("train", max(args.ks), res)
     print(f"embedding {len(train_seeds)} train faces (from {init}, {args.embed_steps} steps, {perceptual})", flush=True)
-    train_w = embed_all(G, train_images, args.embed_steps, perceptual, bundle.embedding_lr(), encoder)
+    train_w = embed_all(editor, train_images, args.embed_steps)
     _, test_images, test_labels = render_split("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
-    test_w = embed_all(G, test_images, args.embed_steps, perceptual, bundle.embedding_lr(), encoder)
+    test_w = embed_all(editor, test_images, args.embed_steps)
     embed_time = round(time.perf_counter() - t0, 1)
 
     results, predictions = {}, {}
