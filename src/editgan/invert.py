@@ -31,7 +31,7 @@ from editgan.bundle import Bundle
 from editgan.errors import InputError
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
-from editgan.nn.stylegan2 import Generator
+from editgan.nn.stylegan2 import Generator, check_wplus
 
 ProgressFn = Callable[[int, dict], None]
 
@@ -81,9 +81,10 @@ def _initial_wplus(G: Generator, images: torch.Tensor, init: torch.Tensor | None
     n = images.shape[0]
     if init is None:
         return G.w_avg.detach().to(images.device).expand(n, cfg.num_ws, cfg.w_dim).clone()
-    if init.shape != (n, cfg.num_ws, cfg.w_dim):
-        raise InputError(f"init must be w+ [{n}, {cfg.num_ws}, {cfg.w_dim}], got {list(init.shape)}")
-    return init.detach().to(images.device, torch.float32).clone()
+    init = check_wplus(G, init, "init")
+    if init.shape[0] != n:
+        raise InputError(f"init must hold one w+ per image ({n}), got {init.shape[0]}")
+    return init.to(images.device).clone()
 
 
 def _check_images(G: Generator, images: torch.Tensor) -> None:

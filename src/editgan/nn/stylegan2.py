@@ -284,11 +284,12 @@ class Generator(Pretrained, nn.Module):
         return self.mapping.w_avg
 
 
-def check_wplus(G: Generator, wplus: torch.Tensor) -> torch.Tensor:
-    """wplus must be a float tensor [N, num_ws, w_dim] for G; returned on G's device."""
+def check_wplus(G: Generator, wplus: torch.Tensor, what: str = "w+") -> torch.Tensor:
+    """wplus must be a float tensor [N, num_ws, w_dim] for G (InputError naming it `what`); returned
+    detached, float32, on G's device."""
     cfg = G.config
     if not isinstance(wplus, torch.Tensor) or wplus.ndim != 3 or tuple(wplus.shape[1:]) != (cfg.num_ws, cfg.w_dim) \
             or not wplus.dtype.is_floating_point:
         got = list(wplus.shape) if isinstance(wplus, torch.Tensor) else type(wplus).__name__
-        raise InputError(f"w+ must be a float tensor [N, {cfg.num_ws}, {cfg.w_dim}], got {got}")
+        raise InputError(f"{what} must be a float tensor w+ [N, {cfg.num_ws}, {cfg.w_dim}], got {got}")
     return wplus.detach().to(G.w_avg.device, torch.float32)
