@@ -248,8 +248,9 @@ def test_cli_grows_a_run_in_bf16_and_logs_honest_throughput(tmp_path, capsys):
     assert record["precision"] == "bf16" and record["processes"] == 1 and record["threads"] >= 1
     assert record["images_per_s_overall"] > 0 and record["train_seconds"] > 0 and record["snapshot_s"] >= 0
     assert main(grow + ["--out", str(tmp_path / "big2"), "--compact-to", str(tmp_path / "compact")]) == 0
-    assert main(grow + ["--out", str(tmp_path / "big3"), "--resume-from", str(tmp_path / "compact"),
-                        "--kimg", "0.012"]) == 0  # a new run directory continues the compact checkpoint
+    resume = ["train", "gan", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "big3"), "--resume-from",
+              str(tmp_path / "compact"), "--kimg", "0.012", "--no-progress"]
+    assert main(resume) == 0  # a new run directory continues the compact checkpoint, with its own config
     assert json.loads((tmp_path / "big3" / "checkpoint.json").read_text())["state"]["images_seen"] == 12
     wrong = [a.replace("16:8,", "16:16,") for a in grow]
     assert main(wrong + ["--out", str(tmp_path / "wrong")]) == 1

@@ -30,26 +30,30 @@ def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> d
 
 
 def run_gan(args: argparse.Namespace) -> int:
-    channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
-    config = GANTrainConfig(
-        data=str(args.data),
-        generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
-                       num_mapping_layers=args.mapping_layers, channels=channels),
-        discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
-        r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
-        ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=args.precision)
+    resume = Path(args.out) / "checkpoint" if (Path(args.out) / "checkpoint.json").is_file() else args.resume_from
+    if resume:  # the run's own configuration (data, resolution, widths...) wins over the flags
+        config = GANTrainConfig.from_checkpoint(resume)
+    else:
+        channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
+        config = GANTrainConfig(
+            data=str(args.data),
+            generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
+                           num_mapping_layers=args.mapping_layers, channels=channels),
+            discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
+            r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
+            ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=args.precision)
     device = torch.device(args.device)
     if device.type == "cpu":
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.set_flush_denormal(True)  # denormal gradients slow x86 math several-fold; flushing them is harmless here
-    grow_from = load_grow_source(args.grow_from) if args.grow_from else None
+    grow_from = load_grow_source(args.grow_from) if args.grow_from and not resume else None
 
     def render_progress(i: int, n: int) -> None:
         if i % 5000 == 0 or i == n:
-            print(f"preparing {args.data}: {i}/{n}", flush=True)
+            print(f"preparing {config.data}: {i}/{n}", flush=True)
 
-    source = open_source(args.data, args.resolution, count=args.pool, cache_dir=args.cache_dir,
+    source = open_source(config.data, config.generator["resolution"], count=args.pool, cache_dir=args.cache_dir,
                          progress=render_progress)
     opts = RunOptions(total_kimg=args.kimg, max_minutes=args.max_minutes, snapshot_every=args.snapshot_every,
                       checkpoint_every=args.checkpoint_every, metric_samples=args.metric_samples,

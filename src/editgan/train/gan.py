@@ -26,7 +26,7 @@ from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
 from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
-from editgan.train.state import load_state, save_state
+from editgan.train.state import load_state, load_state_config, save_state
 
 
 # Training precisions: the dtype of G's and D's conv activations.
@@ -72,6 +72,11 @@ class GANTrainConfig(JsonConfig):
     @property
     def compute_dtype(self) -> torch.dtype:
         return PRECISIONS[self.precision]
+
+    @classmethod
+    def from_checkpoint(cls, prefix: str | Path) -> "GANTrainConfig":
+        """The configuration a checkpoint `<prefix>.json` was trained with (its tensors are not read)."""
+        return cls.from_json(load_state_config(prefix))
 
     @classmethod
     def from_json(cls, data: dict) -> "GANTrainConfig":
@@ -310,8 +315,7 @@ class GANTrainer:
     @classmethod
     def from_checkpoint(cls, prefix: str | Path, source, device="cpu", dist: ddp.DistInfo | None = None,
                         compile: bool = False):
-        config = GANTrainConfig.from_json(load_state(prefix)["config"])
-        trainer = cls(config, source, device, dist, compile)
+        trainer = cls(GANTrainConfig.from_checkpoint(prefix), source, device, dist, compile)
         trainer.load(prefix)
         return trainer
 

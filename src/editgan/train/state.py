@@ -66,3 +66,12 @@ def load_state(prefix: str | Path) -> dict:
     if meta.get("format") != "editgan-train-state":
         raise CheckpointError(f"{prefix.with_suffix('.json')} is not an editgan training checkpoint")
     return _unflatten(meta["state"], load_tensors(prefix.with_suffix(".safetensors")))
+
+
+def load_state_config(prefix: str | Path) -> dict:
+    """The "config" entry of a state written by `save_state`, without reading its tensors."""
+    prefix = Path(prefix)
+    meta = read_json(prefix.with_suffix(".json"))
+    if meta.get("format") != "editgan-train-state" or "config" not in meta.get("state", {}):
+        raise CheckpointError(f"{prefix.with_suffix('.json')} is not an editgan training checkpoint")
+    return _unflatten(meta["state"]["config"], {})
