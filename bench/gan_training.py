@@ -186,8 +186,9 @@ def main() -> None:
         precision, threads, channels_last, compiled = VARIANTS[v]
         ips = images / statistics.median(windows[v])
         gflops = ips * flops["total"] / 1e9
-        rows.append({"variant": v, "precision": precision, "threads": threads, "processes": 2 if v.startswith("torchrun") else 1,
-                     "channels_last": channels_last, "compile": compiled, "images_per_s": ips,
+        rows.append({"variant": v, "precision": precision, "threads": threads,
+                     "processes": 2 if v.startswith("torchrun") else 1, "channels_last": channels_last,
+                     "compile": compiled, "images_per_s": ips,
                      "images_per_s_min_max": [images / max(windows[v]), images / min(windows[v])],
                      "gflop_per_s": gflops, "share_of_peak": gflops / peaks[precision], "windows_s": windows[v]})
 

@@ -73,11 +73,11 @@ class DefaultVectors:
 
 
 # The core's registries; the comment says what an item is.
-PERCEPTUAL: Registry[Callable] = Registry("perceptual distance")        # (a, b, mask=None) -> [N]
-IDENTITY: Registry[Callable] = Registry("identity network")             # (device) -> images -> unit embeddings
-DATA_SOURCES: Registry[Callable] = Registry("data source")              # (resolution, count, cache_dir, progress) -> source
-SNAPSHOT_METRICS: Registry[Callable] = Registry("training-snapshot metric")  # data name -> (G, n) -> {metric: value}
-LABEL_SCHEMES: Registry = Registry("label scheme")                      # domain name -> LabelScheme
+PERCEPTUAL: Registry[Callable] = Registry("perceptual distance")  # (a, b, mask=None) -> [N]
+IDENTITY: Registry[Callable] = Registry("identity network")  # (device) -> images -> unit embeddings
+DATA_SOURCES: Registry[Callable] = Registry("data source")  # (resolution, count, cache_dir, progress) -> source
+SNAPSHOT_METRICS: Registry[Callable] = Registry("training-snapshot metric")  # data name: (G, n) -> {metric: value}
+LABEL_SCHEMES: Registry = Registry("label scheme")  # domain name -> LabelScheme
 DEFAULT_VECTORS: Registry[DefaultVectors] = Registry("default-vector recipe")  # domain name -> DefaultVectors
-COMMANDS: Registry[Callable] = Registry("command")                      # name -> register(editgan's subparsers)
-TRAIN_COMMANDS: Registry[Callable] = Registry("training command")       # name -> register(`editgan train` subparsers)
+COMMANDS: Registry[Callable] = Registry("command")  # name -> register(editgan's subparsers)
+TRAIN_COMMANDS: Registry[Callable] = Registry("training command")  # name -> register(`editgan train` subparsers)

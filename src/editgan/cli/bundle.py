@@ -107,6 +107,7 @@ def register(subparsers) -> None:
     v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
                                   "enlarge_pupils, open_mouth, gaze_left)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
-    v.add_argument("--edit-steps", type=int, default=EDIT_STEPS, help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
+    v.add_argument("--edit-steps", type=int, default=EDIT_STEPS,
+                   help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
     add_identity_arg(v)
     v.set_defaults(func=run_learn_vectors)

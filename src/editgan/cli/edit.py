@@ -108,7 +108,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--steps", type=int, default=EDIT_STEPS, help=f"optimisation steps (default {EDIT_STEPS})")
     p.add_argument("--lr", type=float, default=EDIT_LR, help=f"Adam learning rate (default {EDIT_LR})")
-    p.add_argument("--buffer", type=int, default=DEFAULT_BUFFER, help=f"region buffer in pixels (default {DEFAULT_BUFFER})")
+    p.add_argument("--buffer", type=int, default=DEFAULT_BUFFER,
+                   help=f"region buffer in pixels (default {DEFAULT_BUFFER})")
     p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")
     p.set_defaults(func=run)

@@ -98,8 +98,10 @@ def register(subparsers) -> None:
     g.add_argument("--checkpoint-every", type=int, default=200)
     g.add_argument("--metric-samples", "--fd-samples", dest="metric_samples", type=int, default=0,
                    help="samples for the data source's snapshot metric (toonfaces: fd_toon); 0: off")
-    g.add_argument("--pool", type=int, default=50_000, help="registered data sources (toonfaces): number of items to prepare")
-    g.add_argument("--cache-dir", default="outputs/cache", help="registered data sources (toonfaces): where the prepared pool is cached")
+    g.add_argument("--pool", type=int, default=50_000,
+                   help="registered data sources (toonfaces): number of items to prepare")
+    g.add_argument("--cache-dir", default="outputs/cache",
+                   help="registered data sources (toonfaces): where the prepared pool is cached")
     g.add_argument("--grow-from", default=None, metavar="BUNDLE_OR_DIR",
                    help="start from this generator's weights (same mapping and block widths, resolution up to "
                         "--resolution); blocks it lacks fade in from a zero ToRGB")

@@ -108,8 +108,10 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long")
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--install", action="store_true", help="also write the encoder into the bundle")
-    p.add_argument("--pool", type=int, default=50_000, help="registered data sources (toonfaces): number of items to prepare")
-    p.add_argument("--cache-dir", default="outputs/cache", help="registered data sources (toonfaces): where the prepared pool is cached")
+    p.add_argument("--pool", type=int, default=50_000,
+                   help="registered data sources (toonfaces): number of items to prepare")
+    p.add_argument("--cache-dir", default="outputs/cache",
+                   help="registered data sources (toonfaces): where the prepared pool is cached")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")

@@ -38,6 +38,7 @@ EDIT_STEPS = 100
 REFINE_STEPS = 30
 EDIT_LR = 0.02
 
+
 @dataclass
 class EditResult:
     """Outcome of an optimisation in W+.
@@ -152,8 +153,9 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
 
 
 def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
-               parts: Sequence[int], *, steps: int = EDIT_STEPS, lr: float = EDIT_LR, weights: LossWeights = LEARNING_WEIGHTS,
-               buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
+               parts: Sequence[int], *, steps: int = EDIT_STEPS, lr: float = EDIT_LR,
+               weights: LossWeights = LEARNING_WEIGHTS, buffer: int = DEFAULT_BUFFER,
+               perceptual: Perceptual | None = None, identity: Embedding | None = None,
                ensemble: str = "mean_logits", progress: Progress | None = None,
                cancel: Cancel | None = None) -> EditResult:
     """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3; Adam, lr 0.02, 100 steps).
@@ -173,8 +175,9 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,
-           parts: Sequence[int], steps: int = REFINE_STEPS, lr: float = EDIT_LR, weights: LossWeights = REFINEMENT_WEIGHTS,
-           buffer: int = DEFAULT_BUFFER, perceptual: Perceptual | None = None, identity: Embedding | None = None,
+           parts: Sequence[int], steps: int = REFINE_STEPS, lr: float = EDIT_LR,
+           weights: LossWeights = REFINEMENT_WEIGHTS, buffer: int = DEFAULT_BUFFER,
+           perceptual: Perceptual | None = None, identity: Embedding | None = None,
            ensemble: str = "mean_logits", progress: Progress | None = None,
            cancel: Cancel | None = None, checkpoints: Sequence[int] = ()) -> EditResult:
     """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; 30 steps, weights (5, 1, 5)).

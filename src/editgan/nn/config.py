@@ -88,5 +88,3 @@ class GeneratorConfig(JsonConfig):
             top, left, h, w = self.crop
             if len(self.crop) != 4 or top < 0 or left < 0 or h < 1 or w < 1 or top + h > r or left + w > r:
                 raise ConfigError(f"crop {self.crop} does not fit in a {r}x{r} canvas")
-
-

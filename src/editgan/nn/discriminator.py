@@ -39,8 +39,6 @@ class DiscriminatorConfig(JsonConfig):
             raise ConfigError(f"discriminator channels must cover {sorted(expected)}, got {sorted(self.channels)}")
 
 
-
-
 class Conv2dLayer(nn.Module):
     """Equalised-learning-rate conv with optional 2x filtered downsampling, bias and activation."""
 

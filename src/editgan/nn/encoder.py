@@ -89,8 +89,6 @@ class EncoderConfig(JsonConfig):
         return min(self.channels * self.resolution // resolution, self.max_channels)
 
 
-
-
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2))
 

@@ -104,4 +104,3 @@ def msssim_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None
     x, y = (a + 1) / 2, (b + 1) / 2
     l1 = (x - y).abs().mean(dim=(1, 2, 3))
     return MSSSIM_ALPHA * (1 - ms_ssim(x, y)) + (1 - MSSSIM_ALPHA) * l1
-

@@ -102,5 +102,3 @@ class SegmenterConfig(JsonConfig):
                 raise ConfigError(f"crop {self.crop} does not fit in a {r}x{r} canvas")
         if self.bn_eps <= 0:
             raise ConfigError("bn_eps must be positive")
-
-

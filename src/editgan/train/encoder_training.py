@@ -65,7 +65,6 @@ class EncoderTrainConfig(JsonConfig):
         get_perceptual(self.perceptual)
 
 
-
 def reconstruction_terms(E: Encoder, G: Generator, x: torch.Tensor, distance: PerceptualFn):
     """x [N, 3, R, R] -> (w+ = E(x), perceptual D(x, G(w+)) [N], pixel L2 [N])."""
     wplus = E(x)

@@ -86,7 +86,6 @@ class GANTrainConfig(JsonConfig):
         return super().from_json(data)
 
 
-
 def _adam(params, lr: float, betas, interval: int) -> torch.optim.Adam:
     """Adam with lazy-regularisation correction: lr and betas scaled by interval / (interval + 1)."""
     ratio = interval / (interval + 1) if interval > 0 else 1.0
