@@ -184,8 +184,10 @@ def test_identity_term_enters_edits(tmp_path, tiny_generator, capsys):
     r1, _ = with_id.edit(w, target, ["mouth"], steps=3, buffer=1)
     assert all(step["identity"] == 0 for step in r0.losses)
     assert r1.losses[0]["identity"] == pytest.approx(0, abs=1e-6) and r1.losses[-1]["identity"] > 0
-    assert r1.losses[-1]["loss"] == pytest.approx(15 * (r1.losses[-1]["l2"]) + r1.losses[-1]["ce"]
-                                                   + 10 * r1.losses[-1]["identity"], rel=1e-5)
+    last = r1.losses[-1]
+    assert last["perceptual"] > 0  # the bundle's perceptual distance enters Eq. 2
+    assert last["loss"] == pytest.approx(15 * (last["l2"] + last["perceptual"]) + last["ce"]
+                                         + 10 * last["identity"], rel=1e-5)
     assert not torch.equal(r0.delta, r1.delta)
     from PIL import Image
     Image.fromarray(target[0].numpy().astype(np.uint8), mode="L").save(tmp_path / "mask.png")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from editgan.edit.losses import (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, editing_objective, ensemble_logits,
-                                 identity_loss, outside_l2, region_cross_entropy, rgb_loss)
+from editgan.edit.losses import (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, LossWeights, editing_objective, ensemble_logits,
+                                 consistency_loss, identity_loss, outside_l2, outside_perceptual,
+                                 region_cross_entropy)
 from editgan.edit.region import edit_region
 from editgan.errors import InputError
 from editgan.nn.segmenter import Segmenter, segmentation_features
@@ -57,7 +58,7 @@ def test_outside_l2_full_region_is_zero_and_finite():
     assert outside_l2(x_edit, x, full).item() == 0.0
 
 
-def test_rgb_loss_adds_perceptual_on_masked_images():
+def test_outside_perceptual_sees_masked_images():
     x_edit, x, region, *_ = setup()
     seen = []
 
@@ -65,14 +66,45 @@ def test_rgb_loss_adds_perceptual_on_masked_images():
         seen.append((a, b))
         return (a - b).abs().flatten(1).sum(1)
 
-    loss = rgb_loss(x_edit, x, region, perceptual)
+    loss = outside_perceptual(x_edit, x, region, perceptual)
     a, b = seen[0]
     assert torch.equal(a, x_edit * (1 - region)) and torch.equal(b, x * (1 - region))
-    ref = outside_l2(x_edit, x, region) + ((x_edit - x).abs() * (1 - region)).flatten(1).sum(1).mean()
-    assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
-    assert rgb_loss(x_edit, x, region, None).item() == outside_l2(x_edit, x, region).item()
+    assert loss.item() == pytest.approx(((x_edit - x).abs() * (1 - region)).flatten(1).sum(1).mean().item(), rel=1e-12)
     with pytest.raises(InputError):
-        rgb_loss(x_edit, x, region, lambda a, b: (a - b).abs().sum())  # scalar, not [N]
+        outside_perceptual(x_edit, x, region, lambda a, b: (a - b).abs().sum())  # scalar, not [N]
+
+
+def test_unit_pixel_space_is_the_release_formula():
+    """The release: images (x + 1) / 2 multiplied by the outside mask; F.mse_loss over all
+    elements; LPIPS(normalize=True) receives 2 * masked - 1. Checked against numpy in float64."""
+    x_edit, x, region, *_ = setup()
+    xe, xr, r = x_edit.numpy(), x.numpy(), region.numpy()
+    keep = 1 - r
+    masked_e, masked_x = (xe + 1) / 2 * keep, (xr + 1) / 2 * keep
+    ref_l2 = np.mean((masked_e - masked_x) ** 2)
+    assert outside_l2(x_edit, x, region, "unit").item() == pytest.approx(ref_l2, rel=1e-12)
+    seen = []
+
+    def perceptual(a, b):
+        seen.append((a.numpy(), b.numpy()))
+        return (a - b).abs().flatten(1).mean(1)
+
+    outside_perceptual(x_edit, x, region, perceptual, "unit")
+    np.testing.assert_allclose(seen[0][0], 2 * masked_e - 1, atol=1e-12)
+    np.testing.assert_allclose(seen[0][1], 2 * masked_x - 1, atol=1e-12)
+    with pytest.raises(InputError, match="pixel_space"):
+        outside_l2(x_edit, x, region, "bytes")
+
+
+def test_consistency_loss_is_mse_with_a_constant_target():
+    w = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    e = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    loss = consistency_loss(w, e)
+    assert loss.item() == pytest.approx(((w - e) ** 2).mean().item(), rel=1e-12)
+    loss.backward()
+    assert e.grad is None and torch.allclose(w.grad, 2 * (w - e).detach() / w.numel())
+    with pytest.raises(InputError):
+        consistency_loss(w, e[:, :3])
 
 
 def test_region_cross_entropy_matches_explicit_loop():
@@ -158,7 +190,15 @@ def test_editing_objective_combines_terms_with_weights():
     bare = editing_objective(x_edit, x, region, logits, target)
     assert bare.identity.item() == 0 and bare.perceptual.item() == 0
     assert bare.loss.item() == pytest.approx(15 * bare.l2.item() + bare.ce.item())
-    assert set(bare.as_floats()) == {"loss", "l2", "perceptual", "ce", "identity"}
+    assert set(bare.as_floats()) == {"loss", "l2", "perceptual", "ce", "identity", "consistency"}
+    cons = torch.tensor(0.25, dtype=torch.float64)
+    release = editing_objective(x_edit, x, region, logits, target, LossWeights(15, 1, 0), perceptual=perceptual,
+                                l2_weight=5, perceptual_weight=10, pixel_space="unit", consistency=cons,
+                                consistency_weight=1)
+    ref = (15 * (5 * outside_l2(x_edit, x, region, "unit") + 10 * outside_perceptual(x_edit, x, region, perceptual,
+                                                                                       "unit"))
+           + numpy_ce(logits, target, region) + 0.25)
+    assert release.loss.item() == pytest.approx(ref.item(), rel=1e-10)
 
 
 def test_objective_with_empty_region_is_finite():

@@ -105,6 +105,13 @@ class Bundle:
         `embedding.lr`, else the paper's 1e-3 (which assumes an encoder initialisation)."""
         return float(self.manifest.get("embedding", {}).get("lr", 1e-3))
 
+    @property
+    def editing(self) -> str | dict | None:
+        """How edits are optimised for this bundle: the manifest's `editing`, a preset name or
+        {"preset": ..., field: value} (resolved by `editgan.edit.settings.edit_settings`), or None
+        for the paper's settings."""
+        return self.manifest.get("editing")
+
     def provenance(self, network: str) -> dict:
         return self.manifest.get("provenance", {}).get(network, {})
 

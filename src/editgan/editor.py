@@ -9,6 +9,10 @@
     editor.library.add(vector)
     w2, image = editor.apply(other_w, {"open_mouth": 0.8}, refine_steps=30)
 
+Edits are optimised with the bundle's `EditSettings` (manifest "editing": "paper" by default, or
+"release"; `editgan.edit.settings`) and its perceptual distance (the P_out term of Eq. 2); every
+call may pass `settings=` (a preset name, a mapping or EditSettings) and override single fields.
+
 An identity network (the λ3 term of Eq. 5) is on when the Editor gets `identity=`: a path to ArcFace
 IR-SE50 weights (`model_ir_se50.pth`), "toonfaces" for the packaged toonfaces network, or any
 callable images -> embeddings; it is then used by `edit` and by refinement in `apply`.
@@ -29,10 +33,12 @@ from editgan.bundle import Bundle, open_bundle
 from editgan.edit.apply import apply_vectors
 from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, learn_edit, refine
+from editgan.edit.settings import EditSettings, edit_settings
 from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
 from editgan.invert import EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
+from editgan.io.perceptual import get_perceptual
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmentation, Segmenter, render_and_segment
 from editgan.nn.stylegan2 import check_wplus
@@ -158,12 +164,27 @@ class Editor:
         return (seg.labels, seg.uncertainty) if uncertainty else seg.labels
 
     # ------------------------------------------------------------------ editing
+    def edit_settings(self, settings: str | Mapping | EditSettings | None = None, **overrides) -> EditSettings:
+        """`settings` (default: the bundle's) with single fields overridden (None keeps a field)."""
+        base = edit_settings(settings if settings is not None else self.bundle.editing)
+        return base.replace(**overrides)
+
+    def _optimiser_terms(self, settings: EditSettings, kwargs: dict) -> dict:
+        """The bundle's perceptual distance (unless weighted 0), identity network and encoder for
+        `learn_edit` / `refine`, where kwargs do not name them already."""
+        if settings.perceptual_weight > 0:
+            kwargs.setdefault("perceptual", get_perceptual(self.bundle.perceptual()))
+        kwargs.setdefault("identity", self.identity)
+        return kwargs
+
     def edit(self, wplus: torch.Tensor, target_labels: torch.Tensor, parts: Sequence[str | int], *,
-             name: str = "edit", **kwargs) -> tuple[EditResult, EditingVector]:
+             name: str = "edit", settings: str | Mapping | EditSettings | None = None,
+             **kwargs) -> tuple[EditResult, EditingVector]:
         """Learn an edit of one image: w+ [1, num_ws, w_dim], target y_edited [1 or none, H', W'],
-        parts Q_edit (names or indices). kwargs go to `learn_edit` (steps, lr, weights, buffer,
-        perceptual, identity, progress, cancel). Returns the result and the vector named `name`
-        (not yet saved: `editor.library.add(vector)`), with before/after thumbnails."""
+        parts Q_edit (names or indices). settings: see `edit_settings`; kwargs are single settings
+        fields (steps, lr, weights, buffer, ...) or go to `learn_edit` (perceptual, identity,
+        painted, progress, cancel). Returns the result and the vector named `name` (not yet saved:
+        `editor.library.add(vector)`), with before/after thumbnails and the settings it was learned with."""
         wplus = self._wplus(wplus)
         if wplus.shape[0] != 1:
             raise InputError(f"edit learns from one image; got a batch of {wplus.shape[0]} latents")
@@ -171,14 +192,24 @@ class Editor:
             target_labels = target_labels[None]
         if isinstance(target_labels, torch.Tensor):
             target_labels = target_labels.to(self.device)
+        painted = kwargs.get("painted")
+        if isinstance(painted, torch.Tensor):
+            kwargs["painted"] = (painted[None] if painted.ndim == 2 else painted).to(self.device)
         indices = self.part_indices(parts)
-        kwargs.setdefault("identity", self.identity)
-        result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, **kwargs)
+        fields = {k: kwargs.pop(k) for k in list(kwargs) if k in EditSettings.__dataclass_fields__}
+        chosen = self.edit_settings(settings, **fields)
+        if chosen.consistency_weight > 0 and "encode" not in kwargs:
+            if self.encoder is None:
+                raise InputError(f"bundle {self.bundle.path} has no encoder for the edit settings' consistency "
+                                 "term; train one or set consistency_weight=0")
+            kwargs["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
+        result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, settings=chosen,
+                            **self._optimiser_terms(chosen, kwargs))
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
                                thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
         vector.created.update(bundle=str(self.bundle.path), steps=len(result.losses) - 1,
-                              best_step=result.best_step, cancelled=result.cancelled)
+                              best_step=result.best_step, cancelled=result.cancelled, settings=chosen.to_json())
         return result, vector
 
     def resolve(self, vectors: Mapping[EditingVector | str, float]) -> list[tuple[EditingVector, float]]:
@@ -188,17 +219,19 @@ class Editor:
         return [(self.library.get(v) if isinstance(v, str) else v, s) for v, s in vectors.items()]
 
     def apply(self, wplus: torch.Tensor, vectors: Mapping[EditingVector | str, float], refine_steps: int = 0,
-              **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+              settings: str | Mapping | EditSettings | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         """w+ + Σ s_i δ_i (then `refine_steps` of self-supervised refinement over the union of the
-        vectors' parts; kwargs go to `refine`) -> (new w+ [N, num_ws, w_dim], its image [N, 3, H, W])."""
+        vectors' parts, with `edit_settings(settings)`; kwargs are settings fields or go to `refine`)
+        -> (new w+ [N, num_ws, w_dim], its image [N, 3, H, W])."""
         wplus = self._wplus(wplus)
         pairs = self.resolve(vectors)
         applied = apply_vectors(wplus, pairs)
         if refine_steps:
             parts = sorted({i for v, _ in pairs for i in self._vector_parts(v)})
-            kwargs.setdefault("identity", self.identity)
+            fields = {k: kwargs.pop(k) for k in list(kwargs) if k in EditSettings.__dataclass_fields__}
+            chosen = self.edit_settings(settings, **fields)
             result = refine(self.generator, self.segmenter, wplus, (applied - wplus), 1.0, parts=parts,
-                            steps=refine_steps, **kwargs)
+                            settings=chosen, steps=refine_steps, **self._optimiser_terms(chosen, kwargs))
             applied = result.wplus_after
         return applied, self.render(applied)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
-from editgan.edit.region import DEFAULT_BUFFER
+from editgan.edit.settings import PAPER, PRESETS
 
 MAX_SEED = 2**63 - 1
 MAX_EDIT_STEPS = 1000
@@ -26,9 +27,13 @@ class EditRequest(Strict):
                                          "on the segmenter's grid (see /api/info label_size)")
     parts: list[str] | None = Field(None, description="label names to edit (Q_edit); omitted or empty: inferred "
                                                       "from the repainted pixels")
-    steps: int = Field(EDIT_STEPS, ge=1, le=MAX_EDIT_STEPS, description="optimisation steps")
-    lr: float = Field(EDIT_LR, gt=0.0, le=1.0, description="Adam learning rate")
-    buffer: int = Field(DEFAULT_BUFFER, ge=0, le=64, description="edit region buffer in label pixels")
+    steps: int | None = Field(None, ge=1, le=MAX_EDIT_STEPS,
+                              description=f"optimisation steps (default: the bundle's settings; paper {PAPER.steps})")
+    lr: float | None = Field(None, gt=0.0, le=1.0, description=f"Adam learning rate (paper {PAPER.lr})")
+    buffer: int | None = Field(None, ge=0, le=64,
+                               description=f"edit region buffer in label pixels (paper {PAPER.buffer})")
+    preset: Literal[tuple(sorted(PRESETS))] | None = Field(None,
+                                                          description="edit settings preset (default: the bundle's)")
 
 
 class ApplyRequest(Strict):
@@ -37,7 +42,10 @@ class ApplyRequest(Strict):
 
 
 class RefineRequest(ApplyRequest):
-    steps: int = Field(30, ge=1, le=MAX_REFINE_STEPS, description="self-supervised refinement steps")
+    steps: int | None = Field(None, ge=1, le=MAX_REFINE_STEPS,
+                              description=f"self-supervised refinement steps (default: the bundle's; paper "
+                                          f"{PAPER.refine_steps})")
+    preset: Literal[tuple(sorted(PRESETS))] | None = Field(None, description="refinement settings preset")
 
 
 class SaveVectorRequest(Strict):

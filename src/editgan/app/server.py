@@ -144,7 +144,8 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     @app.post("/api/sessions/{session_id}/edit", status_code=202,
               summary="Learn an edit from the painted label map (a job; the done event carries the result)")
     def edit(session_id: str, body: EditRequest):
-        job = service.submit_edit(session(session_id), body.labels, body.parts, body.steps, body.lr, body.buffer)
+        job = service.submit_edit(session(session_id), body.labels, body.parts, body.steps, body.lr, body.buffer,
+                                  body.preset)
         return {"job_id": job.id}
 
     @app.get("/api/sessions/{session_id}/result", summary="The last edit: before, after, difference, new labels")
@@ -162,7 +163,7 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     @app.post("/api/sessions/{session_id}/refine", status_code=202,
               summary="Apply vectors then refine (a job; the done event carries the image)")
     def refine(session_id: str, body: RefineRequest):
-        return {"job_id": service.submit_refine(session(session_id), body.scales, body.steps).id}
+        return {"job_id": service.submit_refine(session(session_id), body.scales, body.steps, body.preset).id}
 
     @app.get("/api/sessions/{session_id}/download/{what}.png", response_class=Response,
              responses={200: {"content": {"image/png": {}}}},

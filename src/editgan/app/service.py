@@ -146,8 +146,9 @@ class EditService:
         return self._submit(session, Job("embed", session.id, steps, work))
 
     # ------------------------------------------------------------------ optimisation edit
-    def submit_edit(self, session: Session, labels: str, parts: list[str] | None, steps: int, lr: float,
-                    buffer: int) -> Job:
+    def submit_edit(self, session: Session, labels: str, parts: list[str] | None, steps: int | None = None,
+                    lr: float | None = None, buffer: int | None = None, preset: str | None = None) -> Job:
+        settings = self.editor.edit_settings(preset, steps=steps, lr=lr, buffer=buffer)
         with session.lock:
             wplus, original = session.require_image(), session.labels
             target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
@@ -155,15 +156,15 @@ class EditService:
             session.painted = target
 
         def work(job: Job) -> dict:
-            result, vector = self.editor.edit(wplus, target, indices, steps=steps, lr=lr, buffer=buffer,
-                                              progress=job.progress, cancel=job.should_stop)
+            result, vector = self.editor.edit(wplus, target, indices, settings=settings, progress=job.progress,
+                                              cancel=job.should_stop)
             with session.lock:
                 if session.wplus is not wplus:
                     raise NotReady("the image changed while the edit ran; its result was dropped")
                 session.result, session.vector, session.edited = result, vector, result.wplus_after
             return self.result_payload(session)
 
-        return self._submit(session, Job("edit", session.id, steps, work))
+        return self._submit(session, Job("edit", session.id, settings.steps, work))
 
     def result_payload(self, session: Session) -> dict:
         """Before / after / difference images and the edited segmentation of the last edit."""
@@ -213,7 +214,10 @@ class EditService:
         png = image_png(image)
         return png, (time.perf_counter() - t0) * 1000
 
-    def submit_refine(self, session: Session, scales: dict[str, float], steps: int) -> Job:
+    def submit_refine(self, session: Session, scales: dict[str, float], steps: int | None = None,
+                      preset: str | None = None) -> Job:
+        settings = self.editor.edit_settings(preset)
+        steps = steps or settings.refine_steps
         pairs = self._pairs(scales)
         if not pairs:
             raise InputError("refinement needs at least one vector with a scale")
@@ -221,8 +225,8 @@ class EditService:
             wplus = session.require_image()
 
         def work(job: Job) -> dict:
-            edited, image = self.editor.apply(wplus, pairs, refine_steps=steps, progress=job.progress,
-                                              cancel=job.should_stop)
+            edited, image = self.editor.apply(wplus, pairs, refine_steps=steps, settings=settings,
+                                              progress=job.progress, cancel=job.should_stop)
             with session.lock:
                 if session.wplus is wplus:
                     session.edited = edited

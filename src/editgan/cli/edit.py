@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from editgan.edit.optimize import EDIT_LR, EDIT_STEPS
-from editgan.edit.region import DEFAULT_BUFFER
+from editgan.edit.settings import PAPER, PRESETS
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import save_tensors
@@ -84,16 +83,17 @@ def run(args: argparse.Namespace) -> int:
     wplus = source_wplus(editor, args)
     if wplus.shape[0] != 1:
         raise InputError(f"{args.latent} holds {wplus.shape[0]} latents; edit learns from one")
-    bar, update = progress_bar(args.steps, "edit")
+    settings = editor.edit_settings(args.preset, steps=args.steps, lr=args.lr, buffer=args.buffer)
+    bar, update = progress_bar(settings.steps, "edit")
     with bar:
-        result, vector = editor.edit(wplus, target, indices, name=args.save_vector or "edit", steps=args.steps,
-                                     lr=args.lr, buffer=args.buffer, progress=update)
+        result, vector = editor.edit(wplus, target, indices, name=args.save_vector or "edit", settings=settings,
+                                     progress=update)
     out = Path(args.out)
     save_images(out, editor, result)
     save_tensors(out / "delta.safetensors", {"delta": result.delta[0]}, {"format": "editgan-delta"})
     save_wplus(out / "wplus_after.safetensors", result.wplus_after)
     best = result.losses[result.best_step]
-    print(f"best step {result.best_step}: loss {best['loss']:.4f}, CE in region {best['ce']:.4f} "
+    print(f"kept step {result.best_step} ({settings.keep}): loss {best['loss']:.4f}, CE in region {best['ce']:.4f} "
           f"(step 0: {result.losses[0]['ce']:.4f}); wrote {out}")
     if args.save_vector:
         print(f"saved vector {args.save_vector!r} to {editor.library.add(vector, overwrite=args.overwrite)}")
@@ -106,10 +106,11 @@ def register(subparsers) -> None:
     p.add_argument("--target", required=True, help="edited label map PNG (label indices, mode L or I)")
     p.add_argument("--parts", required=True, help="edited part labels Q_edit, comma-separated names")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--steps", type=int, default=EDIT_STEPS, help=f"optimisation steps (default {EDIT_STEPS})")
-    p.add_argument("--lr", type=float, default=EDIT_LR, help=f"Adam learning rate (default {EDIT_LR})")
-    p.add_argument("--buffer", type=int, default=DEFAULT_BUFFER,
-                   help=f"region buffer in pixels (default {DEFAULT_BUFFER})")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="edit settings: the paper's or the official release's (default: the bundle's, else paper)")
+    p.add_argument("--steps", type=int, default=None, help=f"optimisation steps (paper: {PAPER.steps})")
+    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (paper: {PAPER.lr})")
+    p.add_argument("--buffer", type=int, default=None, help=f"region buffer in pixels (paper: {PAPER.buffer})")
     p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")
     p.set_defaults(func=run)

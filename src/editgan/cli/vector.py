@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from editgan.edit.settings import PRESETS
 from editgan.bundle import open_bundle
 from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
 from editgan.edit.vectors import VectorLibrary
@@ -94,7 +95,8 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.refine:
         bar, update = progress_bar(args.refine, "refine")
         with bar:
-            new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine, progress=update)
+            new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine, settings=args.preset,
+                                            progress=update)
     else:
         new_wplus, image = editor.apply(wplus, wanted)
     out = Path(args.out)
@@ -134,5 +136,7 @@ def register(subparsers) -> None:
     q.add_argument("--vector", action="append", required=True, metavar="NAME[=SCALE]",
                    help="vector and scale (default: its default scale); repeat to compose")
     q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")
+    q.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="refinement settings: the paper's or the official release's (default: the bundle's)")
     q.add_argument("--out", required=True, help="output directory")
     q.set_defaults(func=run_apply)

@@ -1,6 +1,6 @@
 """The editing objective of EditGAN, Eq. 2-5, as pure functions on tensors.
 
-    L_editing = λ1 (L2_out + P_out) + λ2 CE_in + λ3 ID                     (Eq. 5)
+    L_editing = λ1 (a L2_out + b P_out) + λ2 CE_in + λ3 ID [+ λC C]       (Eq. 5; a = b = 1 in the paper)
 
 Normalisation (each term is a 0-dim tensor, the mean over the batch of per-sample values):
 - L2_out (Eq. 2): squared difference of the images in [-1, 1], summed over the channels and the
@@ -15,6 +15,12 @@ Normalisation (each term is a 0-dim tensor, the mean over the batch of per-sampl
   by their number: a mean over the region. Empty region -> 0 (no NaN).
 - ID (Eq. 4): 1 - cos(R(x_edit), R(x)) in [0, 2]; the paper writes the similarity, the loss to
   minimise is its complement. Only when an embedding network R is supplied (faces).
+
+Release pixel space ("unit"): images mapped to [0, 1] and masked there (the region black), the L2
+a mean over ALL pixels of the masked images, the perceptual distance fed the masked [0, 1] images
+mapped back to [-1, 1] (LPIPS with normalize=True does that mapping).
+C (the release's encoder consistency): mean squared difference of w+ and E(x_edit), E's output a
+constant target (no gradient through the encoder), weighted by its own weight.
 
 Ensemble form of CE: the official release (models/EditGAN/EditGAN_tool.py) averages the members'
 raw LOGITS and applies torch's CrossEntropyLoss to that mean ("mean_logits", our default).
@@ -48,6 +54,7 @@ class LossWeights(NamedTuple):
 LEARNING_WEIGHTS = LossWeights(15.0, 1.0, 10.0)  # learning an editing vector, App. A.4
 REFINEMENT_WEIGHTS = LossWeights(5.0, 1.0, 5.0)  # self-supervised refinement, App. A.4
 ENSEMBLE_FORMS = ("mean_logits", "mean_probs")
+PIXEL_SPACES = ("signed", "unit")  # images compared in [-1, 1] (ours) or in [0, 1] (the release)
 
 
 @dataclass
@@ -59,9 +66,11 @@ class EditingLoss:
     perceptual: torch.Tensor
     ce: torch.Tensor
     identity: torch.Tensor
+    consistency: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        return {k: float(getattr(self, k).detach()) for k in ("loss", "l2", "perceptual", "ce", "identity")}
+        return {k: float(getattr(self, k).detach())
+                for k in ("loss", "l2", "perceptual", "ce", "identity", "consistency")}
 
 
 def _check_region(region: torch.Tensor, n: int, spatial: tuple[int, ...], what: str) -> torch.Tensor:
@@ -78,33 +87,41 @@ def _check_images(x_edit: torch.Tensor, x: torch.Tensor) -> None:
         raise InputError(f"images must both be [N, C, H, W], got {list(x_edit.shape)} and {list(x.shape)}")
 
 
-def outside_l2(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference over the pixels outside r (see module docstring).
+def _check_space(pixel_space: str) -> None:
+    if pixel_space not in PIXEL_SPACES:
+        raise InputError(f"pixel_space must be one of {PIXEL_SPACES}, got {pixel_space!r}")
+
+
+def outside_l2(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor,
+               pixel_space: str = "signed") -> torch.Tensor:
+    """Squared difference outside r (see module docstring): "signed", a mean over the outside pixels
+    of images in [-1, 1]; "unit", the release's mean over all pixels of the masked images in [0, 1].
     x_edit, x: [N, C, H, W] in [-1, 1]; region: [N or 1, 1, H, W] in {0, 1}."""
     _check_images(x_edit, x)
+    _check_space(pixel_space)
     outside = 1 - _check_region(region, x.shape[0], tuple(x.shape[2:]), "the images")
     sq = ((x_edit - x) ** 2 * outside).sum((1, 2, 3))
+    if pixel_space == "unit":
+        return (sq / (4 * x[0].numel())).mean()
     count = outside.expand(x.shape[0], -1, -1, -1).sum((1, 2, 3)) * x.shape[1]
     return (sq / count.clamp_min(1)).mean()
 
 
 def outside_perceptual(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor,
-                       perceptual: Perceptual) -> torch.Tensor:
-    """perceptual(x_edit * (1 - r), x * (1 - r)) -> [N], averaged over the batch."""
+                       perceptual: Perceptual, pixel_space: str = "signed") -> torch.Tensor:
+    """perceptual(masked x_edit, masked x) -> [N], averaged over the batch. Masking sets r to 0 in
+    [-1, 1] ("signed") or to 0 in [0, 1] ("unit", i.e. -1 in what `perceptual` receives)."""
     _check_images(x_edit, x)
+    _check_space(pixel_space)
     outside = 1 - _check_region(region, x.shape[0], tuple(x.shape[2:]), "the images")
-    d = perceptual(x_edit * outside, x * outside)
+    if pixel_space == "unit":
+        d = perceptual((x_edit + 1) * outside - 1, (x + 1) * outside - 1)
+    else:
+        d = perceptual(x_edit * outside, x * outside)
     if not isinstance(d, torch.Tensor) or tuple(d.shape) != (x.shape[0],):
         got = list(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__
         raise InputError(f"the perceptual distance must return one value per image [{x.shape[0]}], got {got}")
     return d.mean()
-
-
-def rgb_loss(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor,
-             perceptual: Perceptual | None = None) -> torch.Tensor:
-    """L_RGB of Eq. 2: outside_l2 + outside_perceptual (skipped when perceptual is None)."""
-    loss = outside_l2(x_edit, x, region)
-    return loss if perceptual is None else loss + outside_perceptual(x_edit, x, region, perceptual)
 
 
 def ensemble_logits(member_logits: torch.Tensor, form: str = "mean_logits") -> torch.Tensor:
@@ -155,10 +172,20 @@ def identity_loss(edit_embedding: torch.Tensor, reference_embedding: torch.Tenso
     return (1 - F.cosine_similarity(edit_embedding, reference_embedding, dim=1)).mean()
 
 
+def consistency_loss(wplus: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+    """The release's encoder consistency: mean of (w+ - E(x_edit))^2 over every element, with
+    E(x_edit) a constant target (detached). Both [N, num_ws, w_dim]."""
+    if wplus.shape != encoded.shape:
+        raise InputError(f"w+ {list(wplus.shape)} and the encoder's output {list(encoded.shape)} differ in shape")
+    return (wplus - encoded.detach()).square().mean()
+
+
 def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor, logits: torch.Tensor,
                       target: torch.Tensor, weights: LossWeights = LEARNING_WEIGHTS, *,
                       perceptual: Perceptual | None = None, embed: Embedding | None = None,
-                      reference_embedding: torch.Tensor | None = None) -> EditingLoss:
+                      reference_embedding: torch.Tensor | None = None, l2_weight: float = 1.0,
+                      perceptual_weight: float = 1.0, pixel_space: str = "signed",
+                      consistency: torch.Tensor | None = None, consistency_weight: float = 0.0) -> EditingLoss:
     """Eq. 5 for images x_edit = G(w+ + δw+), x = G(w+) [N, 3, H, W] in [-1, 1] and region r [N or 1, 1, H, W].
 
     logits/target: either a label map, logits [N, K, H, W] and y_edited [N, H, W], the CE then
@@ -167,10 +194,12 @@ def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tenso
     perceptual: distance (a, b) -> [N], or None to leave it out. embed: R, images -> [N, D], or None
     to leave the identity term out (λ3 then has no effect); reference_embedding: R(x) if already
     computed (it is constant during an optimisation), otherwise embed(x) without gradient.
+    l2_weight, perceptual_weight: the terms inside λ1; pixel_space: "signed" or "unit" (module
+    docstring); consistency: `consistency_loss` of this iterate (or None), weighted by consistency_weight.
     """
-    l2 = outside_l2(x_edit, x, region)
+    l2 = outside_l2(x_edit, x, region, pixel_space)
     zero = l2.new_zeros(())
-    perc = zero if perceptual is None else outside_perceptual(x_edit, x, region, perceptual)
+    perc = zero if perceptual is None else outside_perceptual(x_edit, x, region, perceptual, pixel_space)
     ce_region = region if tuple(logits.shape[2:]) == tuple(x.shape[2:]) else None
     ce = region_cross_entropy(logits, target, ce_region)
     if embed is None:
@@ -180,5 +209,7 @@ def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tenso
             with torch.no_grad():
                 reference_embedding = embed(x)
         ident = identity_loss(embed(x_edit), reference_embedding.detach())
-    loss = weights.rgb * (l2 + perc) + weights.ce * ce + weights.identity * ident
-    return EditingLoss(loss, l2, perc, ce, ident)
+    cons = zero if consistency is None else consistency
+    loss = (weights.rgb * (l2_weight * l2 + perceptual_weight * perc) + weights.ce * ce
+            + weights.identity * ident + consistency_weight * cons)
+    return EditingLoss(loss, l2, perc, ce, ident, cons)

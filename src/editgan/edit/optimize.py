@@ -9,8 +9,12 @@ refine: self-supervised refinement of an applied vector: start from w+ + s·δw+
 segmentation that this start produces, and optimise a further δ' with the refinement weights so that
 artifacts outside r (relative to the unedited G(w+)) disappear while the segmentation inside r stays.
 
+Every choice (steps, weights, region, pixel space, features, best or final iterate...) comes from
+an `EditSettings` (the paper's by default, or the release's); keyword overrides change single fields.
+
 Step bookkeeping: `losses[i]` is the objective at the i-th iterate, i = 0 being the start (δ = 0);
-`steps` Adam updates give steps + 1 iterates. The iterate with the lowest loss is returned.
+`steps` Adam updates give steps + 1 iterates. The iterate kept is the one with the lowest loss
+(keep="best") or the last (keep="final", the release's behaviour).
 """
 
 from __future__ import annotations
@@ -23,20 +27,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from editgan.edit.losses import (LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, Embedding, LossWeights, Perceptual,
-                                 editing_objective, ensemble_logits)
-from editgan.edit.region import DEFAULT_BUFFER, edit_region
+from editgan.edit.losses import Embedding, LossWeights, Perceptual, consistency_loss, editing_objective, ensemble_logits
+from editgan.edit.region import dilate, edit_region
+from editgan.edit.settings import PAPER, EditSettings
 from editgan.errors import InputError
 from editgan.nn.segmenter import Segmentation, Segmenter, render_and_segment, segmentation_features
+from editgan.nn.segmenter_inference import FactorisedInference
 from editgan.nn.stylegan2 import Generator, check_wplus
 
 Progress = Callable[[int, dict[str, float]], None]
 Cancel = Callable[[], bool]
+Encode = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] -> w+ [N, num_ws, w_dim]
 NOISE_MODE = "const"  # deterministic synthesis: the edit must not chase random noise
 # The paper's editing optimisation (Sec. 3.3, App. A.4): the defaults of every front end (API, CLI, web).
-EDIT_STEPS = 100
-REFINE_STEPS = 30
-EDIT_LR = 0.02
+EDIT_STEPS = PAPER.steps
+REFINE_STEPS = PAPER.refine_steps
+EDIT_LR = PAPER.lr
 
 
 @dataclass
@@ -93,49 +99,60 @@ def _check_target(target: torch.Tensor, n: int, seg: Segmenter) -> torch.Tensor:
 
 
 def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
-              parts: Sequence[int], *, steps: int, lr: float, weights: LossWeights, buffer: int,
-              perceptual: Perceptual | None, identity: Embedding | None, ensemble: str,
-              progress: Progress | None, cancel: Cancel | None, checkpoints: Sequence[int] = (),
-              before: tuple[torch.Tensor, Segmentation] | None = None) -> EditResult:
-    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus); see module docstring.
-    before: render_and_segment(G, seg, wplus) when the caller has it already."""
+              region: torch.Tensor, before: tuple[torch.Tensor, Segmentation], *, steps: int,
+              weights: LossWeights, settings: EditSettings, perceptual: Perceptual | None,
+              identity: Embedding | None, encode: Encode | None, progress: Progress | None,
+              cancel: Cancel | None, checkpoints: Sequence[int] = ()) -> EditResult:
+    """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus) inside `region` [N, 1, H', W'];
+    see the module docstring. before: render_and_segment(G, seg, wplus). encode: E for the
+    consistency term (used when settings.consistency_weight > 0)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
-    if seg.training:
-        raise InputError("the segmenter must be in eval mode (call .eval())")
-    image_before, seg_before = before if before is not None else render_and_segment(G, seg, wplus)
-    region = edit_region(seg_before.labels, target, list(parts), buffer, seg.config.num_classes)
+    if settings.consistency_weight > 0 and encode is None:
+        raise InputError("these edit settings have an encoder consistency term (consistency_weight "
+                         f"{settings.consistency_weight}) but no encoder was given; set consistency_weight=0")
+    image_before, seg_before = before
     if not region.any():
-        raise InputError(f"nothing to edit: labels {list(parts)} occur in neither the current nor the target "
-                         "segmentation")
+        raise InputError("nothing to edit: the edit region is empty")
     image_region = region if region.shape[-2:] == image_before.shape[-2:] else \
         F.interpolate(region, size=image_before.shape[-2:], mode="nearest")
     # One region shared by the batch: evaluate the segmenter only at its pixels.
     shared = bool((region == region[:1]).all())
     pixels = region[0, 0] > 0.5 if shared else None
     target_at = target.flatten(1)[:, pixels.flatten()] if shared else target
+    inference = FactorisedInference(seg, settings.features) if settings.features else seg.inference
     reference = None
     if identity is not None:
         with torch.no_grad():
             reference = identity(image_before)
+    to_encoder = (lambda x: (x + 1) / 2) if settings.pixel_space == "unit" else (lambda x: x)
+    use_consistency = settings.consistency_weight > 0
 
     delta = torch.zeros_like(start, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=lr)
+    opt = torch.optim.Adam([delta], lr=settings.lr)
     losses: list[dict[str, float]] = []
-    best_loss, best_step, best_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
+    best_loss, kept_step, kept_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
     checkpoint_deltas: dict[int, torch.Tensor] = {}
     with frozen(G, seg):
         for step in range(steps + 1):
             image, feats = segmentation_features(G, start + delta, seg.config, noise_mode=NOISE_MODE)
-            logits = ensemble_logits(seg.member_logits(feats, pixels), ensemble)
+            logits = ensemble_logits(inference.member_logits(feats, pixels), settings.ensemble)
+            consistency = None
+            if use_consistency:
+                with torch.no_grad():
+                    encoded = encode(to_encoder(image.detach()))
+                consistency = consistency_loss(start + delta, encoded)
             loss = editing_objective(image, image_before, image_region, logits, target_at, weights,
-                                     perceptual=perceptual, embed=identity, reference_embedding=reference)
+                                     perceptual=perceptual, embed=identity, reference_embedding=reference,
+                                     l2_weight=settings.l2_weight, perceptual_weight=settings.perceptual_weight,
+                                     pixel_space=settings.pixel_space, consistency=consistency,
+                                     consistency_weight=settings.consistency_weight)
             values = loss.as_floats()
             losses.append(values)
-            if values["loss"] < best_loss:
-                best_loss, best_step, best_delta = values["loss"], step, delta.detach().clone()
+            if settings.keep == "final" or values["loss"] < best_loss:
+                best_loss, kept_step, kept_delta = values["loss"], step, delta.detach().clone()
             if step in checkpoints and step < steps:
-                checkpoint_deltas[step] = start - wplus + best_delta
+                checkpoint_deltas[step] = start - wplus + kept_delta
             if progress is not None:
                 progress(step, values)
             if step == steps:
@@ -146,63 +163,92 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             (grad,) = torch.autograd.grad(loss.loss, delta)
             delta.grad = grad
             opt.step()
-    change = start - wplus + best_delta
+    change = start - wplus + kept_delta
     image_after, seg_after = render_and_segment(G, seg, wplus + change)
     return EditResult(wplus, change, image_before, image_after, seg_before.labels, seg_after.labels, region,
-                      losses, best_step, cancelled, checkpoint_deltas)
+                      losses, kept_step, cancelled, checkpoint_deltas)
+
+
+def _painted_region(painted: torch.Tensor | None, labels: torch.Tensor, target: torch.Tensor,
+                    buffer: int) -> torch.Tensor:
+    """The release's region: the painted pixels (bool [N, H', W'], default: where target differs
+    from labels) dilated by `buffer` -> float [N, 1, H', W']."""
+    if painted is None:
+        painted = labels != target
+    if not isinstance(painted, torch.Tensor) or painted.dtype != torch.bool or painted.shape != target.shape:
+        got = f"{painted.dtype} {list(painted.shape)}" if isinstance(painted, torch.Tensor) else type(painted).__name__
+        raise InputError(f"painted must be a bool mask {list(target.shape)} like the target labels, got {got}")
+    return dilate(painted[:, None].to(target.device), buffer)
 
 
 def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels: torch.Tensor,
-               parts: Sequence[int], *, steps: int = EDIT_STEPS, lr: float = EDIT_LR,
-               weights: LossWeights = LEARNING_WEIGHTS, buffer: int = DEFAULT_BUFFER,
-               perceptual: Perceptual | None = None, identity: Embedding | None = None,
-               ensemble: str = "mean_logits", progress: Progress | None = None,
-               cancel: Cancel | None = None) -> EditResult:
-    """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3; Adam, lr 0.02, 100 steps).
+               parts: Sequence[int], *, settings: EditSettings = PAPER, perceptual: Perceptual | None = None,
+               identity: Embedding | None = None, encode: Encode | None = None,
+               painted: torch.Tensor | None = None, progress: Progress | None = None,
+               cancel: Cancel | None = None, **overrides) -> EditResult:
+    """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3).
 
     wplus: [N, num_ws, w_dim]; target_labels: y_edited, integer [N, H', W'] on the segmenter's label
-    map; parts: Q_edit label indices; buffer: region dilation in pixels. perceptual(a, b) -> [N]
-    adds P_out; identity (images -> [N, D] embeddings) adds λ3·L_ID, otherwise λ3 is unused.
+    map; parts: Q_edit label indices. settings: the optimisation's choices (`EditSettings`), single
+    fields overridden by keyword (steps=, lr=, weights=, buffer=, ...). perceptual(a, b) -> [N] adds
+    P_out; identity (images -> [N, D] embeddings) adds λ3·L_ID; encode (images -> w+) serves the
+    consistency term; painted: bool [N, H', W'] for region="painted" (default: the repainted pixels).
     progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
-    next update (the best iterate so far is returned, `cancelled` set). Returns an EditResult whose
+    next update (the iterate kept so far is returned, `cancelled` set). Returns an EditResult whose
     delta is the learned δw+ per sample.
     """
+    settings = settings.replace(**overrides)
     wplus = check_wplus(G, wplus)
     target = _check_target(target_labels, wplus.shape[0], seg).to(wplus.device)
-    return _optimize(G, seg, wplus, wplus, target, parts, steps=steps, lr=lr, weights=weights, buffer=buffer,
-                     perceptual=perceptual, identity=identity, ensemble=ensemble, progress=progress,
-                     cancel=cancel)
+    if seg.training:
+        raise InputError("the segmenter must be in eval mode (call .eval())")
+    before = render_and_segment(G, seg, wplus)
+    if settings.region == "painted":
+        region = _painted_region(painted, before[1].labels, target, settings.buffer)
+    else:
+        region = edit_region(before[1].labels, target, list(parts), settings.buffer, seg.config.num_classes)
+        if not region.any():
+            raise InputError(f"nothing to edit: labels {list(parts)} occur in neither the current nor the "
+                             "target segmentation")
+    return _optimize(G, seg, wplus, wplus, target, region, before, steps=settings.steps, weights=settings.weights,
+                     settings=settings, perceptual=perceptual, identity=identity, encode=encode,
+                     progress=progress, cancel=cancel)
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,
-           parts: Sequence[int], steps: int = REFINE_STEPS, lr: float = EDIT_LR,
-           weights: LossWeights = REFINEMENT_WEIGHTS, buffer: int = DEFAULT_BUFFER,
-           perceptual: Perceptual | None = None, identity: Embedding | None = None,
-           ensemble: str = "mean_logits", progress: Progress | None = None,
-           cancel: Cancel | None = None, checkpoints: Sequence[int] = ()) -> EditResult:
-    """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; 30 steps, weights (5, 1, 5)).
+           parts: Sequence[int], settings: EditSettings = PAPER, steps: int | None = None,
+           weights: LossWeights | None = None, perceptual: Perceptual | None = None,
+           identity: Embedding | None = None, progress: Progress | None = None, cancel: Cancel | None = None,
+           checkpoints: Sequence[int] = (), **overrides) -> EditResult:
+    """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; settings.refine_steps updates
+    with settings.refine_weights; `steps` / `weights` override those two, other fields by keyword).
 
     delta: an editing vector [num_ws, w_dim] or per-sample [N, num_ws, w_dim]; parts: the vector's
-    edited label indices (its region). The target is the segmentation of G(wplus + scale·delta); the
-    reference image outside r is G(wplus). Returns an EditResult relative to wplus: `wplus_after`
-    is the refined w+, `losses[0]` the objective of the plain application (when neither G(wplus) nor
-    the applied image shows any of `parts`, there is nothing to refine: the plain application comes
-    back with no losses). checkpoints: step counts
-    k < steps whose results (what `steps=k` would return) are kept in `checkpoint_deltas`, so one run
-    serves several refinement budgets.
+    edited label indices (its region, grown by settings.buffer; the release does the same). The
+    target is the segmentation of G(wplus + scale·delta); the reference image outside r is G(wplus).
+    No encoder consistency term (the release has none here). Returns an EditResult relative to
+    wplus: `wplus_after` is the refined w+, `losses[0]` the objective of the plain application (when
+    neither G(wplus) nor the applied image shows any of `parts`, there is nothing to refine: the
+    plain application comes back with no losses). checkpoints: step counts k < steps whose results
+    (what `steps=k` would return) are kept in `checkpoint_deltas`, so one run serves several budgets.
     """
+    settings = settings.replace(**overrides, consistency_weight=0.0)
+    steps = settings.refine_steps if steps is None else steps
+    weights = settings.refine_weights if weights is None else weights
     wplus = check_wplus(G, wplus)
     if not isinstance(delta, torch.Tensor) or tuple(delta.shape[-2:]) != tuple(wplus.shape[1:]) \
             or delta.ndim not in (2, 3):
         got = list(delta.shape) if isinstance(delta, torch.Tensor) else type(delta).__name__
         raise InputError(f"delta must be [num_ws, w_dim] or [N, num_ws, w_dim] like w+ {list(wplus.shape)}, got {got}")
+    if seg.training:
+        raise InputError("the segmenter must be in eval mode (call .eval())")
     start = wplus + float(scale) * delta.detach().to(wplus.device, wplus.dtype)
     image_start, seg_start = render_and_segment(G, seg, start)
-    image_before, seg_before = render_and_segment(G, seg, wplus)
-    region = edit_region(seg_before.labels, seg_start.labels, list(parts), buffer, seg.config.num_classes)
+    before = render_and_segment(G, seg, wplus)
+    region = edit_region(before[1].labels, seg_start.labels, list(parts), settings.buffer, seg.config.num_classes)
     if not region.any():  # the parts show in neither image: nothing to refine
-        return EditResult(wplus, start - wplus, image_before, image_start, seg_before.labels, seg_start.labels,
+        return EditResult(wplus, start - wplus, before[0], image_start, before[1].labels, seg_start.labels,
                           region, [], 0, False, {k: start - wplus for k in checkpoints if k < steps})
-    return _optimize(G, seg, wplus, start, seg_start.labels, parts, steps=steps, lr=lr, weights=weights,
-                     buffer=buffer, perceptual=perceptual, identity=identity, ensemble=ensemble,
-                     progress=progress, cancel=cancel, checkpoints=checkpoints, before=(image_before, seg_before))
+    return _optimize(G, seg, wplus, start, seg_start.labels, region, before, steps=steps, weights=weights,
+                     settings=settings, perceptual=perceptual, identity=identity, encode=None,
+                     progress=progress, cancel=cancel, checkpoints=checkpoints)

@@ -11,6 +11,7 @@ member) as the referee. The prediction is the ensemble of the members (`ensemble
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -73,8 +74,12 @@ class FactorisedInference:
     """Member logits and ensemble predictions of `seg` (eval mode), over a whole label map tile by
     tile or at chosen pixels; holds no parameters of its own."""
 
-    def __init__(self, seg):
-        self.seg, self.config = seg, seg.config
+    def __init__(self, seg, interpolation: str | None = None):
+        """interpolation: resample the feature maps this way instead of the config's (the release
+        optimises edits on nearest-upsampled features and shows bilinear ones)."""
+        self.seg = seg
+        self.config = seg.config if interpolation in (None, seg.config.interpolation) else \
+            dataclasses.replace(seg.config, interpolation=interpolation)
         self.columns = feature_columns(seg.config)
         self.groups: dict[int, list[int]] = {}  # the maps grouped by resolution
         for i, (_, r) in enumerate(seg.config.feature_shapes):
