@@ -166,3 +166,45 @@ def test_cli_embed_skips_bad_file(tmp_path, tiny_generator, capsys):
     assert set(load_tensors(out / "2" / "face0.wplus.safetensors")) == {"wplus"}
     assert main(["embed", str(good[0]), "--bundle", str(tmp_path / "b"), "--perceptual", "nope"]) == 1
     assert "msssim_l1" in capsys.readouterr().err
+
+
+def test_rampdown_schedule_matches_the_projector_formula():
+    from editgan.invert import rampdown_lr
+    # hand values: t=0.01 -> ramp up 0.2; t=0.5 -> peak; t=0.875 -> cos ramp at (1-t)/0.25 = 0.5 -> 0.5
+    assert rampdown_lr(0.01, 0.1) == pytest.approx(0.02)
+    assert rampdown_lr(0.5, 0.1) == pytest.approx(0.1)
+    assert rampdown_lr(0.875, 0.1) == pytest.approx(0.05)
+    assert rampdown_lr(1.0, 0.1) == 0.0
+
+
+def test_release_options_plain_adam_schedule_final_iterate_and_consistency(tiny_generator, monkeypatch):
+    """One image, 3 updates with the release's options, against a re-implementation: plain Adam whose
+    lr follows rampdown_lr(i / 4, 0.1) at update i = 1..3, loss 10 * D + L2 / 4 + mean (w - E)^2
+    with a constant E, and the last iterate returned."""
+    from editgan.invert import rampdown_lr
+    from editgan.registry import PERCEPTUAL
+    G = tiny_generator
+    x = own_samples(G, n=1, seed=3)
+    anchor = torch.randn(1, G.num_ws, G.config.w_dim)
+    dist = lambda a, b: (a - b).abs().mean((1, 2, 3))  # noqa: E731  a stand-in perceptual distance
+    monkeypatch.setitem(PERCEPTUAL._items, "test_abs", dist)
+    result = embed(G, x, steps=3, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
+                   consistency_weight=1.0, encode=lambda img: anchor, keep="final", perceptual="test_abs")
+    w = G.w_avg.detach().expand(1, G.num_ws, -1).double().clone().requires_grad_(True)
+    m, v = torch.zeros_like(w), torch.zeros_like(w)
+    for i in range(1, 4):
+        recon = G.synthesis(w.float(), noise_mode="const").double()
+        loss = 10 * dist(recon, x) + (recon - x).square().mean((1, 2, 3)) / 4 + (w - anchor).square().mean((1, 2))
+        (g,) = torch.autograd.grad(loss.sum(), w)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        step = rampdown_lr(i / 4, 0.1) * (m / (1 - 0.9 ** i)) / ((v / (1 - 0.999 ** i)).sqrt() + 1e-8)
+        w = (w - step).detach().requires_grad_(True)
+    assert torch.allclose(result.wplus.double(), w, atol=1e-4)
+    assert int(result.best_step[0]) == 3 and result.losses[0]["consistency"] > 0
+
+
+def test_embedding_options_refuse_bad_choices(tiny_generator):
+    x = own_samples(tiny_generator, n=1)
+    for bad in ({"schedule": "cosine"}, {"pixel_space": "bytes"}, {"keep": "median"}, {"consistency_weight": 1.0}):
+        with pytest.raises(InputError):
+            embed(tiny_generator, x, steps=1, **bad)

@@ -36,7 +36,7 @@ from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.settings import EditSettings, edit_settings
 from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
-from editgan.invert import EmbedResult, embed, encode
+from editgan.invert import EMBEDDING_PRESETS, EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
 from editgan.io.perceptual import get_perceptual
 from editgan.labels import LabelScheme
@@ -117,27 +117,40 @@ class Editor:
         """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
         return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
 
-    def embedding_options(self, **overrides) -> dict:
-        """The bundle's embedding set-up, {"lr": ..., "perceptual": name}, with the given overrides
-        (None keeps the bundle's; a perceptual name is checked)."""
-        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual()}
+    def embedding_options(self, preset: str | None = None, **overrides) -> dict:
+        """The embedding set-up for `editgan.invert.embed`: the preset's options ("paper"/"release",
+        `EMBEDDING_PRESETS`; default the manifest's `embedding.preset`, else none), else the bundle's
+        {"lr", "perceptual"}, with the given overrides (None keeps what is there; names are checked).
+        Includes "steps" only from a preset."""
+        preset = preset or self.bundle.manifest.get("embedding", {}).get("preset")
+        if preset is not None and preset not in EMBEDDING_PRESETS:
+            raise InputError(f"unknown embedding preset {preset!r}; choose one of {sorted(EMBEDDING_PRESETS)}")
+        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(),
+                   **EMBEDDING_PRESETS.get(preset, {})}
         options.update({k: v for k, v in overrides.items() if v is not None})
         options["perceptual"] = self.bundle.perceptual(options["perceptual"])
         return options
 
-    def embed(self, images: torch.Tensor | str | Path, steps: int = 500, *, use_encoder: bool = True,
-              progress=None, **options) -> EmbedResult:
+    def embed(self, images: torch.Tensor | str | Path, steps: int | None = None, *, use_encoder: bool = True,
+              preset: str | None = None, progress=None, **options) -> EmbedResult:
         """Embed images float [N, 3, H, W] in [-1, 1] ((H, W): the generator's image_size) or an image
         file into W+: E(x) when the bundle has an encoder (and use_encoder), then `steps` of optimisation
-        with `embedding_options(**options)`; other options go to `editgan.invert.embed` (e.g. seed,
-        optimize_noise=True)."""
+        (default the preset's, else 500) with `embedding_options(preset, **options)`; other options go
+        to `editgan.invert.embed` (e.g. seed, optimize_noise=True)."""
         if isinstance(images, (str, Path)):
             images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)
+        options = self.embedding_options(preset, **options)
+        steps = options.pop("steps", 500) if steps is None else steps
+        options.pop("steps", None)
         init = None
         if use_encoder and self.encoder is not None:
             init = encode(self.encoder, images, self.generator.config.crop)
-        options = {**options, **self.embedding_options(lr=options.get("lr"), perceptual=options.get("perceptual"))}
+        if options.get("consistency_weight", 0) > 0 and "encode" not in options:
+            if self.encoder is None:
+                raise InputError(f"bundle {self.bundle.path} has no encoder for the embedding's consistency term; "
+                                 "train one or pass consistency_weight=0")
+            options["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
         return embed(self.generator, images, init=init, steps=steps, progress=progress, **options)
 
     # ------------------------------------------------------------------ sampling and viewing

@@ -8,7 +8,13 @@ broadcast), minimise per image
 
 with Adam wrapped in Lookahead (k=5, alpha=0.5) at a constant learning rate; the paper runs 500
 steps with lambda_perceptual = 10 (LPIPS), lambda_l2 = 1, lr = 1e-3. D is any distance from
-`editgan.io.perceptual`, by name. Images are independent: the loss is summed over the batch and Adam and
+`editgan.io.perceptual`, by name.
+
+The official release embeds differently (utils/model_utils.py `run_embedding_optimization`, 100
+steps in tool_car.json): `range(1, 100)` = 99 plain Adam updates whose learning rate follows
+`rampdown_lr` with peak 0.1; L2 on images in [0, 1] (a quarter of ours); an encoder consistency
+term 1 * mean (w+ - E(G(w+)))^2 with E fed the [0, 1] image and its output a constant target; and
+the last iterate returned. `EMBEDDING_PRESETS["release"]` holds those options. Images are independent: the loss is summed over the batch and Adam and
 Lookahead act element-wise, so a batch gives the same result as one call per image (up to the
 random noise initialisation). The generator and the distance's networks are never updated:
 gradients are taken with `torch.autograd.grad` with respect to w+ (and the noise maps) only.
@@ -21,6 +27,7 @@ and vertically, and after every step each map is renormalised to zero mean and u
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,12 +35,28 @@ import torch
 import torch.nn.functional as F
 
 from editgan.bundle import Bundle
+from editgan.edit.losses import PIXEL_SPACES
 from editgan.errors import InputError
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
 from editgan.nn.stylegan2 import Generator, check_wplus
 
 ProgressFn = Callable[[int, dict], None]
+SCHEDULES = ("constant", "rampdown")
+# keyword options of `embed` for the paper (App. A.2) and the official release (module docstring)
+EMBEDDING_PRESETS = {
+    "paper": {"steps": 500, "lr": 1e-3, "schedule": "constant", "lookahead_k": 5, "lambda_perceptual": 10.0,
+              "lambda_l2": 1.0, "pixel_space": "signed", "consistency_weight": 0.0, "keep": "best"},
+    "release": {"steps": 99, "lr": 0.1, "schedule": "rampdown", "lookahead_k": 0, "lambda_perceptual": 10.0,
+                "lambda_l2": 1.0, "pixel_space": "unit", "consistency_weight": 1.0, "keep": "final"},
+}
+
+
+def rampdown_lr(t: float, peak: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    """The StyleGAN2 projector's schedule, as the release uses it: at progress t in [0, 1], a linear
+    ramp up over the first `rampup`, a cosine ramp down over the last `rampdown`, peak in between."""
+    down = min(1.0, (1.0 - t) / rampdown)
+    return peak * (0.5 - 0.5 * math.cos(down * math.pi)) * min(1.0, t / rampup)
 
 
 @dataclass
@@ -116,17 +139,28 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
           lr: float = 1e-3, lambda_perceptual: float = 10.0, lambda_l2: float = 1.0,
           perceptual: str = "msssim_l1", optimize_noise: bool = False,
           noise_regularize: float = 1e5, lookahead_k: int = 5, lookahead_alpha: float = 0.5,
+          schedule: str = "constant", pixel_space: str = "signed", consistency_weight: float = 0.0,
+          encode: Callable[[torch.Tensor], torch.Tensor] | None = None, keep: str = "best",
           progress: ProgressFn | None = None, seed: int = 0,
           generator: torch.Generator | None = None) -> EmbedResult:
-    """Embed images [N, 3, H, W] in [-1, 1] ((H, W): G's image_size) into W+ (module docstring); keeps
-    each image's best step.
+    """Embed images [N, 3, H, W] in [-1, 1] ((H, W): G's image_size) into W+ (module docstring).
 
     init: w+ [N, num_ws, w_dim] (default w_avg broadcast). perceptual: the name of a registered
-    distance (`editgan.io.perceptual`). progress(step, losses) is called after every evaluation.
+    distance (`editgan.io.perceptual`). lookahead_k: 0 for plain Adam. schedule: "constant" lr or
+    "rampdown" (`rampdown_lr` with peak lr, at progress step / (steps + 1)). pixel_space: "signed"
+    (L2 on [-1, 1]) or "unit" (on [0, 1]; the encoder, if any, is fed [0, 1] too).
+    consistency_weight with encode (images -> w+): the release's encoder term. keep: each image's
+    "best" step, or the "final" one. progress(step, losses) is called after every evaluation.
     seed / generator (a torch.Generator on CPU; it wins over seed) draw the initial noise maps.
     """
-    if steps < 0:
-        raise InputError(f"steps must be >= 0, got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise InputError(f"steps must be a non-negative integer, got {steps!r}")
+    for name, value, allowed in (("schedule", schedule, SCHEDULES), ("pixel_space", pixel_space, PIXEL_SPACES),
+                                 ("keep", keep, ("best", "final"))):
+        if value not in allowed:
+            raise InputError(f"{name} must be one of {allowed}, got {value!r}")
+    if consistency_weight > 0 and encode is None:
+        raise InputError("consistency_weight > 0 needs an encoder (encode=)")
     _check_images(G, images)
     distance = get_perceptual(perceptual)
     target = images.detach().float()
@@ -139,17 +173,24 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
                  for _, r in G.config.feature_shapes()]
         normalize_noise_(noise)
         params += [n.requires_grad_(True) for n in noise]
-    opt = Lookahead(torch.optim.Adam(params, lr=lr), k=lookahead_k, alpha=lookahead_alpha)
+    adam = torch.optim.Adam(params, lr=lr)
+    opt = Lookahead(adam, k=lookahead_k, alpha=lookahead_alpha) if lookahead_k else adam
+    unit = pixel_space == "unit"
 
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, dict]:
         recon = G.synthesis(wplus, noise_mode="const", noise=noise)
         d = distance(recon, target)
-        l2 = (recon - target).square().mean(dim=(1, 2, 3))
+        l2 = (recon - target).square().mean(dim=(1, 2, 3)) / (4 if unit else 1)
         reg = noise_regularization(noise) if noise is not None else torch.zeros_like(l2)
         per_image = lambda_perceptual * d + lambda_l2 * l2 + noise_regularize * reg
+        cons = torch.zeros_like(l2)
+        if consistency_weight > 0:
+            with torch.no_grad():
+                encoded = encode((recon.detach() + 1) / 2 if unit else recon.detach())
+            cons = (wplus - encoded).square().mean(dim=(1, 2))
         stats = {"loss": per_image.mean().item(), "perceptual": d.mean().item(), "l2": l2.mean().item(),
-                 "noise": reg.mean().item()}
-        return per_image, recon, stats
+                 "noise": reg.mean().item(), "consistency": cons.mean().item()}
+        return per_image + consistency_weight * cons, recon, stats
 
     best_loss = torch.full((target.shape[0],), float("inf"), device=target.device)
     best_step = torch.zeros(target.shape[0], dtype=torch.int64, device=target.device)
@@ -163,6 +204,8 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
         losses.append(stats)
         with torch.no_grad():
             better = per_image.detach() < best_loss
+            if keep == "final":
+                better = torch.ones_like(better)
             best_loss = torch.where(better, per_image.detach(), best_loss)
             best_step[better] = step
             best_w[better] = wplus.detach()[better]
@@ -176,6 +219,9 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
         grads = torch.autograd.grad(per_image.sum(), params)
         for p, g in zip(params, grads):
             p.grad = g
+        if schedule == "rampdown":
+            for group in adam.param_groups:
+                group["lr"] = rampdown_lr((step + 1) / (steps + 1), lr)
         opt.step()
         if noise is not None:
             normalize_noise_(noise)

@@ -15,11 +15,13 @@ from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
 
 
-def embed_file(editor, image: Path, out: Path, *, steps: int, seed: int = 0, optimize_noise: bool = False,
-               lr: float | None = None, perceptual: str | None = None) -> float:
-    """Embed one file with `editor.embed` (the bundle's encoder, lr and perceptual distance unless lr /
-    perceptual are given), write its two outputs, return the kept loss."""
-    options = editor.embedding_options(lr=lr, perceptual=perceptual)
+def embed_file(editor, image: Path, out: Path, *, steps: int | None = None, preset: str | None = None,
+               seed: int = 0, optimize_noise: bool = False, lr: float | None = None,
+               perceptual: str | None = None) -> float:
+    """Embed one file with `editor.embed` (the bundle's encoder, lr and perceptual distance, or the
+    preset's, unless lr / perceptual are given), write its two outputs, return the kept loss."""
+    options = editor.embedding_options(preset, lr=lr, perceptual=perceptual)
+    steps = options.pop("steps", 500) if steps is None else steps
     with tqdm(total=steps + 1, desc=image.name, unit="step", leave=False) as bar:
         def progress(step: int, losses: dict) -> None:
             bar.set_postfix(loss=f"{losses['loss']:.4f}")
@@ -30,9 +32,9 @@ def embed_file(editor, image: Path, out: Path, *, steps: int, seed: int = 0, opt
     tensors = {"wplus": result.wplus[0]}
     for i, n in enumerate(result.noise or []):
         tensors[f"noise.{i}"] = n[0]
-    loss = float(result.best_loss[0])
+    loss = float(result.best_loss[0])  # with keep="final": the last step's loss
     save_tensors(out / f"{image.stem}.wplus.safetensors", tensors,
-                 {"source": image, "bundle": str(editor.bundle.path), "steps": steps, **options,
+                 {"source": image, "bundle": str(editor.bundle.path), "steps": steps, "preset": preset, **options,
                   "best_step": int(result.best_step[0]), "loss": loss,
                   "init": "encoder" if editor.encoder is not None else "w_avg"})
     save_png(out / f"{image.stem}.recon.png", to_uint8(result.reconstruction)[0])

@@ -19,20 +19,21 @@ from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.cli.per_file import for_each_file
 from editgan.editor import load
 from editgan.errors import InputError
+from editgan.invert import EMBEDDING_PRESETS
 from editgan.invert_files import embed_file
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 0:
+    if args.steps is not None and args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
     editor = load(args.bundle)
-    editor.embedding_options(perceptual=args.perceptual)  # an unknown name fails before any work
+    editor.embedding_options(args.preset, perceptual=args.perceptual)  # unknown names fail before any work
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     def work(_: int, image: Path) -> str:
-        loss = embed_file(editor, image, out, steps=args.steps, seed=args.seed, optimize_noise=args.noise,
-                          lr=args.lr, perceptual=args.perceptual)
+        loss = embed_file(editor, image, out, steps=args.steps, preset=args.preset, seed=args.seed,
+                          optimize_noise=args.noise, lr=args.lr, perceptual=args.perceptual)
         return f"{image} -> {out / (image.stem + '.wplus.safetensors')} (loss {loss:.4f})"
 
     return for_each_file("embed", args.images, work)
@@ -42,7 +43,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("embed", help="embed images into a bundle's W+ space by optimisation")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--bundle", required=True, help="bundle name or directory")
-    p.add_argument("--steps", type=int, default=500, help="optimisation steps (paper: 500)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (paper: 500; release: 99)")
+    p.add_argument("--preset", choices=sorted(EMBEDDING_PRESETS), default=None,
+                   help="embedding settings: the paper's or the official release's (lr schedule, encoder term, "
+                        "last iterate); default: the bundle's lr and perceptual distance")
     p.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate (default: the bundle's embedding.lr, else the paper's 1e-3)")
     p.add_argument("--perceptual", default=None,
