@@ -23,10 +23,10 @@ import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.files import load_tensors, read_json, write_json
+from editgan.io.encoder_files import load_encoder
 from editgan.io.perceptual import get_perceptual
 from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
-from editgan.nn.encoder import Encoder
 from editgan.nn.stylegan2 import Generator
 
 MANIFEST = "manifest.json"
@@ -87,11 +87,12 @@ class Bundle:
         return load_segmenter(self.path, device=device)
 
     def encoder(self, device: str | torch.device = "cpu"):
-        """The image encoder (eval mode, frozen); MissingWeightsError if not trained yet."""
+        """The image encoder of the architecture its encoder.json names (eval mode, frozen);
+        MissingWeightsError if not trained yet."""
         if not self.has("encoder"):
             raise MissingWeightsError(f"bundle {self.path} has no encoder yet; train one with "
                                       f"`editgan train encoder --bundle {self.path} ...`")
-        return Encoder.from_pretrained(self.path, device=device)
+        return load_encoder(self.path, device=device)
 
     def perceptual(self, choice: str | None = None) -> str:
         """Name of the perceptual distance for embedding and editing: `choice` when given, else the

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
 from editgan.files import read_json, write_json
-from editgan.nn.encoder import Encoder
+from editgan.io.encoder_files import ENCODERS, load_encoder
 from editgan.train import distributed as ddp
 from editgan.train.data import open_source
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
@@ -38,14 +38,15 @@ def run(args: argparse.Namespace) -> int:
     if prefix.with_suffix(".json").is_file():
         trainer = EncoderTrainer.from_checkpoint(prefix, G, source, device, dist)
     else:
-        shape = dict(channels=args.channels, max_channels=args.max_channels, fpn_channels=args.fpn_channels)
+        architecture, shape = args.architecture, architecture_fields(args)
         init = load_init_encoder(args.init) if args.init else None
         if init is not None:
+            architecture = init.architecture
             shape = {k: v for k, v in init.config.to_json().items()
                      if k not in ("resolution", "num_ws", "w_dim")}
         config = EncoderTrainConfig(
-            data=args.data, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
-            perceptual=bundle.perceptual(args.perceptual), encoder=shape, init=args.init)
+            data=args.data, architecture=architecture, batch=args.batch, lr=args.lr, warmup=args.warmup,
+            seed=args.seed, perceptual=bundle.perceptual(args.perceptual), encoder=shape, init=args.init)
         trainer = EncoderTrainer(config, G, source, device, dist)
         if init is not None:
             trainer.start_from(init)
@@ -81,10 +82,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def architecture_fields(args: argparse.Namespace) -> dict:
+    """The width flags that apply to --architecture (unset ones keep the config's defaults)."""
+    if args.architecture == "fpn":
+        fields = {"base_width": args.base_width, "fpn_channels": args.fpn_channels}
+    else:
+        fields = {"channels": args.channels, "max_channels": args.max_channels, "fpn_channels": args.fpn_channels}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def load_init_encoder(where: str):
-    """The encoder to fine-tune from: an existing directory (a bundle or a run of this command) or
-    encoder file, else a packaged bundle name."""
-    return Encoder.from_pretrained(where) if Path(where).exists() else open_bundle(where).encoder()
+    """The encoder to fine-tune from (any architecture): an existing directory (a bundle or a run of
+    this command) or encoder file, else a packaged bundle name."""
+    return load_encoder(where) if Path(where).exists() else open_bundle(where).encoder()
 
 
 def register_train(train_subparsers) -> None:
@@ -101,10 +111,15 @@ def register_train(train_subparsers) -> None:
                    help="perceptual distance: lpips (paper), msssim_l1 or toon (default: the bundle's)")
     p.add_argument("--init", default=None,
                    help="start from this encoder's weights (bundle or encoder directory), e.g. after "
-                        "retraining the bundle's generator; its architecture overrides --channels etc.")
-    p.add_argument("--channels", type=int, default=32, help="backbone width at full resolution")
-    p.add_argument("--max-channels", type=int, default=256, help="backbone width cap")
-    p.add_argument("--fpn-channels", type=int, default=128, help="pyramid / map2style width")
+                        "retraining the bundle's generator, or the EditGAN release's encoder installed with "
+                        "`editgan convert-encoder`; its architecture overrides --architecture, --channels etc.")
+    p.add_argument("--architecture", choices=sorted(ENCODERS), default="pyramid",
+                   help="pyramid: our light pSp-style encoder; fpn: the EditGAN release's ResNet-50 FPN")
+    p.add_argument("--channels", type=int, default=32, help="pyramid: backbone width at full resolution")
+    p.add_argument("--max-channels", type=int, default=256, help="pyramid: backbone width cap")
+    p.add_argument("--base-width", type=int, default=None, help="fpn: ResNet stem width (default 64)")
+    p.add_argument("--fpn-channels", type=int, default=None,
+                   help="pyramid / head input width (default: pyramid 128, fpn 512)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long")
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--install", action="store_true", help="also write the encoder into the bundle")

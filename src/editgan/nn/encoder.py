@@ -32,6 +32,26 @@ from editgan.nn.pretrained import Pretrained
 LEVELS = ("coarse", "medium", "fine")
 
 
+def code_level(index: int, groups: tuple[int, int]) -> str:
+    """Pyramid level ('coarse', 'medium', 'fine') feeding w+ code `index` when the first groups[0]
+    codes read the coarse level and the next groups[1] the medium one."""
+    n_coarse, n_medium = groups
+    return "coarse" if index < n_coarse else "medium" if index < n_coarse + n_medium else "fine"
+
+
+def check_encoder_input(images: torch.Tensor, resolution: int) -> None:
+    """InputError unless `images` is float [N, 3, resolution, resolution]."""
+    r = resolution
+    if images.ndim != 4 or tuple(images.shape[1:]) != (3, r, r) or not images.is_floating_point():
+        raise InputError(f"encoder input must be float [N, 3, {r}, {r}] in [-1, 1], "
+                         f"got {images.dtype} {list(images.shape)}")
+
+
+def generator_shape(G) -> dict:
+    """The encoder config fields a generator fixes: {"resolution", "num_ws", "w_dim"}."""
+    return {"resolution": G.config.resolution, "num_ws": G.config.num_ws, "w_dim": G.config.w_dim}
+
+
 def default_groups(num_ws: int) -> tuple[int, int]:
     """(n_coarse, n_medium) in pSp's 3 : 4 : 11 proportion, each level getting at least one code."""
     return max(1, num_ws * 3 // 18), max(1, num_ws * 4 // 18)
@@ -78,8 +98,7 @@ class EncoderConfig(JsonConfig):
 
     def level_of(self, index: int) -> str:
         """Pyramid level ('coarse', 'medium', 'fine') that feeds w+ code `index`."""
-        n_coarse, n_medium = self.groups
-        return "coarse" if index < n_coarse else "medium" if index < n_coarse + n_medium else "fine"
+        return code_level(index, self.groups)
 
     def level_resolution(self, level: str) -> int:
         return self.coarse_resolution * 2 ** LEVELS.index(level)
@@ -111,6 +130,7 @@ class Encoder(Pretrained, nn.Module):
     """E(x) = w_avg + delta(x); `w_avg` [w_dim] is a buffer copied from the generator."""
 
     config_class, file_format, file_name = EncoderConfig, "editgan-encoder", "encoder"
+    architecture: ClassVar[str] = "pyramid"
 
     def __init__(self, config: EncoderConfig, w_avg: torch.Tensor | None = None):
         super().__init__()
@@ -134,6 +154,11 @@ class Encoder(Pretrained, nn.Module):
         self.heads = nn.ModuleList([Map2Style(cfg.fpn_channels, cfg.level_resolution(cfg.level_of(i)), cfg.w_dim)
                                     for i in range(cfg.num_ws)])
 
+    @classmethod
+    def for_generator(cls, G, **fields) -> "Encoder":
+        """An untrained encoder for generator G (its shape and w_avg); `fields`: other config fields."""
+        return cls(EncoderConfig.from_json({**fields, **generator_shape(G)}), G.w_avg)
+
     def pyramid(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images [N, 3, R, R] -> {level: [N, fpn_channels, r_level, r_level]} after the top-down path."""
         cfg = self.config
@@ -150,10 +175,7 @@ class Encoder(Pretrained, nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images float [N, 3, R, R] in [-1, 1] -> w+ [N, num_ws, w_dim]."""
-        r = self.config.resolution
-        if images.ndim != 4 or tuple(images.shape[1:]) != (3, r, r) or not images.is_floating_point():
-            raise InputError(f"encoder input must be float [N, 3, {r}, {r}] in [-1, 1], "
-                             f"got {images.dtype} {list(images.shape)}")
+        check_encoder_input(images, self.config.resolution)
         levels = self.pyramid(images)
         delta = torch.stack([head(levels[self.config.level_of(i)]) for i, head in enumerate(self.heads)], dim=1)
         return self.w_avg + delta

@@ -29,10 +29,16 @@ P = TypeVar("P", bound="Pretrained")
 def check_state_fits(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], what: str) -> None:
     """CheckpointError naming missing, unexpected and wrongly shaped keys if `state_dict` does not
     fit `module` exactly."""
-    expected = module.state_dict()
+    check_shapes({k: tuple(v.shape) for k, v in module.state_dict().items()}, state_dict, what)
+
+
+def check_shapes(expected: dict[str, tuple[int, ...]], state_dict: dict, what: str) -> None:
+    """CheckpointError naming missing, unexpected, non-tensor and wrongly shaped keys unless
+    `state_dict` holds exactly the keys of `expected` as tensors of those shapes."""
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state_dict) if tuple(expected[k].shape) != tuple(state_dict[k].shape))
+    wrong = sorted(k for k in set(expected) & set(state_dict) if not isinstance(state_dict[k], torch.Tensor)
+                   or tuple(expected[k]) != tuple(state_dict[k].shape))
     if missing or unexpected or wrong:
         detail = "; ".join(f"{kind}: {keys[:5]}{' ...' if len(keys) > 5 else ''}"
                            for kind, keys in (("missing", missing), ("unexpected", unexpected),

@@ -27,9 +27,9 @@ from typing import Callable, ClassVar
 import torch
 
 from editgan.errors import ConfigError
+from editgan.io.encoder_files import encoder_class
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.config_base import JsonConfig
-from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
@@ -42,9 +42,11 @@ PAPER_LAMBDAS = (10.0, 1.0, 10.0, 1.0, 5.0)
 
 @dataclass
 class EncoderTrainConfig(JsonConfig):
-    """Hyperparameters; `encoder` holds EncoderConfig fields beyond the generator's shape."""
+    """Hyperparameters; `encoder` holds the config fields of the `architecture` (a name in
+    `editgan.io.encoder_files.ENCODERS`) beyond the generator's shape."""
 
     data: str = "toonfaces"
+    architecture: str = "pyramid"
     encoder: dict = field(default_factory=dict)
     batch: int = 8                  # global batch of samples (and of real images after warm-up)
     lr: float = 3e-5
@@ -63,16 +65,17 @@ class EncoderTrainConfig(JsonConfig):
         if self.batch < 1 or self.warmup < 0 or self.lr <= 0:
             raise ConfigError(f"need batch >= 1, warmup >= 0, lr > 0; got {self.batch}, {self.warmup}, {self.lr}")
         get_perceptual(self.perceptual)
+        encoder_class(self.architecture)
 
 
-def reconstruction_terms(E: Encoder, G: Generator, x: torch.Tensor, distance: PerceptualFn):
+def reconstruction_terms(E: torch.nn.Module, G: Generator, x: torch.Tensor, distance: PerceptualFn):
     """x [N, 3, R, R] -> (w+ = E(x), perceptual D(x, G(w+)) [N], pixel L2 [N])."""
     wplus = E(x)
     recon = G.synthesis(wplus, noise_mode="const")
     return wplus, distance(recon, x), (recon - x).square().mean(dim=(1, 2, 3))
 
 
-def encoder_losses(E: Encoder, G: Generator, z: torch.Tensor, real: torch.Tensor | None,
+def encoder_losses(E: torch.nn.Module, G: Generator, z: torch.Tensor, real: torch.Tensor | None,
                    distance: PerceptualFn, lambdas=PAPER_LAMBDAS) -> tuple[torch.Tensor, dict]:
     """(loss: batch mean of L_Sampling (+ L_RGB when `real` is given), dict of batch-mean terms).
 
@@ -109,9 +112,7 @@ class EncoderTrainer:
             raise ConfigError("encoder training needs a square (uncropped) generator")
         self.G = G.to(self.device).eval().requires_grad_(False)
         torch.manual_seed(config.seed)
-        ecfg = EncoderConfig.from_json({**config.encoder, "resolution": gcfg.resolution, "num_ws": gcfg.num_ws,
-                                     "w_dim": gcfg.w_dim})
-        self.E = Encoder(ecfg, G.w_avg).to(self.device).train()
+        self.E = encoder_class(config.architecture).for_generator(G, **config.encoder).to(self.device).train()
         ddp.broadcast_module(self.E, self.dist)
         self.opt = torch.optim.Adam(self.E.parameters(), lr=config.lr, betas=config.betas)
         self.distance = get_perceptual(config.perceptual)
@@ -148,17 +149,18 @@ class EncoderTrainer:
         stats = {"loss": loss.detach(), **terms}
         return {k: float(ddp.all_mean(v, self.dist)) for k, v in stats.items()}
 
-    def start_from(self, encoder: Encoder) -> None:
-        """Fine-tune: copy `encoder`'s weights (same architecture) into E before the first step.
+    def start_from(self, encoder: torch.nn.Module) -> None:
+        """Fine-tune: copy `encoder`'s weights (same architecture and config) into E before the first step.
 
-        E keeps this generator's w_avg, so the copied heads predict offsets from the new average
-        latent; used when a bundle's generator is retrained and its encoder should follow.
+        A pyramid E keeps this generator's w_avg, so the copied heads predict offsets from the new
+        average latent; used when a bundle's generator is retrained and its encoder should follow.
+        An FPN encoder (the EditGAN release's) predicts w+ itself and is copied whole.
         """
         if self.step_count:
             raise ConfigError("start_from must come before the first training step")
-        if encoder.config != self.E.config:
-            raise ConfigError(f"cannot start from an encoder with config {encoder.config.to_json()}; "
-                              f"this run builds {self.E.config.to_json()}")
+        if type(encoder) is not type(self.E) or encoder.config != self.E.config:
+            raise ConfigError(f"cannot start from a {type(encoder).__name__} with config {encoder.config.to_json()}; "
+                              f"this run builds a {type(self.E).__name__} with {self.E.config.to_json()}")
         state = {k: v for k, v in encoder.state_dict().items() if k != "w_avg"}
         self.E.load_state_dict(state, strict=False)
         ddp.broadcast_module(self.E, self.dist)
