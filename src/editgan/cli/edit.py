@@ -37,7 +37,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--latent", help="w+ file (safetensors, tensor 'wplus')")
+    src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus') or .npy [num_ws, w_dim]")
     src.add_argument("--seed", type=int, help="sample w+ from this seed instead")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi with --seed")
 
