@@ -67,9 +67,10 @@ def _decode(img: Image.Image, scheme: LabelScheme, what: str) -> np.ndarray:
 def _decode_palette(img: Image.Image, scheme: LabelScheme, what: str) -> np.ndarray:
     indices = np.asarray(img)
     raw = img.getpalette() or []
-    palette = np.zeros((256, 3), np.uint8)
-    palette[:len(raw) // 3] = np.asarray(raw[:len(raw) // 3 * 3], np.uint8).reshape(-1, 3)
+    palette = np.asarray(raw[:len(raw) // 3 * 3], np.uint8).reshape(-1, 3)
     used = np.unique(indices)
+    if used.max(initial=0) >= len(palette):
+        return indices  # indices beyond the palette have no colour: read them as labels
     colours = palette[used]
     known = scheme.palette()
     in_range = used < scheme.num_classes
