@@ -129,8 +129,10 @@ def _scheme(bundle: Bundle) -> LabelScheme:
 def _import_parts(args: argparse.Namespace, roi_ids: list[int] | None, scheme: LabelScheme) -> tuple[tuple, str]:
     """(part names, where they came from): --parts, else the pickle's roi_ids, else the file name."""
     source = Path(args.file)
-    if args.parts:
+    if args.parts is not None:
         names = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+        if not names:
+            raise InputError("--parts names no label")
         scheme.indices(names)
         return names, "--parts"
     if roi_ids:

@@ -94,7 +94,8 @@ def parts_from_ids(ids: list[int], scheme: LabelScheme, where: str) -> tuple[str
     """Label ids (the pickle's roi_ids) -> names of `scheme`; InputError for ids outside it."""
     bad = [i for i in ids if not 0 <= i < scheme.num_classes]
     if bad:
-        raise InputError(f"{where}: roi_ids {bad[:10]} are outside scheme {scheme.name!r} (0..{scheme.num_classes - 1})")
+        raise InputError(f"{where}: roi_ids {bad[:10]} are outside scheme {scheme.name!r} "
+                         f"(0..{scheme.num_classes - 1})")
     return tuple(dict.fromkeys(scheme.names[i] for i in ids))
 
 
