@@ -137,6 +137,8 @@ def test_import_refuses_bad_vectors_and_names(tmp_path, capsys):
     assert _import(bundle, tmp_path / "sunroof_add.npy", "--parts", "sunroof") == 1
     assert "unknown label 'sunroof' in scheme 'datasetgan-car-32'; known: background, back bumper" in \
         capsys.readouterr().err
+    assert _import(bundle, tmp_path / "sunroof_add.npy", "--parts", " , ") == 1
+    assert "--parts names no label" in capsys.readouterr().err
     np.save(tmp_path / "wheel_small.npy", _ramp(1, 14, W_DIM))
     assert _import(bundle, tmp_path / "wheel_small.npy") == 1
     assert "has shape [14, 512], the bundle needs [16, 512] (num_ws, w_dim)" in capsys.readouterr().err
