@@ -11,11 +11,12 @@ from safetensors.torch import save_file
 from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.errors import InputError
+from editgan.io.masks import read_mask
 from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.train.segmenter_training import (TrainSettings, draw_pixels, extract_features, pixel_weights, read_mask,
+from editgan.train.segmenter_training import (TrainSettings, draw_pixels, extract_features, pixel_weights,
                                      train_segmenter)
 from segmenter_reference import upsampled_features
 
@@ -93,9 +94,12 @@ def test_read_mask_refuses_bad_files(tmp_path):
     np.save(tmp_path / "labels.npy", bad)
     with pytest.raises(InputError, match=r"labels\.npy has labels \[7\] outside scheme"):
         read_mask(tmp_path / "labels.npy", SCHEME, (8, 8))
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb.png")
-    with pytest.raises(InputError, match=r"rgb\.png is a RGB image"):
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.raises(InputError, match=r"rgb\.png has 1 colours not in scheme 'three'"):
         read_mask(tmp_path / "rgb.png", SCHEME, (8, 8))
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    with pytest.raises(InputError, match=r"cmyk\.jpg is a CMYK image"):
+        read_mask(tmp_path / "cmyk.jpg", SCHEME, (8, 8))
 
 
 def test_cli_trains_and_writes_a_loadable_segmenter(problem, tmp_path, capsys):

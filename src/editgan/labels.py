@@ -5,15 +5,17 @@ A label map is an int64 tensor [N, H, W] (or an int array [H, W]) whose values i
 `LabelScheme.names`. Colours are RGB uint8 triples, used only at file/UI edges.
 
 DatasetGAN's label schemes for the paper's domains: face (34 classes), car (32), cat (16),
-bird (11), as published in nv-tlabs/datasetGAN_release utils/data_util.py and
-nv-tlabs/editGAN_release utils/data_utils.py.
-
-Published: the 34 face names and palette (floats in [0, 1], converted as they do: int(v * 255));
-the car-32, cat-16 and bird-11 palettes. Not published as text: the car-32, cat-16 and bird-11
-part names (they appear only as a figure, Fig. 12 of the EditGAN appendix), so those schemes name
-their classes "background", "part_01", ... in palette order; rename them once the names are known.
+bird (11). Palettes as published in nv-tlabs/datasetGAN_release utils/data_util.py and
+nv-tlabs/editGAN_release utils/data_utils.py (face floats in [0, 1] converted as they do:
+int(v * 255)). Names: the 34 face names from those files; the 32 car names from the comment in
+editGAN_release utils/mask_manipulate_utils.py (section "Car", spellings as published), whose
+index use there agrees (front lights 4-5, licence plates 13-14, wheels 21-27); the cat names from
+the comment in the same file's "Cat" section, which lists 15 names for the 16-colour palette: they
+name classes 0-14 (its ids ear 8, eye 9, mouth 10-11, nose 12 agree) and class 15 stays "part_15".
+No bird names are published (that file's bird ids go up to 20, so they belong to another bird
+scheme than the 11-colour one): bird classes are "background", "part_01", ... in palette order.
 The published cat and bird palettes repeat one colour ((220, 220, 0) for classes 1 and 4 of cat,
-1 and 5 of bird); it is kept so that their colourised masks read back identically.
+1 and 5 of bird); it is kept as published (see `editgan.io.masks` for reading such colours back).
 The EditGAN appendix lists "16 and 11" classes for "Bird and Cat" in that order, but the releases
 have cat_16.json (16 classes) and an 11-colour bird palette; we follow the releases.
 """
@@ -122,14 +124,25 @@ _BIRD11_PALETTE = (
     (107, 142, 35), (102, 102, 156), (152, 251, 152), (119, 11, 32), (244, 35, 232))
 
 
+_CAR32_NAMES = (
+    "background", "back bumper", "bumper", "car body", "car_light_right", "car_light_left", "door_back",
+    "fender", "door_front", "grilles", "back handle", "fronthandle", "hoods", "license_plate_front",
+    "licence_plate_back", "logo", "mirror", "roof", "running boards", "taillight right", "taillight left",
+    "back wheel", "front wheel", "trunks", "wheelhub_back", "wheelhub_front", "spoke_back", "spoke_front",
+    "door_window_back", "back windshield", "door_window_front", "windshield")
+
+_CAT16_NAMES = ("background", "cat", "back", "belly", "chest", "leg", "paw", "head", "ear", "eye", "mouth",
+                "tongue", "nose", "tail", "whiskers", "part_15")
+
+
 def _numbered(n: int) -> tuple[str, ...]:
     return ("background",) + tuple(f"part_{i:02d}" for i in range(1, n))
 
 
 DATASETGAN_FACE = LabelScheme("datasetgan-face-34", _FACE_NAMES,
                               tuple(tuple(int(v * 255) for v in c) for c in _FACE_PALETTE_FLOAT))
-DATASETGAN_CAR = LabelScheme("datasetgan-car-32", _numbered(32), _CAR32_PALETTE)
-DATASETGAN_CAT = LabelScheme("datasetgan-cat-16", _numbered(16), _CAT16_PALETTE)
+DATASETGAN_CAR = LabelScheme("datasetgan-car-32", _CAR32_NAMES, _CAR32_PALETTE)
+DATASETGAN_CAT = LabelScheme("datasetgan-cat-16", _CAT16_NAMES, _CAT16_PALETTE)
 DATASETGAN_BIRD = LabelScheme("datasetgan-bird-11", _numbered(11), _BIRD11_PALETTE)
 
 SCHEMES = {s.name: s for s in (DATASETGAN_FACE, DATASETGAN_CAR, DATASETGAN_CAT, DATASETGAN_BIRD)}

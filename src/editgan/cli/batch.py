@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("batch", help="apply editing vectors to many images or latents (resumable)")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = sub.add_parser("apply", help="inputs x vector sets -> edited images and w+")
-    q.add_argument("inputs", nargs="+", metavar="INPUT", help="latent files (.safetensors) and/or images")
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="latent files (.safetensors, .npy) and/or images")
     q.add_argument("--vector", action="append", required=True, metavar="NAME[=S][+NAME[=S]...]",
                    help="one vector set (composed by summation); repeat for more sets")
     q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")

@@ -1,7 +1,7 @@
 """`editgan edit`: learn an editing vector from an edited label map (EditGAN Sec. 3.3).
 
 Reads w+ from a latent file (or samples it from a seed), the target segmentation y_edited from a
-label PNG (one label index per pixel, the segmenter's size), optimises δw+ and writes to --out:
+mask (label indices or a colour mask in the scheme's palette, the segmenter's size), optimises δw+ and writes to --out:
 before.png, after.png, labels_before.png, labels_after.png (coloured), delta.safetensors
 ("delta" [num_ws, w_dim]) and wplus_after.safetensors; --save-vector adds it to the library.
 """
@@ -20,7 +20,7 @@ from editgan.errors import InputError
 from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import load_wplus, save_wplus
-from editgan.train.segmenter_training import read_mask
+from editgan.io.masks import read_mask
 
 
 def add_identity_arg(p: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--latent", help="w+ file (safetensors, tensor 'wplus')")
+    src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus') or .npy [num_ws, w_dim]")
     src.add_argument("--seed", type=int, help="sample w+ from this seed instead")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi with --seed")
 
@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("edit", help="learn an editing vector from an edited label map")
     add_source_args(p)
-    p.add_argument("--target", required=True, help="edited label map PNG (label indices, mode L or I)")
+    p.add_argument("--target", required=True, help="edited mask at the segmenter's size: label-index PNG (mode L/P/I), colour PNG in the "
+                        "scheme's palette, or .npy")
     p.add_argument("--parts", required=True, help="edited part labels Q_edit, comma-separated names")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,

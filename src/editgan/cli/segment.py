@@ -1,6 +1,6 @@
 """`editgan segment`: label the parts of image files with a bundle's segmenter.
 
-    editgan segment IMAGE... --bundle B [--latent W.safetensors] [--embed-steps N] --out DIR
+    editgan segment IMAGE... --bundle B [--latent W.safetensors|W.npy] [--embed-steps N] --out DIR
 
 Each image is embedded into W+ (`Editor.embed`: the bundle's encoder, lr and perceptual distance) unless
 --latent gives its w+ (one per image, in order: a file of [N, num_ws, w_dim] for N images); then
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment image files into parts with a bundle's segmenter")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--bundle", required=True, help="bundle name or directory")
-    p.add_argument("--latent", help="safetensors w+ [N, num_ws, w_dim] for the N images (skips embedding)")
+    p.add_argument("--latent", help="w+ [N, num_ws, w_dim] for the N images, safetensors or .npy (skips embedding)")
     p.add_argument("--embed-steps", type=int, default=500, help="embedding steps per image (paper: 500)")
     p.add_argument("--perceptual", default=None,
                    help=f"embedding distance (default: the bundle's, else {DEFAULT_PERCEPTUAL})")

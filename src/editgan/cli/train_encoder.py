@@ -18,6 +18,7 @@ from editgan.bundle import MANIFEST, open_bundle
 from editgan.errors import InputError
 from editgan.files import read_json, write_json
 from editgan.io.encoder_files import ENCODERS, load_encoder
+from editgan.registry import DATA_SOURCES
 from editgan.train import distributed as ddp
 from editgan.train.data import open_source
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cpu" and args.threads:
         torch.set_num_threads(args.threads)
     bundle = open_bundle(args.bundle)
+    args.data = args.data or domain_data(bundle.domain)
     G = bundle.generator(device)
     source = open_source(args.data, G.config.resolution, count=args.pool, cache_dir=args.cache_dir)
     out = Path(args.out)
@@ -91,6 +93,15 @@ def architecture_fields(args: argparse.Namespace) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def domain_data(domain: str) -> str:
+    """The data source registered for the bundle's domain (e.g. toonfaces renders); InputError when
+    there is none (the trainer needs real images after --warmup)."""
+    if domain in DATA_SOURCES:
+        return domain
+    raise InputError(f"no training data registered for the bundle's domain {domain!r}: pass --data FOLDER "
+                     "(a folder or zip of real images at the generator's resolution)")
+
+
 def load_init_encoder(where: str):
     """The encoder to fine-tune from (any architecture): an existing directory (a bundle or a run of
     this command) or encoder file, else a packaged bundle name."""
@@ -101,7 +112,8 @@ def register_train(train_subparsers) -> None:
     """Add `encoder` to the `editgan train` command group."""
     p = train_subparsers.add_parser("encoder", help="train a bundle's image encoder (resumes from OUT/checkpoint.json)")
     p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
-    p.add_argument("--data", default="toonfaces", help="'toonfaces' or a folder / zip of real images")
+    p.add_argument("--data", default=None, help="a folder / zip of real images, or a registered data source "
+                                                "(toonfaces); default: the one registered for the bundle's domain")
     p.add_argument("--out", required=True, help="run directory (checkpoint, encoder.json/.safetensors)")
     p.add_argument("--steps", type=int, required=True, help="train until this many steps in total")
     p.add_argument("--warmup", type=int, default=0, help="first steps on GAN samples only (paper: 20000)")

@@ -8,8 +8,9 @@ mask directory and embedded into W+ (`editgan.invert.embed`; the bundle's percep
 else msssim_l1); the latents used are written to `<out>/annotations.wplus.safetensors` (name ->
 w+), which `--latents` takes to retrain without embedding again.
 --latents: W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]).
-Masks hold label indices (PNG mode L/P, or .npy). Writes B/segmenter.safetensors and
-B/segmenter.json (or into --out), with provenance: annotations, embedding, steps, final loss, time.
+Masks hold label indices (PNG mode L/P/I, or .npy) or the scheme's colours (RGB PNG; see
+editgan.io.masks). Writes B/segmenter.safetensors and B/segmenter.json (or into --out), with
+provenance: annotations, embedding, steps, final loss, time.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from editgan.bundle import MANIFEST, resolve_bundle_path
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import load_tensors, read_json, save_tensors, write_json
+from editgan.io.masks import read_mask
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.train.annotations import embed_annotations, read_annotations
-from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, read_mask, train_segmenter
+from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
 
 
 def resolve_scheme(value: str | None, bundle: Path) -> LabelScheme:

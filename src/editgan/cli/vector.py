@@ -1,25 +1,31 @@
-"""`editgan vector list|show|apply|rename|set-scale|delete`: the editing vector library of a bundle (Sec. 3.4)."""
+"""`editgan vector list|show|apply|rename|set-scale|delete|import`: the editing vector library of a
+bundle (Sec. 3.4). `import` reads the official EditGAN release's vectors (`editgan.io.release_vectors`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import math
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from editgan.edit.settings import PRESETS
-from editgan.bundle import open_bundle
+from editgan.bundle import Bundle, open_bundle
 from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
-from editgan.edit.vectors import VectorLibrary
+from editgan.edit.settings import PRESETS
+from editgan.edit.vectors import EditingVector, VectorLibrary
 from editgan.errors import InputError
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import save_wplus
+from editgan.io.release_vectors import (CONVENTIONS, RELEASE_APPLY, parts_from_ids, parts_from_name,
+                                        read_release_vector, to_delta)
+from editgan.labels import LabelScheme
 
 
-def _library(args: argparse.Namespace):
-    bundle = open_bundle(args.bundle)
+def _library(args: argparse.Namespace, bundle: Bundle | None = None):
+    bundle = bundle or open_bundle(args.bundle)
     shape = (bundle.manifest["num_ws"], bundle.manifest["w_dim"])
     return VectorLibrary(Path(args.vectors) if args.vectors else bundle.path / "vectors", shape=shape)
 
@@ -112,8 +118,56 @@ def run_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheme(bundle: Bundle) -> LabelScheme:
+    """The bundle's label scheme (the manifest's, else its segmenter's); InputError without one."""
+    scheme = bundle.labels
+    if scheme is None and bundle.has("segmenter"):
+        scheme = bundle.segmenter()[1]
+    if scheme is None:
+        raise InputError(f"bundle {bundle.path} has no label scheme to name the edited parts with")
+    return scheme
+
+
+def _import_parts(args: argparse.Namespace, roi_ids: list[int] | None, scheme: LabelScheme) -> tuple[tuple, str]:
+    """(part names, where they came from): --parts, else the pickle's roi_ids, else the file name."""
+    source = Path(args.file)
+    if args.parts is not None:
+        names = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+        if not names:
+            raise InputError("--parts names no label")
+        scheme.indices(names)
+        return names, "--parts"
+    if roi_ids:
+        return parts_from_ids(roi_ids, scheme, str(source)), f"roi_ids {roi_ids}"
+    parts = parts_from_name(source.stem, scheme)
+    if parts is None:
+        raise InputError(f"the name {source.stem!r} names no part of scheme {scheme.name!r}; pass --parts "
+                         f"NAME[,NAME...] (known: {', '.join(scheme.names)})")
+    return parts, f"file name {source.stem!r}"
+
+
+def run_import(args: argparse.Namespace) -> int:
+    bundle = open_bundle(args.bundle)
+    lib, scheme = _library(args, bundle), _scheme(bundle)
+    release = read_release_vector(args.file)
+    parts, parts_from = _import_parts(args, release.roi_ids, scheme)
+    factor = CONVENTIONS[args.scale_convention]
+    created = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "imported_from": str(args.file), "source_format": release.source_format,
+               "scale_convention": args.scale_convention, "release_applies": RELEASE_APPLY[args.scale_convention],
+               "delta": f"v * {factor:g}", "parts_from": parts_from, "bundle": str(bundle.path)}
+    vector = EditingVector(torch.from_numpy(to_delta(release.v, args.scale_convention)),
+                           args.name or Path(args.file).stem, parts, default_scale=1.0 / factor, created=created)
+    existed = (lib.directory / f"{vector.name}.json").is_file()
+    path = lib.add(vector, overwrite=args.overwrite, backup=True)
+    kept = f"; the previous version is in {lib.directory / '.backup'}" if existed else ""
+    print(f"imported {args.file} as {vector.name!r} (parts: {', '.join(parts)}; delta = v * {factor:g}, "
+          f"default scale {vector.default_scale:g}) into {path}{kept}")
+    return 0
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("vector", help="list, show, apply, rename, rescale or delete editing vectors")
+    p = subparsers.add_parser("vector", help="list, show, apply, rename, rescale, delete or import editing vectors")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, func, helptext in (("list", run_list, "list the library's vectors"),
                                    ("show", run_show, "print one vector's metadata"),
@@ -140,3 +194,17 @@ def register(subparsers) -> None:
                    help="refinement settings: the paper's or the official release's (default: the bundle's)")
     q.add_argument("--out", required=True, help="output directory")
     q.set_defaults(func=run_apply)
+    q = sub.add_parser("import", help="add an official EditGAN release vector (.npy or the tool's pickle)")
+    q.add_argument("file", help="<operation>_<change>.npy [1, num_ws, w_dim], or the tool's pickle "
+                                "{'edit_vector', 'roi_ids'}")
+    q.add_argument("--bundle", required=True, help="bundle name or directory")
+    q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    q.add_argument("--name", help="vector name (default: the file name without its suffix)")
+    q.add_argument("--parts", help="edited part labels, comma-separated (default: the pickle's roi_ids, "
+                                   "else from the file name, e.g. wheel_enlarge -> the car's wheels)")
+    q.add_argument("--scale-convention", choices=sorted(CONVENTIONS), default="ui",
+                   help="ui (default): the release UI applies w + v * (slider / 2), so delta = v / 2 and "
+                        "scale S here equals slider S there (default scale 2 = w + v); raw: delta = v")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace a vector of that name, keeping the old files in <vectors>/.backup/")
+    q.set_defaults(func=run_import)

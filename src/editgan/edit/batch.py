@@ -1,9 +1,10 @@
 """Applying editing vectors to many inputs: inputs x vector sets, resumable, shardable (Sec. 3.4 at scale).
 
-An input is a latent file (`*.safetensors` holding one w+, e.g. from `editgan embed`) or an image,
-which is embedded first. A vector set is {vector name: scale} (composed by summation, then optional
-self-supervised refinement). For input `<stem>` and a set labelled `<label>` (e.g. `smile=1+gaze_left=0.5`,
-`+refine30` when refined) the outputs are, under `<out>/<stem>/`:
+An input is a latent file (`*.safetensors` holding one w+, e.g. from `editgan embed`, or `*.npy`
+as in the official EditGAN release) or an image, which is embedded first. A vector set is
+{vector name: scale} (composed by summation, then optional self-supervised refinement). For input
+`<stem>` and a set labelled `<label>` (e.g. `smile=1+gaze_left=0.5`, `+refine30` when refined) the
+outputs are, under `<out>/<stem>/`:
 
 - `<label>.png` (the edited image), `<label>.wplus.safetensors` (its w+ [1, num_ws, w_dim]);
 - `<label>.json`, the item's record, written last: the input, the vectors with their scales and
@@ -34,7 +35,7 @@ from editgan.errors import CheckpointError, InputError
 from editgan.files import write_json
 from editgan.invert_files import embed_file
 from editgan.io.images import save_png, to_uint8
-from editgan.io.latents import load_wplus, save_wplus
+from editgan.io.latents import is_npy, load_wplus, save_wplus
 from editgan.train.distributed import DistInfo
 
 RECORD_FORMAT = "editgan-batch-item"
@@ -79,7 +80,7 @@ def input_stem(path: Path) -> str:
 
 
 def is_latent_file(path: Path) -> bool:
-    return path.name.endswith(".safetensors")
+    return path.name.endswith(".safetensors") or is_npy(path)
 
 
 def set_label(pairs: Sequence[tuple[EditingVector, float]], refine_steps: int) -> str:

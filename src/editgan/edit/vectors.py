@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,12 +193,15 @@ class VectorLibrary:
             raise CheckpointError(str(err)) from None
         return vector
 
-    def add(self, vector: EditingVector, overwrite: bool = False) -> Path:
-        """Save `vector` under its name; refuses to replace an existing one unless overwrite=True,
-        and refuses a name that differs from an existing one only in case (unless it is that one)."""
+    def add(self, vector: EditingVector, overwrite: bool = False, backup: bool = False) -> Path:
+        """Save `vector` under its name; refuses to replace an existing one unless overwrite=True
+        (with backup=True the replaced files are first copied by `backup`), and refuses a name that
+        differs from an existing one only in case (unless it is that one)."""
         self._check_shape(vector)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._refuse_clash(vector.name, overwrite)
+        if backup and any(f.is_file() for f in self._files(vector.name)):
+            self.backup(vector.name)
         return vector.save(self.directory)
 
     def _refuse_clash(self, name: str, overwrite: bool) -> None:
@@ -224,6 +228,20 @@ class VectorLibrary:
             if stale.exists() and not stale.samefile(fresh):
                 stale.unlink()
         return renamed
+
+    def backup(self, name: str) -> Path:
+        """Copy vector `name`'s files into `<directory>/.backup/<UTC time>/` (not listed; copy them
+        back to restore); returns that folder. InputError if there is no such vector."""
+        validate_name(name)
+        files = [f for f in self._files(name) if f.is_file()]
+        if not files:
+            raise InputError(f"no editing vector named {name!r} in {self.directory}")
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        folder = self.directory / ".backup" / stamp
+        folder.mkdir(parents=True)
+        for f in files:
+            shutil.copy2(f, folder / f.name)
+        return folder
 
     def delete(self, name: str) -> None:
         """Remove vector `name` (JSON first, so a half-deleted vector is an orphan, not a stale pair)."""

@@ -1,34 +1,43 @@
-"""Latent files: one w+ per safetensors file, tensor "wplus" float32 [N, num_ws, w_dim]."""
+"""Latent files: w+ as safetensors (tensor "wplus" float32 [N, num_ws, w_dim]) or as .npy (the
+official EditGAN release's `latents_image_{i}.npy`: one w+ float [num_ws, w_dim], e.g. [16, 512]).
+The file suffix picks the format; .npy is read with allow_pickle=False."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from editgan.errors import InputError
-from editgan.files import load_tensors, save_tensors
+from editgan.errors import CheckpointError, InputError
+from editgan.files import atomic_path, load_tensors, save_tensors
 
 KEY = "wplus"
 
 
+def is_npy(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".npy"
+
+
 def save_wplus(path: str | Path, wplus: torch.Tensor) -> Path:
-    """Write w+ [N, num_ws, w_dim] (or [num_ws, w_dim]) to `path` atomically."""
+    """Write w+ [N, num_ws, w_dim] (or [num_ws, w_dim]) to `path` atomically: safetensors, or for
+    a `.npy` path a float32 array, [num_ws, w_dim] when N is 1 (the release's layout)."""
     path = Path(path)
-    save_tensors(path, {KEY: wplus.detach().float()}, {"format": "editgan-latent"})
+    wplus = wplus.detach().float().cpu()
+    if not is_npy(path):
+        save_tensors(path, {KEY: wplus}, {"format": "editgan-latent"})
+        return path
+    arr = wplus.numpy()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr, allow_pickle=False)
     return path
 
 
 def load_wplus(path: str | Path, num_ws: int, w_dim: int) -> torch.Tensor:
-    """Read w+ as float32 [N, num_ws, w_dim] from a file holding "wplus" (or exactly one tensor)
-    of shape [N, num_ws, w_dim], [num_ws, w_dim] or w [w_dim] (broadcast); InputError naming the file."""
-    tensors = load_tensors(path)
-    if KEY in tensors:
-        t = tensors[KEY]
-    elif len(tensors) == 1:
-        t = next(iter(tensors.values()))
-    else:
-        raise InputError(f"latent file {path} holds {sorted(tensors)}; expected one tensor named {KEY!r}")
+    """Read w+ as float32 [N, num_ws, w_dim] from a safetensors file holding "wplus" (or exactly one
+    tensor) or a .npy array, of shape [N, num_ws, w_dim], [num_ws, w_dim] or w [w_dim] (broadcast).
+    CheckpointError for a missing or unreadable file, InputError for a wrong shape or dtype."""
+    t = _read_npy(Path(path)) if is_npy(path) else _read_safetensors(path)
     if t.ndim == 1 and t.shape[0] == w_dim:
         t = t.expand(num_ws, w_dim)
     if t.ndim == 2:
@@ -36,3 +45,26 @@ def load_wplus(path: str | Path, num_ws: int, w_dim: int) -> torch.Tensor:
     if t.ndim != 3 or tuple(t.shape[1:]) != (num_ws, w_dim) or not t.dtype.is_floating_point:
         raise InputError(f"latent file {path}: expected w+ [N, {num_ws}, {w_dim}], got {t.dtype} {list(t.shape)}")
     return t.float().contiguous()
+
+
+def _read_safetensors(path: str | Path) -> torch.Tensor:
+    tensors = load_tensors(path)
+    if KEY in tensors:
+        return tensors[KEY]
+    if len(tensors) == 1:
+        return next(iter(tensors.values()))
+    raise InputError(f"latent file {path} holds {sorted(tensors)}; expected one tensor named {KEY!r}")
+
+
+def _read_npy(path: Path) -> torch.Tensor:
+    if not path.is_file():
+        raise CheckpointError(f"latent file not found: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise CheckpointError(f"{path} is not a readable .npy array ({err})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
+        raise CheckpointError(f"{path} is an .npz archive, not one .npy array")
+    if arr.dtype.kind != "f":
+        raise InputError(f"latent file {path}: expected a float array, got {arr.dtype} {list(arr.shape)}")
+    return torch.from_numpy(arr.astype(np.float32))  # native byte order, any float width

@@ -19,9 +19,9 @@ from PIL import Image, UnidentifiedImageError
 
 from editgan.errors import InputError
 from editgan.io.images import load_image
+from editgan.io.masks import MASK_SUFFIXES, read_mask
 from editgan.labels import LabelScheme
 from editgan.train.data import IMAGE_SUFFIXES
-from editgan.train.segmenter_training import MASK_SUFFIXES, read_mask
 
 
 @dataclass

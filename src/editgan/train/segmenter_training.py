@@ -24,18 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from editgan.errors import InputError
-from editgan.labels import LabelScheme
+from editgan.io.masks import MASK_SUFFIXES
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.segmenter_inference import gather_features
-
-MASK_SUFFIXES = (".png", ".npy")
 
 
 @dataclass
@@ -60,29 +56,6 @@ class TrainReport:
     def to_json(self) -> dict:
         return {"steps": self.steps, "window_losses": self.window_losses, "stopped": self.stopped,
                 "train_pixel_accuracy": self.train_pixel_accuracy}
-
-
-def read_mask(path: Path, scheme: LabelScheme, size: tuple[int, int]) -> np.ndarray:
-    """A label map file (PNG of label indices, mode L/P/I, or .npy [H, W] integers) -> int64 [H, W].
-    InputError naming the file if it cannot be read, has the wrong size, or labels outside `scheme`."""
-    try:
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            with Image.open(path) as img:
-                if img.mode not in ("L", "P", "I", "I;16"):
-                    raise InputError(f"mask {path} is a {img.mode} image; masks hold one label index per "
-                                     "pixel (PNG mode L or P, or .npy)")
-                arr = np.asarray(img)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read mask {path}: {err}") from None
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"mask {path} must be a 2-D integer label map, got {arr.dtype} {list(arr.shape)}")
-    if tuple(arr.shape) != tuple(size):
-        raise InputError(f"mask {path} is {arr.shape[0]}x{arr.shape[1]} (HxW), the segmenter labels "
-                         f"{size[0]}x{size[1]} pixels")
-    scheme.validate(arr, what=f"mask {path}")
-    return arr.astype(np.int64)
 
 
 def find_masks(mask_dir: str | Path, names: list[str]) -> list[Path]:
