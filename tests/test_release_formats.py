@@ -125,7 +125,7 @@ def test_import_npy_vectors_with_parts_from_the_name(tmp_path, capsys):
     assert _import(bundle, tmp_path / "raw_one.npy", "--scale-convention", "raw", "--parts", "roof, hoods") == 0
     raw = lib.get("raw_one")
     assert torch.equal(raw.delta, torch.from_numpy(v[0])) and raw.default_scale == 1.0
-    assert raw.parts == ("roof", "hoods") and raw.created["parts_from"] == "--parts"
+    assert raw.parts == ("roof", "hoods") and raw.created["parts_from"] == "given"
 
 
 def test_import_refuses_bad_vectors_and_names(tmp_path, capsys):

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from editgan.bundle import Bundle, open_bundle
 from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
+from editgan.edit.release_vector import release_vector
 from editgan.edit.settings import PRESETS
-from editgan.edit.vectors import EditingVector, VectorLibrary
+from editgan.edit.vectors import VectorLibrary
 from editgan.errors import InputError
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import save_wplus
-from editgan.io.release_vectors import (CONVENTIONS, RELEASE_APPLY, parts_from_ids, parts_from_name,
-                                        read_release_vector, to_delta)
+from editgan.io.release_vectors import CONVENTIONS
 from editgan.labels import LabelScheme
 
 
@@ -128,41 +126,18 @@ def _scheme(bundle: Bundle) -> LabelScheme:
     return scheme
 
 
-def _import_parts(args: argparse.Namespace, roi_ids: list[int] | None, scheme: LabelScheme) -> tuple[tuple, str]:
-    """(part names, where they came from): --parts, else the pickle's roi_ids, else the file name."""
-    source = Path(args.file)
-    if args.parts is not None:
-        names = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-        if not names:
-            raise InputError("--parts names no label")
-        scheme.indices(names)
-        return names, "--parts"
-    if roi_ids:
-        return parts_from_ids(roi_ids, scheme, str(source)), f"roi_ids {roi_ids}"
-    parts = parts_from_name(source.stem, scheme)
-    if parts is None:
-        raise InputError(f"the name {source.stem!r} names no part of scheme {scheme.name!r}; pass --parts "
-                         f"NAME[,NAME...] (known: {', '.join(scheme.names)})")
-    return parts, f"file name {source.stem!r}"
-
-
 def run_import(args: argparse.Namespace) -> int:
     bundle = open_bundle(args.bundle)
     lib, scheme = _library(args, bundle), _scheme(bundle)
-    release = read_release_vector(args.file)
-    parts, parts_from = _import_parts(args, release.roi_ids, scheme)
-    factor = CONVENTIONS[args.scale_convention]
-    created = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "imported_from": str(args.file), "source_format": release.source_format,
-               "scale_convention": args.scale_convention, "release_applies": RELEASE_APPLY[args.scale_convention],
-               "delta": f"v * {factor:g}", "parts_from": parts_from, "bundle": str(bundle.path)}
-    vector = EditingVector(torch.from_numpy(to_delta(release.v, args.scale_convention)),
-                           args.name or Path(args.file).stem, parts, default_scale=1.0 / factor, created=created)
+    parts = None if args.parts is None else [p.strip() for p in args.parts.split(",") if p.strip()]
+    vector = release_vector(args.file, scheme, name=args.name, parts=parts, convention=args.scale_convention)
+    vector.created["bundle"] = str(bundle.path)
     existed = (lib.directory / f"{vector.name}.json").is_file()
     path = lib.add(vector, overwrite=args.overwrite, backup=True)
     kept = f"; the previous version is in {lib.directory / '.backup'}" if existed else ""
-    print(f"imported {args.file} as {vector.name!r} (parts: {', '.join(parts)}; delta = v * {factor:g}, "
-          f"default scale {vector.default_scale:g}) into {path}{kept}")
+    print(f"imported {args.file} as {vector.name!r} (parts: {', '.join(vector.parts)}; "
+          f"delta = {vector.created['delta']}, default scale {vector.default_scale:g}) "
+          f"into {path}{kept}")
     return 0
 
 
