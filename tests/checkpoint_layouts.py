@@ -264,9 +264,10 @@ class Generator(_Persistent):
 
 
 class Conv2dLayer(_Persistent):
-    def __init__(self, in_channels, out_channels, kernel_size, bias=True, down=1, *, gen):
+    def __init__(self, in_channels, out_channels, kernel_size, bias=True, down=1, conv_clamp=None, *, gen):
         super().__init__()
-        self._record_init((in_channels, out_channels, kernel_size), bias=bias, down=down)
+        self._record_init((in_channels, out_channels, kernel_size), bias=bias, down=down, conv_clamp=conv_clamp)
+        self.conv_clamp = conv_clamp
         self.register_buffer("resample_filter", _fir())
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size], generator=gen))
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
@@ -280,43 +281,43 @@ class MinibatchStdLayer(_Persistent):
 
 
 class DiscriminatorBlock(_Persistent):
-    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, *, gen):
+    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, conv_clamp=None, *, gen):
         super().__init__()
         self._record_init((in_channels, tmp_channels, out_channels), resolution=resolution,
-                          img_channels=img_channels, architecture="resnet")
+                          img_channels=img_channels, architecture="resnet", conv_clamp=conv_clamp)
         self.in_channels, self.resolution, self.architecture = in_channels, resolution, "resnet"
         self.register_buffer("resample_filter", _fir())
         if in_channels == 0:
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, gen=gen)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, gen=gen)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, down=2, gen=gen)
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, gen=gen)
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, conv_clamp=conv_clamp, gen=gen)
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, conv_clamp=conv_clamp, gen=gen)
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, down=2, conv_clamp=conv_clamp, gen=gen)
+        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, gen=gen)  # never clamped
 
 
 class DiscriminatorEpilogue(_Persistent):
-    def __init__(self, in_channels, resolution, img_channels, *, gen):
+    def __init__(self, in_channels, resolution, img_channels, conv_clamp=None, *, gen):
         super().__init__()
-        self._record_init((in_channels, 0, resolution, img_channels))
+        self._record_init((in_channels, 0, resolution, img_channels), conv_clamp=conv_clamp)
         self.mbstd = MinibatchStdLayer(4, 1)
-        self.conv = Conv2dLayer(in_channels + 1, in_channels, 3, gen=gen)
+        self.conv = Conv2dLayer(in_channels + 1, in_channels, 3, conv_clamp=conv_clamp, gen=gen)
         self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation="lrelu", gen=gen)
         self.out = FullyConnectedLayer(in_channels, 1, gen=gen)
 
 
 class Discriminator(_Persistent):
-    def __init__(self, img_resolution, img_channels, channel_base, channel_max, *, seed=1):
+    def __init__(self, img_resolution, img_channels, channel_base, channel_max, conv_clamp=None, *, seed=1):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         self._record_init(c_dim=0, img_resolution=img_resolution, img_channels=img_channels,
-                          channel_base=channel_base, channel_max=channel_max)
+                          channel_base=channel_base, channel_max=channel_max, conv_clamp=conv_clamp)
         log2 = int(np.log2(img_resolution))
         self.block_resolutions = [2 ** i for i in range(log2, 2, -1)]
         ch = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
         for res in self.block_resolutions:
             in_channels = ch[res] if res < img_resolution else 0
             setattr(self, f"b{res}", DiscriminatorBlock(in_channels, ch[res], ch[res // 2], res, img_channels,
-                                                        gen=gen))
-        self.b4 = DiscriminatorEpilogue(ch[4], 4, img_channels, gen=gen)
+                                                        conv_clamp, gen=gen))
+        self.b4 = DiscriminatorEpilogue(ch[4], 4, img_channels, conv_clamp, gen=gen)
 
 
 # ---- the fake modules that exist only while pickling ---------------------------------------------

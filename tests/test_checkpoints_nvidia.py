@@ -185,3 +185,63 @@ def test_reads_discriminator_into_ours(tmp_path):
     assert D(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
     with pytest.raises(CheckpointError, match="not a pickled NVIDIA Discriminator"):
         read_nvidia_discriminator(path, network="G_ema")
+
+
+def _clamp_only_in_layers(G):
+    """As stylegan3's train.py writes G without --fp32: no conv_clamp kwarg above the layers, which got
+    SynthesisBlock's default 256 (stored as each layer's `conv_clamp` attribute and init kwarg)."""
+    G._init_kwargs["synthesis_kwargs"].pop("conv_clamp")
+    for record in [G.synthesis, *G.synthesis.children()]:
+        record._init_kwargs.pop("conv_clamp")
+    return G
+
+
+def _synthesis_layers(G):
+    return [m for block in G.synthesis.children() for name, m in block.named_children()
+            if name in ("conv0", "conv1", "torgb")]
+
+
+def test_conv_clamp_is_read_from_the_layer_records(tmp_path):
+    G_nv = _clamp_only_in_layers(L.nvidia_generator(conv_clamp=256, seed=2))
+    with torch.no_grad():
+        G_nv.synthesis.b4.conv1.bias.fill_(400.0)  # lrelu(400) * sqrt(2) = 566 > 256: the clamp bites
+    flat = _nvidia_flat(G_nv)
+    G, _ = load_foreign_generator(L.write_nvidia_pkl(tmp_path / "n.pkl", G_nv))
+    assert G.config.conv_clamp == 256
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(7))
+    ws = G.z_to_wplus(z, psi=1.0)
+    img_ref = ref.nvidia_synthesis(flat, ws.double(), conv_clamp=256)
+    assert (ref.nvidia_synthesis(flat, ws.double()) - img_ref).abs().max() > 10
+    img = G.synthesize(ws, noise_mode="const").double()
+    assert (img - img_ref).abs().max() / img_ref.abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("source,expected", [(L.FAKE_NETWORKS_SRC, None),
+                                             ("# stylegan3 networks_stylegan2.py\nfused_modconv_default = 1\n", 256)])
+def test_conv_clamp_stored_nowhere_is_the_class_default(tmp_path, source, expected):
+    """stylegan2-ada-pytorch's networks.py defaults conv_clamp to None; stylegan3's networks_stylegan2.py
+    to 256 (SynthesisBlock, Discriminator)."""
+    G_nv = _clamp_only_in_layers(L.nvidia_generator(conv_clamp=256))
+    for layer in _synthesis_layers(G_nv):
+        del layer.conv_clamp
+        layer._init_kwargs.pop("conv_clamp")
+    G_nv._orig_module_src = source
+    config, _, _ = read_nvidia_pkl(L.write_nvidia_pkl(tmp_path / "n.pkl", G_nv))
+    assert config.conv_clamp == expected
+
+
+def test_conv_clamp_layers_that_disagree_are_refused(tmp_path):
+    G_nv = L.nvidia_generator(conv_clamp=256)
+    G_nv.synthesis.b8.conv1.conv_clamp = 128
+    with pytest.raises(CheckpointError, match="disagree on conv_clamp"):
+        read_nvidia_pkl(L.write_nvidia_pkl(tmp_path / "n.pkl", G_nv))
+
+
+@pytest.mark.parametrize("conv_clamp", [None, 256])
+def test_discriminator_conv_clamp_from_its_layers(tmp_path, conv_clamp):
+    from editgan.io.nvidia_pkl import read_nvidia_discriminator
+
+    D_nv = L.Discriminator(32, 3, 512, 32, conv_clamp=conv_clamp)
+    D_nv._init_kwargs.pop("conv_clamp")  # stylegan3's train.py passes none without --fp32
+    path = L.write_nvidia_pkl(tmp_path / "n.pkl", L.nvidia_generator(), extra={"D": D_nv})
+    assert read_nvidia_discriminator(path)[0].conv_clamp == conv_clamp

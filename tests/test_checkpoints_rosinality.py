@@ -9,7 +9,7 @@ import torch
 import checkpoint_layouts as L
 import reference_stylegan2 as ref
 from editgan.errors import CheckpointError
-from editgan.io.foreign import load_foreign_generator, read_foreign_generator
+from editgan.io.foreign import known_crop, load_foreign_generator, read_foreign_generator
 from editgan.io.native import build_generator
 from editgan.io.rosinality import read_rosinality
 
@@ -123,6 +123,22 @@ def test_car_file_name_gets_the_known_crop(tmp_path):
     path = L.write_rosinality(tmp_path / "stylegan2-car-config-f.pt", sd, torch.zeros(8))
     config, _, extras = read_foreign_generator(path)
     assert config.crop == (64, 0, 384, 512) == extras["crop"]
+
+
+@pytest.mark.parametrize("name,crop", [
+    ("stylegan2_networks_stylegan2-car-config-f.pt", (64, 0, 384, 512)),  # EditGAN release names
+    ("stylegan2_networks_stylegan2-car-config-f_with_d.pt", (64, 0, 384, 512)),
+    ("stylegan2-car-config-f_with_d.pt", (64, 0, 384, 512)),
+    ("stylegan2-car-config-f-finetuned.pt", None), ("my_stylegan2-car-config-f.pt", None),
+    ("stylegan2_networks_stylegan2-car-config-f_with_d_v2.pt", None), ("stylegan2_networks_stylegan2-ffhq.pt", None)])
+def test_known_crop_by_file_name(name, crop):
+    assert known_crop(name) == crop
+
+
+def test_release_file_name_gets_the_known_crop(tmp_path):
+    sd = L.rosinality_g_ema(512, 8, 1, {r: 4 for r in (4, 8, 16, 32, 64, 128, 256, 512)}, zeros=True)
+    path = L.write_rosinality(tmp_path / "stylegan2_networks_stylegan2-car-config-f_with_d.pt", sd, torch.zeros(8))
+    assert read_foreign_generator(path)[0].crop == (64, 0, 384, 512)
 
 
 def test_missing_noise_buffers_give_zero_noise(tmp_path):

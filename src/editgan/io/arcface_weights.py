@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
-from editgan.io.rosinality import load_torch_file
+from editgan.io.torch_files import load_torch_file
 from editgan.nn.irse import IRSE50
 
 ARCFACE_FILE = "model_ir_se50.pth"

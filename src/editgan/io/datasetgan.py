@@ -6,20 +6,19 @@ models/DatasetGAN/classifer.py): `{"model_state_dict": state}` where `state` is 
 layers.3 Linear(H1, H2), layers.5 BatchNorm1d(H2), layers.6 Linear(H2, K) -- and, because both
 releases wrap the classifier in `nn.DataParallel` before saving, every key starts with `module.`.
 DatasetGAN names the files `model_{m}.pth`; the EditGAN car release `car_model_{m}.pth` (or
-`car_model_iter{N}_number_{m}.pth`). Files are read with `torch.load(weights_only=True)`, which
-executes no code; anything else is a CheckpointError.
+`car_model_iter{N}_number_{m}.pth`). Files are read with `torch_files.load_torch_file` (zip CRC
+check, then `torch.load(weights_only=True)`), which executes no code; anything else is a CheckpointError.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.torch_files import load_torch_file
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 
@@ -57,14 +56,11 @@ def read_member(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"classifier file not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint of plain tensors ({err})") from None
+    data = load_torch_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("model_state_dict"), dict):
         raise CheckpointError(f"{path}: expected a dict with 'model_state_dict' (DatasetGAN classifier layout)")
     state = data["model_state_dict"]
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return {str(k).removeprefix("module."): v for k, v in state.items()}
 
 
 def _get(state: dict, key: str, path: Path, shape: tuple[int, ...] | None = None) -> torch.Tensor:

@@ -6,12 +6,14 @@ network; `load_foreign_generator` builds our `Generator` from it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from editgan.errors import CheckpointError
 from editgan.io.native import build_generator
 from editgan.io.nvidia_pkl import read_nvidia_pkl
 from editgan.io.rosinality import read_rosinality
+from editgan.io.torch_files import is_torch_save_header
 
 FORMATS = ("auto", "rosinality", "nvidia")
 
@@ -19,9 +21,14 @@ FORMATS = ("auto", "rosinality", "nvidia")
 KNOWN_CROPS = {
     "stylegan2-car-config-f": (64, 0, 384, 512),  # LSUN car: 512x384 content inside 512x512
 }
+# The EditGAN release renames them: stylegan2_networks_<stem>.pt and stylegan2_networks_<stem>_with_d.pt.
+_RELEASE_NAME = re.compile(r"(?:stylegan2_networks_)?(?P<stem>.+?)(?:_with_d)?")
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # torch.save (pre-1.6)
+
+def known_crop(path: str | Path) -> tuple[int, int, int, int] | None:
+    """The crop of a published checkpoint recognised by its file name (original or EditGAN-release name)."""
+    match = _RELEASE_NAME.fullmatch(Path(path).stem)
+    return KNOWN_CROPS.get(match.group("stem")) if match else None
 
 
 def detect_format(path: str | Path) -> str:
@@ -33,7 +40,7 @@ def detect_format(path: str | Path) -> str:
         head = f.read(16)
     if not head:
         raise CheckpointError(f"{path} is empty")
-    if head.startswith(_ZIP_MAGIC) or head.startswith(_LEGACY_TORCH_MAGIC):
+    if is_torch_save_header(head):
         return "rosinality"
     if head[:1] == b"\x80":
         return "nvidia"
@@ -42,7 +49,7 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_foreign_generator(path: str | Path, format: str = "auto", *, crop=None, network: str | None = None):
-    """Read a foreign checkpoint -> (config, state dict, extras). `crop` None: KNOWN_CROPS by file name.
+    """Read a foreign checkpoint -> (config, state dict, extras). `crop` None: `known_crop` of the file name.
 
     network: "g_ema"/"g" (rosinality) or "G_ema"/"G" (NVIDIA); default the EMA generator.
     """
@@ -51,7 +58,7 @@ def read_foreign_generator(path: str | Path, format: str = "auto", *, crop=None,
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
     if crop is None:
-        crop = KNOWN_CROPS.get(path.stem)
+        crop = known_crop(path)
     if fmt == "rosinality":
         config, sd, extras = read_rosinality(path, key=network or "g_ema", crop=crop)
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, MissingWeightsError
-from editgan.io.rosinality import load_torch_file
+from editgan.io.torch_files import load_torch_file
 from editgan.nn.lpips import LPIPS
 from editgan.nn.vgg import STAGE_CHANNELS, conv_shapes
 

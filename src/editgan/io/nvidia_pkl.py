@@ -31,6 +31,7 @@ from editgan.nn.discriminator import DiscriminatorConfig
 
 _TOP_LEVEL_GENERATOR_KWARGS = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels",
                                "mapping_kwargs", "synthesis_kwargs"}
+_STYLEGAN3_MARK = "fused_modconv_default"  # in stylegan3's networks_stylegan2.py source only
 _OUR_KEY = re.compile(r"mapping\.(fc\d+\.(weight|bias)|w_avg)"
                       r"|synthesis\.b\d+\.(const|(conv0|conv1)\.(affine\.weight|affine\.bias|weight|bias|"
                       r"noise_strength|noise_const)|torgb\.(affine\.weight|affine\.bias|weight|bias))")
@@ -134,16 +135,44 @@ def generator_from_record(record: object, *, crop=None, where: str = "generator"
             if f"{prefix}.noise_const" not in sd:
                 sd[f"{prefix}.noise_const"] = torch.zeros(res, res)
                 sd[f"{prefix}.noise_strength"] = torch.zeros([])
-    conv_clamp = syn_kwargs.get("conv_clamp")
+    layers = [layer for block in blocks.values() if isinstance(block, PersistentRecord)
+              for name, layer in block.children.items() if name in ("conv0", "conv1", "torgb")]
+    conv_clamp = _stored_conv_clamp(layers, syn_kwargs, record, where)
     try:
         config = GeneratorConfig(resolution=resolution, z_dim=z_dim, w_dim=w_dim, num_mapping_layers=len(fcs),
                                  mapping_lr_mul=float(map_kwargs.get("lr_multiplier", 0.01)),
                                  channels=channels, img_channels=int(sd["synthesis.b4.torgb.weight"].shape[0]),
-                                 conv_clamp=None if conv_clamp is None else float(conv_clamp), crop=crop)
+                                 conv_clamp=conv_clamp, crop=crop)
     except Exception as err:
         raise CheckpointError(f"{where} gives an unsupported generator config: {err}") from None
     extras = {"w_avg_present": w_avg_present, "init_kwargs": kwargs}
     return config, sd, extras
+
+
+def _stored_conv_clamp(layers: list, kwargs: dict, network: PersistentRecord, where: str) -> float | None:
+    """The clamp NVIDIA's layers apply: each layer record's `conv_clamp` attribute (else init kwarg).
+
+    All layers must agree. Only when no layer stores it: the network's kwargs, else the class
+    default -- 256 in stylegan3's networks_stylegan2.py (its SynthesisBlock and Discriminator),
+    None in stylegan2-ada-pytorch's networks.py.
+    """
+    found = {}
+    for layer in layers:
+        sources = (layer.state, layer.init_kwargs) if isinstance(layer, PersistentRecord) else ()
+        stored = [src["conv_clamp"] for src in sources if "conv_clamp" in src]
+        if stored:
+            found[repr(stored[0])] = stored[0]
+    if len(found) > 1:
+        raise CheckpointError(f"{where}: layers disagree on conv_clamp ({sorted(found)}); unsupported network")
+    if found:
+        value = next(iter(found.values()))
+    else:
+        value = kwargs.get("conv_clamp", 256 if _STYLEGAN3_MARK in network.module_src else None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise CheckpointError(f"{where}: conv_clamp {value!r} is not a positive number")
+    return float(value)
 
 
 def _require(ok: bool, where: str, what: str) -> None:
@@ -193,11 +222,15 @@ def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
     mbstd_channels = int(epilogue.get("mbstd_num_channels", 1))
     _require(flat["b4.conv.weight"].shape[1] == channels[4] + mbstd_channels, where,
              "epilogue conv input width does not match mbstd_num_channels")
-    conv_clamp = kwargs.get("conv_clamp")
+    blocks = record.children
+    layers = [layer for name, block in blocks.items() if isinstance(block, PersistentRecord)
+              for part, layer in block.children.items()
+              if part in (("conv",) if name == "b4" else ("fromrgb", "conv0", "conv1"))]  # skip: never clamped
+    conv_clamp = _stored_conv_clamp(layers, kwargs, record, where)
     try:
         config = DiscriminatorConfig(resolution=max(resolutions), channels=channels,
                                      img_channels=int(flat[f"b{max(resolutions)}.fromrgb.weight"].shape[1]),
-                                     conv_clamp=None if conv_clamp is None else float(conv_clamp),
+                                     conv_clamp=conv_clamp,
                                      mbstd_group_size=int(epilogue.get("mbstd_group_size", 4) or 4),
                                      mbstd_num_channels=mbstd_channels)
     except Exception as err:

@@ -15,20 +15,19 @@ at resolution r, D = style_dim and L = log2(size):
     to_rgbs.{k}: as to_rgb1 plus upsample.kernel [4, 4]
     noises.noise_{i} [1, 1, r_i, r_i], i = 0..2L-4 (i=0: conv1; then convs.{i-1})
 
-Read with `torch.load(weights_only=True)`; no code from the file runs.
+Read with `torch_files.load_torch_file` (zip CRC check, then `torch.load(weights_only=True)`); no
+code from the file runs.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
-import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.torch_files import load_torch_file
 from editgan.nn import ops
 from editgan.nn.config import GeneratorConfig
 
@@ -46,28 +45,10 @@ class InertNamespace:
             self.__dict__.update(state)
 
 
-def load_torch_file(path: str | Path) -> object:
-    """torch.load(weights_only=True) with clear CheckpointErrors (missing, truncated, unsafe)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {path}")
-    try:
-        with torch.serialization.safe_globals([(InertNamespace, "argparse.Namespace")]), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols of old files
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        globals_named = re.findall(r"GLOBAL ([\w.]+)", str(err))
-        if "truncated" in str(err) or not globals_named and "Unsupported" not in str(err):
-            raise CheckpointError(f"{path} is truncated or corrupt ({str(err).strip().splitlines()[0][:200]}); "
-                                  "re-download it") from None
-        what = f" (it needs {globals_named[0]})" if globals_named else ""
-        raise CheckpointError(f"{path} holds objects other than tensors and plain containers{what}; "
-                              "refusing to unpickle it. If it is an NVIDIA .pkl use --format nvidia.") from None
-    except (EOFError, zipfile.BadZipFile, OSError, RuntimeError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise CheckpointError(f"{path} is truncated or corrupt, or not a torch checkpoint ({first}); "
-                              "re-download it") from None
+def load_rosinality_file(path: str | Path) -> object:
+    """The checkpoint's top-level object (argparse.Namespace `args` become InertNamespace)."""
+    return load_torch_file(path, allow=((InertNamespace, "argparse.Namespace"),),
+                           hint="If it is an NVIDIA .pkl use --format nvidia.")
 
 
 def is_rosinality_state_dict(sd: object) -> bool:
@@ -83,7 +64,7 @@ def read_rosinality(path: str | Path, *, key: str = "g_ema", mapping_lr_mul: flo
     "other_keys"}. Without `latent_avg`, mapping.w_avg is zeros and extras["w_avg_present"] is
     False (estimate it with `Generator.estimate_w_avg`).
     """
-    ckpt = load_torch_file(path)
+    ckpt = load_rosinality_file(path)
     if is_rosinality_state_dict(ckpt):
         sd, latent_avg, others = ckpt, None, []
     elif isinstance(ckpt, dict) and key in ckpt:
@@ -114,10 +95,13 @@ def convert_state_dict(sd: dict[str, torch.Tensor], *, mapping_lr_mul: float = D
     Every input key must be consumed; leftovers mean an unknown variant and raise CheckpointError.
     """
     todo = dict(sd)
+    missing: list[str] = []
 
-    def take(name: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    def take(name: str, shape: tuple[int, ...] | None = None) -> torch.Tensor | None:
+        """Pop and check `name`; a missing one is noted (all are reported together), zeros stand in."""
         if name not in todo:
-            raise CheckpointError(f"rosinality generator is missing '{name}'")
+            missing.append(name)
+            return None if shape is None else torch.zeros(shape)
         t = todo.pop(name)
         if not isinstance(t, torch.Tensor):
             raise CheckpointError(f"'{name}' is {type(t).__name__}, not a tensor")
@@ -125,9 +109,21 @@ def convert_state_dict(sd: dict[str, torch.Tensor], *, mapping_lr_mul: float = D
             raise CheckpointError(f"'{name}' has shape {tuple(t.shape)}, expected {tuple(shape)}")
         return t.detach().float().clone()
 
+    if not all(isinstance(k, str) for k in sd):
+        raise CheckpointError("rosinality generator state dict has non-string keys; not a state dict")
+    num_rgbs = 1 + max((int(m.group(1)) for k in sd if (m := re.fullmatch(r"to_rgbs\.(\d+)\.conv\.weight", k))),
+                       default=-1)
+    if num_rgbs > 13:  # 2^15 pixels: beyond any StyleGAN2
+        raise CheckpointError(f"rosinality generator names to_rgbs.{num_rgbs - 1}: not a StyleGAN2 layout")
+    dims = {"style.1.weight": 2, "input.input": 4, "to_rgb1.conv.weight": 5,
+            **{f"to_rgbs.{k}.conv.weight": 5 for k in range(num_rgbs)}}
+    _report_missing([k for k in dims if k not in sd])  # the keys that fix the widths come first
+    for name, n in dims.items():
+        if not isinstance(sd[name], torch.Tensor) or sd[name].dim() != n:
+            raise CheckpointError(f"'{name}' in the rosinality generator is not a {n}-d tensor")
+
     n_mlp = len([k for k in sd if re.fullmatch(r"style\.\d+\.weight", k)])
-    w_dim, z_dim = sd["style.1.weight"].shape[0], sd["style.1.weight"].shape[1]
-    num_rgbs = len([k for k in sd if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)])
+    w_dim, z_dim = sd["style.1.weight"].shape
     resolution = 2 ** (num_rgbs + 2)
     c4 = sd["input.input"].shape[1]
     channels = {4: int(c4)}
@@ -181,6 +177,7 @@ def convert_state_dict(sd: dict[str, torch.Tensor], *, mapping_lr_mul: float = D
         for i, name in enumerate(layer_names):
             res = ours[f"{name}.noise_const"].shape[0]
             ours[f"{name}.noise_const"] = take(f"noises.noise_{i}", (1, 1, res, res))[0, 0]
+    _report_missing(missing)
     if todo:
         left = sorted(todo)
         raise CheckpointError(f"rosinality generator has keys this reader does not know: {left[:6]}"
@@ -194,7 +191,15 @@ def convert_state_dict(sd: dict[str, torch.Tensor], *, mapping_lr_mul: float = D
     return config, ours, noise_present
 
 
-def _check_kernel(found: torch.Tensor, expected: torch.Tensor, name: str) -> None:
+def _report_missing(missing: list[str]) -> None:
+    if missing:
+        raise CheckpointError(f"rosinality generator is missing {len(missing)} key(s): {missing[:6]}"
+                              f"{' ...' if len(missing) > 6 else ''} (a damaged or modified checkpoint?)")
+
+
+def _check_kernel(found: torch.Tensor | None, expected: torch.Tensor, name: str) -> None:
+    if found is None:  # missing: reported with the other missing keys
+        return
     if found.shape != expected.shape or not torch.allclose(found, expected, atol=1e-6):
         raise CheckpointError(f"'{name}' is not the standard [1,3,3,1] blur kernel; "
                               "only blur_kernel=[1,3,3,1] generators are supported")

@@ -7,8 +7,9 @@ explicit allow-list of globals, each mapped to OUR inert re-implementation:
   persistent classes pickle as `(class_name, module_src, state)`. The module source is kept as
   text and never executed; `state` is the module's `__dict__` (`_parameters`, `_buffers`,
   `_modules`, `_init_kwargs`, plain attributes).
-* tensors: `torch._utils._rebuild_tensor_v2`, `_rebuild_parameter(_with_state)`, and storages
-  via `torch.storage._load_from_bytes`, which we re-implement with `torch.load(weights_only=True)`.
+* tensors: `torch._utils._rebuild_tensor_v2` (its size/stride/offset checked against the storage
+  before use), `_rebuild_parameter(_with_state)`, and storages via `torch.storage._load_from_bytes`,
+  which `legacy_storage.read_storage` re-implements (declared sizes checked against the bytes).
 * containers: `collections.OrderedDict`, `builtins.set/frozenset`, `dnnlib[.util].EasyDict` (a
   plain dict subclass here).
 * numpy numeric scalars, dtypes and arrays (rebuilt from raw bytes; object dtypes refused).
@@ -23,7 +24,6 @@ import collections
 import io
 import pickle
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from editgan.errors import CheckpointError, UnsafePickleError
+from editgan.io.legacy_storage import Storage, read_storage
 
 
 @dataclass
@@ -95,29 +96,32 @@ class EasyDict(dict):
     """Stand-in for `dnnlib.EasyDict`: a dict (with a `__dict__`, so BUILD opcodes work)."""
 
 
-def _load_storage(data: bytes):
-    """Storage pickled by torch as `torch.save(storage)` bytes; read back with weights_only=True."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise CheckpointError("tensor storage in pickle is not a byte string; malformed file")
-    try:
-        return torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt input
-        raise CheckpointError(f"could not read a tensor storage from the pickle ({err})") from None
-
-
 def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, *rest):
-    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+    if not isinstance(storage, Storage):
         raise CheckpointError("tensor in pickle does not reference a tensor storage; malformed file")
     if backward_hooks:
         raise UnsafePickleError("tensor in pickle carries backward hooks; refusing to load")
-    with warnings.catch_warnings():  # TypedStorage deprecation notice; this is what torch.load gives
-        warnings.simplefilter("ignore")
-        dtype = storage.dtype if isinstance(storage, torch.TypedStorage) else torch.uint8
-        untyped = storage.untyped() if isinstance(storage, torch.TypedStorage) else storage
+    _check_view(storage, storage_offset, size, stride)
     try:
-        return torch.empty((0,), dtype=dtype).set_(untyped, int(storage_offset), tuple(size), tuple(stride))
+        return torch.empty((0,), dtype=storage.dtype).set_(storage.data, storage_offset, tuple(size), tuple(stride))
     except (RuntimeError, TypeError, ValueError) as err:
-        raise CheckpointError(f"tensor in pickle has an invalid size/stride ({err})") from None
+        raise CheckpointError(f"tensor in pickle has an invalid size/stride ({type(err).__name__})") from None
+
+
+def _check_view(storage: Storage, offset, size, stride) -> None:
+    """The tensor's elements must lie inside the storage's bytes (checked before anything is allocated)."""
+    if not _naturals([offset]) or not _naturals(size) or not _naturals(stride) or len(size) != len(stride):
+        raise CheckpointError("tensor in pickle has a malformed size/stride/offset; malformed file")
+    itemsize = torch.empty((), dtype=storage.dtype).element_size()
+    if 0 not in size:
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if (last + 1) * itemsize > storage.nbytes:
+            raise CheckpointError(f"tensor in pickle of size {list(size)} reaches byte {(last + 1) * itemsize} of "
+                                  f"a {storage.nbytes}-byte storage; the file is malformed")
+
+
+def _naturals(values) -> bool:
+    return isinstance(values, (tuple, list)) and all(type(v) is int and v >= 0 for v in values)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *state):
@@ -199,7 +203,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable | type] = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _load_storage,
+    ("torch.storage", "_load_from_bytes"): read_storage,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): _safe_set,
     ("builtins", "frozenset"): _safe_frozenset,
