@@ -78,7 +78,7 @@ class QualitySettings:
     def quick(cls) -> "QualitySettings":
         """Seconds on a tiny bundle: checks the pipeline end to end, not the numbers' quality."""
         return cls(n_faces=4, n_curve=2, n_calib=3, n_reference=6, n_svm=64, pca_components=4, embed_steps=2,
-                   annotation_embed_steps=2, edit_steps=2, refine_steps=(0, 1, 2), curve_scales=(1.0, 2.0),
+                   annotation_embed_steps=2, edit_steps=6, refine_steps=(0, 1, 2), curve_scales=(1.0, 2.0),
                    fig10_scales=(1.0, 1.5), fig10_refine=1, calib_grid=9)
 
     def check(self) -> None:
