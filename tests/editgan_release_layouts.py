@@ -90,3 +90,54 @@ def editgan_encoder_state(base_width: int, num_ws: int, w_dim: int, seed: int = 
 def write_editgan_encoder(path, state: dict, prefix: str = "") -> None:
     """torch.save({"model_state_dict": state}) as the release does (prefix "module." for DataParallel)."""
     torch.save({"model_state_dict": {prefix + k: v for k, v in state.items()}}, path)
+
+
+def classifier_state(cin: int, classes: int, hidden: tuple[int, int], seed: int) -> "collections.OrderedDict":
+    """DatasetGAN's pixel_classifier as the release saves it under nn.DataParallel: `module.layers.<i>`
+    for Linear 0, 3, 6 and BatchNorm1d 2, 5 (ReLU 1, 4 have no state)."""
+    g = torch.Generator().manual_seed(seed)
+    h1, h2 = hidden
+    state = collections.OrderedDict()
+    for i, (n_out, n_in) in ((0, (h1, cin)), (3, (h2, h1)), (6, (classes, h2))):
+        state[f"module.layers.{i}.weight"] = torch.randn(n_out, n_in, generator=g) / math.sqrt(n_in)
+        state[f"module.layers.{i}.bias"] = torch.randn(n_out, generator=g) * 0.1
+        if i < 6:
+            bn, width = i + 2, n_out
+            state[f"module.layers.{bn}.weight"] = torch.rand(width, generator=g) * 0.5 + 0.75
+            state[f"module.layers.{bn}.bias"] = torch.randn(width, generator=g) * 0.1
+            state[f"module.layers.{bn}.running_mean"] = torch.randn(width, generator=g) * 0.1
+            state[f"module.layers.{bn}.running_var"] = torch.rand(width, generator=g) + 0.5
+            state[f"module.layers.{bn}.num_batches_tracked"] = torch.tensor(5000)
+    order = sorted(state, key=lambda k: (int(k.split(".")[2]), k))
+    return collections.OrderedDict((k, state[k]) for k in order)
+
+
+def write_release(root, *, g_ema: dict, latent_avg: torch.Tensor, cin: int, num_ws: int, w_dim: int,
+                  members: int = 2, hidden=(16, 8), encoder_width: int = 2, test_images: int = 2) -> dict:
+    """A miniature release folder with the published names: checkpoint/{stylegan_pretrain,
+    datasetgan_pretrain/classifier, encoder_pretrain(/testing_embedding)} and static/editing_vectors.
+    Returns {"vectors": {name: v [1, num_ws, w_dim]}, "latents": [w+ [num_ws, w_dim]]} as numpy arrays."""
+    import numpy as np
+    from pathlib import Path
+    root = Path(root)
+    ck = root / "checkpoint"
+    for sub in ("stylegan_pretrain", "datasetgan_pretrain/classifier", "encoder_pretrain/testing_embedding"):
+        (ck / sub).mkdir(parents=True, exist_ok=True)
+    torch.save({"g_ema": g_ema, "latent_avg": latent_avg},
+               ck / "stylegan_pretrain" / "stylegan2_networks_stylegan2-car-config-f.pt")
+    for m in range(members):
+        torch.save({"model_state_dict": classifier_state(cin, 32, hidden, seed=m)},
+                   ck / "datasetgan_pretrain" / "classifier" / f"car_model_{m}.pth")
+    write_editgan_encoder(ck / "encoder_pretrain" / "BEST_loss2.841871976852417.pth",
+                          editgan_encoder_state(encoder_width, num_ws, w_dim, resolution=512, fpn_channels=8),
+                          prefix="")  # EditGAN_tool.py loads it into a plain FPNEncoder
+    rng = np.random.default_rng(0)
+    latents = [(rng.standard_normal((num_ws, w_dim)) * 0.5).astype(np.float32) for _ in range(test_images)]
+    for i, w in enumerate(latents):
+        np.save(ck / "encoder_pretrain" / "testing_embedding" / f"latents_image_{i}.npy", w)
+    vectors = {name: (rng.standard_normal((1, num_ws, w_dim)) * 0.2).astype(np.float32)
+               for name in ("wheel_enlarge", "frontlight_enlarge", "license_plate_disappear")}
+    (root / "static" / "editing_vectors").mkdir(parents=True)
+    for name, v in vectors.items():
+        np.save(root / "static" / "editing_vectors" / f"{name}.npy", v)
+    return {"vectors": vectors, "latents": latents}

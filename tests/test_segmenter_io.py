@@ -84,6 +84,23 @@ def test_member_files_order_and_errors(tmp_path):
         member_files(tmp_path / "missing")
 
 
+def test_member_files_choose_final_or_an_iteration(tmp_path):
+    d = tmp_path / "release"
+    d.mkdir()
+    for name in ("car_model_{}.pth", "car_model_iter5000_number_{}.pth", "car_model_iter9000_number_{}.pth"):
+        for m in range(2):
+            (d / name.format(m)).write_bytes(b"x")
+    assert [p.name for p in member_files(d)] == ["car_model_0.pth", "car_model_1.pth"]
+    assert [p.name for p in member_files(d, 9000)] == ["car_model_iter9000_number_0.pth",
+                                                       "car_model_iter9000_number_1.pth"]
+    with pytest.raises(CheckpointError, match="no classifiers of iteration 7"):
+        member_files(d, 7)
+    for m in range(2):
+        (d / f"car_model_{m}.pth").unlink()
+    with pytest.raises(CheckpointError, match="iterations \\[5000, 9000\\] and no final"):
+        member_files(d)
+
+
 class Evil:
     def __reduce__(self):
         return (print, ("this must never run",))

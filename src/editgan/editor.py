@@ -117,14 +117,19 @@ class Editor:
         """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
         return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
 
+    def embedding_preset(self, preset: str | None = None) -> str | None:
+        """`preset`, else the manifest's `embedding.preset`, else None; InputError if unknown."""
+        preset = preset or self.bundle.manifest.get("embedding", {}).get("preset")
+        if preset is not None and preset not in EMBEDDING_PRESETS:
+            raise InputError(f"unknown embedding preset {preset!r}; choose one of {sorted(EMBEDDING_PRESETS)}")
+        return preset
+
     def embedding_options(self, preset: str | None = None, **overrides) -> dict:
         """The embedding set-up for `editgan.invert.embed`: the preset's options ("paper"/"release",
         `EMBEDDING_PRESETS`; default the manifest's `embedding.preset`, else none), else the bundle's
         {"lr", "perceptual"}, with the given overrides (None keeps what is there; names are checked).
         Includes "steps" only from a preset."""
-        preset = preset or self.bundle.manifest.get("embedding", {}).get("preset")
-        if preset is not None and preset not in EMBEDDING_PRESETS:
-            raise InputError(f"unknown embedding preset {preset!r}; choose one of {sorted(EMBEDDING_PRESETS)}")
+        preset = self.embedding_preset(preset)
         options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(),
                    **EMBEDDING_PRESETS.get(preset, {})}
         options.update({k: v for k, v in overrides.items() if v is not None})
@@ -141,8 +146,8 @@ class Editor:
             images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)
         options = self.embedding_options(preset, **options)
-        steps = options.pop("steps", 500) if steps is None else steps
-        options.pop("steps", None)
+        preset_steps = options.pop("steps", 500)
+        steps = preset_steps if steps is None else steps
         init = None
         if use_encoder and self.encoder is not None:
             init = encode(self.encoder, images, self.generator.config.crop)

@@ -20,8 +20,10 @@ def embed_file(editor, image: Path, out: Path, *, steps: int | None = None, pres
                perceptual: str | None = None) -> float:
     """Embed one file with `editor.embed` (the bundle's encoder, lr and perceptual distance, or the
     preset's, unless lr / perceptual are given), write its two outputs, return the kept loss."""
+    preset = editor.embedding_preset(preset)
     options = editor.embedding_options(preset, lr=lr, perceptual=perceptual)
-    steps = options.pop("steps", 500) if steps is None else steps
+    preset_steps = options.pop("steps", 500)
+    steps = preset_steps if steps is None else steps
     with tqdm(total=steps + 1, desc=image.name, unit="step", leave=False) as bar:
         def progress(step: int, losses: dict) -> None:
             bar.set_postfix(loss=f"{losses['loss']:.4f}")

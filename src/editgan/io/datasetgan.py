@@ -26,26 +26,43 @@ LINEARS = {"w1": 0, "w2": 3, "w3": 6}
 NORMS = {1: 2, 2: 5}
 BN_FIELDS = {"weight": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var",
              "count": "num_batches_tracked"}
-PATTERNS = (r"model_(\d+)\.pth", r"car_model_(\d+)\.pth", r"\w+_model_iter\d+_number_(\d+)\.pth")
+PATTERNS = (r"model_(\d+)\.pth", r"car_model_(\d+)\.pth", r"\w+_model_iter(\d+)_number_(\d+)\.pth")
 
 
-def member_files(directory: str | Path) -> list[Path]:
-    """The member files in `directory`, ordered by member number; CheckpointError if none or gaps."""
+def member_files(directory: str | Path, iteration: int | None = None) -> list[Path]:
+    """The member files in `directory`, ordered by member number; CheckpointError if none or gaps.
+
+    A folder may hold the final members (`car_model_<m>.pth`) and snapshots of a training iteration
+    (`car_model_iter<N>_number_<m>.pth`): iteration None takes the final ones (the release's
+    `classifier_iter: 0`), or the only iteration there is; iteration N takes that snapshot."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"classifier directory not found: {directory}")
-    found: dict[int, Path] = {}
+    sets: dict[int | None, dict[int, Path]] = {}  # iteration (None: final) -> member -> file
     for path in directory.iterdir():
         for pattern in PATTERNS:
             match = re.fullmatch(pattern, path.name)
             if match:
-                m = int(match.group(1))
+                groups = [int(g) for g in match.groups()]
+                it, m = (None, groups[0]) if len(groups) == 1 else groups
+                found = sets.setdefault(it, {})
                 if m in found:
                     raise CheckpointError(f"two files for ensemble member {m} in {directory}: "
                                           f"{found[m].name}, {path.name}")
                 found[m] = path
-    if not found:
+    if not sets:
         raise CheckpointError(f"no classifier files (model_<m>.pth, car_model_<m>.pth) in {directory}")
+    iterations = sorted(k for k in sets if k is not None)
+    if iteration is None:
+        if None not in sets and len(iterations) > 1:
+            raise CheckpointError(f"{directory} holds the classifiers of iterations {iterations} and no final "
+                                  "ones; choose an iteration")
+        found = sets.get(None) or sets[iterations[0]]
+    elif iteration in sets:
+        found = sets[iteration]
+    else:
+        raise CheckpointError(f"{directory} has no classifiers of iteration {iteration} (it has: "
+                              f"{', '.join(['final'] * (None in sets) + [str(i) for i in iterations])})")
     if sorted(found) != list(range(len(found))):
         raise CheckpointError(f"ensemble members in {directory} are not numbered 0..{len(found) - 1}: {sorted(found)}")
     return [found[m] for m in sorted(found)]
@@ -83,14 +100,14 @@ def config_from_member(path: Path, state: dict, **config_kwargs) -> SegmenterCon
 
 
 def load_datasetgan_classifiers(directory: str | Path, config: SegmenterConfig | None = None,
-                                **config_kwargs) -> Segmenter:
+                                iteration: int | None = None, **config_kwargs) -> Segmenter:
     """Read every member file of `directory` into one Segmenter (eval mode).
 
     Give a full `config`, or the feature layout as keyword arguments (feature_shapes,
     out_resolution, crop, interpolation, include_const, layers) and let widths and class count
-    come from the files; num_members is the number of files.
+    come from the files; num_members is the number of files. iteration: see `member_files`.
     """
-    files = member_files(directory)
+    files = member_files(directory, iteration)
     states = [read_member(p) for p in files]
     if config is None:
         config = config_from_member(files[0], states[0], num_members=len(files), **config_kwargs)

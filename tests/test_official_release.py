@@ -1,0 +1,127 @@
+"""The official EditGAN release end to end, on a miniature release folder with the published names,
+keys and layouts (tiny widths): one import command, then edit (colour mask, release settings),
+vector apply (.npy latent), embed (the FPN encoder) and the web tool work on the bundle."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app_fixtures import png_array
+from checkpoint_layouts import rosinality_g_ema
+from editgan.app import create_app
+from editgan.bundle import open_bundle
+from editgan.cli import main
+from editgan.editor import Editor
+from editgan.errors import InputError
+from editgan.files import load_tensors
+from editgan.io.images import save_png, to_uint8
+from editgan.official_release import find_release_files, import_release
+from editgan_release_layouts import write_release
+
+W_DIM, NUM_WS = 32, 16  # a 512-px generator has 16 w+ entries
+CHANNELS = {4: 16, 8: 16, 16: 16, 32: 8, 64: 8, 128: 8, 256: 4, 512: 4}
+# the release's classifier input: the 4x4 constant (16) + every synthesis conv output
+FEATURES = 16 + 16 + 2 * (16 + 16 + 8 + 8 + 8 + 4 + 4)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("release")
+    g_ema = rosinality_g_ema(512, W_DIM, 2, CHANNELS, seed=3)
+    arrays = write_release(root / "editGAN_release", g_ema=g_ema, latent_avg=torch.randn(W_DIM) * 0.1,
+                           cin=FEATURES, num_ws=NUM_WS, w_dim=W_DIM)
+    assert main(["import", "editgan-release", str(root / "editGAN_release"), "--out", str(root / "car")]) == 0
+    return root, arrays
+
+
+def test_import_writes_a_complete_bundle(release):
+    root, arrays = release
+    bundle = open_bundle(root / "car")
+    m = bundle.manifest
+    assert (m["domain"], m["editing"], m["embedding"], m["num_ws"], m["w_dim"]) == \
+        ("car", "release", {"preset": "release"}, NUM_WS, W_DIM)
+    assert bundle.labels.names[21:23] == ("back wheel", "front wheel") and bundle.labels.num_classes == 32
+    assert all(bundle.has(n) for n in ("generator", "segmenter", "encoder"))
+    assert bundle.generator().config.crop == (64, 0, 384, 512)
+    seg, scheme = bundle.segmenter()
+    assert seg.config.in_features == FEATURES and seg.config.num_members == 2 and seg.config.out_size == (384, 512)
+    for i, w in enumerate(arrays["latents"]):
+        assert torch.equal(load_tensors(root / "car" / "latents" / f"latents_image_{i}.safetensors")["wplus"][0],
+                           torch.from_numpy(w))
+    editor = Editor(bundle)
+    assert editor.library.list() == sorted(arrays["vectors"])
+    wheel = editor.library.get("wheel_enlarge")
+    assert torch.equal(wheel.delta, torch.from_numpy(arrays["vectors"]["wheel_enlarge"][0] / 2))
+    assert set(wheel.parts) >= {"back wheel", "front wheel"} and wheel.default_scale == 2.0
+    with pytest.raises(InputError, match="already a bundle"):
+        import_release(root / "editGAN_release", root / "car")
+
+
+def test_find_release_files_names_what_is_missing(tmp_path, release):
+    root, _ = release
+    files = find_release_files(root / "editGAN_release")
+    assert files.generator.name == "stylegan2_networks_stylegan2-car-config-f.pt" and len(files.classifiers) == 2
+    assert files.encoder.name.startswith("BEST_loss") and len(files.latents) == 2 and len(files.vectors) == 3
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no car generator"):
+        find_release_files(tmp_path / "empty")
+    assert main(["import", "editgan-release", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")]) == 1
+
+
+def test_vector_apply_from_a_release_latent(release, tmp_path):
+    root, arrays = release
+    latent = root / "editGAN_release" / "checkpoint" / "encoder_pretrain" / "testing_embedding" / "latents_image_0.npy"
+    assert main(["vector", "apply", "--bundle", str(root / "car"), "--latent", str(latent), "--vector",
+                 "wheel_enlarge=2", "--out", str(tmp_path / "a")]) == 0
+    w = torch.from_numpy(arrays["latents"][0] + arrays["vectors"]["wheel_enlarge"][0])  # the release's w + v * 2/2
+    editor = Editor(open_bundle(root / "car"))
+    expected = to_uint8(editor.render(w[None]))[0]
+    written = sorted((tmp_path / "a").glob("*.png"))
+    assert any(np.array_equal(np.asarray(Image.open(p).convert("RGB")), expected) for p in written), written
+
+
+def test_edit_with_a_colour_mask_and_the_release_settings(release, tmp_path):
+    root, _ = release
+    editor = Editor(open_bundle(root / "car"))
+    latent = root / "car" / "latents" / "latents_image_1.safetensors"
+    w = load_tensors(latent)["wplus"]
+    labels = editor.segment(w)[0].numpy()
+    target = labels.copy()
+    target[200:260, 100:180] = editor.scheme.index("back wheel")
+    Image.fromarray(editor.scheme.colorize(target)).save(tmp_path / "mask.png")  # RGB, the release's colours
+    assert main(["edit", "--bundle", str(root / "car"), "--latent", str(latent), "--target", str(tmp_path / "mask.png"),
+                 "--parts", "back wheel", "--steps", "2", "--out", str(tmp_path / "e"), "--save-vector", "mine"]) == 0
+    saved = json.loads((root / "car" / "vectors" / "mine.json").read_text())
+    assert saved["created"]["settings"]["keep"] == "final" and saved["created"]["settings"]["region"] == "painted"
+    assert saved["losses"][0]["consistency"] > 0 and len(saved["losses"]) == 3
+
+
+def test_embed_starts_from_the_release_encoder(release, tmp_path):
+    root, arrays = release
+    editor = Editor(open_bundle(root / "car"))
+    image = to_uint8(editor.render(torch.from_numpy(arrays["latents"][0])[None]))[0]
+    save_png(tmp_path / "car.png", image)
+    assert image.shape == (384, 512, 3)
+    assert main(["embed", str(tmp_path / "car.png"), "--bundle", str(root / "car"), "--steps", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "o" / "car.wplus.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta["init"] == "encoder" and meta["preset"] == "release"  # the bundle's embedding preset
+    assert meta["schedule"] == "rampdown" and meta["keep"] == "final"
+
+
+def test_web_tool_applies_a_release_vector(release):
+    root, arrays = release
+    editor = Editor(open_bundle(root / "car"))
+    with TestClient(create_app(editor)) as client:
+        sid = client.post("/api/sessions").json()["session_id"]
+        assert client.post(f"/api/sessions/{sid}/sample", json={"seed": 4}).status_code == 200
+        r = client.post(f"/api/sessions/{sid}/apply", json={"scales": {"wheel_enlarge": 2.0}})
+        assert r.status_code == 200
+        w = editor.sample(4) + torch.from_numpy(arrays["vectors"]["wheel_enlarge"][0])
+        np.testing.assert_array_equal(png_array(r.content), to_uint8(editor.render(w))[0])
