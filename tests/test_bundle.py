@@ -85,3 +85,14 @@ def test_new_generator_retires_what_was_trained_against_the_old(tmp_path, tiny_g
     assert json.loads((old / "manifest.json").read_text())["provenance"]["encoder"] == {"steps": 3}
     write_bundle(path, "tiny", make_tiny_generator(seed=6))  # nothing left to retire
     assert open_bundle(path).manifest["superseded"] == [retired]
+
+
+def test_packaged_bundles_keep_user_data_in_the_user_data_dir(tmp_path, monkeypatch):
+    from editgan.bundle import open_bundle as open_
+    from editgan.files import user_data_dir
+    monkeypatch.setenv("EDITGAN_HOME", str(tmp_path / "home"))
+    assert user_data_dir() == tmp_path / "home"
+    shipped = open_("toonfaces")
+    assert shipped.packaged and shipped.user_dir == tmp_path / "home" / "bundles" / "toonfaces"
+    monkeypatch.delenv("EDITGAN_HOME")
+    assert user_data_dir().name == "editgan"

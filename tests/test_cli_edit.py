@@ -65,9 +65,9 @@ def test_errors_are_one_line(bundle, capsys):
     Image.fromarray(np.full((32, 32), 9, np.uint8), mode="L").save(bundle / "bad.png")
     assert main([*common, "--target", str(bundle / "bad.png"), "--parts", "mouth"]) == 1
     assert "bad.png" in _error(capsys)
-    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(bundle / "rgb.png")
+    Image.fromarray(np.full((32, 32, 3), (1, 2, 3), np.uint8)).save(bundle / "rgb.png")  # not a scheme colour
     assert main([*common, "--target", str(bundle / "rgb.png"), "--parts", "mouth"]) == 1
-    assert "rgb.png" in _error(capsys)
+    assert "rgb.png" in (err := _error(capsys)) and "(1, 2, 3)" in err
     assert main([*common, "--target", str(bundle / "mask.png"), "--parts", "mouth,nose"]) == 1
     assert "unknown label 'nose'" in _error(capsys)
     assert main(["vector", "apply", "--bundle", b, "--seed", "1", "--vector", "ghost=1",

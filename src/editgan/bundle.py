@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
-from editgan.files import load_tensors, read_json, write_json
+from editgan.files import load_tensors, read_json, user_data_dir, write_json
 from editgan.io.encoder_files import load_encoder
 from editgan.io.perceptual import get_perceptual
 from editgan.io.segmenter_files import load_segmenter
@@ -112,6 +112,17 @@ class Bundle:
         {"preset": ..., field: value} (resolved by `editgan.edit.settings.edit_settings`), or None
         for the paper's settings."""
         return self.manifest.get("editing")
+
+    @property
+    def packaged(self) -> bool:
+        """Whether this bundle ships inside the package (read-only: user data goes to `user_dir`)."""
+        return self.path.resolve().parent == packaged_bundles_dir().resolve()
+
+    @property
+    def user_dir(self) -> Path:
+        """Where the user's additions to this bundle live (their vectors, annotations): the bundle
+        itself, or for a packaged bundle `user_data_dir()/bundles/<name>`."""
+        return user_data_dir() / "bundles" / self.path.name if self.packaged else self.path
 
     def provenance(self, network: str) -> dict:
         return self.manifest.get("provenance", {}).get(network, {})

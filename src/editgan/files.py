@@ -1,6 +1,6 @@
 """Our files on disk, written atomically: a temporary file next to the target, renamed over it in
 one step, so a reader never sees half a file and an interrupted write loses nothing. Tensors go to
-safetensors (never pickle), everything else to JSON."""
+safetensors (never pickle), everything else to JSON. `user_data_dir` is where a user's own files go."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import platformdirs
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -83,3 +84,10 @@ def read_json(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} must hold a JSON object")
     return data
+
+
+def user_data_dir() -> Path:
+    """Where a user's own data lives (vector libraries and annotations of read-only bundles):
+    $EDITGAN_HOME if set, else the platform's user data folder (e.g. ~/.local/share/editgan)."""
+    home = os.environ.get("EDITGAN_HOME")
+    return Path(home) if home else Path(platformdirs.user_data_dir("editgan", appauthor=False))
