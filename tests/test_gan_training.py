@@ -295,3 +295,15 @@ def test_bundle_create_records_embedding_settings(tmp_path):
                  "--embedding-lr", "0.05", "--perceptual", "msssim_l1"]) == 0
     b = open_bundle(tmp_path / "b")
     assert b.embedding_lr() == 0.05 and b.manifest["perceptual"] == "msssim_l1"
+
+
+def test_image_sources_centre_crop_to_the_target_aspect():
+    from PIL import Image
+
+    from editgan.train.data import fit_rgb
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)  # H 20, W 40
+    img = Image.fromarray(arr)
+    np.testing.assert_array_equal(fit_rgb(img, 20), arr[:, 10:30])  # square: the middle 20 columns
+    np.testing.assert_array_equal(fit_rgb(img, (15, 40)), np.asarray(img.crop((0, 2, 40, 17))))  # 8:3 fits
+    assert fit_rgb(img, (6, 8)).shape == (6, 8, 3)

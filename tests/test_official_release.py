@@ -125,3 +125,17 @@ def test_web_tool_applies_a_release_vector(release):
         assert r.status_code == 200
         w = editor.sample(4) + torch.from_numpy(arrays["vectors"]["wheel_enlarge"][0])
         np.testing.assert_array_equal(png_array(r.content), to_uint8(editor.render(w))[0])
+
+
+def test_train_encoder_fine_tunes_the_release_encoder_on_the_cropped_car(release, tmp_path):
+    """--init from the imported FPN encoder; real images are 512x384 (the crop), E reads the canvas."""
+    root, arrays = release
+    editor = Editor(open_bundle(root / "car"))
+    (tmp_path / "cars").mkdir()
+    for i, w in enumerate(arrays["latents"]):
+        save_png(tmp_path / "cars" / f"{i}.png", to_uint8(editor.render(torch.from_numpy(w)[None]))[0])
+    Image.new("RGB", (640, 400), (9, 9, 9)).save(tmp_path / "cars" / "wide.png")  # centre-cropped to 4:3
+    assert main(["train", "encoder", "--bundle", str(root / "car"), "--data", str(tmp_path / "cars"),
+                 "--init", str(root / "car"), "--steps", "1", "--batch", "2", "--out", str(tmp_path / "run")]) == 0
+    trained = json.loads((tmp_path / "run" / "encoder.json").read_text())
+    assert trained["format"] == json.loads((root / "car" / "encoder.json").read_text())["format"]

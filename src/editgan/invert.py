@@ -39,6 +39,7 @@ from editgan.edit.losses import PIXEL_SPACES
 from editgan.errors import InputError
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
+from editgan.nn.encoder import place_on_canvas
 from editgan.nn.stylegan2 import Generator, check_wplus
 
 ProgressFn = Callable[[int, dict], None]
@@ -125,14 +126,7 @@ def encode(encoder, images: torch.Tensor, crop: tuple[int, int, int, int] | None
     (the input of the official car encoder: the 512x512 canvas with black bands)."""
     if isinstance(encoder, Bundle):
         encoder = encoder.encoder(device=images.device)
-    images = images.float()
-    if crop is not None:
-        top, left, h, w = crop
-        r = encoder.config.resolution
-        canvas = images.new_full((images.shape[0], images.shape[1], r, r), -1.0)
-        canvas[:, :, top:top + h, left:left + w] = images
-        images = canvas
-    return encoder(images)
+    return encoder(place_on_canvas(images.float(), crop, encoder.config.resolution))
 
 
 def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = None, steps: int = 500,

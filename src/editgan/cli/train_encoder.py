@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     bundle = open_bundle(args.bundle)
     args.data = args.data or domain_data(bundle.domain)
     G = bundle.generator(device)
-    source = open_source(args.data, G.config.resolution, count=args.pool, cache_dir=args.cache_dir)
+    source = open_source(args.data, G.config.resolution, count=args.pool, cache_dir=args.cache_dir,
+                         size=G.config.image_size)
     out = Path(args.out)
     prefix = out / "checkpoint"
     dist = ddp.init_from_env(device)

@@ -57,6 +57,20 @@ def default_groups(num_ws: int) -> tuple[int, int]:
     return max(1, num_ws * 3 // 18), max(1, num_ws * 4 // 18)
 
 
+def place_on_canvas(images: torch.Tensor, crop: tuple[int, int, int, int] | None, side: int) -> torch.Tensor:
+    """Images [N, C, h, w] of a cropped generator's content -> [N, C, side, side] with the content at
+    crop (top, left, h, w) and black (-1) elsewhere: the input of an encoder for such a generator
+    (the official car encoder reads the 512x512 canvas with black bands). crop None: unchanged."""
+    if crop is None:
+        return images
+    top, left, h, w = crop
+    if tuple(images.shape[-2:]) != (h, w):
+        raise InputError(f"images must be [N, C, {h}, {w}] for the crop {crop}, got {list(images.shape)}")
+    canvas = images.new_full((*images.shape[:-2], side, side), -1.0)
+    canvas[..., top:top + h, left:left + w] = images
+    return canvas
+
+
 @dataclass
 class EncoderConfig(JsonConfig):
     """Shape of an encoder. resolution: input side R (power of two >= 16); coarse_resolution: side

@@ -21,14 +21,18 @@ from editgan.registry import DATA_SOURCES
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def to_square_rgb(img: Image.Image, resolution: int) -> np.ndarray:
-    """Centre-crop to a square, resize with Lanczos, convert to RGB: uint8 [R, R, 3]."""
+def fit_rgb(img: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the aspect ratio of `size` (R, or (H, W)), resize with Lanczos, convert to RGB:
+    uint8 [H, W, 3]."""
+    h, w = (size, size) if isinstance(size, int) else size
     img = img.convert("RGB")
-    w, h = img.size
-    s = min(w, h)
-    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    if s != resolution:
-        img = img.resize((resolution, resolution), Image.LANCZOS)
+    iw, ih = img.size
+    scale = min(iw / w, ih / h)  # the largest box of the target's aspect that fits
+    cw, ch = round(w * scale), round(h * scale)
+    left, top = (iw - cw) // 2, (ih - ch) // 2
+    img = img.crop((left, top, left + cw, top + ch))
+    if (cw, ch) != (w, h):
+        img = img.resize((w, h), Image.LANCZOS)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -38,10 +42,11 @@ def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 class ImageFileSource:
-    """Images in a folder (recursive) or a zip archive, centre-cropped and resized on read."""
+    """Images in a folder (recursive) or a zip archive, centre-cropped to `size` (R, or (H, W) for a
+    generator whose content is a crop of its canvas) and resized on read."""
 
-    def __init__(self, path: str | Path, resolution: int):
-        self.path, self.resolution = Path(path), resolution
+    def __init__(self, path: str | Path, size: int | tuple[int, int]):
+        self.path, self.size = Path(path), size
         if zipfile.is_zipfile(self.path):
             with zipfile.ZipFile(self.path) as zf:
                 self.names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
@@ -69,18 +74,20 @@ class ImageFileSource:
         name = self.names[index]
         try:
             with Image.open(io.BytesIO(self._read(name))) as img:
-                return uint8_to_tensor(to_square_rgb(img, self.resolution))
+                return uint8_to_tensor(fit_rgb(img, self.size))
         except (OSError, UnidentifiedImageError, ValueError, zipfile.BadZipFile):
             self.skipped.add(name)
             return None
 
 
-def open_source(spec: str, resolution: int, count: int = 50_000, cache_dir: str | Path | None = None, progress=None):
+def open_source(spec: str, resolution: int, count: int = 50_000, cache_dir: str | Path | None = None, progress=None,
+                size: tuple[int, int] | None = None):
     """A data source a domain plug-in registered under `spec` (e.g. 'toonfaces', built with `count`
-    items, cached under `cache_dir`), else a folder or zip path of images."""
+    items, cached under `cache_dir`), else a folder or zip path of images at `resolution`, or at
+    `size` (H, W) for a generator whose content is a crop of its canvas."""
     if not Path(spec).exists() and spec in DATA_SOURCES:
         return DATA_SOURCES.get(spec)(resolution, count, cache_dir, progress)
-    return ImageFileSource(spec, resolution)
+    return ImageFileSource(spec, size or resolution)
 
 
 def draw_batch(source, indices: list[int], rng: torch.Generator) -> tuple[torch.Tensor, int]:

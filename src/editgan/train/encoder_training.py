@@ -30,6 +30,7 @@ from editgan.errors import ConfigError
 from editgan.io.encoder_files import encoder_class
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.config_base import JsonConfig
+from editgan.nn.encoder import place_on_canvas
 from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
@@ -69,8 +70,8 @@ class EncoderTrainConfig(JsonConfig):
 
 
 def reconstruction_terms(E: torch.nn.Module, G: Generator, x: torch.Tensor, distance: PerceptualFn):
-    """x [N, 3, R, R] -> (w+ = E(x), perceptual D(x, G(w+)) [N], pixel L2 [N])."""
-    wplus = E(x)
+    """x [N, 3, H, W] (G's image_size) -> (w+ = E(x on G's canvas), perceptual D(x, G(w+)) [N], pixel L2 [N])."""
+    wplus = E(place_on_canvas(x, G.config.crop, E.config.resolution))
     recon = G.synthesis(wplus, noise_mode="const")
     return wplus, distance(recon, x), (recon - x).square().mean(dim=(1, 2, 3))
 
@@ -79,7 +80,7 @@ def encoder_losses(E: torch.nn.Module, G: Generator, z: torch.Tensor, real: torc
                    distance: PerceptualFn, lambdas=PAPER_LAMBDAS) -> tuple[torch.Tensor, dict]:
     """(loss: batch mean of L_Sampling (+ L_RGB when `real` is given), dict of batch-mean terms).
 
-    z [N, z_dim] draws the samples; real [M, 3, R, R] in [-1, 1] or None (warm-up).
+    z [N, z_dim] draws the samples; real [M, 3, H, W] (G's image_size) in [-1, 1] or None (warm-up).
     """
     l1, l2, l3, l4, l5 = lambdas
     with torch.no_grad():
@@ -107,9 +108,6 @@ class EncoderTrainer:
         if config.batch % self.dist.world_size:
             raise ConfigError(f"batch {config.batch} must be divisible by the number of processes "
                               f"{self.dist.world_size}")
-        gcfg = G.config
-        if gcfg.crop is not None:
-            raise ConfigError("encoder training needs a square (uncropped) generator")
         self.G = G.to(self.device).eval().requires_grad_(False)
         torch.manual_seed(config.seed)
         self.E = encoder_class(config.architecture).for_generator(G, **config.encoder).to(self.device).train()
