@@ -22,3 +22,9 @@ def make_tiny_generator(seed: int = 0, **overrides) -> Generator:
 @pytest.fixture
 def tiny_generator() -> Generator:
     return make_tiny_generator()
+
+
+@pytest.fixture(autouse=True)
+def private_user_data(tmp_path_factory, monkeypatch):
+    """User data (vector libraries of packaged bundles) goes to a temporary folder, never the real home."""
+    monkeypatch.setenv("EDITGAN_HOME", str(tmp_path_factory.mktemp("editgan-home")))

@@ -2,6 +2,7 @@
 the library and sliders (checked against w+ arithmetic), uploads, cancel, concurrency, bad input."""
 
 import io
+import json
 import threading
 import time
 import zipfile
@@ -16,7 +17,8 @@ from edit_fixtures import MOUTH, SCHEME
 from fastapi.testclient import TestClient
 
 from editgan.app import create_app
-from editgan.edit.vectors import EditingVector
+from editgan.edit.vectors import EditingVector, VectorLibrary
+from editgan.errors import CheckpointError
 from editgan.io.images import to_uint8
 
 SIZE = (32, 32)
@@ -337,3 +339,167 @@ def test_sessions_are_independent_under_concurrent_requests(world):
         np.testing.assert_array_equal(png_array(results[seed]), rendered(editor, editor.sample(seed)))
     assert client.delete(f"/api/sessions/{sessions[0]}").status_code == 204
     assert client.post(f"/api/sessions/{sessions[0]}/apply", json={"scales": {}}).status_code == 404
+
+
+def submit_edit(client, sid, steps):
+    shown = client.post(f"/api/sessions/{sid}/sample", json={"seed": 1}).json()
+    target = painted(labels_array(shown["labels"], SIZE))
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(target), "steps": steps})
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def read_events(client, url, timeout=20.0) -> list[dict]:
+    """`follow` on any events URL, failing (instead of hanging) when the stream does not end."""
+    out = {}
+    reader = threading.Thread(target=lambda: out.update(events=follow_url(client, url)), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert not reader.is_alive(), f"{url} did not end"
+    return out["events"]
+
+
+def follow_url(client, url):
+    with client.stream("GET", url) as stream:
+        return [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
+
+
+def test_a_finished_jobs_stream_ends_with_its_final_event_whatever_after_says(world):
+    _, client, _ = world
+    job = submit_edit(client, new_session(client), steps=1)
+    events = follow(client, job)
+    assert events[-1]["event"] == "done"
+    for after in (len(events) - 1, len(events), len(events) + 5):
+        assert read_events(client, f"/api/jobs/{job}/events?after={after}") == [events[-1]], after
+    assert read_events(client, f"/api/jobs/{job}/events?after=2") == events[2:]
+
+
+def test_scales_are_bounded_numbers_and_a_non_finite_edit_is_not_kept(world):
+    editor, client, _ = world
+    sid = new_session(client)
+    learn(client, sid, steps=1)
+    client.post(f"/api/sessions/{sid}/vectors", json={"name": "smile"})
+    apply = f"/api/sessions/{sid}/apply"
+    r = client.post(apply, json={"scales": {"smile": 1.7e308}})
+    assert r.status_code == 422 and r.json()["detail"] == "scales.smile: Input should be less than or equal to 10"
+    assert client.get("/api/info").json()["max_scale"] == 10
+    for bad in (True, "1", None, [1]):
+        assert client.post(apply, json={"scales": {"smile": bad}}).status_code == 422, bad
+    assert client.post(apply, json={"scales": {"smile": -10}}).status_code == 200  # an integer is a number
+    EditingVector(delta=torch.full((editor.generator.config.num_ws, 16), 3e38), name="huge").save(
+        editor.library.directory)  # finite, but 10x of it is not in float32
+    r = client.post(apply, json={"scales": {"huge": 10}})
+    assert r.status_code == 400 and "not finite" in r.json()["detail"]
+    assert client.post(f"/api/sessions/{sid}/adopt").status_code == 200  # adopts the -10 smile, not the inf
+    assert client.post(apply, json={"scales": {"smile": 1}}).status_code == 200
+
+
+@pytest.mark.parametrize("path, body", [
+    ("sample", {"seed": True}), ("sample", {"seed": "3"}), ("sample", {"seed": 3.0}), ("sample", {"psi": "1"}),
+    ("edit", {"labels": "", "steps": True}), ("edit", {"labels": "", "steps": "3"}),
+    ("edit", {"labels": "", "buffer": False}), ("edit", {"labels": "", "lr": "0.1"}),
+    ("refine", {"scales": {"v": 1}, "steps": True}), ("vectors", {"name": "v", "overwrite": "yes"}),
+    ("vectors", {"name": 5})])
+def test_booleans_and_numeric_strings_are_not_numbers(world, path, body):
+    _, client, _ = world
+    r = client.post(f"/api/sessions/{new_session(client)}/{path}", json=body)
+    assert r.status_code == 422 and len(r.json()["detail"].splitlines()) == 1, r.text
+
+
+def test_full_session_table_refuses_new_sessions_and_spares_busy_ones(world):
+    editor, _, _ = world
+    with TestClient(create_app(editor, max_sessions=2)) as client:
+        first, second = new_session(client), new_session(client)
+        r = client.post("/api/sessions")
+        assert r.status_code == 503 and "already has 2 sessions in use" in r.json()["detail"]
+        assert all("no image yet" in client.get(f"/api/sessions/{s}").json()["detail"] for s in (first, second))
+    with TestClient(create_app(editor, max_sessions=2, session_recent_s=0.0)) as client:
+        working = new_session(client)
+        job = submit_edit(client, working, steps=1000)
+        idle = new_session(client)
+        for _ in range(3):  # each new session evicts the idle one, never the one with a running job
+            newer = new_session(client)
+            assert client.post(f"/api/sessions/{idle}/sample", json={}).status_code == 404
+            idle = newer
+        assert client.get(f"/api/jobs/{job}").json()["status"] in ("queued", "running")
+        client.post(f"/api/jobs/{job}/cancel")
+        wait_status(client, job, {"cancelled", "done"})
+
+
+def test_a_chunked_body_over_the_limit_gets_413(world):
+    """(That reading stops at the limit is checked on the middleware itself: the test client reads
+    the whole body before it calls the application.)"""
+    _, client, _ = world
+    sid = new_session(client)
+
+    def chunks():
+        for _ in range(200):  # 200 kB without a Content-Length
+            yield b"\0" * 1000
+
+    r = client.post(f"/api/sessions/{sid}/upload", content=chunks(),
+                    headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert "content-length" not in r.request.headers and r.request.headers["transfer-encoding"] == "chunked"
+    assert r.status_code == 413 and r.json()["detail"] == "the request body is larger than the 50000 bytes accepted"
+    r = client.post(f"/api/sessions/{sid}/edit", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_errors_do_not_show_server_paths(world, tmp_path, monkeypatch):
+    editor, client, _ = world
+    sid = new_session(client)
+    learn(client, sid, steps=1)
+    client.post(f"/api/sessions/{sid}/vectors", json={"name": "good"})
+    (editor.library.directory / "bad.json").write_text("{not json")
+    (editor.library.directory / "bad.safetensors").write_bytes(b"")
+    problems = client.get("/api/vectors").json()["problems"]
+    assert len(problems) == 1 and "vectors/bad.json is not valid JSON" in problems[0]
+    r = client.post(f"/api/sessions/{sid}/apply", json={"scales": {"bad": 1}})
+    assert r.status_code == 409 and r.json()["detail"].startswith("vectors/bad.json is not valid JSON")
+    assert client.post(f"/api/sessions/{sid}/vectors", json={"name": "good"}).json()["detail"] == \
+        "an editing vector named 'good' already exists (good.json, good.safetensors); choose another name or overwrite it"
+
+    def broken(*args, **kwargs):
+        raise CheckpointError(f"{editor.bundle.path / 'segmenter.json'} is broken")
+
+    monkeypatch.setattr(editor, "edit", broken)
+    *_, events = learn(client, sid, steps=1)
+    assert events[-1]["message"] == "bundle/segmenter.json is broken"
+    for text in (problems[0], r.text, events[-1]["message"]):
+        assert str(tmp_path) not in text
+
+
+def test_shipped_vectors_are_read_only_and_yours_shadow_them(world, tmp_path):
+    editor, client, service = world
+    sid = new_session(client)
+    learn(client, sid, steps=1)
+    delta = service.sessions.get(sid).vector.delta
+    shipped = tmp_path / "shipped"
+    EditingVector(delta=-delta, name="smile").save(shipped)
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    editor.library = VectorLibrary(editor.library.directory, editor.library.shape, shipped=shipped)
+
+    def listed():
+        return {v["name"]: (v["shipped"], v["shadows_shipped"]) for v in client.get("/api/vectors").json()["vectors"]}
+
+    def applied():
+        return png_array(client.post(f"/api/sessions/{sid}/apply", json={"scales": {"smile": 1}}).content)
+
+    w = editor.sample(1)
+    assert listed() == {"smile": (True, False)}
+    np.testing.assert_array_equal(applied(), rendered(editor, w - delta))
+    r = client.delete("/api/vectors/smile")
+    assert r.status_code == 403 and r.json()["detail"].startswith("'smile' is a shipped vector and cannot be deleted")
+    assert client.post("/api/vectors/smile/rename", json={"new_name": "grin"}).status_code == 403
+    r = client.post(f"/api/sessions/{sid}/vectors", json={"name": "smile"})
+    assert r.status_code == 400 and "already exists (a shipped vector: yours would shadow it)" in r.json()["detail"]
+    saved = client.post(f"/api/sessions/{sid}/vectors", json={"name": "smile", "overwrite": True})
+    assert saved.status_code == 201 and saved.json()["shadows_shipped"] and not saved.json()["shipped"]
+    assert listed() == {"smile": (False, True)}
+    np.testing.assert_array_equal(applied(), rendered(editor, w + delta))
+    client.post(f"/api/sessions/{sid}/vectors", json={"name": "smile", "overwrite": True})
+    (kept,) = (editor.library.directory / ".backup").iterdir()  # the overwritten version is kept
+    assert torch.equal(EditingVector.load(kept, "smile").delta, delta)
+    assert client.delete("/api/vectors/smile").status_code == 204  # yours goes; the shipped one is back
+    assert listed() == {"smile": (True, False)}
+    np.testing.assert_array_equal(applied(), rendered(editor, w - delta))
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before

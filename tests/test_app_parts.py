@@ -1,9 +1,14 @@
 """The web tool's pieces on their own: the label-map wire format, the difference view, session
-expiry and the job worker (order, failures, cancellation)."""
+expiry and eviction, job events and the job worker (order, failures, cancellation), the body size
+limit and the server-path redactor."""
 
+import asyncio
 import base64
+import itertools
+import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +16,10 @@ import pytest
 from edit_fixtures import SCHEME
 from editgan.app.codec import decode_labels, difference, encode_labels
 from editgan.app.jobs import Job, JobQueue
+from editgan.app.limits import BodyLimit
+from editgan.app.redact import Redactor
 from editgan.app.service import fallback_scheme
-from editgan.app.sessions import SessionNotFound, SessionStore
+from editgan.app.sessions import SessionNotFound, SessionStore, TooManySessions
 from editgan.errors import InputError
 
 
@@ -44,20 +51,83 @@ def test_fallback_scheme_names_and_distinct_colours():
     assert scheme.names == ("0", "1", "2", "3", "4") and len(set(scheme.colors)) == 5
 
 
-def test_sessions_expire_and_least_recent_is_evicted():
-    dropped = []
-    store = SessionStore(ttl_s=0.2, max_sessions=2, on_drop=dropped.append)
+def test_sessions_expire_and_only_idle_ones_are_evicted():
+    dropped, busy = [], set()
+    store = SessionStore(ttl_s=0.6, max_sessions=2, on_drop=dropped.append, busy=busy.__contains__, recent_s=0.2)
     a, b = store.create(), store.create()
-    time.sleep(0.05)
-    store.get(a.id)  # a is now the most recently used
-    c = store.create()  # over the limit: b goes
-    assert dropped == [b.id] and len(store) == 2
+    with pytest.raises(TooManySessions, match="already has 2 sessions in use"):
+        store.create()  # both were used recently: nobody is evicted
+    assert dropped == [] and len(store) == 2
+    time.sleep(0.3)
+    busy.add(b.id)  # b has a running job: never evicted, not even when it is the least recently used
+    store.get(a.id)
+    with pytest.raises(TooManySessions):
+        store.create()
+    time.sleep(0.3)
+    c = store.create()  # a is idle now: it goes
+    assert dropped == [a.id] and len(store) == 2
     with pytest.raises(SessionNotFound):
-        store.get(b.id)
-    time.sleep(0.25)
+        store.get(a.id)
+    time.sleep(0.8)
     with pytest.raises(SessionNotFound, match="expired"):
         store.get(c.id)
+    store.get(b.id)  # a busy session outlives the time limit
+    busy.clear()
+    time.sleep(0.8)
+    with pytest.raises(SessionNotFound):
+        store.get(b.id)
     assert sorted(dropped) == sorted([a.id, b.id, c.id]) and len(store) == 0
+
+
+def test_finished_job_events_always_end_with_the_final_one():
+    job = Job("a", "s", 0, lambda job: {})
+    job.emit("queued")
+    job.emit("started")
+    assert job.since(0) == (job.events, False) and job.since(5) == ([], False)
+    job.emit("done", n=1)
+    final = job.events[-1]
+    assert job.since(1) == (job.events[1:], True)
+    assert job.since(3) == ([final], True) and job.since(99) == ([final], True)
+
+
+def body_limit_run(chunks, limit=100, **headers):
+    """Run BodyLimit around an app that reads the whole body; -> (messages sent, chunks read)."""
+    sent, read = [], []
+
+    async def app(scope, receive, send):
+        while (message := await receive())["more_body"]:
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive():
+        read.append(next(chunks))
+        return {"type": "http.request", "body": read[-1], "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(BodyLimit(app, limit=limit, shown=90)(scope, receive, send))
+    return sent, read
+
+
+def test_body_limit_stops_reading_a_chunked_body_at_the_limit():
+    sent, read = body_limit_run(itertools.repeat(b"x" * 30))  # an endless body without a Content-Length
+    assert len(read) == 4 and sent[0]["status"] == 413 and len(sent) == 2
+    assert json.loads(sent[1]["body"]) == {"detail": "the request body is larger than the 90 bytes accepted"}
+    sent, read = body_limit_run(iter([]), **{"content-length": "101"})
+    assert read == [] and sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["detail"] == "the request body is 101 bytes; at most 90 are accepted"
+
+
+def test_redactor_hides_server_paths():
+    redact = Redactor({Path("/srv/b/toonfaces"): "toonfaces", Path("/home/u/.local/share/editgan/lib"): "vectors"})
+    assert redact("/srv/b/toonfaces/vectors/a.json does not match /home/u/.local/share/editgan/lib/a.safetensors") \
+        == "toonfaces/vectors/a.json does not match vectors/a.safetensors"
+    assert redact("file not found: /opt/w/model_ir_se50.pth") == "file not found: model_ir_se50.pth"
+    kept = "invalid vector name '../evil' or 'a/b' (image/png, 1/2)"
+    assert redact(kept) == kept
 
 
 def test_job_queue_runs_in_order_reports_failures_and_cancels():

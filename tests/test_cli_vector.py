@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from editgan.bundle import packaged_bundles_dir
 from editgan.cli import main
 from editgan.edit.vectors import EditingVector, VectorLibrary
 
@@ -57,3 +58,21 @@ def test_set_scale(tmp_path, capsys):
     assert main(_vector_args(tmp_path, "set-scale", "ghost", "1")) == 1
     assert "no editing vector named 'ghost'" in capsys.readouterr().err
     assert lib.get("smile").default_scale == -0.75
+
+
+def test_the_packaged_bundles_vectors_are_read_only_and_yours_go_to_the_user_data_dir(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDITGAN_HOME", str(tmp_path))
+    shipped = packaged_bundles_dir() / "toonfaces" / "vectors"
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    assert main(["vector", "delete", "smile"]) == 1
+    err = capsys.readouterr().err
+    assert "'smile' is a shipped vector and cannot be deleted" in err and len(err.splitlines()) == 1
+    assert main(["vector", "rename", "smile", "grin"]) == 1
+    assert main(["vector", "set-scale", "smile", "0.5"]) == 0  # your copy, shadowing the shipped one
+    assert VectorLibrary(tmp_path / "bundles" / "toonfaces" / "vectors").get("smile").default_scale == 0.5
+    capsys.readouterr()
+    assert main(["vector", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "smile\tparts=" in out and "default_scale=0.5\tyours, shadows the shipped one" in out
+    assert "open_mouth\tparts=" in out and "\tshipped (read-only)" in out
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before

@@ -8,7 +8,8 @@ import torch
 
 from editgan.edit import vectors as vectors_mod
 from editgan.edit.apply import apply_vectors
-from editgan.edit.vectors import EditingVector, VectorLibrary, validate_name
+from editgan.bundle import open_bundle, packaged_bundles_dir
+from editgan.edit.vectors import EditingVector, ReadOnlyVector, VectorLibrary, bundle_library, validate_name
 from editgan.errors import CheckpointError, InputError
 from editgan.files import atomic_path
 
@@ -77,14 +78,56 @@ def test_rename_and_delete(tmp_path):
     assert json.loads((tmp_path / "c.json").read_text())["name"] == "c"
     lib.rename("c", "C")  # case-only rename
     assert lib.list() == ["C", "b"]
-    lib.rename("C", "b", overwrite=True)
+    lib.rename("C", "b", overwrite=True)  # the replaced b is kept in .backup
     assert lib.list() == ["b"] and torch.equal(lib.get("b").delta, make(seed=0).delta)
-    lib.delete("b")
-    assert lib.list() == [] and list(tmp_path.iterdir()) == []
+    lib.delete("b")  # and so is the deleted one
+    assert lib.list() == [] and [p.name for p in tmp_path.iterdir()] == [".backup"]
+    kept = sorted((tmp_path / ".backup").iterdir())
+    assert [torch.equal(EditingVector.load(k, "b").delta, make(seed=s).delta) for k, s in zip(kept, (1, 0))] == \
+        [True, True]
     with pytest.raises(InputError):
         lib.delete("b")
     with pytest.raises(InputError):
         lib.rename("nothing", "other")
+
+
+def test_shipped_vectors_are_read_only_and_user_vectors_shadow_them(tmp_path):
+    shipped = tmp_path / "shipped"
+    VectorLibrary(shipped, SHAPE).add(make("smile", seed=0))
+    VectorLibrary(shipped, SHAPE).add(make("wink", seed=1))
+    before = sorted((p.name, p.read_bytes()) for p in shipped.iterdir())
+    lib = VectorLibrary(tmp_path / "mine", SHAPE, shipped=shipped)
+    assert lib.list() == ["smile", "wink"] and lib.is_shipped("smile") and not lib.shadows_shipped("smile")
+    with pytest.raises(ReadOnlyVector, match="'smile' is a shipped vector and cannot be deleted"):
+        lib.delete("smile")
+    with pytest.raises(ReadOnlyVector, match="cannot be renamed"):
+        lib.rename("smile", "grin")
+    with pytest.raises(InputError, match="already exists \\(a shipped vector"):
+        lib.add(make("smile", seed=2))
+    lib.add(make("smile", seed=2), overwrite=True)  # the user's smile shadows the shipped one
+    assert lib.shadows_shipped("smile") and not lib.is_shipped("smile") and lib.list() == ["smile", "wink"]
+    assert torch.equal(lib.get("smile").delta, make(seed=2).delta)
+    lib.add(make("smile", seed=3), overwrite=True)  # an overwrite keeps the previous version
+    (kept,) = (tmp_path / "mine" / ".backup").iterdir()
+    assert torch.equal(EditingVector.load(kept, "smile").delta, make(seed=2).delta)
+    lib.rename("smile", "grin")  # renames the user's copy; the shipped smile shows again
+    assert lib.list() == ["grin", "smile", "wink"] and lib.is_shipped("smile")
+    assert torch.equal(lib.get("smile").delta, make(seed=0).delta)
+    lib.add(make("wink", seed=4), overwrite=True)
+    lib.delete("wink")
+    assert lib.is_shipped("wink") and torch.equal(lib.get("wink").delta, make(seed=1).delta)
+    assert sorted((p.name, p.read_bytes()) for p in shipped.iterdir()) == before
+
+
+def test_a_packaged_bundle_keeps_user_vectors_in_the_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITGAN_HOME", str(tmp_path))
+    bundle = open_bundle("toonfaces")
+    lib = bundle_library(bundle)
+    assert lib.directory == tmp_path / "bundles" / "toonfaces" / "vectors"
+    assert lib.shipped == packaged_bundles_dir() / "toonfaces" / "vectors" and lib.is_shipped("smile")
+    assert bundle_library(bundle, lib.shipped).shipped is None  # a maintainer writing the shipped vectors
+    own = bundle_library(open_bundle(packaged_bundles_dir() / "toonfaces"), tmp_path / "elsewhere")
+    assert own.directory == tmp_path / "elsewhere" and own.shipped == lib.shipped
 
 
 def test_corrupt_files_are_reported_and_skipped(tmp_path):
@@ -130,7 +173,7 @@ def test_failed_write_leaves_the_old_vector_intact(tmp_path, monkeypatch, target
     with pytest.raises(OSError):
         lib.add(make(seed=1), overwrite=True)
     monkeypatch.setattr(vectors_mod, target, real)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".backup"]  # no temporary left
     if target == "save_tensors":  # tensors and JSON both old: the old vector loads
         assert torch.equal(lib.get("wheel").delta, make(seed=0).delta)
     else:  # new tensors, old JSON: reported, never mixed up

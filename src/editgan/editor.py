@@ -34,7 +34,7 @@ from editgan.edit.apply import apply_vectors
 from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.settings import EditSettings, edit_settings
-from editgan.edit.vectors import EditingVector, VectorLibrary
+from editgan.edit.vectors import EditingVector, bundle_library
 from editgan.errors import InputError
 from editgan.invert import EMBEDDING_PRESETS, EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
@@ -57,9 +57,7 @@ class Editor:
         self.device = torch.device(device)
         self.identity = load_identity(identity, self.device)
         self.generator = bundle.generator(self.device).eval()
-        cfg = self.generator.config
-        self.library = VectorLibrary(Path(vectors) if vectors is not None else bundle.path / "vectors",
-                                     shape=(cfg.num_ws, cfg.w_dim))
+        self.library = bundle_library(bundle, vectors)
         self._segmenter: Segmenter | None = None
         self._scheme: LabelScheme | None = bundle.labels
 
@@ -256,6 +254,7 @@ class Editor:
 
 def load(bundle: str | Path = "toonfaces", device: str | torch.device = "cpu",
          vectors: str | Path | None = None, identity: str | Path | Identity | None = None) -> Editor:
-    """An Editor for a packaged bundle name or a bundle directory; `vectors` overrides the library
-    directory (default `<bundle>/vectors/`); `identity` turns on the identity loss (see the module)."""
+    """An Editor for a packaged bundle name or a bundle directory; `vectors` overrides the user's library
+    directory (default `<bundle>/vectors/`, for a packaged bundle one in the user data folder, next to
+    its read-only shipped vectors: `bundle_library`); `identity` turns on the identity loss (see the module)."""
     return Editor(open_bundle(bundle), device=device, vectors=vectors, identity=identity)

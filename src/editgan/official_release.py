@@ -132,7 +132,7 @@ def import_release(root: str | Path, out: str | Path, *, overwrite: bool = False
     for path in files.vectors:
         vector = release_vector(path, DATASETGAN_CAR)
         vector.created["bundle"] = str(out)
-        library.add(vector, overwrite=overwrite, backup=True)
+        library.add(vector, overwrite=overwrite)
         log(f"vector: {vector.name} (parts {', '.join(vector.parts)})")
     log(f"perceptual distance: {perceptual}" + ("" if perceptual == "lpips" else
         " (LPIPS needs VGG16 + LPIPS head weights; put them where `editgan.io.lpips_weights` says and "

@@ -61,6 +61,15 @@ class Job:
         """For optimisers with a cancel() hook: stop after the current iterate, keeping the best so far."""
         return self.cancel_requested
 
+    def since(self, seen: int) -> tuple[list[dict], bool]:
+        """(events from number `seen` on, whether the job has finished). A finished job's final event
+        is always among them, even for a reader that asks to skip past it, so every stream ends
+        with it."""
+        with self._lock:
+            events = self.events[max(seen, 0):]
+            final = self.events[-1] if self.events and self.events[-1]["event"] in FINAL else None
+        return (events or ([final] if final else [])), final is not None
+
     def summary(self) -> dict:
         last = next((e for e in reversed(self.events) if e["event"] == "progress"), None)
         final = self.events[-1] if self.events and self.events[-1]["event"] in FINAL else None
@@ -69,10 +78,11 @@ class Job:
 
 
 class JobQueue:
-    """A single worker thread running jobs in order; keeps finished jobs for `keep_s` seconds."""
+    """A single worker thread running jobs in order; keeps finished jobs for `keep_s` seconds.
+    `public(message)` rewrites failure messages for the client (e.g. hides server paths)."""
 
-    def __init__(self, keep_s: float = 600.0):
-        self.keep_s = keep_s
+    def __init__(self, keep_s: float = 600.0, public: Callable[[str], str] = str):
+        self.keep_s, self.public = keep_s, public
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -138,10 +148,10 @@ class JobQueue:
             except JobCancelled:
                 self._finish(job, "cancelled", message="cancelled")
             except EditGANError as err:
-                self._finish(job, "failed", message=str(err))
+                self._finish(job, "failed", message=self.public(str(err)))
             except Exception as err:  # a bug must not kill the worker; the page gets the message
                 log.exception("job %s (%s) crashed", job.id, job.kind)
-                self._finish(job, "failed", message=f"internal error: {type(err).__name__}: {err}")
+                self._finish(job, "failed", message=self.public(f"internal error: {type(err).__name__}: {err}"))
             else:
                 self._finish(job, "cancelled" if job.cancel_requested else "done", **result)
 

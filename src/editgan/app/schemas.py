@@ -1,8 +1,9 @@
-"""JSON request bodies of the web API (validated by pydantic; violations answer 422 with a message)."""
+"""JSON request bodies of the web API (validated by pydantic; violations answer 422 with a message).
+Types are strict: a boolean or a numeric string is not a number (an integer is accepted as a float)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,10 +12,13 @@ from editgan.edit.settings import PAPER, PRESETS
 MAX_SEED = 2**63 - 1
 MAX_EDIT_STEPS = 1000
 MAX_REFINE_STEPS = 500
+MAX_SCALE = 10.0  # |scale| of one vector; the shipped vectors are learned for about 1
+
+Scale = Annotated[float, Field(ge=-MAX_SCALE, le=MAX_SCALE)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class SampleRequest(Strict):
@@ -37,8 +41,9 @@ class EditRequest(Strict):
 
 
 class ApplyRequest(Strict):
-    scales: dict[str, float] = Field(default_factory=dict, description="{vector name: scale}; scales are summed "
-                                                                       "(composition); an empty map shows the original")
+    scales: dict[str, Scale] = Field(default_factory=dict,
+                                     description=f"{{vector name: scale}}, |scale| <= {MAX_SCALE:g}; scales are summed "
+                                                 "(composition); an empty map shows the original")
 
 
 class RefineRequest(ApplyRequest):

@@ -1,9 +1,11 @@
 """The FastAPI application: JSON API under /api, the page at /, static files, and the OpenAPI docs
 at /docs (Swagger UI) and /redoc, served from fastapi-offline's bundled files (no CDN).
 
-Errors: every EditGANError becomes a 4xx with {"detail": message}: 400 bad input, 404 unknown
-session / job / vector, 409 busy or not ready, 413 upload too large; a body that is not JSON gets
-400 and one that breaks the schema 422, both with a readable "detail".
+Errors: every EditGANError becomes a 4xx with {"detail": message} (server paths shown relative to the
+bundle or library): 400 bad input, 403 a shipped (read-only) vector renamed or deleted, 404 unknown
+session / job / vector, 409 busy or not ready, 413 body or upload too large (also while a chunked
+body streams in), 503 every session slot busy; a body that is not JSON gets 400 and one that breaks
+the schema 422, both with a readable "detail".
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from editgan.app.jobs import FINAL, Job
+from editgan.app.jobs import Job
+from editgan.app.limits import BodyLimit
 from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
                                  SaveVectorRequest)
 from editgan.app.service import (DEFAULT_EMBED_STEPS, Busy, EditService, LibraryNotWritable, NotReady, UploadTooLarge,
                                  VectorNotFound)
-from editgan.app.sessions import SessionNotFound
+from editgan.app.sessions import SessionNotFound, TooManySessions
+from editgan.edit.vectors import ReadOnlyVector
 from editgan.editor import Editor
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
 
@@ -37,6 +41,10 @@ BODY_SLACK = 64 * 1024  # multipart framing and form fields around an upload
 def status_of(err: EditGANError) -> int:
     if isinstance(err, (SessionNotFound, VectorNotFound)):
         return 404
+    if isinstance(err, ReadOnlyVector):
+        return 403
+    if isinstance(err, TooManySessions):
+        return 503
     if isinstance(err, UploadTooLarge):
         return 413
     if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError)):
@@ -55,7 +63,7 @@ def validation_message(exc: RequestValidationError) -> tuple[int, str]:
 
 def create_app(editor: Editor, **service_options) -> FastAPI:
     """The web tool for one Editor; service_options go to EditService (max_upload_bytes, session_ttl_s,
-    max_sessions). The service is at `app.state.service`; it stops its worker on shutdown."""
+    max_sessions, session_recent_s). The service is at `app.state.service`; it stops its worker on shutdown."""
     service = EditService(editor, **service_options)
 
     @asynccontextmanager
@@ -70,18 +78,11 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
                                      "/api/jobs/{id}/events.")
     app.state.service = service
 
-    @app.middleware("http")
-    async def refuse_huge_bodies(request: Request, call_next):
-        """Any body declared larger than an upload (plus room for the form) is refused before it is read."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > service.max_upload_bytes + BODY_SLACK:
-            return JSONResponse({"detail": f"the request body is {declared} bytes; at most "
-                                           f"{service.max_upload_bytes} are accepted"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=service.max_upload_bytes + BODY_SLACK, shown=service.max_upload_bytes)
 
     @app.exception_handler(EditGANError)
     async def editgan_error(_: Request, err: EditGANError):
-        return JSONResponse({"detail": str(err)}, status_code=status_of(err))
+        return JSONResponse({"detail": service.public(str(err))}, status_code=status_of(err))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError):
@@ -192,19 +193,20 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     @app.get("/api/jobs/{job_id}/events", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}},
              summary="Server-sent events: queued, started, progress {step, total, losses}, then done | failed | "
-                     "cancelled; `after` skips events already seen")
+                     "cancelled; `after` skips that many events already seen. A finished job's stream ends "
+                     "at once with its final event, even when `after` skips past it")
     async def events(job_id: str, after: int = 0):
         job = job_or_404(job_id)
 
         async def stream():
             seen, quiet = max(after, 0), 0.0
             while True:
-                new = job.events[seen:]
+                new, finished = job.since(seen)
                 for event in new:
                     yield f"id: {event['seq']}\nevent: {event['event']}\ndata: {json.dumps(event)}\n\n"
-                seen += len(new)
-                if new and new[-1]["event"] in FINAL:
+                if finished:
                     return
+                seen += len(new)
                 quiet = 0.0 if new else quiet + SSE_POLL_S
                 if quiet >= SSE_HEARTBEAT_S:
                     quiet = 0.0

@@ -24,10 +24,11 @@ import torch
 
 from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job, JobQueue
-from editgan.app.schemas import EditRequest, RefineRequest
+from editgan.app.redact import Redactor
+from editgan.app.schemas import MAX_SCALE, EditRequest, RefineRequest
 from editgan.app.sessions import Session, SessionStore
 from editgan.edit.region import infer_parts
-from editgan.edit.vectors import EditingVector, validate_name
+from editgan.edit.vectors import EditingVector
 from editgan.editor import Editor
 from editgan.errors import EditGANError, InputError
 from editgan.io.images import load_image, to_uint8
@@ -65,13 +66,16 @@ class EditService:
     """Sessions, jobs and the vector library around one Editor (see module docstring)."""
 
     def __init__(self, editor: Editor, *, max_upload_bytes: int = 20 * 2**20, session_ttl_s: float = 3600.0,
-                 max_sessions: int = 32):
+                 max_sessions: int = 32, session_recent_s: float = 300.0):
         self.editor = editor
         self.max_upload_bytes = max_upload_bytes
-        self.jobs = JobQueue()
-        self.sessions = SessionStore(ttl_s=session_ttl_s, max_sessions=max_sessions, on_drop=self.jobs.cancel_session)
+        bundle = editor.bundle.path
+        self.public = Redactor({bundle: bundle.name, editor.library.directory: "vectors"})
+        self.jobs = JobQueue(public=self.public)
+        self.sessions = SessionStore(ttl_s=session_ttl_s, max_sessions=max_sessions, on_drop=self.jobs.cancel_session,
+                                     busy=lambda sid: self.jobs.active(sid) is not None, recent_s=session_recent_s)
         self._library_lock = threading.Lock()  # one library write at a time
-        self._vectors: dict[str, tuple[int, EditingVector]] = {}  # name -> (JSON mtime_ns, vector)
+        self._vectors: dict[str, tuple[Path, int, EditingVector]] = {}  # name -> (JSON, its mtime_ns, vector)
         self.num_classes = editor.segmenter.config.num_classes
         self.scheme = editor.scheme or fallback_scheme(self.num_classes)
         if self.scheme.num_classes != self.num_classes:
@@ -93,7 +97,7 @@ class EditService:
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
                 "labels": [{"index": i, "name": n, "color": list(c)}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
-                "max_upload_bytes": self.max_upload_bytes,
+                "max_upload_bytes": self.max_upload_bytes, "max_scale": MAX_SCALE,
                 "defaults": {"edit_steps": EditRequest.model_fields["steps"].default,
                              "refine_steps": RefineRequest.model_fields["steps"].default,
                              "embed_steps": DEFAULT_EMBED_STEPS}}
@@ -161,7 +165,8 @@ class EditService:
             with session.lock:
                 if session.wplus is not wplus:
                     raise NotReady("the image changed while the edit ran; its result was dropped")
-                session.result, session.vector, session.edited = result, vector, result.wplus_after
+                session.set_edited(result.wplus_after, wplus)
+                session.result, session.vector = result, vector
             return self.result_payload(session)
 
         return self._submit(session, Job("edit", session.id, settings.steps, work))
@@ -183,19 +188,18 @@ class EditService:
     # ------------------------------------------------------------------ vectors on the image
     def library_vector(self, name: str) -> EditingVector:
         """A library vector, read from disk only when its JSON changed since the last read."""
-        path = self._json_of(name)
+        path = self.editor.library.json_path(name)
         try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
-            raise VectorNotFound(f"no editing vector named {name!r} in the library") from None
+            mtime = path.stat().st_mtime_ns if path is not None else None
+        except OSError:  # removed meanwhile
+            mtime = None
+        if mtime is None:
+            raise VectorNotFound(f"no editing vector named {name!r} in the library")
         cached = self._vectors.get(name)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, self.editor.library.get(name))
+        if cached is None or cached[:2] != (path, mtime):
+            cached = (path, mtime, self.editor.library.get(name))
             self._vectors[name] = cached
-        return cached[1]
-
-    def _json_of(self, name: str) -> Path:
-        return self.editor.library.directory / f"{validate_name(name)}.json"
+        return cached[2]
 
     def _pairs(self, scales: dict[str, float]) -> dict[EditingVector, float]:
         return {self.library_vector(name): float(s) for name, s in scales.items()}
@@ -209,8 +213,7 @@ class EditService:
         with torch.no_grad():
             edited, image = self.editor.apply(wplus, pairs)
         with session.lock:
-            if session.wplus is wplus:
-                session.edited = edited
+            session.set_edited(edited, wplus)
         png = image_png(image)
         return png, (time.perf_counter() - t0) * 1000
 
@@ -228,8 +231,7 @@ class EditService:
             edited, image = self.editor.apply(wplus, pairs, refine_steps=steps, settings=settings,
                                               progress=job.progress, cancel=job.should_stop)
             with session.lock:
-                if session.wplus is wplus:
-                    session.edited = edited
+                session.set_edited(edited, wplus)
             return {"image": data_url(image_png(image))}
 
         return self._submit(session, Job("refine", session.id, steps, work))
@@ -246,7 +248,7 @@ class EditService:
             vector = session.vector
             if vector is None:
                 raise NotReady("no edit result to save: run an edit first")
-        named = EditingVector(delta=vector.delta, name=validate_name(name), parts=vector.parts,
+        named = EditingVector(delta=vector.delta, name=name, parts=vector.parts,
                               default_scale=vector.default_scale, thumbnails=vector.thumbnails,
                               losses=vector.losses, created={**vector.created, "source": session.source})
         with self._writing():
@@ -254,15 +256,19 @@ class EditService:
         return self.describe(named)
 
     def describe(self, vector: EditingVector) -> dict:
+        """A vector for the page; `shipped`: it ships with the bundle (read-only: no rename, no delete),
+        `shadows_shipped`: the user's vector hides a shipped one of its name (deleting it shows that one)."""
+        library = self.editor.library
         return {"name": vector.name, "parts": list(vector.parts), "default_scale": vector.default_scale,
                 "norm": round(float(vector.delta.norm()), 6), "thumbnails": sorted(vector.thumbnails),
-                "created": vector.created.get("time")}
+                "created": vector.created.get("time"), "shipped": library.is_shipped(vector.name),
+                "shadows_shipped": library.shadows_shipped(vector.name)}
 
     def list_vectors(self) -> dict:
         with self._library_lock:
             library = self.editor.library
             names = library.list()
-            problems = list(library.problems)
+            problems = [self.public(p) for p in library.problems]
         return {"vectors": [self.describe(self.library_vector(n)) for n in names], "problems": problems}
 
     def rename_vector(self, name: str, new_name: str, overwrite: bool) -> dict:
@@ -271,7 +277,7 @@ class EditService:
             return self.describe(self.editor.library.rename(name, new_name, overwrite=overwrite))
 
     def delete_vector(self, name: str) -> None:
-        if not self._json_of(name).is_file() and not self._json_of(name).with_suffix(".safetensors").is_file():
+        if self.editor.library.json_path(name) is None and not self.editor.library.owns(name):
             raise VectorNotFound(f"no editing vector named {name!r} in the library")
         with self._writing():
             self.editor.library.delete(name)
@@ -284,13 +290,13 @@ class EditService:
             try:
                 yield
             except OSError as err:
-                raise LibraryNotWritable(f"cannot write the vector library {self.editor.library.directory} "
-                                         f"({err.strerror or err}); start the server with --vectors DIR") from None
+                raise LibraryNotWritable(f"cannot write the vector library ({err.strerror or err}); start the "
+                                         "server with --vectors DIR") from None
 
     def vector_zip(self, name: str) -> bytes:
         """`<name>.json` and `<name>.safetensors` in one zip (unzip into any vector library directory)."""
         self.library_vector(name)  # validates the name and the files
-        directory = self.editor.library.directory
+        directory = self.editor.library.json_path(name).parent
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for suffix in (".json", ".safetensors"):

@@ -1,5 +1,8 @@
 """Per-browser-tab editing state, kept in memory and dropped after a period without use.
 
+A full table makes room for a new session only by evicting an idle one (no job, unused for
+`recent_s`); when every session is busy or recent, new ones are refused (HTTP 503).
+
 A session holds the image being edited (its w+ and original segmentation), the last painted label
 map, the last optimisation result and the last slider result. Every read-modify-write of a session
 happens under its own lock; the store's lock only guards the table of sessions.
@@ -16,7 +19,7 @@ import torch
 
 from editgan.edit.optimize import EditResult
 from editgan.edit.vectors import EditingVector
-from editgan.errors import InputError
+from editgan.errors import EditGANError, InputError
 
 
 @dataclass
@@ -38,8 +41,14 @@ class Session:
 
     def set_image(self, wplus: torch.Tensor, labels: torch.Tensor, source: str) -> None:
         """A new image to edit; everything derived from the previous one is dropped."""
-        self.wplus, self.labels, self.source = wplus, labels, source
+        self.wplus, self.labels, self.source = finite(wplus, "image"), labels, source
         self.painted = self.result = self.vector = self.edited = None
+
+    def set_edited(self, wplus: torch.Tensor, base: torch.Tensor) -> None:
+        """Show `wplus` as the edited image if the image it was computed from, `base`, is still the
+        one being edited."""
+        if self.wplus is base:
+            self.edited = finite(wplus, "edited image")
 
     def require_image(self) -> torch.Tensor:
         if self.wplus is None:
@@ -47,12 +56,23 @@ class Session:
         return self.wplus
 
 
-class SessionStore:
-    """Sessions by id; a session unused for `ttl_s` seconds is dropped, and beyond `max_sessions`
-    the least recently used ones go first. `on_drop(session_id)` lets the owner cancel its jobs."""
+def finite(wplus: torch.Tensor, what: str) -> torch.Tensor:
+    """`wplus` if all its values are finite, else InputError (kept out of the session)."""
+    if not torch.isfinite(wplus).all():
+        raise InputError(f"the {what}'s latent w+ is not finite (scales too large?); it was not kept")
+    return wplus
 
-    def __init__(self, ttl_s: float = 3600.0, max_sessions: int = 32, on_drop=None):
-        self.ttl_s, self.max_sessions, self.on_drop = ttl_s, max_sessions, on_drop
+
+class SessionStore:
+    """Sessions by id. A session unused for `ttl_s` seconds is dropped unless `busy(session_id)` (it
+    has a queued or running job); with `max_sessions` live, a new one evicts the least recently used
+    idle session (not busy, unused for `recent_s`) or is refused with TooManySessions.
+    `on_drop(session_id)` lets the owner cancel its jobs."""
+
+    def __init__(self, ttl_s: float = 3600.0, max_sessions: int = 32, on_drop=None, busy=None,
+                 recent_s: float = 300.0):
+        self.ttl_s, self.max_sessions, self.on_drop, self.recent_s = ttl_s, max_sessions, on_drop, recent_s
+        self.busy = busy or (lambda session_id: False)
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -64,12 +84,23 @@ class SessionStore:
         session = Session()
         with self._lock:
             dropped = self._expire()
-            self._sessions[session.id] = session
-            while len(self._sessions) > self.max_sessions:
-                oldest = min(self._sessions.values(), key=lambda s: s.last_used)
-                dropped.append(self._sessions.pop(oldest.id).id)
+            full = len(self._sessions) >= self.max_sessions
+            idle = self._idlest() if full else None
+            if idle is not None:
+                dropped.append(self._sessions.pop(idle).id)
+            if not full or idle is not None:
+                self._sessions[session.id] = session
         self._dropped(dropped)
+        if full and idle is None:
+            raise TooManySessions(f"the server already has {self.max_sessions} sessions in use (its limit); "
+                                  "try again in a few minutes or close another tab")
         return session
+
+    def _idlest(self) -> str | None:
+        """The least recently used session without a job and unused for `recent_s`, if any."""
+        now = time.monotonic()
+        idle = [s for s in self._sessions.values() if now - s.last_used > self.recent_s and not self.busy(s.id)]
+        return min(idle, key=lambda s: s.last_used).id if idle else None
 
     def get(self, session_id: str) -> Session:
         """The live session `session_id` (its use time refreshed); SessionNotFound otherwise."""
@@ -92,7 +123,7 @@ class SessionStore:
 
     def _expire(self) -> list[str]:
         now = time.monotonic()
-        stale = [s.id for s in self._sessions.values() if now - s.last_used > self.ttl_s]
+        stale = [s.id for s in self._sessions.values() if now - s.last_used > self.ttl_s and not self.busy(s.id)]
         for session_id in stale:
             del self._sessions[session_id]
         return stale
@@ -105,3 +136,7 @@ class SessionStore:
 
 class SessionNotFound(InputError):
     """The session id is unknown or expired (HTTP 404)."""
+
+
+class TooManySessions(EditGANError):
+    """Every session slot holds a busy or recently used session (HTTP 503)."""

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from editgan.cli.edit import add_identity_arg, open_editor
+from editgan.cli.edit import VECTORS_HELP, add_identity_arg, open_editor
 from editgan.cli.vector import parse_vector_spec
 from editgan.edit.batch import BatchRunner, EmbedSettings
 from editgan.errors import InputError
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")
     q.add_argument("--out", required=True, help="output directory")
     q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    q.add_argument("--vectors", help=VECTORS_HELP)
     q.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(q)
     q.add_argument("--embed-steps", type=int, default=500, help="embedding steps for image inputs (default 500)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import MANIFEST, open_bundle, write_bundle
-from editgan.cli.edit import add_identity_arg, progress_bar
+from editgan.cli.edit import VECTORS_HELP, add_identity_arg, progress_bar
 from editgan.edit.optimize import EDIT_STEPS
 from editgan.editor import load
 from editgan.errors import InputError
@@ -103,7 +103,7 @@ def register(subparsers) -> None:
     v = sub.add_parser("learn-vectors", help="learn a bundle's default editing vectors (defined by its domain) into "
                                              "<bundle>/vectors")
     v.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    v.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    v.add_argument("--vectors", help=VECTORS_HELP)
     v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
                                   "enlarge_pupils, open_mouth, gaze_left)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")

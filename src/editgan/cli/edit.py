@@ -23,6 +23,10 @@ from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.masks import read_mask
 
 
+VECTORS_HELP = ("your vector library directory (default: <bundle>/vectors; for a packaged bundle, one in the "
+                "user data folder, $EDITGAN_HOME, next to its read-only shipped vectors)")
+
+
 def add_identity_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identity", metavar="PATH|toonfaces",
                    help="identity loss (λ3) with ArcFace IR-SE50 weights (model_ir_se50.pth) or the packaged "
@@ -32,7 +36,7 @@ def add_identity_arg(p: argparse.ArgumentParser) -> None:
 def add_source_args(p: argparse.ArgumentParser) -> None:
     """--bundle, --vectors and the latent source (--latent or --seed, --psi)."""
     p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    p.add_argument("--vectors", help=VECTORS_HELP)
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(p)
     src = p.add_mutually_exclusive_group(required=True)

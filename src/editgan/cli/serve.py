@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from editgan.cli.edit import VECTORS_HELP
 from editgan.editor import load
 from editgan.errors import InputError
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the interactive web editing tool")
     p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    p.add_argument("--vectors", help=VECTORS_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from editgan.bundle import Bundle, open_bundle
-from editgan.cli.edit import add_source_args, open_editor, progress_bar, source_wplus
+from editgan.cli.edit import VECTORS_HELP, add_source_args, open_editor, progress_bar, source_wplus
 from editgan.edit.release_vector import release_vector
 from editgan.edit.settings import PRESETS
-from editgan.edit.vectors import VectorLibrary
+from editgan.edit.vectors import VectorLibrary, bundle_library
 from editgan.errors import InputError
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.io.latents import save_wplus
@@ -22,10 +22,8 @@ from editgan.io.release_vectors import CONVENTIONS
 from editgan.labels import LabelScheme
 
 
-def _library(args: argparse.Namespace, bundle: Bundle | None = None):
-    bundle = bundle or open_bundle(args.bundle)
-    shape = (bundle.manifest["num_ws"], bundle.manifest["w_dim"])
-    return VectorLibrary(Path(args.vectors) if args.vectors else bundle.path / "vectors", shape=shape)
+def _library(args: argparse.Namespace, bundle: Bundle | None = None) -> VectorLibrary:
+    return bundle_library(bundle or open_bundle(args.bundle), args.vectors)
 
 
 def parse_vector_spec(spec: str) -> tuple[str, float | None]:
@@ -47,7 +45,9 @@ def run_list(args: argparse.Namespace) -> int:
     names = lib.list()
     for name in names:
         v = lib.get(name)
-        print(f"{name}\tparts={','.join(v.parts)}\tdefault_scale={v.default_scale:g}")
+        origin = "\tshipped (read-only)" if lib.is_shipped(name) else \
+            "\tyours, shadows the shipped one" if lib.shadows_shipped(name) else ""
+        print(f"{name}\tparts={','.join(v.parts)}\tdefault_scale={v.default_scale:g}{origin}")
     for problem in lib.problems:
         print(f"skipped {problem}")
     if not names:
@@ -132,8 +132,8 @@ def run_import(args: argparse.Namespace) -> int:
     parts = None if args.parts is None else [p.strip() for p in args.parts.split(",") if p.strip()]
     vector = release_vector(args.file, scheme, name=args.name, parts=parts, convention=args.scale_convention)
     vector.created["bundle"] = str(bundle.path)
-    existed = (lib.directory / f"{vector.name}.json").is_file()
-    path = lib.add(vector, overwrite=args.overwrite, backup=True)
+    existed = lib.owns(vector.name)
+    path = lib.add(vector, overwrite=args.overwrite)
     kept = f"; the previous version is in {lib.directory / '.backup'}" if existed else ""
     print(f"imported {args.file} as {vector.name!r} (parts: {', '.join(vector.parts)}; "
           f"delta = {vector.created['delta']}, default scale {vector.default_scale:g}) "
@@ -151,7 +151,7 @@ def register(subparsers) -> None:
                                    ("set-scale", run_set_scale, "set a vector's default scale")):
         q = sub.add_parser(action, help=helptext)
         q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-        q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+        q.add_argument("--vectors", help=VECTORS_HELP)
         if action != "list":
             q.add_argument("name", help="vector name")
         if action == "rename":
@@ -173,7 +173,7 @@ def register(subparsers) -> None:
     q.add_argument("file", help="<operation>_<change>.npy [1, num_ws, w_dim], or the tool's pickle "
                                 "{'edit_vector', 'roi_ids'}")
     q.add_argument("--bundle", required=True, help="bundle name or directory")
-    q.add_argument("--vectors", help="vector library directory (default: <bundle>/vectors)")
+    q.add_argument("--vectors", help=VECTORS_HELP)
     q.add_argument("--name", help="vector name (default: the file name without its suffix)")
     q.add_argument("--parts", help="edited part labels, comma-separated (default: the pickle's roi_ids, "
                                    "else from the file name, e.g. wheel_enlarge -> the car's wheels)")

@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 
+from editgan.bundle import Bundle
 from editgan.errors import CheckpointError, InputError
 from editgan.files import read_json, save_tensors, write_json
 
@@ -143,17 +144,30 @@ class EditingVector:
             raise CheckpointError(f"{meta_path}: {err}") from None
 
 
+class ReadOnlyVector(InputError):
+    """A shipped vector cannot be renamed or deleted (HTTP 403 in the web tool)."""
+
+
 class VectorLibrary:
-    """The editing vectors in one directory (a bundle's `vectors/`).
+    """The editing vectors in one directory (the user's: a bundle's `vectors/`, or for a packaged
+    bundle `user_dir/vectors`; see `bundle_library`), plus, optionally, the read-only vectors
+    `shipped` with a packaged bundle. Writes go to `directory` only: a user vector of a shipped
+    vector's name shadows it (deleting the user's brings the shipped one back); renaming or deleting
+    a shipped vector raises ReadOnlyVector. Every overwrite and delete first copies the user's old
+    files by `backup`.
 
     shape: the bundle's (num_ws, w_dim); when given, vectors of another shape are refused by `add`
     and reported by `list`. `problems` holds one message per unreadable vector found by the last
     `list()`; such vectors are skipped, never raised.
     """
 
-    def __init__(self, directory: str | Path, shape: tuple[int, int] | None = None):
+    def __init__(self, directory: str | Path, shape: tuple[int, int] | None = None,
+                 shipped: str | Path | None = None):
         self.directory = Path(directory)
         self.shape = tuple(shape) if shape is not None else None
+        self.shipped = Path(shipped) if shipped is not None else None
+        if self.shipped is not None and self.shipped.resolve() == self.directory.resolve():
+            self.shipped = None  # writing the shipped vectors themselves (a maintainer's --vectors)
         self.problems: list[str] = []
 
     def _check_shape(self, vector: EditingVector) -> None:
@@ -161,61 +175,104 @@ class VectorLibrary:
             raise InputError(f"editing vector {vector.name!r} has shape {list(vector.shape)}, "
                              f"the bundle needs {list(self.shape)} (num_ws, w_dim)")
 
-    def _files(self, name: str) -> tuple[Path, Path]:
-        return self.directory / f"{name}.json", self.directory / f"{name}.safetensors"
+    def _files(self, name: str, directory: Path | None = None) -> tuple[Path, Path]:
+        directory = directory or self.directory
+        return directory / f"{name}.json", directory / f"{name}.safetensors"
 
-    def list(self) -> list[str]:
-        """Sorted names of the loadable vectors; other files are reported in `problems`."""
-        self.problems = []
-        if not self.directory.is_dir():
+    def _scan(self, directory: Path | None, label: str) -> list[str]:
+        """Loadable vector names in `directory`; the others go to `problems`, prefixed by `label`."""
+        if directory is None or not directory.is_dir():
             return []
-        stems = {p.name.rsplit(".", 1)[0] for p in self.directory.iterdir()
+        stems = {p.name.rsplit(".", 1)[0] for p in directory.iterdir()
                  if p.is_file() and p.suffix in (".json", ".safetensors") and not p.name.startswith(".")}
         names = []
         for stem in sorted(stems):
             try:
-                self._check_shape(EditingVector.load(self.directory, stem))
+                self._check_shape(EditingVector.load(directory, stem))
             except (InputError, CheckpointError) as err:
-                self.problems.append(f"{stem}: {err}")
+                self.problems.append(f"{label}{stem}: {err}")
                 continue
             names.append(stem)
         return names
 
+    def list(self) -> list[str]:
+        """Sorted names of the loadable vectors (the user's and the shipped ones); other files are
+        reported in `problems`."""
+        self.problems = []
+        return sorted({*self._scan(self.directory, ""), *self._scan(self.shipped, "shipped ")})
+
+    def owns(self, name: str) -> bool:
+        """Whether the user's directory holds a file of vector `name`."""
+        return any(f.is_file() for f in self._files(validate_name(name)))
+
+    def json_path(self, name: str) -> Path | None:
+        """The JSON that `get(name)` reads (the user's, else the shipped one), or None if there is none."""
+        for directory in (self.directory, self.shipped):
+            if directory is not None and self._files(validate_name(name), directory)[0].is_file():
+                return self._files(name, directory)[0]
+        return None
+
+    def is_shipped(self, name: str) -> bool:
+        """Whether `get(name)` reads a shipped (read-only) vector."""
+        path = self.json_path(name)
+        return path is not None and path.parent != self.directory
+
+    def shadows_shipped(self, name: str) -> bool:
+        """Whether a user vector `name` hides a shipped vector of the same name."""
+        return self.shipped is not None and self.owns(name) and self._files(name, self.shipped)[0].is_file()
+
+    def _where(self) -> str:
+        return f"{self.directory}" + (" or the shipped vectors" if self.shipped is not None else "")
+
     def get(self, name: str) -> EditingVector:
         """The vector `name`; InputError if there is none, CheckpointError if it is unreadable."""
-        validate_name(name)
-        if not self._files(name)[0].is_file():
-            raise InputError(f"no editing vector named {name!r} in {self.directory}")
-        vector = EditingVector.load(self.directory, name)
+        path = self.json_path(name)
+        if path is None:
+            raise InputError(f"no editing vector named {name!r} in {self._where()}")
+        vector = EditingVector.load(path.parent, name)
         try:
             self._check_shape(vector)
         except InputError as err:
             raise CheckpointError(str(err)) from None
         return vector
 
-    def add(self, vector: EditingVector, overwrite: bool = False, backup: bool = False) -> Path:
-        """Save `vector` under its name; refuses to replace an existing one unless overwrite=True
-        (with backup=True the replaced files are first copied by `backup`), and refuses a name that
-        differs from an existing one only in case (unless it is that one)."""
+    def add(self, vector: EditingVector, overwrite: bool = False) -> Path:
+        """Save `vector` under its name in the user's directory; refuses to replace an existing one
+        (or shadow a shipped one) unless overwrite=True, the replaced files being first copied by
+        `backup`, and refuses a name that differs from an existing one only in case."""
         self._check_shape(vector)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._refuse_clash(vector.name, overwrite)
-        if backup and any(f.is_file() for f in self._files(vector.name)):
-            self.backup(vector.name)
+        self._keep_old(vector.name)
         return vector.save(self.directory)
 
+    def _keep_old(self, name: str) -> None:
+        if self.owns(name):
+            self.backup(name)
+
     def _refuse_clash(self, name: str, overwrite: bool) -> None:
-        clash = [p.name for p in self.directory.iterdir()
-                 if p.name.lower() in (f"{name}.json".lower(), f"{name}.safetensors".lower())]
+        wanted = (f"{name}.json".lower(), f"{name}.safetensors".lower())
+        clash = [p.name for d in (self.directory, self.shipped) if d is not None and d.is_dir()
+                 for p in d.iterdir() if p.name.lower() in wanted]
         if not clash:
             return
         if not overwrite or any(not c.startswith(f"{name}.") for c in clash):
-            raise InputError(f"an editing vector named {name!r} already exists in {self.directory} "
-                             f"({', '.join(sorted(clash))}); choose another name or overwrite it")
+            shipped = " (a shipped vector: yours would shadow it)" if self.is_shipped(name) else ""
+            raise InputError(f"an editing vector named {name!r} already exists{shipped} "
+                             f"({', '.join(sorted(set(clash)))}); choose another name or overwrite it")
+
+    def _refuse_shipped(self, name: str, action: str) -> None:
+        if not self.owns(name) and self.is_shipped(name):
+            raise ReadOnlyVector(f"{name!r} is a shipped vector and cannot be {action}; save your own copy "
+                                 "under another name instead")
 
     def rename(self, old: str, new: str, overwrite: bool = False) -> EditingVector:
-        """Rename vector `old` to `new` (its files and the name it records); returns the renamed vector."""
+        """Rename the user's vector `old` to `new` (its files and the name it records); returns the
+        renamed vector. ReadOnlyVector for a shipped one."""
         validate_name(new)
+        self._refuse_shipped(old, "renamed")
+        if not self._files(validate_name(old))[0].is_file():
+            raise InputError(f"no editing vector named {old!r} in {self.directory}")
         vector = self.get(old)
         if new == old:
             return vector
@@ -223,6 +280,7 @@ class VectorLibrary:
                                 thumbnails=vector.thumbnails, losses=vector.losses, created=vector.created)
         if new.lower() != old.lower():  # a case-only rename may meet its own files on a case-insensitive disk
             self._refuse_clash(new, overwrite)
+            self._keep_old(new)
         renamed.save(self.directory)
         for stale, fresh in zip(self._files(old), self._files(new)):  # JSON first, as in delete
             if stale.exists() and not stale.samefile(fresh):
@@ -230,8 +288,8 @@ class VectorLibrary:
         return renamed
 
     def backup(self, name: str) -> Path:
-        """Copy vector `name`'s files into `<directory>/.backup/<UTC time>/` (not listed; copy them
-        back to restore); returns that folder. InputError if there is no such vector."""
+        """Copy the user's vector `name`'s files into `<directory>/.backup/<UTC time>/` (not listed;
+        copy them back to restore); returns that folder. InputError if there is no such vector."""
         validate_name(name)
         files = [f for f in self._files(name) if f.is_file()]
         if not files:
@@ -244,10 +302,21 @@ class VectorLibrary:
         return folder
 
     def delete(self, name: str) -> None:
-        """Remove vector `name` (JSON first, so a half-deleted vector is an orphan, not a stale pair)."""
-        validate_name(name)
-        meta, weights = self._files(name)
+        """Remove the user's vector `name` after a `backup` (JSON first, so a half-deleted vector is an
+        orphan, not a stale pair). ReadOnlyVector for a shipped one."""
+        self._refuse_shipped(name, "deleted")
+        meta, weights = self._files(validate_name(name))
         if not meta.is_file() and not weights.is_file():
             raise InputError(f"no editing vector named {name!r} in {self.directory}")
+        self.backup(name)
         meta.unlink(missing_ok=True)
         weights.unlink(missing_ok=True)
+
+
+def bundle_library(bundle: Bundle, directory: str | Path | None = None) -> VectorLibrary:
+    """The vector library of `bundle`: `directory` when given, else the user's (`bundle.user_dir /
+    "vectors"`: the bundle's own `vectors/`, or for a packaged bundle one in the user data folder);
+    a packaged bundle's shipped vectors are added read-only."""
+    own = Path(directory) if directory is not None else bundle.user_dir / "vectors"
+    return VectorLibrary(own, shape=(bundle.manifest["num_ws"], bundle.manifest["w_dim"]),
+                         shipped=bundle.path / "vectors" if bundle.packaged else None)
