@@ -503,3 +503,24 @@ def test_shipped_vectors_are_read_only_and_yours_shadow_them(world, tmp_path):
     assert listed() == {"smile": (True, False)}
     np.testing.assert_array_equal(applied(), rendered(editor, w - delta))
     assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+
+
+def test_downloads_coloured_and_enlarged(world):
+    editor, client, _ = world
+    sid = new_session(client)
+    _, target, _ = learn(client, sid, steps=1)
+    base = f"/api/sessions/{sid}/download"
+    colours = np.asarray(SCHEME.colors, dtype=np.uint8)
+    r = client.get(f"{base}/painted-mask.png?colour=1&scale=4")
+    assert r.status_code == 200 and 'filename="painted-mask-colour-x4.png"' in r.headers["content-disposition"]
+    np.testing.assert_array_equal(png_array(r.content), colours[target].repeat(4, axis=0).repeat(4, axis=1))
+    edited = png_array(client.get(f"{base}/edited.png").content)
+    np.testing.assert_array_equal(png_array(client.get(f"{base}/edited.png?scale=2").content),
+                                  edited.repeat(2, axis=0).repeat(2, axis=1))
+    mask = png_array(client.get(f"{base}/edited-mask.png").content)
+    np.testing.assert_array_equal(png_array(client.get(f"{base}/edited-mask.png?colour=1").content), colours[mask])
+    assert "masks only" in client.get(f"{base}/edited.png?colour=1").json()["detail"]
+    for bad in ("scale=0", "scale=9"):
+        r = client.get(f"{base}/edited.png?{bad}")
+        assert r.status_code == 400 and "scale must be in [1, 8]" in r.json()["detail"]
+    assert client.get(f"{base}/edited.png?scale=two").status_code == 422

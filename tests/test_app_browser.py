@@ -1,8 +1,11 @@
 """The web tool end to end in real headless Chromium (Debian's /usr/bin/chromium driven by
-Playwright; no browser download): paint, edit, save a vector, move its slider, see the image change.
+Playwright; no browser download): paint, edit, save a vector, move its slider, see the image change;
+the first screen, asking before a painting is discarded, the edited view (large, segmentation,
+before/after on the stage, zoom, downloads), slider ranges from the default scale, a vector deleted
+in another tab, the layout at 1024 and 1280 px, and the upload's crop notice and reconstruction.
 
 Skipped when chromium or playwright is missing, unless EDITGAN_REQUIRE_BROWSER=1 (CI), which
-turns that into a failure. A screenshot of the final page goes to outputs/test-artifacts/.
+turns that into a failure. Screenshots go to outputs/test-artifacts/.
 """
 
 import os
@@ -14,9 +17,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from app_fixtures import png_array, tiny_editor
+from app_fixtures import labels_array, png_array, tiny_editor
 from editgan.app import create_app
 from editgan.app.runner import BackgroundServer
+from editgan.edit.vectors import EditingVector
 from editgan.io.images import to_uint8
 
 CHROMIUM = os.environ.get("EDITGAN_CHROMIUM", "/usr/bin/chromium")
@@ -45,7 +49,7 @@ def page(tmp_path_factory):
     with BackgroundServer(create_app(editor)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu",
                                                                     "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 950})
+        page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()  # tabs share one context
         errors = []
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.goto(url)
@@ -88,6 +92,16 @@ def displayed_pixels(page, selector) -> np.ndarray:
     return np.array(data, dtype=np.uint8)
 
 
+def test_first_screen(page):
+    """Nothing to download yet; the first brush is a small part (mouth), not skin; no edit to compare."""
+    assert page.evaluate("window.editgan.current") == 2
+    assert page.locator("#palette li.current").text_content().strip() == "mouth"
+    for link in ("#dl-edited", "#dl-edited-x4", "#dl-mask", "#dl-mask-colour", "#dl-painted", "#dl-painted-colour"):
+        assert page.get_attribute(link, "href") is None and page.get_attribute(link, "aria-disabled") == "true"
+    assert page.is_disabled("#adopt-btn") and page.is_disabled("#compare-btn") and page.is_disabled("#seg-toggle")
+    assert "all sliders at 0" in page.text_content("#applied-info")
+
+
 def test_paint_tools(page):
     page.click("button[data-tool=brush]")
     page.locator("#palette li", has_text="mouth").click()
@@ -120,6 +134,34 @@ def test_paint_tools(page):
     np.testing.assert_array_equal(labels(page), before)
 
 
+def test_image_change_asks_before_discarding_a_painting(page):
+    dialogs = []
+
+    def answer(accept):
+        def handle(dialog):
+            dialogs.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+        page.once("dialog", handle)
+
+    page.click("button[data-tool=brush]")
+    page.locator("#palette li", has_text="mouth").click()
+    stroke(page, (6, 12), (20, 12))
+    painted = labels(page)
+    assert not np.array_equal(painted, original(page))
+    answer(False)
+    page.click("#sample-btn")
+    assert "discards your painting" in dialogs[-1]
+    np.testing.assert_array_equal(labels(page), painted)  # kept
+    answer(True)
+    page.fill("#seed", "0")
+    page.click("#sample-btn")
+    page.wait_for_function("window.editgan.labels.every((v, i) => v === window.editgan.original[i])")
+    assert len(dialogs) == 2 and page.text_content("#status") == "sampled seed 0"
+    page.click("#sample-btn")  # nothing painted: no question
+    page.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 0'")
+    assert len(dialogs) == 2
+
+
 def test_paint_edit_save_slide(page):
     page.click("button[data-tool=brush]")
     page.locator("#palette li", has_text="mouth").click()
@@ -130,6 +172,7 @@ def test_paint_edit_save_slide(page):
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
     assert "parts: mouth" in page.text_content("#result-info")
     assert "edit: done" in page.text_content("#status")
+    check_edited_view(page)
     page.fill("#vector-name", "wider_mouth")
     page.click("#save-btn")
     slider = page.locator("#library li[data-name=wider_mouth] input[type=range]")
@@ -138,8 +181,14 @@ def test_paint_edit_save_slide(page):
     page.wait_for_function("(() => { const t = document.querySelectorAll('#library li[data-name=wider_mouth] img.thumb');"
                            " return t.length === 2 && [...t].every((i) => i.complete && i.naturalWidth === 32); })()")
 
-    page.wait_for_function("document.querySelector('#applied').complete && document.querySelector('#applied').naturalWidth > 0")
+    assert page.get_attribute(f"{slider_of('wider_mouth')}", "min") == "-2" and page.get_attribute(slider_of("wider_mouth"), "max") == "2"
+    assert page.input_value(slider_of("wider_mouth")) == "0"
+    page.click("#zero-btn")
+    page.wait_for_function("document.querySelector('#applied-info').textContent.includes('all sliders at 0')")
     unedited = displayed_pixels(page, "#applied")
+    page.click("#library li[data-name=wider_mouth] button.default")  # the vector's default scale, 1
+    page.wait_for_function("document.querySelector('#applied-info').textContent.includes('wider_mouth ×1')")
+    assert page.text_content("#library li[data-name=wider_mouth] .scale") == "1.00"
     count = page.evaluate("window.editgan.latencies.length")
     slider.focus()
     page.keyboard.press("End")  # a real input event: the slider jumps to +2
@@ -156,10 +205,130 @@ def test_paint_edit_save_slide(page):
     page.screenshot(path=str(ARTIFACTS / "web-e2e.png"))
     assert (ARTIFACTS / "web-e2e.png").stat().st_size > 0
 
-    page.click("#adopt-btn")  # continue from the edited image: it is now the one to paint on
+    page.click("#adopt-btn")  # continue from the image in the edited view: it is now the one to paint on
     page.wait_for_function("document.querySelector('#source').textContent === 'edited seed 0'")
     np.testing.assert_array_equal(original(page), page.editor.segment(w)[0].numpy().ravel())
     assert page.text_content("#library li[data-name=wider_mouth] .scale") == "0.00"
+
+
+def slider_of(name: str) -> str:
+    return f"#library li[data-name={name}] input[type=range]"
+
+
+def check_edited_view(page):
+    """After an edit: the edited view shows its result large, with the edited segmentation on demand;
+    the stage flips between original and edited; downloads are live, coloured and enlarged; zoom."""
+    assert page.get_attribute("#applied", "src") == page.get_attribute("#after", "src")
+    assert "edit result" in page.text_content("#applied-info")
+    assert page.locator("#applied").bounding_box()["width"] >= 256
+    result = page.request.get(page.url.rstrip("/") + page.evaluate("sessionPath('/result')")).json()
+    edited_labels = labels_array(result["labels_after"], (32, 32))
+    page.check("#seg-toggle")
+    page.wait_for_function("!document.querySelector('#applied-seg').hidden && document.querySelector('#applied-seg').complete")
+    colours = np.array([l["color"] for l in page.evaluate("window.editgan.info.labels")], dtype=np.uint8)
+    np.testing.assert_array_equal(displayed_pixels(page, "#applied-seg").reshape(32, 32, 4)[..., :3], colours[edited_labels])
+    page.uncheck("#seg-toggle")
+    assert page.is_hidden("#applied-seg")
+
+    page.click("#compare-btn")
+    assert page.get_attribute("#image", "src") == result["after"] and page.get_attribute("#stage", "data-view") == "edited"
+    page.click("#compare-btn")
+    assert page.get_attribute("#image", "src") != result["after"] and page.get_attribute("#stage", "data-view") == "original"
+
+    base = page.url.rstrip("/")
+    for link in ("#dl-edited", "#dl-mask-colour", "#dl-painted-colour"):
+        assert page.get_attribute(link, "aria-disabled") == "false"
+    coloured = png_array(page.request.get(base + page.get_attribute("#dl-mask-colour", "href")).body())
+    np.testing.assert_array_equal(coloured, colours[edited_labels].repeat(4, axis=0).repeat(4, axis=1))
+    assert png_array(page.request.get(base + page.get_attribute("#dl-edited-x4", "href")).body()).shape == (128, 128, 3)
+
+    view = page.locator("#viewport").bounding_box()
+    page.click("#zoom-in")
+    page.click("#zoom-in")
+    assert page.text_content("#zoom-value") == "200%"
+    assert abs(page.locator("#stage").bounding_box()["width"] - 2 * page.evaluate("document.querySelector('#viewport').clientWidth")) < 2
+    page.mouse.move(view["x"] + 50, view["y"] + 50)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, 100)  # Ctrl+wheel: one step out
+    page.keyboard.up("Control")
+    page.wait_for_function("document.querySelector('#zoom-value').textContent === '150%'")
+    page.click("#zoom-fit")
+    assert page.text_content("#zoom-value") == "100%" and page.locator("#viewport").bounding_box() == view
+
+
+def test_continue_from_the_edit_result(page):
+    """Continue takes the image the edited view shows: right after an edit, the edit's result."""
+    page.locator("#palette li", has_text="mouth").click()
+    stroke(page, (8, 24), (24, 24))
+    page.fill("#edit-steps", "3")
+    page.click("#edit-btn")
+    page.wait_for_function("document.querySelector('#applied-info').textContent.startsWith('edit result')", timeout=60_000)
+    result = page.request.get(page.url.rstrip("/") + page.evaluate("sessionPath('/result')")).json()
+    page.click("#adopt-btn")
+    page.wait_for_function("document.querySelector('#status').textContent === 'continuing from the edited image'")
+    np.testing.assert_array_equal(original(page), labels_array(result["labels_after"], (32, 32)).ravel())
+    assert page.get_attribute("#image", "src") == result["after"]  # the same render of the same w+
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (1024, 768)])
+def test_canvas_and_edited_image_side_by_side(page, width, height):
+    page.set_viewport_size({"width": width, "height": height})
+    page.click("#library li[data-name=wider_mouth] button.default")  # an edited image to show
+    page.wait_for_function("document.querySelector('#applied-info').textContent.includes('wider_mouth ×1')")
+    try:
+        page.evaluate("window.scrollTo(0, 0)")
+        for selector in ("#viewport", "#applied", "#edit-btn"):
+            box = page.locator(selector).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] >= 0 \
+                and box["y"] + box["height"] <= height, (selector, box)
+        stage, applied = page.locator("#viewport").bounding_box(), page.locator("#applied").bounding_box()
+        assert stage["width"] >= 400 and applied["width"] >= 240 and applied["x"] > stage["x"] + stage["width"]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"web-{width}.png"))
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 950})
+        page.click("#zero-btn")
+
+
+def test_vector_deleted_in_another_tab(page):
+    """Tab B deletes a vector; tab A's next slider move drops that slider with a notice and goes on.
+    Tab B also starts with the label last used in tab A, and shows a shipped vector locked."""
+    library = page.editor.library
+    EditingVector(delta=library.get("wider_mouth").delta, name="other").save(library.directory)
+    page.evaluate("loadLibrary()")
+    page.locator(slider_of("other")).wait_for()
+    page.locator("#palette li", has_text="skin").click()
+
+    tab = page.context.new_page()
+    tab.route("**/api/vectors", lambda route: route.fulfill(
+        response=route.fetch(), json={**(listed := route.fetch().json()),
+                                      "vectors": [{**v, "shipped": v["name"] == "other"} for v in listed["vectors"]]}))
+    tab.goto(page.url)
+    tab.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert tab.evaluate("window.editgan.current") == 1  # skin, remembered from the other tab
+    assert tab.locator("#library li[data-name=other] .lock").is_visible()
+    assert tab.locator("#library li[data-name=other] .delete").count() == 0
+    assert tab.locator("#library li[data-name=wider_mouth] .delete").count() == 1
+    tab.once("dialog", lambda dialog: dialog.accept())
+    tab.click("#library li[data-name=wider_mouth] .delete")
+    tab.locator("#library li[data-name=wider_mouth]").wait_for(state="detached")
+    tab.close()
+
+    page.click("#upload-btn")  # an error first: no file chosen
+    assert page.get_attribute("#status", "class") == "error"
+    page.locator(slider_of("wider_mouth")).focus()
+    page.keyboard.press("End")
+    page.locator("#library li[data-name=wider_mouth]").wait_for(state="detached")
+    page.wait_for_function("!window.editgan.applying && !window.editgan.pending")
+    assert "wider_mouth no longer exists" in page.text_content("#status")
+    assert page.get_attribute("#status", "class") != "error" and "wider_mouth" not in page.evaluate("window.editgan.scales")
+    page.click("#upload-btn")
+    assert page.get_attribute("#status", "class") == "error"
+    page.locator(slider_of("other")).focus()
+    page.keyboard.press("End")  # a later success clears the error
+    page.wait_for_function("document.querySelector('#applied-info').textContent.includes('other ×2')")
+    assert page.text_content("#status") == "" and page.get_attribute("#status", "class") != "error"
+    page.click("#zero-btn")
 
 
 def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
@@ -171,12 +340,20 @@ def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     page.wait_for_function("document.querySelector('#source').textContent === 'upload photo.png'", timeout=60_000)
     assert page.text_content("#status") == "embedding: done" and page.is_hidden("#job")
     assert len(original(page)) == 32 * 32 and np.array_equal(labels(page), original(page))
+    assert "48×40; only its centre 40×40 is used" in page.text_content("#upload-note")  # the crop is said
+    assert page.is_visible("#upload-compare") and page.get_attribute("#reconstruction", "src") == page.get_attribute("#image", "src")
+    assert page.evaluate("[document.querySelector('#upload-preview').width, document.querySelector('#upload-preview').height]") == [48, 40]
     page.fill("#embed-steps", "2000")
     page.click("#upload-btn")
+    # at once: the progress row, the old image dimmed with a note
+    assert page.is_visible("#job") and page.text_content("#job-label") in ("uploading", "embedding")
+    assert "busy" in page.get_attribute("#stage", "class") and page.is_visible("#stage-note")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('embedding: ')")
     page.wait_for_function("document.querySelector('#job-progress').value > 0")
     page.click("#cancel-btn")
     page.wait_for_function("document.querySelector('#status').textContent === 'embedding: cancelled'")
     assert page.is_hidden("#job") and page.text_content("#source") == "upload photo.png"
+    assert "busy" not in page.get_attribute("#stage", "class") and page.is_hidden("#upload-compare")
     page.set_input_files("#upload-file", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a png"})
     page.click("#upload-btn")
     page.wait_for_function("document.querySelector('#status').classList.contains('error')")

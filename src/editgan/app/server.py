@@ -168,11 +168,13 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.get("/api/sessions/{session_id}/download/{what}.png", response_class=Response,
              responses={200: {"content": {"image/png": {}}}},
-             summary="PNG downloads: edited, edited-mask (label indices), painted-mask (label indices), original")
-    def download(session_id: str, what: str):
-        png = service.download(session(session_id), what)
+             summary="PNG downloads: edited, edited-mask (label indices), painted-mask (label indices), original; "
+                     "colour=1: a mask in the label colours; scale=N (1-8): enlarged N times, nearest neighbour")
+    def download(session_id: str, what: str, colour: bool = False, scale: int = 1):
+        png = service.download(session(session_id), what, colour, scale)
+        name = what + ("-colour" if colour else "") + (f"-x{scale}" if scale > 1 else "")
         return Response(png, media_type="image/png",
-                        headers={"Content-Disposition": f'attachment; filename="{what}.png"'})
+                        headers={"Content-Disposition": f'attachment; filename="{name}.png"'})
 
     @app.post("/api/sessions/{session_id}/vectors", status_code=201,
               summary="Save the last edit as a named vector in the library")

@@ -37,6 +37,7 @@ from editgan.labels import LabelScheme
 DEFAULT_EMBED_STEPS = 300
 MAX_EMBED_STEPS = 2000
 DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
+MAX_DOWNLOAD_SCALE = 8
 
 
 class Busy(EditGANError):
@@ -310,25 +311,37 @@ class EditService:
         return png_bytes(vector.thumbnails[key])
 
     # ------------------------------------------------------------------ downloads
-    def download(self, session: Session, what: str) -> bytes:
+    def download(self, session: Session, what: str, colour: bool = False, scale: int = 1) -> bytes:
         """PNG bytes of 'edited' (the image shown as edited), 'edited-mask' (its segmentation, label
-        indices), 'painted-mask' (the last painted label map) or 'original'."""
+        indices), 'painted-mask' (the last painted label map) or 'original'. colour: a mask in the
+        label colours instead of indices; scale: enlarged that many times (nearest neighbour)."""
         if what not in DOWNLOADS:
             raise InputError(f"unknown download {what!r}; one of: {', '.join(DOWNLOADS)}")
+        if colour and not what.endswith("-mask"):
+            raise InputError(f"colour applies to the masks only, not to {what!r}")
+        if not 1 <= scale <= MAX_DOWNLOAD_SCALE:
+            raise InputError(f"scale must be in [1, {MAX_DOWNLOAD_SCALE}], got {scale}")
+        pixels = self._download_pixels(session, what)
+        if colour:
+            pixels = np.asarray(self.scheme.colors, dtype=np.uint8)[pixels]
+        return png_bytes(pixels.repeat(scale, axis=0).repeat(scale, axis=1))
+
+    def _download_pixels(self, session: Session, what: str) -> np.ndarray:
+        """uint8 [H, W, 3] for the images, [H', W'] label indices for the masks."""
         with session.lock:
             wplus = session.require_image()
             edited, painted = session.edited, session.painted
         if what == "original":
-            return image_png(self.editor.render(wplus))
+            return to_uint8(self.editor.render(wplus))[0]
         if what == "painted-mask":
             if painted is None:
                 raise NotReady("nothing painted has been sent with an edit yet")
-            return png_bytes(painted.numpy().astype(np.uint8))
+            return painted.numpy().astype(np.uint8)
         if edited is None:
             raise NotReady("no edited image yet: run an edit or move a slider")
         if what == "edited":
-            return image_png(self.editor.render(edited))
-        return png_bytes(self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8))
+            return to_uint8(self.editor.render(edited))[0]
+        return self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8)
 
 
 class UploadTooLarge(InputError):

@@ -3,33 +3,43 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const DISPLAY = 512;       // longest side of the painting stage, CSS pixels
 const UNDO_LIMIT = 100;
 const TOOL_KEYS = { b: "brush", e: "eraser", f: "fill", i: "picker" };
+const ZOOMS = [1, 1.5, 2, 3, 4, 6, 8];
+// Parts too large to be a sensible first brush (compared with the last "***" segment of a name).
+const BROAD_PARTS = new Set(["background", "head", "skin", "face", "neck", "hair", "cloth", "clothes", "body", "car body"]);
 
 const state = {
   info: null, session: null,
   original: null,          // Uint8Array: the segmentation of the image (eraser target)
   labels: null,            // Uint8Array: the painted map
+  sent: null,              // Uint8Array: the map last sent with an edit on this image (null: none)
+  imageSrc: null,          // the image being edited (data URL)
   undo: [], redo: [],
   tool: "brush", current: 1, parts: new Set(),
   job: null,               // {id, source: EventSource}
   scales: {},              // vector name -> slider value
   applying: false, pending: null, // a slider request in flight; the inputs waiting behind it
   latencies: [],           // ms from slider input to the image shown, newest last
+  hasEdit: false,          // the "Edited image" view shows an edit (edit result, vectors, refinement)
+  unsavedEdit: false,      // an edit result not saved as a vector
+  comparing: false,        // the big stage shows the edited image instead of the original
+  zoom: 1,
 };
 window.editgan = state;    // for tests and benchmarks
 
 // ---------------------------------------------------------------- API
 async function api(method, path, body) {
-  const options = { method, headers: {} };
+  const options = { method, headers: {}, cache: "no-store" };
   if (body instanceof FormData) options.body = body;
   else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, options);
   if (!response.ok) {
     let message = response.statusText;
     try { message = (await response.json()).detail || message; } catch (e) { /* not JSON */ }
-    throw new Error(`${message} (HTTP ${response.status})`);
+    const error = new Error(`${message} (HTTP ${response.status})`);
+    error.status = response.status;
+    throw error;
   }
   const type = response.headers.get("Content-Type") || "";
   if (response.status === 204) return null;
@@ -44,8 +54,14 @@ function status(text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
+function clearError() { if ($("status").classList.contains("error")) status(""); }
+
 async function guarded(fn) {
-  try { await fn(); } catch (err) { status(err.message, true); }
+  const stale = $("status").classList.contains("error") ? $("status").textContent : null;
+  try {
+    await fn();
+    if (stale !== null && $("status").textContent === stale) clearError();  // a later success clears an old error
+  } catch (err) { status(err.message, true); }
 }
 
 // ---------------------------------------------------------------- label maps
@@ -70,15 +86,30 @@ function drawLabels() {
 }
 
 function setImage(payload) {
-  $("image").src = payload.image;
+  state.imageSrc = payload.image;
   state.original = decodeLabels(payload.labels);
   state.labels = state.original.slice();
+  state.sent = null;
   state.undo = []; state.redo = [];
+  state.unsavedEdit = false;
   $("source").textContent = payload.source;
   $("result").hidden = true;
+  $("upload-compare").hidden = true;
+  $("upload-note").hidden = true;
+  setComparing(false);
   drawLabels();
-  updateDownloads(false);
+  showEdited(payload.image, "", false);  // until the sliders' image arrives
   applyScales();
+}
+
+// Painting not yet sent with an edit, or an edit result not saved as a vector, is lost when the image
+// changes: ask first. `withResult` false where the result is what the new image continues from.
+function confirmDiscard(action, withResult = true) {
+  const lost = [];
+  const reference = state.sent || state.original;
+  if (state.labels && state.labels.some((v, i) => v !== reference[i])) lost.push("your painting");
+  if (withResult && state.unsavedEdit) lost.push("the edit result (not saved as a vector)");
+  return !lost.length || confirm(`${action} replaces the image and discards ${lost.join(" and ")}. Go on?`);
 }
 
 // ---------------------------------------------------------------- painting
@@ -136,7 +167,7 @@ function onPointerDown(event) {
   const [x, y] = gridPoint(event);
   const [h, w] = state.info.label_size;
   if (x < 0 || y < 0 || x >= w || y >= h) return;
-  if (state.tool === "picker") { selectLabel(state.labels[Math.floor(y) * w + Math.floor(x)]); setTool("brush"); return; }
+  if (state.tool === "picker") { selectLabel(state.labels[Math.floor(y) * w + Math.floor(x)], true); setTool("brush"); return; }
   snapshot();
   if (state.tool === "fill") { fill(x, y); drawLabels(); return; }
   $("overlay").setPointerCapture(event.pointerId);
@@ -164,6 +195,31 @@ function setTool(tool) {
   document.querySelectorAll(".tool").forEach((b) => b.classList.toggle("active", b.dataset.tool === tool));
 }
 
+// ---------------------------------------------------------------- view: zoom, before / after
+function setZoom(zoom) {
+  const view = $("viewport"), ratio = zoom / state.zoom;
+  const cx = view.scrollLeft + view.clientWidth / 2, cy = view.scrollTop + view.clientHeight / 2;
+  state.zoom = zoom;
+  $("stage").style.width = `${zoom * 100}%`;
+  view.scrollTo(cx * ratio - view.clientWidth / 2, cy * ratio - view.clientHeight / 2);  // keep the centre
+  $("zoom-value").textContent = `${Math.round(zoom * 100)}%`;
+  $("zoom-out").disabled = zoom === ZOOMS[0];
+  $("zoom-in").disabled = zoom === ZOOMS[ZOOMS.length - 1];
+}
+
+function stepZoom(direction) {
+  const i = Math.min(ZOOMS.length - 1, Math.max(0, ZOOMS.indexOf(state.zoom) + direction));
+  setZoom(ZOOMS[i]);
+}
+
+function setComparing(on) {
+  state.comparing = on && state.hasEdit;
+  $("image").src = state.comparing ? $("applied").src : state.imageSrc;
+  $("stage").dataset.view = state.comparing ? "edited" : "original";
+  $("compare-btn").setAttribute("aria-pressed", String(state.comparing));
+  $("compare-btn").textContent = state.comparing ? "Show original" : "Show edited";
+}
+
 // ---------------------------------------------------------------- palette
 function buildPalette() {
   const list = $("palette");
@@ -185,56 +241,86 @@ function buildPalette() {
     part.addEventListener("click", (e) => e.stopPropagation());
     part.addEventListener("change", () => { part.checked ? state.parts.add(label.name) : state.parts.delete(label.name); });
     li.append(swatch, name, part);
-    li.addEventListener("click", () => { selectLabel(label.index); if (state.tool !== "fill") setTool("brush"); });
+    li.addEventListener("click", () => { selectLabel(label.index, true); if (state.tool !== "fill") setTool("brush"); });
     list.append(li);
   }
-  selectLabel(Math.min(1, state.info.labels.length - 1));
+  selectLabel(defaultLabel());
 }
 
-function selectLabel(index) {
+function labelMemoryKey() { return `editgan.label.${state.info.bundle}`; }
+
+// The label used last with this bundle (remembered in the browser); else the first part that is not
+// broad (background, head, skin, neck, hair...): a small part is what one usually repaints.
+function defaultLabel() {
+  const labels = state.info.labels;
+  const remembered = labels.find((l) => l.name === localStorage.getItem(labelMemoryKey()));
+  const small = labels.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
+  return (remembered ?? small ?? labels[Math.min(1, labels.length - 1)]).index;
+}
+
+function selectLabel(index, remember = false) {
   state.current = index;
   document.querySelectorAll("#palette li").forEach((li) => li.classList.toggle("current", Number(li.dataset.index) === index));
+  if (remember) localStorage.setItem(labelMemoryKey(), state.info.labels[index].name);
 }
 
 // ---------------------------------------------------------------- jobs (server-sent events)
-function runJob(jobId, label, handlers) {
+function showJob(label) {  // the progress row at once, indeterminate until the first progress event
   $("job").hidden = false;
   $("job-label").textContent = label;
-  $("job-progress").value = 0;
+  $("job-progress").removeAttribute("value");
   setBusy(true);
+}
+
+function endJob() {
+  $("job").hidden = true;
+  setBusy(false);
+  stageBusy(null);
+}
+
+function runJob(jobId, label, handlers) {
+  showJob(label);
   const source = new EventSource(`/api/jobs/${jobId}/events`);
   state.job = { id: jobId, source };
   let finished = false;
-  const finish = (text, isError) => {
+  const finish = (text, isError, done) => {
     finished = true;
     source.close();
     state.job = null;
-    $("job").hidden = true;
-    setBusy(false);
+    endJob();
     status(text, isError);
+    if (handlers.end) handlers.end(done);
   };
   source.addEventListener("queued", (e) => {
     const ahead = JSON.parse(e.data).position;
-    if (ahead) status(`${label}: waiting for ${ahead} job(s) of other tabs`);
+    status(ahead ? `${label}: waiting for ${ahead} job(s) of other tabs` : `${label}: queued`);
   });
+  source.addEventListener("started", () => status(`${label}: started, preparing`));
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
     $("job-progress").value = d.step / Math.max(1, d.total);
     const loss = d.losses.loss;
     status(`${label}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
   });
-  source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`); handlers.done(JSON.parse(e.data)); } });
+  source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`, false, true); handlers.done(JSON.parse(e.data)); } });
   source.addEventListener("cancelled", (e) => {
     if (finished) return;
     const d = JSON.parse(e.data);
-    finish(`${label}: cancelled`);
-    if (d.after && handlers.done) handlers.done(d);   // a cancelled edit keeps its best step so far
+    const kept = Boolean(d.after);   // a cancelled edit keeps its best step so far
+    finish(`${label}: cancelled`, false, kept);
+    if (kept) handlers.done(d);
   });
-  source.addEventListener("failed", (e) => { if (!finished) finish(`${label} failed: ${JSON.parse(e.data).message}`, true); });
+  source.addEventListener("failed", (e) => { if (!finished) finish(`${label} failed: ${JSON.parse(e.data).message}`, true, false); });
 }
 
 function setBusy(busy) {
   for (const id of ["sample-btn", "random-btn", "upload-btn", "edit-btn", "refine-btn"]) $(id).disabled = busy;
+}
+
+function stageBusy(note) {  // dim the stage with a note while its image is being replaced; null: back to normal
+  $("stage").classList.toggle("busy", note !== null);
+  $("stage-note").hidden = note === null;
+  $("stage-note").textContent = note ?? "";
 }
 
 async function cancelJob() {
@@ -243,21 +329,71 @@ async function cancelJob() {
 
 // ---------------------------------------------------------------- image sources
 async function sample(seed) {
+  if (!confirmDiscard("Sampling")) return;
   const payload = await api("POST", sessionPath("/sample"), seed === null ? {} : { seed });
   $("seed").value = payload.seed;
   setImage(payload);
   status(`sampled seed ${payload.seed}`);
 }
 
+// The server centre-crops an upload to the model's aspect (io.images.load_image): show which part it
+// keeps, on a preview beside which the reconstruction appears once embedded. -> true when it crops.
+async function previewUpload(file) {
+  let bitmap;
+  try { bitmap = await createImageBitmap(file); } catch (e) { return false; }  // the server says what is wrong
+  const [oh, ow] = state.info.image_size;
+  const W = bitmap.width, H = bitmap.height;
+  const keepW = Math.min(W, Math.floor(H * ow / oh)), keepH = Math.min(H, Math.floor(W * oh / ow));
+  const left = Math.floor((W - keepW) / 2), top = Math.floor((H - keepH) / 2);
+  const canvas = $("upload-preview"), k = Math.min(1, 224 / Math.max(W, H));
+  canvas.width = Math.round(W * k); canvas.height = Math.round(H * k);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "rgba(255, 255, 255, 0.7)";
+  ctx.fillRect(0, 0, canvas.width, top * k);
+  ctx.fillRect(0, (top + keepH) * k, canvas.width, canvas.height);
+  ctx.fillRect(0, top * k, left * k, keepH * k);
+  ctx.fillRect((left + keepW) * k, top * k, canvas.width, keepH * k);
+  const cropped = keepW < W || keepH < H;
+  $("upload-note").textContent = `The upload is ${W}×${H}; only its centre ${keepW}×${keepH} is used ` +
+    `(the model takes ${ow}×${oh}): the dimmed parts are cut off.`;
+  $("upload-note").hidden = !cropped;
+  $("reconstruction").removeAttribute("src");
+  $("reconstruction-info").textContent = "embedding…";
+  $("upload-compare").hidden = false;
+  return cropped;
+}
+
 async function upload() {
   const file = $("upload-file").files[0];
   if (!file) throw new Error("choose an image file first");
   if (file.size > state.info.max_upload_bytes) throw new Error(`the file is ${file.size} bytes; at most ${state.info.max_upload_bytes} are accepted`);
+  if (!confirmDiscard("Uploading")) return;
+  showJob("uploading");
+  stageBusy("uploading and embedding…");
   const form = new FormData();
   form.append("file", file);
   form.append("steps", $("embed-steps").value);
-  const { job_id } = await api("POST", sessionPath("/upload"), form);
-  runJob(job_id, "embedding", { done: setImage });
+  let job_id, cropped;
+  try {
+    cropped = await previewUpload(file);
+    ({ job_id } = await api("POST", sessionPath("/upload"), form));
+  } catch (err) {
+    endJob();
+    $("upload-compare").hidden = true;
+    $("upload-note").hidden = true;
+    throw err;
+  }
+  runJob(job_id, "embedding", {
+    done: (payload) => {
+      setImage(payload);
+      $("reconstruction").src = payload.image;
+      $("reconstruction-info").textContent = `reconstruction (loss ${payload.loss.toFixed(4)})`;
+      $("upload-compare").hidden = false;
+      $("upload-note").hidden = !cropped;
+    },
+    end: (done) => { if (!done) { $("upload-compare").hidden = true; $("upload-note").hidden = true; } },
+  });
 }
 
 // ---------------------------------------------------------------- optimisation edit
@@ -266,71 +402,162 @@ async function runEdit() {
   const body = { labels: encodeLabels(state.labels), steps: Number($("edit-steps").value) };
   if (state.parts.size) body.parts = [...state.parts];
   const { job_id } = await api("POST", sessionPath("/edit"), body);
+  state.sent = state.labels.slice();
+  updateDownloads();
   runJob(job_id, "edit", { done: showResult });
 }
 
 function showResult(r) {
   $("before").src = r.before; $("after").src = r.after; $("difference").src = r.difference;
-  $("result-info").textContent = `parts: ${r.parts.join(", ")}; best step ${r.best_step} of ${r.steps}` +
-    (r.cancelled ? " (cancelled early)" : "") + `; region CE ${r.losses.first.ce.toFixed(3)} → ${r.losses.best.ce.toFixed(3)}`;
+  const summary = `parts: ${r.parts.join(", ")}; best step ${r.best_step} of ${r.steps}` + (r.cancelled ? " (cancelled early)" : "");
+  $("result-info").textContent = `${summary}; region CE ${r.losses.first.ce.toFixed(3)} → ${r.losses.best.ce.toFixed(3)}`;
   $("result").hidden = false;
   if (!$("vector-name").value) $("vector-name").value = r.parts.join("_").slice(0, 40) || "edit";
-  updateDownloads(true);
+  state.unsavedEdit = true;
+  showEdited(r.after, `edit result (${summary})`, true);
 }
 
 async function saveVector() {
   const saved = await api("POST", sessionPath("/vectors"), { name: $("vector-name").value.trim(), overwrite: $("overwrite").checked });
+  state.unsavedEdit = false;
   status(`saved vector ${saved.name}`);
   await loadLibrary();
 }
 
+// ---------------------------------------------------------------- the edited image
+// One view shows the latest edited image (edit result, vectors applied, refinement): the server's
+// "edited" image, which "Continue from this image", the downloads and "Show edited" all use.
+function showEdited(src, caption, hasEdit) {
+  $("applied").src = src;
+  $("applied-info").textContent = caption;
+  state.hasEdit = hasEdit;
+  setComparing(state.comparing);
+  for (const id of ["adopt-btn", "compare-btn", "seg-toggle"]) $(id).disabled = !hasEdit;
+  updateDownloads();
+  guarded(showEditedSegmentation);
+}
+
+let segmentationVersion = 0;
+async function showEditedSegmentation() {  // the edited image's segmentation, in the label colours, over it
+  const seg = $("applied-seg"), version = ++segmentationVersion;
+  seg.hidden = true;
+  if (!state.hasEdit || !$("seg-toggle").checked) return;
+  const response = await api("GET", downloadPath("edited-mask", "colour=1"));
+  const blob = await response.blob();
+  if (version !== segmentationVersion) return;  // a newer image came meanwhile
+  if (seg.dataset.url) URL.revokeObjectURL(seg.dataset.url);
+  seg.dataset.url = seg.src = URL.createObjectURL(blob);
+  seg.hidden = false;
+}
+
+function downloadPath(what, query) { return sessionPath(`/download/${what}.png`) + (query ? `?${query}` : ""); }
+
+function updateDownloads() {  // live only when there is something to download (else the server answers 409)
+  for (const link of document.querySelectorAll(".downloads a")) {
+    const ready = link.dataset.what === "painted-mask" ? state.sent !== null : state.hasEdit;
+    if (ready) link.href = downloadPath(link.dataset.what, link.dataset.query);
+    else link.removeAttribute("href");
+    link.download = "";
+    link.setAttribute("aria-disabled", String(!ready));
+  }
+}
+
+async function adoptEdited() {
+  if (!confirmDiscard("Continuing from the edited image", false)) return;
+  const payload = await api("POST", sessionPath("/adopt"));
+  zeroSliders(false);
+  setImage(payload);
+  status("continuing from the edited image");
+}
+
 // ---------------------------------------------------------------- library and sliders
+function formatScale(value, span) { return value.toFixed(Math.max(2, 2 - Math.floor(Math.log10(span)))); }
+
 async function loadLibrary() {
   const { vectors, problems } = await api("GET", "/api/vectors");
   const list = $("library");
   list.innerHTML = "";
   const names = new Set(vectors.map((v) => v.name));
   for (const name of Object.keys(state.scales)) if (!names.has(name)) delete state.scales[name];
-  for (const v of vectors) {
-    const li = document.createElement("li");
-    li.dataset.name = v.name;
-    const value = state.scales[v.name] ?? 0;
-    li.innerHTML = `<div class="head"><span class="name"></span>
-      <span class="scale">${value.toFixed(2)}</span><span class="actions">
-      <a class="download" title="download the vector (zip)">⇩</a><button class="delete" title="delete">✕</button></span></div>
-      <span class="muted parts"></span>
-      <input type="range" min="-2" max="2" step="0.05" value="${value}">`;
-    li.querySelector(".name").textContent = v.name;
-    for (const key of ["before", "after"].filter((k) => v.thumbnails.includes(k))) {
-      const thumb = document.createElement("img");
-      thumb.className = "thumb";
-      thumb.alt = thumb.title = `${key} (the image it was learned on)`;
-      thumb.src = `/api/vectors/${encodeURIComponent(v.name)}/thumbnail/${key}.png`;
-      li.querySelector(".head").insertBefore(thumb, li.querySelector(".name"));
-    }
-    li.querySelector(".parts").textContent = v.parts.join(", ");
-    li.querySelector(".download").href = `/api/vectors/${encodeURIComponent(v.name)}/download`;
-    const slider = li.querySelector("input");
-    slider.setAttribute("aria-label", `scale of ${v.name}`);
-    slider.addEventListener("input", () => {
-      state.scales[v.name] = Number(slider.value);
-      li.querySelector(".scale").textContent = Number(slider.value).toFixed(2);
-      applyScales(performance.now());
-    });
-    li.querySelector(".delete").addEventListener("click", () => guarded(async () => {
+  vectors.forEach((v) => list.append(vectorItem(v)));
+  if (!vectors.length) list.innerHTML = '<li class="muted">no vectors yet: run an edit and save it</li>';
+  $("library-problems").textContent = problems.length ? `skipped: ${problems.join("; ")}` : "";
+}
+
+// A vector's row: its slider spans ±2×|default scale| and starts at 0; a tick and a button mark the default.
+function vectorItem(v) {
+  const li = document.createElement("li");
+  li.dataset.name = v.name;
+  const span = Math.min(2 * Math.abs(v.default_scale) || 2, state.info.max_scale || Infinity);  // the server's bound
+  const readOnly = v.shipped === true;
+  li.innerHTML = `<div class="head"><span class="name"></span><span class="scale"></span><span class="actions">
+    <button class="default" title="set to the vector's default scale"></button>
+    <a class="download" title="download the vector (zip)">⇩</a></span></div>
+    <span class="muted parts"></span>
+    <input type="range"><datalist><option value="0"></option><option></option></datalist>`;
+  li.querySelector(".name").textContent = v.name;
+  const actions = li.querySelector(".actions");
+  if (readOnly) {
+    const lock = document.createElement("span");
+    lock.className = "lock";
+    lock.textContent = "🔒";
+    lock.title = "shipped with the bundle: read-only";
+    actions.prepend(lock);
+  } else {
+    const del = document.createElement("button");
+    del.className = "delete";
+    del.title = "delete";
+    del.textContent = "✕";
+    del.addEventListener("click", () => guarded(async () => {
       if (!confirm(`Delete vector ${v.name}?`)) return;
       await api("DELETE", `/api/vectors/${encodeURIComponent(v.name)}`);
       await loadLibrary();
       applyScales();
     }));
-    list.append(li);
+    actions.append(del);
   }
-  if (!vectors.length) list.innerHTML = '<li class="muted">no vectors yet: run an edit and save it</li>';
-  $("library-problems").textContent = problems.length ? `skipped: ${problems.join("; ")}` : "";
+  for (const key of ["before", "after"].filter((k) => v.thumbnails.includes(k))) {
+    const thumb = document.createElement("img");
+    thumb.className = "thumb";
+    thumb.alt = thumb.title = `${key} (the image it was learned on)`;
+    thumb.src = `/api/vectors/${encodeURIComponent(v.name)}/thumbnail/${key}.png`;
+    li.querySelector(".head").insertBefore(thumb, li.querySelector(".name"));
+  }
+  li.querySelector(".parts").textContent = v.parts.join(", ");
+  li.querySelector(".download").href = `/api/vectors/${encodeURIComponent(v.name)}/download`;
+  const slider = li.querySelector("input");
+  const ticks = li.querySelector("datalist");
+  ticks.id = `ticks-${v.name}`;
+  ticks.lastElementChild.value = v.default_scale;
+  Object.assign(slider, { min: -span, max: span, step: span / 100 });
+  slider.setAttribute("list", ticks.id);
+  slider.setAttribute("aria-label", `scale of ${v.name}`);
+  const set = (value) => {
+    state.scales[v.name] = value;
+    slider.value = value;
+    li.querySelector(".scale").textContent = formatScale(value, span);
+  };
+  set(Math.max(-span, Math.min(span, state.scales[v.name] ?? 0)));
+  const defaultBtn = li.querySelector(".default");
+  defaultBtn.textContent = `⟲ ${formatScale(v.default_scale, span)}`;
+  defaultBtn.addEventListener("click", () => { set(v.default_scale); applyScales(performance.now()); });
+  slider.addEventListener("input", () => { set(Number(slider.value)); applyScales(performance.now()); });
+  return li;
 }
 
 function activeScales() {
   return Object.fromEntries(Object.entries(state.scales).filter(([, s]) => s !== 0));
+}
+
+// A 404 naming vectors that another tab deleted: reload the library (their sliders go) and say so.
+// -> true when that was the cause.
+async function dropVanished(err) {
+  if (err.status !== 404) return false;
+  const before = Object.keys(state.scales);
+  await loadLibrary();
+  const gone = before.filter((name) => !(name in state.scales));
+  if (gone.length) status(`vector ${gone.join(", ")} no longer exists (deleted elsewhere): its slider was removed`);
+  return gone.length > 0;
 }
 
 // One request in flight at a time; inputs that arrive meanwhile coalesce into one follow-up request.
@@ -339,7 +566,8 @@ async function applyScales(startedAt) {
   if (state.applying) { state.pending = { startedAt: state.pending?.startedAt ?? startedAt }; return; }
   state.applying = true;
   try {
-    const response = await api("POST", sessionPath("/apply"), { scales: activeScales() });
+    const scales = activeScales();
+    const response = await api("POST", sessionPath("/apply"), { scales });
     const serverMs = Number(response.headers.get("X-Compute-Ms"));
     const url = URL.createObjectURL(await response.blob());
     const img = $("applied");
@@ -347,16 +575,18 @@ async function applyScales(startedAt) {
     const old = img.dataset.url;
     if (old) URL.revokeObjectURL(old);
     img.dataset.url = url;
-    let text = `server ${serverMs.toFixed(0)} ms`;
+    const applied = Object.entries(scales).map(([name, s]) => `${name} ×${s}`).join(", ");
+    let text = (applied ? `vectors: ${applied}` : "the image itself (all sliders at 0)") + ` · server ${serverMs.toFixed(0)} ms`;
     if (typeof startedAt === "number") {
       const total = performance.now() - startedAt;
       state.latencies.push(total);
       text += `, slider → image ${total.toFixed(0)} ms`;
     }
-    $("applied-info").textContent = text;
-    updateDownloads(true);
+    showEdited(url, text, Boolean(applied));
+    clearError();
   } catch (err) {
-    status(err.message, true);
+    if (await dropVanished(err)) state.pending = { startedAt: state.pending?.startedAt ?? startedAt };
+    else status(err.message, true);
   } finally {
     state.applying = false;
     const pending = state.pending;
@@ -368,41 +598,37 @@ async function applyScales(startedAt) {
 async function refine() {
   const scales = activeScales();
   if (!Object.keys(scales).length) throw new Error("move a slider first: refinement starts from the applied vectors");
-  const { job_id } = await api("POST", sessionPath("/refine"), { scales, steps: Number($("refine-steps").value) });
-  runJob(job_id, "refinement", { done: (d) => { $("applied").src = d.image; $("applied-info").textContent = "refined"; } });
-}
-
-async function adoptEdited() {
-  const payload = await api("POST", sessionPath("/adopt"));
-  zeroSliders(false);
-  setImage(payload);
-  status("continuing from the edited image");
+  let job_id;
+  try {
+    ({ job_id } = await api("POST", sessionPath("/refine"), { scales, steps: Number($("refine-steps").value) }));
+  } catch (err) {
+    if (await dropVanished(err)) return;
+    throw err;
+  }
+  runJob(job_id, "refinement", { done: (d) => showEdited(d.image, `refined: ${Object.keys(scales).join(", ")}`, true) });
 }
 
 function zeroSliders(apply = true) {
   for (const name of Object.keys(state.scales)) state.scales[name] = 0;
   document.querySelectorAll("#library li").forEach((li) => {
     const slider = li.querySelector("input");
-    if (slider) { slider.value = 0; li.querySelector(".scale").textContent = "0.00"; }
+    if (slider) { slider.value = 0; li.querySelector(".scale").textContent = formatScale(0, Number(slider.max)); }
   });
   if (apply) applyScales();
 }
 
-function updateDownloads(hasEdit) {
-  const links = { "dl-edited": "edited", "dl-mask": "edited-mask", "dl-painted": "painted-mask" };
-  for (const [id, what] of Object.entries(links)) {
-    $(id).href = hasEdit ? sessionPath(`/download/${what}.png`) : "#";
-    $(id).setAttribute("aria-disabled", String(!hasEdit));
-  }
+// ---------------------------------------------------------------- start
+function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes
+  document.querySelectorAll("#modes [data-mode]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.mode === mode)));
+  document.querySelectorAll("main.mode").forEach((m) => { m.hidden = m.dataset.mode !== mode; });
 }
 
-// ---------------------------------------------------------------- start
 function layoutStage() {
   const [ih, iw] = state.info.image_size;
   const [lh, lw] = state.info.label_size;
-  const scale = DISPLAY / Math.max(ih, iw);
-  for (const el of [$("image"), $("stage")]) { el.style.width = `${iw * scale}px`; el.style.height = `${ih * scale}px`; }
+  $("stage").style.aspectRatio = `${iw} / ${ih}`;
   $("overlay").width = lw; $("overlay").height = lh;
+  setZoom(1);
 }
 
 function bind() {
@@ -415,9 +641,20 @@ function bind() {
   $("refine-btn").addEventListener("click", () => guarded(refine));
   $("zero-btn").addEventListener("click", () => zeroSliders());
   $("adopt-btn").addEventListener("click", () => guarded(adoptEdited));
+  $("seg-toggle").addEventListener("change", () => guarded(showEditedSegmentation));
   $("undo-btn").addEventListener("click", undo);
   $("redo-btn").addEventListener("click", redo);
   $("reset-btn").addEventListener("click", reset);
+  $("zoom-in").addEventListener("click", () => stepZoom(1));
+  $("zoom-out").addEventListener("click", () => stepZoom(-1));
+  $("zoom-fit").addEventListener("click", () => setZoom(1));
+  $("compare-btn").addEventListener("click", () => setComparing(!state.comparing));
+  $("viewport").addEventListener("wheel", (e) => {
+    if (!e.ctrlKey && !e.metaKey) return;
+    e.preventDefault();
+    stepZoom(e.deltaY < 0 ? 1 : -1);
+  }, { passive: false });
+  document.querySelectorAll("#modes [data-mode]").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
   document.querySelectorAll(".tool").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
   $("brush-size").addEventListener("input", () => { $("brush-size-value").textContent = $("brush-size").value; });
   $("opacity").addEventListener("input", () => { $("overlay").style.opacity = $("opacity").value; });
@@ -432,6 +669,7 @@ function bind() {
     if ((e.ctrlKey || e.metaKey) && key === "z") { e.preventDefault(); e.shiftKey ? redo() : undo(); }
     else if ((e.ctrlKey || e.metaKey) && key === "y") { e.preventDefault(); redo(); }
     else if (!e.ctrlKey && !e.metaKey && TOOL_KEYS[key]) setTool(TOOL_KEYS[key]);
+    else if (!e.ctrlKey && !e.metaKey && key === "a") setComparing(!state.comparing);
   });
 }
 
@@ -447,7 +685,6 @@ async function start() {
   $("overlay").style.opacity = $("opacity").value;
   buildPalette();
   bind();
-  updateDownloads(false);
   await loadLibrary();
   await sample(Number($("seed").value));
   document.body.dataset.ready = "true";
