@@ -307,3 +307,21 @@ def test_image_sources_centre_crop_to_the_target_aspect():
     np.testing.assert_array_equal(fit_rgb(img, 20), arr[:, 10:30])  # square: the middle 20 columns
     np.testing.assert_array_equal(fit_rgb(img, (15, 40)), np.asarray(img.crop((0, 2, 40, 17))))  # 8:3 fits
     assert fit_rgb(img, (6, 8)).shape == (6, 8, 3)
+
+
+def test_precision_auto_follows_the_hardware_and_a_resume_may_change_it(tmp_path, monkeypatch):
+    from editgan.train import gan as gan_module
+    from editgan.train.gan import GANTrainer, choose_precision
+    monkeypatch.setattr(gan_module, "fast_bf16", lambda device: False)
+    assert choose_precision("auto", "cpu") == "fp32" and choose_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(gan_module, "fast_bf16", lambda device: True)
+    assert choose_precision("auto", "cpu") == "bf16"
+    with pytest.raises(ConfigError):
+        choose_precision("fp16", "cpu")
+    trainer = GANTrainer(_with(precision="bf16"), RandomSource())
+    trainer.step()
+    trainer.save(tmp_path / "ck")
+    resumed = GANTrainer.from_checkpoint(tmp_path / "ck", RandomSource(), precision="fp32")
+    assert resumed.config.precision == "fp32" and resumed.step_count == 1
+    for name in ("G", "D"):
+        assert params_equal(getattr(trainer, name), getattr(resumed, name)), name

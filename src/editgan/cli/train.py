@@ -4,6 +4,7 @@ the segmenter, measuring-network and encoder trainers live in their own modules 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from editgan.nn.config import channels_for
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import TRAIN_COMMANDS
 from editgan.train.data import open_source
-from editgan.train.gan import GANTrainConfig
+from editgan.train.gan import GANTrainConfig, choose_precision
 from editgan.train.gan_run import RunOptions, train_run
 
 
@@ -31,8 +32,14 @@ def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> d
 
 def run_gan(args: argparse.Namespace) -> int:
     resume = Path(args.out) / "checkpoint" if (Path(args.out) / "checkpoint.json").is_file() else args.resume_from
-    if resume:  # the run's own configuration (data, resolution, widths...) wins over the flags
+    device = torch.device(args.device)
+    precision = choose_precision(args.precision, device)
+    if resume:  # the run's own configuration (data, resolution, widths...) wins over the flags; precision is ours
         config = GANTrainConfig.from_checkpoint(resume)
+        if config.precision != precision:
+            print(f"note: the run trained in {config.precision}; continuing in {precision} (--precision "
+                  f"{args.precision}{', no fast bf16 on this machine' if args.precision == 'auto' else ''})")
+            config = dataclasses.replace(config, precision=precision)
     else:
         channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
         config = GANTrainConfig(
@@ -41,8 +48,7 @@ def run_gan(args: argparse.Namespace) -> int:
                            num_mapping_layers=args.mapping_layers, channels=channels),
             discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
             r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
-            ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=args.precision)
-    device = torch.device(args.device)
+            ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=precision)
     if device.type == "cpu":
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -112,8 +118,9 @@ def register(subparsers) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    g.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16: conv activations in bfloat16, float32 master weights (fast on CPUs with AVX-512 BF16)")
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="bf16: conv activations in bfloat16, float32 master weights; auto (default): bf16 where it "
+                        "is fast (AVX-512 BF16 / AMX CPUs, CUDA), else fp32 (emulated bf16 is ~15x slower)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile G and D (needs a C++ compiler on CPU; ~1 min at the start, faster steps)")
     g.add_argument("--no-progress", action="store_true")

@@ -75,7 +75,7 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     prefix = out / "checkpoint"
     if prefix.with_suffix(".json").is_file() or opts.resume_from:
         start = prefix if prefix.with_suffix(".json").is_file() else Path(opts.resume_from)
-        trainer = GANTrainer.from_checkpoint(start, source, device, dist, opts.compile)
+        trainer = GANTrainer.from_checkpoint(start, source, device, dist, opts.compile, precision=config.precision)
     else:
         trainer = GANTrainer(config, source, device, dist, opts.compile)
         if grow_from is not None:
