@@ -72,14 +72,24 @@ class EditService:
         self.sessions = SessionStore(ttl_s=session_ttl_s, max_sessions=max_sessions, on_drop=self.jobs.cancel_session)
         self._library_lock = threading.Lock()  # one library write at a time
         self._vectors: dict[str, tuple[int, EditingVector]] = {}  # name -> (JSON mtime_ns, vector)
-        self.num_classes = editor.segmenter.config.num_classes
+        self.refresh_labels()
+
+    def refresh_labels(self) -> None:
+        """Labels and label grid from the editor's segmenter or, for a bundle without one yet
+        (annotation mode), from its scheme (else two unnamed labels) and the generator's image size."""
+        editor = self.editor
+        if editor.bundle.segmenter_dir is not None:
+            self.num_classes, self.label_size = editor.segmenter.config.num_classes, \
+                tuple(editor.segmenter.config.out_size)
+        else:
+            self.num_classes = editor.scheme.num_classes if editor.scheme else 2
+            self.label_size = tuple(editor.generator.config.image_size)
         self.scheme = editor.scheme or fallback_scheme(self.num_classes)
         if self.scheme.num_classes != self.num_classes:
             raise InputError(f"the label scheme has {self.scheme.num_classes} labels but the segmenter "
                              f"predicts {self.num_classes}")
         if self.num_classes > 256:
             raise InputError(f"the web tool handles at most 256 labels; this segmenter has {self.num_classes}")
-        self.label_size = tuple(editor.segmenter.config.out_size)
 
     def close(self) -> None:
         self.jobs.close()
