@@ -268,6 +268,9 @@ def test_cli_export_import_round_trip_and_refusals(tmp_path, capsys):
     assert "annotation ids already in this bundle: a0001, a0002" in capsys.readouterr().err
     assert main(["annotations", "list", "--bundle", str(tmp_path / "other")]) == 0
     assert "2 annotations" in capsys.readouterr().out
+    assert main(["annotations", "train", "--bundle", str(tmp_path / "other"), "--max-steps", "3", "--members", "2",
+                 "--holdout", "0.5"]) == 0
+    assert "held-out mean IoU" in capsys.readouterr().out and open_bundle(tmp_path / "other").segmenter_dir
 
     fresh, _ = new_domain(tmp_path, "fresh")
 
@@ -326,3 +329,5 @@ def test_cli_bundle_from_a_converted_generator_then_scheme_delete_suggest(tmp_pa
     assert open_bundle(out).labels.names == ("background", "wheel", "window")
     assert main(["annotations", "delete", "--bundle", str(out), "nope"]) == 1
     assert "no annotation 'nope'" in capsys.readouterr().err
+    assert main(["annotations", "train", "--bundle", str(out)]) == 1
+    assert "no annotations in" in capsys.readouterr().err

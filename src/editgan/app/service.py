@@ -117,7 +117,10 @@ class EditService:
 
     # ------------------------------------------------------------------ images to edit
     def _set_image(self, session: Session, wplus: torch.Tensor, source: str) -> None:
-        labels = self.editor.segment(wplus)[0].cpu()
+        """Show w+ in the session with its segmentation (all background before a segmenter exists:
+        annotation mode samples and embeds uploads for a new domain too)."""
+        labels = self.editor.segment(wplus)[0].cpu() if self.editor.bundle.segmenter_dir is not None else \
+            torch.zeros(self.label_size, dtype=torch.int64)
         with session.lock:
             session.set_image(wplus, labels, source)
 

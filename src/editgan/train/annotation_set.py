@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from editgan.bundle import Bundle
-from editgan.errors import InputError
+from editgan.errors import CheckpointError, InputError
 from editgan.files import atomic_path, load_tensors, read_json, save_tensors, write_json
 from editgan.labels import LabelScheme
 
@@ -132,9 +132,15 @@ class AnnotationSet:
 
     def get(self, annotation_id: str) -> AnnotatedSample:
         meta = self.meta(annotation_id)
-        with Image.open(self.mask_path(annotation_id)) as im:
-            labels = np.asarray(im).astype(np.int64)
-        return AnnotatedSample(meta, self.latents()[annotation_id], labels)
+        latents = self.latents()
+        try:
+            with Image.open(self.mask_path(annotation_id)) as im:
+                labels = np.asarray(im).astype(np.int64)
+        except OSError as err:
+            raise CheckpointError(f"annotation {annotation_id!r}: cannot read its label map ({err})") from None
+        if annotation_id not in latents:
+            raise CheckpointError(f"annotation {annotation_id!r} has no latent in {self.root / LATENTS}")
+        return AnnotatedSample(meta, latents[annotation_id], labels)
 
     def labels_in_use(self) -> set[int]:
         """Label indices that occur in any stored label map."""
