@@ -5,6 +5,7 @@ points), the CLI (export/import round trip and refusals, bundle create --generat
 
 import io
 import json
+import shutil
 import zipfile
 
 import numpy as np
@@ -298,6 +299,13 @@ def test_cli_export_import_round_trip_and_refusals(tmp_path, capsys):
     refused(lambda f: f.pop("masks/a0001.png"), "missing or ambiguous: ['a0001']")
     refused(lambda f: f.update({"annotations.json": f["annotations.json"].replace(b'"skin"', b'"hair"')}),
             "uses labels that mean other parts in this bundle: 1 is 'hair' there but 'skin' here")
+    plain = tmp_path / "plain"  # a `train segmenter --latents --masks` folder: ids from the latents
+    shutil.copytree(tmp_path / "dir", plain)
+    (plain / "annotations.json").unlink()
+    shutil.rmtree(plain / "images")
+    assert main(["annotations", "import", "--bundle", str(tmp_path / "fresh"), str(plain)]) == 0
+    imported = AnnotationSet.of_bundle(fresh.bundle, fresh.generator.config).list()
+    assert [(m["id"], m["source"]) for m in imported] == [("a0001", "import plain"), ("a0002", "import plain")]
     capsys.readouterr()
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     assert main(["annotations", "import", "--bundle", str(tmp_path / "other"), str(tmp_path / "junk.zip")]) == 1

@@ -148,12 +148,12 @@ class AnnotationSet:
 
     def training_data(self) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """(ids, w+ float32 [I, num_ws, w_dim], label maps int64 [I, H, W]) of every annotation."""
-        ids = [m["id"] for m in self.list()]
-        if not ids:
-            raise InputError(f"no annotations in {self.root} yet")
-        latents = self.latents()
-        samples = [self.get(i) for i in ids]
-        return ids, torch.cat([latents[i] for i in ids]), torch.stack([torch.from_numpy(s.labels) for s in samples])
+        with self.lock:  # a consistent snapshot while the web tool keeps saving
+            ids = [m["id"] for m in self.list()]
+            if not ids:
+                raise InputError(f"no annotations in {self.root} yet")
+            samples = [self.get(i) for i in ids]
+        return ids, torch.cat([s.wplus for s in samples]), torch.stack([torch.from_numpy(s.labels) for s in samples])
 
     # ------------------------------------------------------------------ writing
     def check_labels(self, labels, scheme: LabelScheme, what: str = "label map") -> np.ndarray:
