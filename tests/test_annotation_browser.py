@@ -141,6 +141,8 @@ def test_annotate_train_and_edit(page):
     np.testing.assert_array_equal(painted(page), erased)  # panning paints nothing
     page.click("#annot-zoom-fit")
     page.keyboard.press("b")
+    page.locator("#annot-size").fill("6")
+    page.mouse.move(*grid_to_screen(page, 20, 18, CANVAS))  # the brush outline shows
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "annotate-1-painting.png"))
 
