@@ -123,7 +123,7 @@ async function deleteAnnotation(id) {
   if (!confirm(`Delete annotation ${id}? (it moves to the annotation trash folder)`)) return;
   if (id === annot.id) await flushSave();
   await api("DELETE", `/api/annotations/${id}`);
-  if (id === annot.id) {  // what is shown becomes a new sample again
+  if (id === annot.id) {  // the deleted map leaves the stage
     annot.id = null;
     annot.labels = null;
     $("annot-image").removeAttribute("src");
