@@ -8,8 +8,6 @@ Skipped when chromium or playwright is missing, unless EDITGAN_REQUIRE_BROWSER=1
 turns that into a failure. Screenshots go to outputs/test-artifacts/.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,46 +16,21 @@ from PIL import Image
 from scipy import ndimage
 
 from app_fixtures import labels_array, png_array, tiny_editor
+from browser_fixtures import grid_to_screen, served_page, stroke
 from editgan.app import create_app
-from editgan.app.runner import BackgroundServer
 from editgan.edit.vectors import EditingVector
 from editgan.io.images import to_uint8
 
-CHROMIUM = os.environ.get("EDITGAN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "outputs" / "test-artifacts"
-
-
-def browser_or_skip():
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem, sync_playwright = "the playwright package is not installed", None
-    if problem is None and not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        problem = f"no chromium at {CHROMIUM} (apt-get install chromium)"
-    if problem is not None:
-        if os.environ.get("EDITGAN_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests are required (EDITGAN_REQUIRE_BROWSER=1) but {problem}")
-        pytest.skip(problem)
-    return sync_playwright
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    sync_playwright = browser_or_skip()
     editor = tiny_editor(tmp_path_factory.mktemp("web"))
-    with BackgroundServer(create_app(editor)) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu",
-                                                                    "--disable-dev-shm-usage"])
-        page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()  # tabs share one context
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
-        page.editgan_errors = errors
+    with served_page(create_app(editor)) as page:
         page.editor = editor
         yield page
-        browser.close()
+        errors = page.editgan_errors
     assert not errors, errors
 
 
@@ -67,20 +40,6 @@ def labels(page) -> np.ndarray:
 
 def original(page) -> np.ndarray:
     return np.array(page.evaluate("Array.from(window.editgan.original)"))
-
-
-def grid_to_screen(page, x, y):
-    """Centre of label pixel (x, y) in page coordinates."""
-    box = page.locator("#overlay").bounding_box()
-    h, w = page.evaluate("window.editgan.info.label_size")
-    return box["x"] + (x + 0.5) * box["width"] / w, box["y"] + (y + 0.5) * box["height"] / h
-
-
-def stroke(page, start, end):
-    page.mouse.move(*grid_to_screen(page, *start))
-    page.mouse.down()
-    page.mouse.move(*grid_to_screen(page, *end), steps=10)
-    page.mouse.up()
 
 
 def displayed_pixels(page, selector) -> np.ndarray:

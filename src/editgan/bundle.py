@@ -6,7 +6,12 @@
     segmenter.json/.safetensors   (optional until trained)
     encoder.json/.safetensors     (optional until trained)
     vectors/                      editing vectors learned in this generator's W+
+    annotations/                  the user's annotated samples (editgan.train.annotation_set)
     superseded/<time>/            what was trained against an earlier generator (see write_bundle)
+
+A packaged bundle is read-only: the user's additions go to `Bundle.user_dir` instead, where a
+`segmenter.json/.safetensors` (trained from the user's annotations) and a `label_scheme.json`
+(an edited scheme) take precedence over the package's.
 
 Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
 """
@@ -31,6 +36,7 @@ from editgan.nn.stylegan2 import Generator
 
 MANIFEST = "manifest.json"
 FORMAT = "editgan-bundle"
+USER_SCHEME = "label_scheme.json"  # a packaged bundle's edited scheme, in its user_dir
 
 
 DEFAULT_PERCEPTUAL = "msssim_l1"  # weight-free; LPIPS needs VGG weights a bundle may not have
@@ -69,6 +75,11 @@ class Bundle:
 
     @property
     def labels(self) -> LabelScheme | None:
+        """The label scheme: a packaged bundle's user-edited one (user_dir/label_scheme.json), else
+        the manifest's, else None."""
+        override = self.user_dir / USER_SCHEME
+        if self.packaged and override.is_file():
+            return LabelScheme.from_json(read_json(override))
         scheme = self.manifest.get("label_scheme")
         return LabelScheme.from_json(scheme) if scheme else None
 
@@ -79,12 +90,23 @@ class Bundle:
         """Whether the bundle ships `<network>.json` + `.safetensors` (generator, segmenter, encoder...)."""
         return (self.path / f"{network}.json").is_file() and (self.path / f"{network}.safetensors").is_file()
 
+    @property
+    def segmenter_dir(self) -> Path | None:
+        """Where the segmenter in use lives: user_dir when it holds one (a packaged bundle's
+        user-trained segmenter), else the bundle when it ships one, else None."""
+        for directory in (self.user_dir, self.path):
+            if (directory / "segmenter.json").is_file() and (directory / "segmenter.safetensors").is_file():
+                return directory
+        return None
+
     def segmenter(self, device: str | torch.device = "cpu"):
-        """(Segmenter in eval mode, its LabelScheme or None); MissingWeightsError if not trained yet."""
-        if not self.has("segmenter"):
+        """(Segmenter in eval mode, its LabelScheme or None) from `segmenter_dir`; MissingWeightsError
+        if not trained yet."""
+        directory = self.segmenter_dir
+        if directory is None:
             raise MissingWeightsError(f"bundle {self.path} has no segmenter yet; train one with "
-                                      f"`editgan train segmenter --bundle {self.path} ...`")
-        return load_segmenter(self.path, device=device)
+                                      f"`editgan train segmenter --bundle {self.path} ...` or from annotations")
+        return load_segmenter(directory, device=device)
 
     def encoder(self, device: str | torch.device = "cpu"):
         """The image encoder of the architecture its encoder.json names (eval mode, frozen);

@@ -70,6 +70,12 @@ class Editor:
             self._segmenter, self._scheme = seg.eval(), scheme or self._scheme
         return self._segmenter
 
+    def reload(self) -> None:
+        """Re-read the bundle (manifest, label scheme) and drop the loaded segmenter, so that the next
+        use loads the one installed since (e.g. trained from annotations)."""
+        self.bundle = open_bundle(self.bundle.path)
+        self._segmenter, self._scheme = None, self.bundle.labels
+
     @property
     def scheme(self) -> LabelScheme | None:
         """The label scheme (the segmenter's, else the manifest's), or None if the bundle has none."""

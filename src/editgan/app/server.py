@@ -21,6 +21,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from editgan.app.annotation_routes import annotation_router
+from editgan.app.annotation_service import AnnotationService
 from editgan.app.jobs import Job
 from editgan.app.limits import BodyLimit
 from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
@@ -31,6 +33,7 @@ from editgan.app.sessions import SessionNotFound, TooManySessions
 from editgan.edit.vectors import ReadOnlyVector
 from editgan.editor import Editor
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
+from editgan.train.annotation_set import AnnotationNotFound
 
 STATIC = Path(__file__).parent / "static"
 SSE_POLL_S = 0.05
@@ -39,7 +42,7 @@ BODY_SLACK = 64 * 1024  # multipart framing and form fields around an upload
 
 
 def status_of(err: EditGANError) -> int:
-    if isinstance(err, (SessionNotFound, VectorNotFound)):
+    if isinstance(err, (SessionNotFound, VectorNotFound, AnnotationNotFound)):
         return 404
     if isinstance(err, ReadOnlyVector):
         return 403
@@ -180,6 +183,8 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
               summary="Save the last edit as a named vector in the library")
     def save_vector(session_id: str, body: SaveVectorRequest):
         return service.save_vector(session(session_id), body.name, body.overwrite)
+
+    app.include_router(annotation_router(AnnotationService(service)))
 
     # ------------------------------------------------------------------ jobs
     @app.get("/api/jobs/{job_id}", summary="A job's status and, once finished, its final event")

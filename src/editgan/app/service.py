@@ -77,14 +77,24 @@ class EditService:
                                      busy=lambda sid: self.jobs.active(sid) is not None, recent_s=session_recent_s)
         self._library_lock = threading.Lock()  # one library write at a time
         self._vectors: dict[str, tuple[Path, int, EditingVector]] = {}  # name -> (JSON, its mtime_ns, vector)
-        self.num_classes = editor.segmenter.config.num_classes
+        self.refresh_labels()
+
+    def refresh_labels(self) -> None:
+        """Labels and label grid from the editor's segmenter or, for a bundle without one yet
+        (annotation mode), from its scheme (else two unnamed labels) and the generator's image size."""
+        editor = self.editor
+        if editor.bundle.segmenter_dir is not None:
+            self.num_classes, self.label_size = editor.segmenter.config.num_classes, \
+                tuple(editor.segmenter.config.out_size)
+        else:
+            self.num_classes = editor.scheme.num_classes if editor.scheme else 2
+            self.label_size = tuple(editor.generator.config.image_size)
         self.scheme = editor.scheme or fallback_scheme(self.num_classes)
         if self.scheme.num_classes != self.num_classes:
             raise InputError(f"the label scheme has {self.scheme.num_classes} labels but the segmenter "
                              f"predicts {self.num_classes}")
         if self.num_classes > 256:
             raise InputError(f"the web tool handles at most 256 labels; this segmenter has {self.num_classes}")
-        self.label_size = tuple(editor.segmenter.config.out_size)
 
     def close(self) -> None:
         self.jobs.close()
@@ -112,7 +122,10 @@ class EditService:
 
     # ------------------------------------------------------------------ images to edit
     def _set_image(self, session: Session, wplus: torch.Tensor, source: str) -> None:
-        labels = self.editor.segment(wplus)[0].cpu()
+        """Show w+ in the session with its segmentation (all background before a segmenter exists:
+        annotation mode samples and embeds uploads for a new domain too)."""
+        labels = self.editor.segment(wplus)[0].cpu() if self.editor.bundle.segmenter_dir is not None else \
+            torch.zeros(self.label_size, dtype=torch.int64)
         with session.lock:
             session.set_image(wplus, labels, source)
 

@@ -14,7 +14,7 @@ from editgan.registry import COMMANDS
 # Modules under editgan.cli that define sub-commands, in the order `--help` lists them; domain
 # plug-ins add theirs (editgan.registry.COMMANDS, e.g. toonfaces' demo, data and bench), listed after.
 COMMAND_MODULES = ["sample", "convert", "convert_encoder", "import_release", "train", "bundle", "embed", "segment",
-                   "edit", "vector", "batch", "serve"]
+                   "edit", "vector", "batch", "annotations", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

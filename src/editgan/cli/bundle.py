@@ -1,4 +1,5 @@
-"""`editgan bundle`: create a bundle from a training run, show one, or learn its default editing vectors."""
+"""`editgan bundle`: create a bundle from a training run or a converted generator, show one, or learn
+its default editing vectors."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from editgan.edit.optimize import EDIT_STEPS
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import read_json
+from editgan.io.foreign import load_foreign_generator
+from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
+from editgan.train.scheme_edit import parse_scheme
 
 
 def hardware_description() -> str:
@@ -39,23 +43,55 @@ def run_provenance(run: Path) -> dict:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    run = Path(args.run)
-    if not (run / "checkpoint.json").is_file():
-        raise InputError(f"{run} is not a training run directory (no checkpoint.json)")
-    generator = Generator.from_pretrained(run / "generator")
-    labels = LABEL_SCHEMES.get(args.domain) if args.domain in LABEL_SCHEMES else None
-    provenance = {**run_provenance(run), "hardware": args.hardware or hardware_description()}
+    if bool(args.run) == bool(args.generator):
+        raise InputError("give either --run (a training run) or --generator (a converted generator or checkpoint)")
+    if args.run:
+        generator, provenance = run_generator(Path(args.run))
+        provenance["hardware"] = args.hardware or hardware_description()
+    else:
+        generator, provenance = foreign_generator(Path(args.generator))
+    labels = scheme_arg(args.scheme) if args.scheme else \
+        LABEL_SCHEMES.get(args.domain) if args.domain in LABEL_SCHEMES else None
     extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}
     out = Path(args.out)
     before = read_json(out / MANIFEST) if (out / MANIFEST).is_file() else {}
     bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance},
                           extra=extra)
-    print(f"wrote bundle {bundle.path} (domain {bundle.domain}, {generator.config.resolution}px, "
-          f"{provenance['images_seen']} images seen)")
+    seen = f", {provenance['images_seen']} images seen" if "images_seen" in provenance else ""
+    print(f"wrote bundle {bundle.path} (domain {bundle.domain}, {generator.config.resolution}px{seen}, "
+          f"{labels.num_classes if labels else 'no'} labels, segmenter: "
+          f"{'present' if bundle.segmenter_dir else 'none yet (annotate samples, then train one)'})")
     if len(bundle.manifest.get("superseded", [])) > len(before.get("superseded", [])):
         print(f"the generator changed: its encoder, segmenter and vectors moved to "
               f"{bundle.path / bundle.manifest['superseded'][-1]} (retrain them for the new generator)")
     return 0
+
+
+def scheme_arg(value: str) -> LabelScheme:
+    """--scheme: a published scheme's name, or a JSON file checked by `parse_scheme`."""
+    if value in SCHEMES:
+        return get_scheme(value)
+    if not Path(value).is_file():
+        raise InputError(f"--scheme {value!r} is neither a JSON file nor one of {', '.join(SCHEMES)}")
+    return parse_scheme(read_json(value))
+
+
+def run_generator(run: Path) -> tuple[Generator, dict]:
+    """The EMA generator of a `editgan train gan` run and its provenance."""
+    if not (run / "checkpoint.json").is_file():
+        raise InputError(f"{run} is not a training run directory (no checkpoint.json)")
+    return Generator.from_pretrained(run / "generator"), run_provenance(run)
+
+
+def foreign_generator(path: Path) -> tuple[Generator, dict]:
+    """A generator folder (`editgan convert` output: generator.json + .safetensors) or a rosinality
+    `.pt` / NVIDIA `.pkl` checkpoint (converted on the fly), with its provenance."""
+    if path.is_dir():
+        return Generator.from_pretrained(path), {"source": str(path), "format": "editgan"}
+    if not path.is_file():
+        raise InputError(f"no generator at {path}: give a folder written by `editgan convert` or a .pt/.pkl file")
+    generator, extras = load_foreign_generator(path)
+    return generator, {"source": str(path), "format": extras["format"]}
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -88,8 +124,12 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("bundle", help="create or inspect bundles")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
-    c = sub.add_parser("create", help="bundle the EMA generator of a training run, with its provenance")
-    c.add_argument("--run", required=True, help="run directory of `editgan train gan`")
+    c = sub.add_parser("create", help="bundle a generator (of a training run, or converted) with its provenance")
+    c.add_argument("--run", help="run directory of `editgan train gan`")
+    c.add_argument("--generator", help="instead of --run: a folder written by `editgan convert`, or a rosinality "
+                                       ".pt / NVIDIA .pkl checkpoint (the bundle then has no segmenter until trained)")
+    c.add_argument("--scheme", help="label scheme: a JSON file {name, names, colors} or a published scheme name "
+                                    "(default: the domain's, if it has one)")
     c.add_argument("--domain", required=True, help="domain name, e.g. toonfaces")
     c.add_argument("--out", required=True, help="bundle directory to create or update")
     c.add_argument("--hardware", default=None, help="hardware the run trained on (default: this machine)")

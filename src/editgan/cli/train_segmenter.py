@@ -9,8 +9,10 @@ else msssim_l1); the latents used are written to `<out>/annotations.wplus.safete
 w+), which `--latents` takes to retrain without embedding again.
 --latents: W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]).
 Masks hold label indices (PNG mode L/P/I, or .npy) or the scheme's colours (RGB PNG; see
-editgan.io.masks). Writes B/segmenter.safetensors and B/segmenter.json (or into --out), with
-provenance: annotations, embedding, steps, final loss, time.
+editgan.io.masks). Writes B/segmenter.safetensors and B/segmenter.json (a packaged bundle's into
+its user folder; a segmenter there first moves to backup/), or into --out, with provenance:
+annotations, embedding, steps, final loss, time. A bundle's annotation set (`editgan annotations`)
+is read as it is: `--latents <annotations>/latents.safetensors --masks <annotations>/masks`.
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from editgan.bundle import MANIFEST, resolve_bundle_path
+from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.files import load_tensors, read_json, save_tensors, write_json
+from editgan.files import load_tensors, read_json, save_tensors
 from editgan.io.masks import read_mask
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.train.annotation_training import install_segmenter
 from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
 
@@ -68,17 +71,6 @@ def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], 
                              f"w+ [{num_ws}, {w_dim}]")
         out.append(w)
     return names, torch.stack(out)
-
-
-def install_segmenter(seg: Segmenter, bundle: Path, scheme: LabelScheme, provenance: dict) -> Path:
-    """Write the segmenter into the bundle and its provenance into the manifest, next to the other
-    networks'; returns the weights path."""
-    path = save_segmenter(seg, bundle, scheme, provenance)
-    manifest = read_json(bundle / MANIFEST)
-    manifest.setdefault("provenance", {})["segmenter"] = provenance
-    manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
-    write_json(bundle / MANIFEST, manifest)
-    return path
 
 
 ANNOTATION_LATENTS = "annotations.wplus.safetensors"
@@ -118,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     scheme = resolve_scheme(args.scheme, bundle)
     config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
                                            interpolation=args.interpolation, include_const=not args.no_const)
-    out = Path(args.out) if args.out else bundle
+    home = open_bundle(bundle).user_dir  # a packaged bundle's user folder, else the bundle
+    out = Path(args.out) if args.out else home
     t0 = time.perf_counter()
     if args.images:
         names, wplus, masks, source = embedded_annotations(args, bundle, generator, scheme, config, out)
@@ -144,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     provenance = {"num_annotations": len(names), "images": names, **source, "masks": str(args.masks),
                   "settings": vars(settings), "train_steps": report.steps, "final_loss": round(final_loss, 5),
                   "report": report.to_json(), "wall_time_s": round(time.perf_counter() - t0, 1)}
-    path = install_segmenter(seg, bundle, scheme, provenance) if out == bundle else \
+    path = install_segmenter(open_bundle(bundle), seg, scheme, provenance)["path"] if out == home else \
         save_segmenter(seg, out, scheme, provenance)
     print(f"stopped after {report.steps} steps ({report.stopped}); train pixel accuracy "
           f"{report.train_pixel_accuracy:.4f}; wrote {path}")

@@ -119,7 +119,7 @@ def run_apply(args: argparse.Namespace) -> int:
 def _scheme(bundle: Bundle) -> LabelScheme:
     """The bundle's label scheme (the manifest's, else its segmenter's); InputError without one."""
     scheme = bundle.labels
-    if scheme is None and bundle.has("segmenter"):
+    if scheme is None and bundle.segmenter_dir is not None:
         scheme = bundle.segmenter()[1]
     if scheme is None:
         raise InputError(f"bundle {bundle.path} has no label scheme to name the edited parts with")

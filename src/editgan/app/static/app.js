@@ -3,9 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const UNDO_LIMIT = 100;
 const TOOL_KEYS = { b: "brush", e: "eraser", f: "fill", i: "picker" };
-const ZOOMS = [1, 1.5, 2, 3, 4, 6, 8];
 // Parts too large to be a sensible first brush (compared with the last "***" segment of a name).
 const BROAD_PARTS = new Set(["background", "head", "skin", "face", "neck", "hair", "cloth", "clothes", "body", "car body"]);
 
@@ -65,25 +63,7 @@ async function guarded(fn) {
 }
 
 // ---------------------------------------------------------------- label maps
-function decodeLabels(b64) { return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)); }
-
-function encodeLabels(labels) {
-  let s = "";
-  for (let i = 0; i < labels.length; i += 8192) s += String.fromCharCode.apply(null, labels.subarray(i, i + 8192));
-  return btoa(s);
-}
-
-function drawLabels() {
-  const [h, w] = state.info.label_size;
-  const canvas = $("overlay"), ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(w, h);
-  const colors = state.info.labels.map((l) => l.color);
-  for (let i = 0; i < state.labels.length; i++) {
-    const c = colors[state.labels[i]];
-    img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2]; img.data[4 * i + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-}
+function drawLabels() { renderLabels($("overlay"), state.labels, state.info.labels.map((l) => l.color)); }
 
 function setImage(payload) {
   state.imageSrc = payload.image;
@@ -115,50 +95,15 @@ function confirmDiscard(action, withResult = true) {
 // ---------------------------------------------------------------- painting
 function gridPoint(event) {
   const [h, w] = state.info.label_size;
-  const rect = $("overlay").getBoundingClientRect();
-  return [(event.clientX - rect.left) / rect.width * w, (event.clientY - rect.top) / rect.height * h];
+  return gridPointOf($("overlay"), event, w, h);
 }
 
-function snapshot() {
-  state.undo.push(state.labels.slice());
-  if (state.undo.length > UNDO_LIMIT) state.undo.shift();
-  state.redo = [];
-}
+function snapshot() { historyPush(state, state.labels); }
 
-function dab(x, y) {   // a disc of the brush's diameter, centred at continuous grid point (x, y)
+function dab(x, y) {   // the brush (the eraser restores the original labels) at continuous grid point (x, y)
   const [h, w] = state.info.label_size;
-  const r = Number($("brush-size").value) / 2;
-  for (let py = Math.max(0, Math.floor(y - r)); py < Math.min(h, Math.ceil(y + r)); py++) {
-    for (let px = Math.max(0, Math.floor(x - r)); px < Math.min(w, Math.ceil(x + r)); px++) {
-      const dx = px + 0.5 - x, dy = py + 0.5 - y;
-      if (dx * dx + dy * dy <= r * r || (Math.floor(x) === px && Math.floor(y) === py)) {
-        const i = py * w + px;
-        state.labels[i] = state.tool === "eraser" ? state.original[i] : state.current;
-      }
-    }
-  }
-}
-
-function strokeTo(from, to) {
-  const steps = Math.max(1, Math.ceil(Math.hypot(to[0] - from[0], to[1] - from[1]) * 2));
-  for (let s = 1; s <= steps; s++) dab(from[0] + (to[0] - from[0]) * s / steps, from[1] + (to[1] - from[1]) * s / steps);
-}
-
-function fill(x, y) {  // 4-connected flood fill of the label under (x, y) with the current label
-  const [h, w] = state.info.label_size;
-  const start = Math.floor(y) * w + Math.floor(x), old = state.labels[start];
-  if (old === state.current) return;
-  const stack = [start];
-  while (stack.length) {
-    const i = stack.pop();
-    if (state.labels[i] !== old) continue;
-    state.labels[i] = state.current;
-    const px = i % w, py = (i - px) / w;
-    if (px > 0) stack.push(i - 1);
-    if (px < w - 1) stack.push(i + 1);
-    if (py > 0) stack.push(i - w);
-    if (py < h - 1) stack.push(i + w);
-  }
+  paintDisc(state.labels, w, h, x, y, Number($("brush-size").value),
+            (i) => (state.tool === "eraser" ? state.original[i] : state.current));
 }
 
 let lastPoint = null;
@@ -169,7 +114,7 @@ function onPointerDown(event) {
   if (x < 0 || y < 0 || x >= w || y >= h) return;
   if (state.tool === "picker") { selectLabel(state.labels[Math.floor(y) * w + Math.floor(x)], true); setTool("brush"); return; }
   snapshot();
-  if (state.tool === "fill") { fill(x, y); drawLabels(); return; }
+  if (state.tool === "fill") { floodFill(state.labels, w, h, x, y, state.current); drawLabels(); return; }
   $("overlay").setPointerCapture(event.pointerId);
   lastPoint = [x, y];
   dab(x, y);
@@ -179,15 +124,19 @@ function onPointerDown(event) {
 function onPointerMove(event) {
   if (lastPoint === null) return;
   const point = gridPoint(event);
-  strokeTo(lastPoint, point);
+  paintLine(lastPoint, point, dab);
   lastPoint = point;
   drawLabels();
 }
 
 function onPointerUp() { lastPoint = null; }
 
-function undo() { if (state.undo.length) { state.redo.push(state.labels); state.labels = state.undo.pop(); drawLabels(); } }
-function redo() { if (state.redo.length) { state.undo.push(state.labels); state.labels = state.redo.pop(); drawLabels(); } }
+function stepHistory(back) {
+  const labels = historyStep(state, state.labels, back);
+  if (labels) { state.labels = labels; drawLabels(); }
+}
+function undo() { stepHistory(true); }
+function redo() { stepHistory(false); }
 function reset() { if (state.original) { snapshot(); state.labels = state.original.slice(); drawLabels(); } }
 
 function setTool(tool) {
@@ -197,20 +146,11 @@ function setTool(tool) {
 
 // ---------------------------------------------------------------- view: zoom, before / after
 function setZoom(zoom) {
-  const view = $("viewport"), ratio = zoom / state.zoom;
-  const cx = view.scrollLeft + view.clientWidth / 2, cy = view.scrollTop + view.clientHeight / 2;
+  zoomStage("", state.zoom, zoom);
   state.zoom = zoom;
-  $("stage").style.width = `${zoom * 100}%`;
-  view.scrollTo(cx * ratio - view.clientWidth / 2, cy * ratio - view.clientHeight / 2);  // keep the centre
-  $("zoom-value").textContent = `${Math.round(zoom * 100)}%`;
-  $("zoom-out").disabled = zoom === ZOOMS[0];
-  $("zoom-in").disabled = zoom === ZOOMS[ZOOMS.length - 1];
 }
 
-function stepZoom(direction) {
-  const i = Math.min(ZOOMS.length - 1, Math.max(0, ZOOMS.indexOf(state.zoom) + direction));
-  setZoom(ZOOMS[i]);
-}
+function stepZoom(direction) { setZoom(nextZoom(state.zoom, direction)); }
 
 function setComparing(on) {
   state.comparing = on && state.hasEdit;
@@ -265,21 +205,23 @@ function selectLabel(index, remember = false) {
 }
 
 // ---------------------------------------------------------------- jobs (server-sent events)
-function showJob(label) {  // the progress row at once, indeterminate until the first progress event
-  $("job").hidden = false;
-  $("job-label").textContent = label;
-  $("job-progress").removeAttribute("value");
+// A job's progress row: the element `row` holding `${row}-label` and `${row}-progress` (each mode has its own).
+function showJob(label, row = "job") {  // the progress row at once, indeterminate until the first progress event
+  $(row).hidden = false;
+  $(`${row}-label`).textContent = label;
+  $(`${row}-progress`).removeAttribute("value");
   setBusy(true);
 }
 
-function endJob() {
-  $("job").hidden = true;
+function endJob(row = "job") {
+  $(row).hidden = true;
   setBusy(false);
   stageBusy(null);
 }
 
-function runJob(jobId, label, handlers) {
-  showJob(label);
+// Follow a job's events: handlers.done(payload), optional handlers.progress(event) and handlers.end(done).
+function runJob(jobId, label, handlers, row = "job") {
+  showJob(label, row);
   const source = new EventSource(`/api/jobs/${jobId}/events`);
   state.job = { id: jobId, source };
   let finished = false;
@@ -287,7 +229,7 @@ function runJob(jobId, label, handlers) {
     finished = true;
     source.close();
     state.job = null;
-    endJob();
+    endJob(row);
     status(text, isError);
     if (handlers.end) handlers.end(done);
   };
@@ -298,7 +240,8 @@ function runJob(jobId, label, handlers) {
   source.addEventListener("started", () => status(`${label}: started, preparing`));
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
-    $("job-progress").value = d.step / Math.max(1, d.total);
+    $(`${row}-progress`).value = d.step / Math.max(1, d.total);
+    if (handlers.progress) handlers.progress(d);
     const loss = d.losses.loss;
     status(`${label}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
   });
@@ -313,8 +256,8 @@ function runJob(jobId, label, handlers) {
   source.addEventListener("failed", (e) => { if (!finished) finish(`${label} failed: ${JSON.parse(e.data).message}`, true, false); });
 }
 
-function setBusy(busy) {
-  for (const id of ["sample-btn", "random-btn", "upload-btn", "edit-btn", "refine-btn"]) $(id).disabled = busy;
+function setBusy(busy) {  // one job at a time: the buttons that start one wait
+  for (const id of ["sample-btn", "random-btn", "upload-btn", "edit-btn", "refine-btn", "annot-train-btn"]) $(id).disabled = busy;
 }
 
 function stageBusy(note) {  // dim the stage with a note while its image is being replaced; null: back to normal
@@ -619,8 +562,18 @@ function zeroSliders(apply = true) {
 
 // ---------------------------------------------------------------- start
 function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes
+  document.body.dataset.mode = mode;
   document.querySelectorAll("#modes [data-mode]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.mode === mode)));
   document.querySelectorAll("main.mode").forEach((m) => { m.hidden = m.dataset.mode !== mode; });
+}
+
+// The labels changed on the server (scheme edited, segmenter trained): reload them; the image's
+// segmentation comes from the segmenter of the time it was sampled.
+async function refreshInfo() {
+  state.info = await api("GET", "/api/info");
+  layoutStage();
+  buildPalette();
+  if (state.labels) drawLabels();
 }
 
 function layoutStage() {
@@ -664,7 +617,7 @@ function bind() {
   overlay.addEventListener("pointerup", onPointerUp);
   overlay.addEventListener("pointercancel", onPointerUp);
   document.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "INPUT") return;
+    if (e.target.tagName === "INPUT" || document.body.dataset.mode !== "edit") return;
     const key = e.key.toLowerCase();
     if ((e.ctrlKey || e.metaKey) && key === "z") { e.preventDefault(); e.shiftKey ? redo() : undo(); }
     else if ((e.ctrlKey || e.metaKey) && key === "y") { e.preventDefault(); redo(); }
@@ -685,6 +638,7 @@ async function start() {
   $("overlay").style.opacity = $("opacity").value;
   buildPalette();
   bind();
+  setMode("edit");
   await loadLibrary();
   await sample(Number($("seed").value));
   document.body.dataset.ready = "true";

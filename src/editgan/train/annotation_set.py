@@ -1,0 +1,256 @@
+"""A bundle's annotation set: GAN samples with painted part maps, the segmenter's training data
+(DatasetGAN's step: 16-30 of them train the segmentation branch).
+
+Layout under `<Bundle.user_dir>/annotations/`, which `editgan train segmenter --latents
+latents.safetensors --masks masks` reads as it is:
+
+    annotations.json        index {"format", "version", "label_size": [H, W], "annotations": {id: meta}}
+    latents.safetensors     id -> w+ float32 [1, num_ws, w_dim]
+    masks/<id>.png          label map: uint8 label indices (PNG mode L) [H, W] on the generator's image
+                            grid (its crop's size), which is the label grid of segmenters trained here
+    images/<id>.png         G(w+) with constant noise: the image the map was painted on (RGB)
+    backup/<id>/<time>.png  every label map a save replaced (UTC time; none is ever dropped)
+    trash/<time>-<id>/      deleted annotations: meta.json, <id>.safetensors (w+), masks-<id>.png,
+                            images-<id>.png
+
+meta: {"id", "source" ("seed 12", "upload cat.png", "import ..."), "seed" (int or null), "psi",
+"created", "updated" (UTC ISO 8601), "labels" (label indices present in the map)}.
+
+Every file is written atomically. A save writes image and mask, then the latents, then the index
+(the commit point); a delete goes the other way round. An interruption therefore never leaves an
+index entry without its latent, nor a latent without its mask.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from editgan.bundle import Bundle
+from editgan.errors import CheckpointError, InputError
+from editgan.files import atomic_path, load_tensors, read_json, save_tensors, write_json
+from editgan.labels import LabelScheme
+
+FORMAT = "editgan-annotations"
+INDEX = "annotations.json"
+LATENTS = "latents.safetensors"
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class AnnotationNotFound(InputError):
+    """No annotation with that id (HTTP 404)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(t: datetime) -> str:
+    """A UTC time as a file-name-safe, sortable stamp."""
+    return t.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def validate_id(annotation_id: str) -> str:
+    if not isinstance(annotation_id, str) or not ID_RE.match(annotation_id):
+        raise InputError(f"invalid annotation id {annotation_id!r}: use 1-64 letters, digits, '_' or '-', "
+                         "starting with a letter or digit")
+    return annotation_id
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """uint8 [H, W] (mode L) or [H, W, 3] (RGB) -> PNG, atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+
+
+@dataclass
+class AnnotatedSample:
+    """One stored annotation: meta (see module), w+ float32 [1, num_ws, w_dim], labels int64 [H, W]."""
+
+    meta: dict
+    wplus: torch.Tensor
+    labels: np.ndarray
+
+
+class AnnotationSet:
+    """The annotation folder `root` for label maps of `label_size` (H, W) and w+ of `latent_shape`
+    (num_ws, w_dim). One writer at a time per instance (a lock); readers see whole files."""
+
+    def __init__(self, root: str | Path, label_size: tuple[int, int], latent_shape: tuple[int, int]):
+        self.root = Path(root)
+        self.label_size = tuple(int(v) for v in label_size)
+        self.latent_shape = tuple(int(v) for v in latent_shape)
+        self.lock = threading.RLock()
+
+    @classmethod
+    def of_bundle(cls, bundle: Bundle, generator_config) -> "AnnotationSet":
+        """`bundle.user_dir/annotations` for the bundle's generator (its config)."""
+        return cls(bundle.user_dir / "annotations", generator_config.image_size,
+                   (generator_config.num_ws, generator_config.w_dim))
+
+    # ------------------------------------------------------------------ reading
+    def index(self) -> dict:
+        """The index (an empty one when nothing was saved yet)."""
+        path = self.root / INDEX
+        if not path.is_file():
+            return {"format": FORMAT, "version": 1, "label_size": list(self.label_size), "annotations": {}}
+        index = read_json(path)
+        if index.get("format") != FORMAT:
+            raise InputError(f"{path} is not an editgan annotation index")
+        if tuple(index.get("label_size", ())) != self.label_size:
+            raise InputError(f"{path} holds {index.get('label_size')} label maps; this generator labels "
+                             f"{list(self.label_size)} (HxW)")
+        return index
+
+    def list(self) -> list[dict]:
+        """Every annotation's meta, by id."""
+        annotations = self.index()["annotations"]
+        return [annotations[k] for k in sorted(annotations)]
+
+    def meta(self, annotation_id: str) -> dict:
+        found = self.index()["annotations"].get(validate_id(annotation_id))
+        if found is None:
+            raise AnnotationNotFound(f"no annotation {annotation_id!r} in {self.root}")
+        return found
+
+    def mask_path(self, annotation_id: str) -> Path:
+        return self.root / "masks" / f"{annotation_id}.png"
+
+    def image_path(self, annotation_id: str) -> Path:
+        return self.root / "images" / f"{annotation_id}.png"
+
+    def latents(self) -> dict[str, torch.Tensor]:
+        path = self.root / LATENTS
+        return load_tensors(path) if path.is_file() else {}
+
+    def get(self, annotation_id: str) -> AnnotatedSample:
+        meta = self.meta(annotation_id)
+        latents = self.latents()
+        try:
+            with Image.open(self.mask_path(annotation_id)) as im:
+                labels = np.asarray(im).astype(np.int64)
+        except OSError as err:
+            raise CheckpointError(f"annotation {annotation_id!r}: cannot read its label map ({err})") from None
+        if annotation_id not in latents:
+            raise CheckpointError(f"annotation {annotation_id!r} has no latent in {self.root / LATENTS}")
+        return AnnotatedSample(meta, latents[annotation_id], labels)
+
+    def labels_in_use(self) -> set[int]:
+        """Label indices that occur in any stored label map."""
+        return {int(i) for meta in self.list() for i in meta["labels"]}
+
+    def training_data(self) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """(ids, w+ float32 [I, num_ws, w_dim], label maps int64 [I, H, W]) of every annotation."""
+        with self.lock:  # a consistent snapshot while the web tool keeps saving
+            ids = [m["id"] for m in self.list()]
+            if not ids:
+                raise InputError(f"no annotations in {self.root} yet")
+            samples = [self.get(i) for i in ids]
+        return ids, torch.cat([s.wplus for s in samples]), torch.stack([torch.from_numpy(s.labels) for s in samples])
+
+    # ------------------------------------------------------------------ writing
+    def check_labels(self, labels, scheme: LabelScheme, what: str = "label map") -> np.ndarray:
+        """int [H, W] on the label grid with values in `scheme` -> uint8 [H, W]; InputError otherwise."""
+        arr = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+        if arr.ndim != 2 or tuple(arr.shape) != self.label_size:
+            raise InputError(f"{what} is {list(arr.shape)}; this bundle's label maps are {list(self.label_size)} (HxW)")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"{what} must hold integer label indices, got {arr.dtype}")
+        scheme.validate(arr, what=what)
+        return arr.astype(np.uint8)
+
+    def check_wplus(self, wplus: torch.Tensor, what: str = "w+") -> torch.Tensor:
+        """w+ [num_ws, w_dim] or [1, num_ws, w_dim] -> float32 CPU [1, num_ws, w_dim]; InputError otherwise."""
+        w = wplus.detach().to("cpu", torch.float32)
+        w = w[None] if w.ndim == 2 else w
+        if tuple(w.shape) != (1, *self.latent_shape):
+            raise InputError(f"{what} is {list(wplus.shape)}; the generator takes w+ [1, {self.latent_shape[0]}, "
+                             f"{self.latent_shape[1]}]")
+        if not torch.isfinite(w).all():
+            raise InputError(f"{what} has non-finite values")
+        return w.contiguous()
+
+    def new_id(self, prefix: str = "a") -> str:
+        taken = set(self.index()["annotations"])
+        n = len(taken) + 1
+        while f"{prefix}{n:04d}" in taken:
+            n += 1
+        return f"{prefix}{n:04d}"
+
+    def create(self, wplus: torch.Tensor, image: np.ndarray, labels, scheme: LabelScheme, *, source: str,
+               seed: int | None = None, psi: float | None = None, annotation_id: str | None = None,
+               created: str | None = None) -> dict:
+        """Add an annotation: w+ [1, num_ws, w_dim], its image uint8 [H, W, 3], its label map [H', W'];
+        InputError if the id is taken or anything is malformed. Returns its meta."""
+        w = self.check_wplus(wplus)
+        mask = self.check_labels(labels, scheme)
+        with self.lock:
+            index = self.index()
+            annotation_id = validate_id(annotation_id) if annotation_id else self.new_id()
+            if annotation_id in index["annotations"]:
+                raise InputError(f"annotation {annotation_id!r} exists already; save its label map instead")
+            now = utc_now().isoformat()
+            meta = {"id": annotation_id, "source": str(source), "seed": seed, "psi": psi,
+                    "created": created or now, "updated": now}
+            write_png(self.image_path(annotation_id), np.asarray(image, dtype=np.uint8))
+            self._commit(index, meta, mask, w)
+        return meta
+
+    def save_labels(self, annotation_id: str, labels, scheme: LabelScheme) -> dict:
+        """Replace an annotation's label map (autosave); the previous map goes to backup/<id>/ first.
+        An unchanged map writes nothing. Returns the meta."""
+        mask = self.check_labels(labels, scheme)
+        with self.lock:
+            index = self.index()
+            meta = dict(self.meta(annotation_id))
+            old = self.get(annotation_id).labels
+            if np.array_equal(old, mask):
+                return meta
+            write_png(self.backup_path(annotation_id), old.astype(np.uint8))
+            meta["updated"] = utc_now().isoformat()
+            self._commit(index, meta, mask, None)
+        return meta
+
+    def backup_path(self, annotation_id: str) -> Path:
+        return self.root / "backup" / annotation_id / f"{stamp(utc_now())}.png"
+
+    def backups(self, annotation_id: str) -> list[Path]:
+        """Earlier label maps of an annotation, oldest first."""
+        return sorted((self.root / "backup" / validate_id(annotation_id)).glob("*.png"))
+
+    def _commit(self, index: dict, meta: dict, mask: np.ndarray, wplus: torch.Tensor | None) -> None:
+        """Mask, then (when given) the latent, then the index entry."""
+        write_png(self.mask_path(meta["id"]), mask)
+        if wplus is not None:
+            self._write_latents({**self.latents(), meta["id"]: wplus})
+        meta["labels"] = sorted(int(v) for v in np.unique(mask))
+        index["annotations"][meta["id"]] = meta
+        write_json(self.root / INDEX, index)
+
+    def _write_latents(self, latents: dict[str, torch.Tensor]) -> None:
+        save_tensors(self.root / LATENTS, latents, {"format": "editgan-annotation-latents"})
+
+    def delete(self, annotation_id: str) -> Path:
+        """Move an annotation to trash/<time>-<id>/ (index entry first, then latent, then files);
+        returns that folder."""
+        with self.lock:
+            index = self.index()
+            sample = self.get(annotation_id)
+            trash = self.root / "trash" / f"{stamp(utc_now())}-{annotation_id}"
+            trash.mkdir(parents=True)
+            write_json(trash / "meta.json", sample.meta)
+            save_tensors(trash / f"{annotation_id}.safetensors", {annotation_id: sample.wplus})
+            del index["annotations"][annotation_id]
+            write_json(self.root / INDEX, index)
+            self._write_latents({k: v for k, v in self.latents().items() if k != annotation_id})
+            for path in (self.mask_path(annotation_id), self.image_path(annotation_id)):
+                if path.is_file():
+                    path.rename(trash / f"{path.parent.name}-{path.name}")
+        return trash

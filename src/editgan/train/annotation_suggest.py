@@ -1,0 +1,82 @@
+"""Which GAN sample to annotate next.
+
+With a segmenter: every candidate G(w+) is segmented and scored by the ensemble's mean per-pixel
+disagreement (`Segmentation.uncertainty`, Jensen-Shannon divergence in nats); the highest score
+comes first, ties by candidate order. Without one (nothing trained yet): farthest-point sampling
+in W. A sample's w is the mean of its w+ rows. The first pick is the candidate nearest the
+generator's w_avg when nothing is annotated yet (a typical sample); every next pick is the
+candidate farthest (Euclidean) from all w annotated or picked so far; its score is that distance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from editgan.errors import InputError
+from editgan.nn.segmenter import Segmenter, render_and_segment
+from editgan.train.annotation_set import AnnotationSet
+
+MAX_CANDIDATES = 1000
+
+
+@torch.no_grad()
+def seed_wplus(generator, seeds: list[int], psi: float) -> torch.Tensor:
+    """w+ [N, num_ws, w_dim] of z drawn with each seed (as `Editor.sample`), truncated by psi."""
+    if not seeds or len(seeds) > MAX_CANDIDATES:
+        raise InputError(f"give 1..{MAX_CANDIDATES} candidate seeds, got {len(seeds)}")
+    return torch.cat([generator.z_to_wplus(generator.sample_z(1, seed=int(s)), psi=psi) for s in seeds])
+
+
+@torch.no_grad()
+def uncertainty_scores(generator, seg: Segmenter, wplus: torch.Tensor) -> torch.Tensor:
+    """Mean per-pixel ensemble uncertainty (nats) of each sample: float [N]."""
+    return torch.stack([render_and_segment(generator, seg, w[None])[1].uncertainty.mean() for w in wplus])
+
+
+def farthest_points(candidates: torch.Tensor, annotated: torch.Tensor, count: int,
+                    w_avg: torch.Tensor) -> list[tuple[int, float]]:
+    """Greedy farthest-point picks among candidates w [N, D] given annotated w [A, D] (A may be 0):
+    [(candidate index, score)], at most `count` (see the module for the rule)."""
+    chosen, picks = annotated.double(), []
+    cand = candidates.double()
+    for _ in range(min(count, cand.shape[0])):
+        if chosen.shape[0] == 0:
+            dist = torch.cdist(cand, w_avg.double()[None])[:, 0]
+            i = int(dist.argmin())
+        else:
+            dist = torch.cdist(cand, chosen).min(1).values
+            if picks:
+                dist[[p for p, _ in picks]] = -1.0
+            i = int(dist.argmax())
+        picks.append((i, float(dist[i])))
+        chosen = torch.cat([chosen, cand[i:i + 1]])
+    return picks
+
+
+def suggest(generator, seg: Segmenter | None, wplus: torch.Tensor, count: int,
+            annotated: torch.Tensor) -> tuple[str, list[tuple[int, float]]]:
+    """Rank candidates w+ [N, num_ws, w_dim] for annotation -> ("uncertainty" | "farthest_w",
+    [(candidate index, score)] best first, at most `count`); annotated: w+ [A, num_ws, w_dim]."""
+    if count < 1:
+        raise InputError(f"count must be at least 1, got {count}")
+    if seg is not None:
+        scores = uncertainty_scores(generator, seg, wplus)
+        order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))[:count]
+        return "uncertainty", [(i, float(scores[i])) for i in order]
+    return "farthest_w", farthest_points(wplus.mean(1).cpu(), annotated.mean(1).cpu(), count,
+                                         generator.w_avg.detach().cpu())
+
+
+def suggest_seeds(generator, seg: Segmenter | None, store: AnnotationSet, count: int, candidates: int,
+                  start_seed: int = 0, psi: float = 1.0) -> dict:
+    """The next seeds to annotate among `candidates` seeds from start_seed on (annotated seeds skipped):
+    {"rule", "psi", "suggestions": [{"seed", "score"}] best first}."""
+    taken = {m.get("seed") for m in store.list()}
+    seeds, s = [], start_seed
+    while len(seeds) < min(candidates, MAX_CANDIDATES):
+        seeds += [s] if s not in taken else []
+        s += 1
+    latents = store.latents()
+    annotated = torch.cat(list(latents.values())) if latents else torch.zeros(0, *store.latent_shape)
+    rule, picks = suggest(generator, seg, seed_wplus(generator, seeds, psi), count, annotated)
+    return {"rule": rule, "psi": psi, "suggestions": [{"seed": seeds[i], "score": round(v, 6)} for i, v in picks]}

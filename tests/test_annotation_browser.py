@@ -1,0 +1,226 @@
+"""The Annotate tab end to end in headless Chromium, on a tiny bundle with a label scheme and no
+segmenter: sample a seed (all background without a segmenter), paint with brush, polygon, fill and
+eraser, undo / redo by button and keys, number keys, zoom, pan and overlay opacity; autosave checked
+through the API; suggestions and the Edit tab's image as samples; reopen and delete; the scheme
+editor (add a label; removing one in use refused; the server's one-line refusal of a repeated
+name); train a segmenter (tiny settings) and read its held-out IoU table; then the Edit tab segments
+with the new segmenter and runs an edit, and new samples start from its prediction. Screenshots go
+to reports/web/.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotation_fixtures import new_domain
+from app_fixtures import labels_array
+from browser_fixtures import grid_to_screen, served_page, stroke
+from edit_fixtures import SCHEME
+
+from editgan.app import create_app
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "web"
+CANVAS = "#annot-canvas"
+SIZE = (32, 32)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    editor, store = new_domain(tmp_path_factory.mktemp("annotate"))
+    with served_page(create_app(editor), width=1280, height=800) as page:
+        page.editor, page.store = editor, store
+        yield page
+        errors = page.editgan_errors
+    assert not errors, errors
+
+
+def painted(page) -> np.ndarray:
+    return np.array(page.evaluate("Array.from(window.editganAnnotate.labels)")).reshape(SIZE)
+
+
+def click(page, x, y):
+    page.mouse.click(*grid_to_screen(page, x, y, CANVAS))
+
+
+def saved(page) -> np.ndarray:
+    """The label map the server stores for the annotation shown, once autosave has settled."""
+    page.wait_for_function("(() => { const a = window.editganAnnotate; return a.id && !a.dirty && !a.saving; })()")
+    annotation_id = page.evaluate("window.editganAnnotate.id")
+    stored = page.request.get(f"{page.url.rstrip('/')}/api/annotations/{annotation_id}").json()
+    return labels_array(stored["labels"], SIZE)
+
+
+def sample(page, seed):
+    page.fill("#annot-seed", str(seed))
+    page.click("#annot-sample-btn")
+    page.wait_for_function(f"document.querySelector('#annot-source').textContent === 'seed {seed}'")
+
+
+def paint_parts(page):
+    """A skin square by polygon, a mouth stroke inside it; the same shapes on every sample."""
+    page.keyboard.press("1")
+    page.click(".annot-tool[data-tool=polygon]")
+    for x, y in [(6, 6), (26, 6), (26, 26), (6, 26), (6, 6)]:
+        click(page, x, y)
+    page.keyboard.press("2")
+    page.click(".annot-tool[data-tool=brush]")
+    stroke(page, (10, 20), (22, 20), CANVAS)
+
+
+def test_annotate_train_and_edit(page):
+    page.click("#modes [data-mode=annotate]")
+    page.wait_for_selector("#annot-palette li >> nth=2")
+    assert page.locator("#annot-palette li .name").all_text_contents() == list(SCHEME.names)
+    assert page.text_content("#annot-segmenter") == "(none yet)"
+    page.keyboard.press("1")
+    assert page.evaluate("window.editganAnnotate.current") == 1
+
+    sample(page, 3)
+    assert not painted(page).any() and "no segmenter yet" in page.text_content("#status")
+    assert "not saved yet" in page.text_content("#annot-save")
+
+    # brush, with its outline cursor
+    page.locator("#annot-size").fill("3")
+    page.mouse.move(*grid_to_screen(page, 16, 16, CANVAS))
+    assert page.get_attribute("#annot-cursor", "r") == "1.5"
+    stroke(page, (4, 8), (20, 8), CANVAS)
+    brushed = painted(page)
+    assert (brushed[8, 5:20] == 1).all() and set(np.unique(brushed)) == {0, 1}
+    # undo / redo: buttons and keys
+    page.click("#annot-undo")
+    assert not painted(page).any()
+    page.keyboard.press("Control+y")
+    np.testing.assert_array_equal(painted(page), brushed)
+    page.keyboard.press("Control+z")
+    assert not painted(page).any()
+    page.click("#annot-redo")
+    np.testing.assert_array_equal(painted(page), brushed)
+
+    # polygon: four corners at pixel centres, closed on the first: the pixels whose centre is inside
+    page.keyboard.press("2")
+    page.click(".annot-tool[data-tool=polygon]")
+    for x, y in [(4, 14), (14, 14), (14, 24), (4, 24)]:
+        click(page, x, y)
+    assert len(page.get_attribute("#annot-poly", "points").split()) >= 4
+    click(page, 4, 14)
+    expected = brushed.copy()
+    expected[14:24, 4:14] = 2
+    np.testing.assert_array_equal(painted(page), expected)
+    # fill: the square (4-connected, label 2) becomes label 1
+    page.locator("#annot-palette li", has_text="skin").click()
+    page.click(".annot-tool[data-tool=fill]")
+    click(page, 8, 18)
+    expected[14:24, 4:14] = 1
+    np.testing.assert_array_equal(painted(page), expected)
+    # eraser paints background
+    page.keyboard.press("e")
+    stroke(page, (4, 8), (10, 8), CANVAS)
+    erased = painted(page)
+    assert (erased[8, 4:10] == 0).all() and (erased[8, 14:20] == 1).all()
+    # autosave: the first change created a0001, the later ones replaced its map
+    np.testing.assert_array_equal(saved(page), erased)
+    assert page.evaluate("window.editganAnnotate.id") == "a0001" and page.text_content("#annot-save") == "saved as a0001"
+
+    # view: opacity, zoom, pan
+    page.locator("#annot-opacity").fill("0.8")
+    assert page.evaluate("document.querySelector('#annot-canvas').style.opacity") == "0.8"
+    width = page.locator("#annot-stage").bounding_box()["width"]
+    page.click("#annot-zoom-in")
+    page.click("#annot-zoom-in")
+    assert page.text_content("#annot-zoom-value") == "200%"
+    assert page.locator("#annot-stage").bounding_box()["width"] == pytest.approx(2 * width, rel=0.02)
+    page.keyboard.press("h")
+    left = page.evaluate("document.querySelector('#annot-viewport').scrollLeft")
+    box = page.locator("#annot-viewport").bounding_box()
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 100, box["y"] + 200, steps=5)
+    page.mouse.up()
+    assert page.evaluate("document.querySelector('#annot-viewport').scrollLeft") == pytest.approx(left + 100, abs=2)
+    np.testing.assert_array_equal(painted(page), erased)  # panning paints nothing
+    page.click("#annot-zoom-fit")
+    page.keyboard.press("b")
+    page.locator("#annot-size").fill("6")
+    page.mouse.move(*grid_to_screen(page, 20, 18, CANVAS))  # the brush outline shows
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "annotate-1-painting.png"))
+
+    # more samples: a suggested seed, then seeds 5 and 6 (6 deleted again)
+    page.click("#annot-suggest-btn")
+    first = page.locator("#annot-suggestions button").first
+    first.wait_for()
+    assert page.text_content("#annot-suggest-rule") == "spread out in W"
+    seed = int(first.get_attribute("data-seed"))
+    first.click()
+    page.wait_for_function(f"document.querySelector('#annot-source').textContent === 'seed {seed}'")
+    paint_parts(page)
+    assert saved(page)[20, 12] == 2
+    sample(page, 5)
+    paint_parts(page)
+    saved(page)
+    page.click("#annot-session-btn")  # the Edit tab's image (seed 0 there)
+    page.wait_for_function("document.querySelector('#annot-source').textContent === 'seed 0'")
+    paint_parts(page)
+    saved(page)
+    assert page.store.list()[-1]["source"] == "seed 0"
+    page.wait_for_function("document.querySelectorAll('#annot-list li[data-id]').length === 4")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#annot-list li[data-id=a0004] button.delete")
+    page.wait_for_function("document.querySelectorAll('#annot-list li[data-id]').length === 3")
+    assert [m["id"] for m in page.store.list()] == ["a0001", "a0002", "a0003"]
+    page.click("#annot-list li[data-id=a0001] button.open")
+    page.wait_for_function("window.editganAnnotate.id === 'a0001'")
+    np.testing.assert_array_equal(painted(page), erased)
+
+    # the scheme: add a label; removing one in use is refused with the server's one-line reason
+    page.click("#scheme-add-btn")
+    page.fill("#scheme-list li >> nth=3 >> input.name", "ear")
+    page.click("#scheme-save-btn")
+    page.wait_for_function("document.querySelectorAll('#annot-palette li').length === 4")
+    assert page.editor.scheme.names == (*SCHEME.names, "ear")
+    page.click("#scheme-list li >> nth=1 >> button.remove")  # skin: in use
+    page.click("#scheme-save-btn")
+    page.wait_for_function("document.querySelector('#status').classList.contains('error')")
+    assert page.text_content("#status") == "cannot remove 'skin': stored annotations use it; delete or repaint those first"
+    page.click("#scheme-revert-btn")
+    page.fill("#scheme-list li >> nth=2 >> input.name", "skin")  # the server refuses, in one line
+    page.click("#scheme-save-btn")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('HTTP 400')")
+    assert "must be distinct; repeated: skin" in page.text_content("#status")
+    assert page.editor.scheme.names == (*SCHEME.names, "ear")
+    page.click("#scheme-revert-btn")
+    assert page.locator("#scheme-list li").count() == 4
+
+    # train (tiny settings), the held-out IoU table, then the Edit tab uses the new segmenter
+    page.fill("#train-holdout", "0.34")
+    page.fill("#train-members", "1")
+    page.fill("#train-steps", "30")
+    page.click("#annot-train-btn")
+    page.wait_for_selector("#train-result:not([hidden])", timeout=120_000)
+    rows = page.locator("#iou-table tbody tr td:first-child").all_text_contents()
+    assert rows == [*SCHEME.names, "ear", "mean"]
+    assert "(1 of 3 annotations)" in page.text_content("#train-info")
+    assert page.text_content("#annot-segmenter") == "(installed)"
+    page.screenshot(path=str(SCREENSHOTS / "annotate-2-trained.png"))
+
+    page.click("#modes [data-mode=edit]")
+    assert page.locator("#palette li .name").all_text_contents() == [*SCHEME.names, "ear"]
+    page.fill("#seed", "0")
+    page.click("#sample-btn")
+    page.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 0'")
+    expected = page.editor.segment(page.editor.sample(0))[0].numpy().ravel()
+    np.testing.assert_array_equal(page.evaluate("Array.from(window.editgan.original)"), expected)
+    page.locator("#palette li", has_text="mouth").click()
+    page.click("button[data-tool=brush]")
+    stroke(page, (8, 20), (24, 20))
+    page.fill("#edit-steps", "3")
+    page.click("#edit-btn")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    assert "edit: done" in page.text_content("#status")
+
+    # back in the Annotate tab, a new sample starts from the new segmenter's prediction
+    page.click("#modes [data-mode=annotate]")
+    sample(page, 7)
+    assert "prefilled from the segmenter" in page.text_content("#status")
+    np.testing.assert_array_equal(painted(page).ravel(), page.editor.segment(page.editor.sample(7))[0].numpy().ravel())
