@@ -94,7 +94,7 @@ def test_scheme_edits_over_the_api(world):
                                                                   "colors": body["colors"][:2]}),
                        400, "cannot remove labels used in annotations: 'mouth' (2)")
     one_line_error(client.put("/api/annotations/scheme", json={**body, "names": ["background", "mouth", "face", "eye"]}),
-                   400, "cannot reorder labels used in annotations")
+                   400, "cannot remove or reorder labels used in annotations")
     one_line_error(client.put("/api/annotations/scheme", json={**body, "colors": [[0, 0, 0]] * 4}), 400,
                    "colours must be distinct")
 

@@ -135,9 +135,12 @@ def test_scheme_changes_keep_every_label_in_use():
                         in_use)  # rename, recolour, drop the unused last label
     with pytest.raises(InputError, match=r"cannot remove labels used in annotations: 'mouth' \(2\)"):
         check_scheme_change(old, parse_scheme(scheme_json(["bg", "skin"])), in_use)
-    with pytest.raises(InputError, match=r"cannot reorder labels used in annotations: 'skin' \(1 -> 2\), "
-                                         r"'mouth' \(2 -> 1\)"):
+    with pytest.raises(InputError, match=r"cannot remove or reorder labels used in annotations: 'skin' \(index 1\), "
+                                         r"'mouth' \(index 2\)"):
         check_scheme_change(old, parse_scheme(scheme_json(["bg", "mouth", "skin"])), in_use)
+    # removing 'mouth' (in use) shifts the unused 'spare' into its index: not a rename
+    with pytest.raises(InputError, match=r"'mouth' \(index 2\) would change meaning"):
+        check_scheme_change(old, parse_scheme(scheme_json(["bg", "skin", "spare"])), in_use)
     check_scheme_change(None, parse_scheme(scheme_json(["bg", "a", "b"])), in_use)
     with pytest.raises(InputError, match="at least 3 labels"):
         check_scheme_change(None, parse_scheme(scheme_json(["bg", "a"])), in_use)

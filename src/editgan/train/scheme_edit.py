@@ -58,9 +58,13 @@ def check_scheme_change(old: LabelScheme | None, new: LabelScheme, in_use: set[i
         listed = ", ".join(f"{old.names[i]!r} ({i})" for i in removed if i < old.num_classes)
         raise InputError(f"cannot remove labels used in annotations: {listed}; delete or repaint those first")
     moved = [i for i in sorted(in_use) if old.names[i] in new.names and new.names.index(old.names[i]) != i]
+    # an index in use taking the name of another old label: a removal or reorder shifted it in
+    moved += [i for i in sorted(in_use) if i not in moved and new.names[i] != old.names[i] and new.names[i] in old.names
+              and old.names.index(new.names[i]) != i]
     if moved:
-        listed = ", ".join(f"{old.names[i]!r} ({i} -> {new.names.index(old.names[i])})" for i in moved)
-        raise InputError(f"cannot reorder labels used in annotations: {listed}; append new labels at the end")
+        listed = ", ".join(f"{old.names[i]!r} (index {i})" for i in moved)
+        raise InputError(f"cannot remove or reorder labels used in annotations: {listed} would change meaning; "
+                         "append new labels at the end, or repaint those annotations first")
 
 
 def save_scheme(bundle: Bundle, scheme: LabelScheme) -> Bundle:
