@@ -443,7 +443,7 @@ function vectorItem(v) {
   if (readOnly) {
     const lock = document.createElement("span");
     lock.className = "lock";
-    lock.textContent = "🔒";
+    lock.textContent = "shipped";  // text: headless browsers often lack emoji fonts
     lock.title = "shipped with the bundle: read-only";
     actions.prepend(lock);
   } else {
