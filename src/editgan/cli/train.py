@@ -99,7 +99,8 @@ def register(subparsers) -> None:
     g.add_argument("--style-mixing", type=float, default=0.9)
     g.add_argument("--ema-kimg", type=float, default=10.0)
     g.add_argument("--kimg", type=float, default=1000, help="train until this many thousand images were seen")
-    g.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long (Ctrl-C / SIGTERM do too)")
+    g.add_argument("--max-minutes", type=float, default=None,
+                   help="stop cleanly with a checkpoint after this long (Ctrl-C / SIGTERM do too)")
     g.add_argument("--snapshot-every", type=int, default=500, help="steps between sample grids / fd / export")
     g.add_argument("--checkpoint-every", type=int, default=200)
     g.add_argument("--metric-samples", "--fd-samples", dest="metric_samples", type=int, default=0,

@@ -133,7 +133,8 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--base-width", type=int, default=None, help="fpn: ResNet stem width (default 64)")
     p.add_argument("--fpn-channels", type=int, default=None,
                    help="pyramid / head input width (default: pyramid 128, fpn 512)")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly with a checkpoint after this long (Ctrl-C / SIGTERM do too)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop cleanly with a checkpoint after this long (Ctrl-C / SIGTERM do too)")
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--install", action="store_true", help="also write the encoder into the bundle")
     p.add_argument("--pool", type=int, default=50_000,
