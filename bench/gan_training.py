@@ -36,6 +36,9 @@ R1_GAMMA = {64: 0.1, 128: 0.2}
 VARIANTS = {
     "fp32": ("fp32", 2, True, False),
     "fp32-nchw": ("fp32", 2, False, False),
+    "fp32-1thread": ("fp32", 1, True, False),
+    "fp32-compile": ("fp32", 2, True, True),
+    "fp32-compile-1thread": ("fp32", 1, True, True),
     "bf16": ("bf16", 2, True, False),
     "bf16-nchw": ("bf16", 2, False, False),
     "bf16-1thread": ("bf16", 1, True, False),
@@ -153,6 +156,7 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--repeats", type=int, default=5, help="timed windows per variant")
     p.add_argument("--warmup", type=int, default=1, help="untimed windows per variant (compile happens here)")
+    p.add_argument("--out", default=None, help="results JSON (default: bench/results/gan-training-<res>px.json)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -207,7 +211,7 @@ def main() -> None:
         print("\nwhere a bf16 window spends its time (self CPU, top ops):")
         for t in table:
             print(f"  {t['op']:<40} {t['self_ms']:9.1f} ms  {100 * t['share']:5.1f} %  {t['calls']} calls")
-    out = Path(__file__).parent / "results" / f"gan-training-{args.res}px.json"
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"gan-training-{args.res}px.json"
     out.parent.mkdir(exist_ok=True)
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
             "python": platform.python_version(), "command": " ".join(sys.argv)}
