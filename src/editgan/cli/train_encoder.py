@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not dist.is_main:
         return 0
     provenance = {"data": trainer.config.data, "init": trainer.config.init, "steps": trainer.step_count,
-                  "batch": trainer.config.batch, "warmup": trainer.config.warmup, "perceptual": trainer.config.perceptual,
+                  "batch": trainer.config.batch, "warmup": trainer.config.warmup,
+                  "perceptual": trainer.config.perceptual,
                   "train_seconds": round(trainer.train_seconds, 1), "device": str(device),
                   "processes": dist.world_size, "complete": reason == "done"}
     trainer.E.save_pretrained(out, provenance=provenance)
