@@ -264,3 +264,15 @@ def test_two_process_data_parallel_matches_single_process(tmp_path):
         agree += int(torch.isclose(r0[k], v, atol=1e-5, rtol=1e-4).sum())
         total += v.numel()
     assert agree / total > 0.995, f"only {agree}/{total} weights agree with the single-process run"
+
+
+def test_place_on_canvas_puts_content_at_the_crop_and_refuses_other_sizes():
+    from editgan.errors import InputError
+    from editgan.nn.encoder import place_on_canvas
+    x = torch.rand(2, 3, 4, 6)
+    canvas = place_on_canvas(x, (1, 0, 4, 6), 6)
+    assert canvas.shape == (2, 3, 6, 6) and torch.equal(canvas[:, :, 1:5], x)
+    assert (canvas[:, :, 0] == -1).all() and (canvas[:, :, 5] == -1).all()
+    assert place_on_canvas(x, None, 6) is x
+    with pytest.raises(InputError, match="crop"):
+        place_on_canvas(torch.rand(2, 3, 5, 6), (1, 0, 4, 6), 6)

@@ -59,3 +59,15 @@ def test_errors(editor, tmp_path, tiny_generator):
     assert bare.render(bare.sample(0)).shape == (1, 3, 32, 32) and bare.library.directory == tmp_path / "lib"
     with pytest.raises(MissingWeightsError, match="no segmenter"):
         bare.segment(bare.sample(0))
+
+
+def test_unknown_embedding_preset_is_refused(tmp_path, tiny_generator):
+    from edit_fixtures import write_edit_bundle
+    from editgan.bundle import open_bundle
+    from editgan.editor import Editor
+    from editgan.errors import InputError
+    write_edit_bundle(tmp_path / "b", tiny_generator)
+    editor = Editor(open_bundle(tmp_path / "b"))
+    with pytest.raises(InputError, match="unknown embedding preset 'fast'"):
+        editor.embedding_options("fast")
+    assert editor.embedding_options("release")["schedule"] == "rampdown"
