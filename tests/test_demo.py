@@ -2,10 +2,12 @@
 random bundle."""
 
 import torch
+from PIL import Image
 
 from editgan.bundle import write_bundle
 from editgan.cli import main
 from editgan.edit import EditingVector, VectorLibrary
+from editgan.io.figures import MIN_TILE_SIDE
 from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
@@ -29,6 +31,8 @@ def test_toonfaces_pipeline_runs_on_tiny_bundle(tmp_path, capsys):
     files = ["figure.png", "before.png", "after_smile_demo.png", "smile_target_mask.png"]
     files += [f"after_{n}.png" for n in DEMO_VECTORS] + [f"after_{'+'.join(DEMO_VECTORS)}.png"]
     assert all((tmp_path / "out" / f).is_file() for f in files)
+    with Image.open(tmp_path / "out" / "figure.png") as figure:  # 6 x 3 tiles of 64 px, enlarged, with captions
+        assert figure.width > 6 * MIN_TILE_SIDE and figure.height > 3 * MIN_TILE_SIDE
     assert VectorLibrary(tmp_path / "out" / "vectors").get("smile_demo").parts
 
 

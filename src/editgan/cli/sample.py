@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from editgan.errors import InputError
-from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.figures import make_figure
+from editgan.io.images import save_png, to_uint8
 from editgan.nn.stylegan2 import Generator
 
 
@@ -32,13 +33,13 @@ def parse_seeds(text: str) -> list[int]:
 
 @torch.no_grad()
 def sample_to_dir(generator, seeds: list[int], out: Path, psi: float = 1.0, noise_mode: str = "const") -> Path:
-    """Render one image per seed (z from the seed) to out/seedNNNN.png and out/grid.png."""
+    """Render one image per seed (z from the seed) to out/seedNNNN.png and out/grid.png (captioned by seed)."""
     out.mkdir(parents=True, exist_ok=True)
     z = torch.cat([generator.sample_z(1, seed=s) for s in seeds])
     images = to_uint8(generator(z, psi=psi, noise_mode=noise_mode))
     for seed, img in zip(seeds, images):
         save_png(out / f"seed{seed:04d}.png", img)
-    return save_png(out / "grid.png", make_grid(images))
+    return save_png(out / "grid.png", make_figure(images, captions=[f"seed {s}" for s in seeds]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ from editgan.edit.release_vector import release_vector
 from editgan.edit.settings import PRESETS
 from editgan.edit.vectors import VectorLibrary, bundle_library
 from editgan.errors import InputError
-from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.figures import make_figure
+from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import save_wplus
 from editgan.io.release_vectors import CONVENTIONS
 from editgan.labels import LabelScheme
@@ -105,11 +106,13 @@ def run_apply(args: argparse.Namespace) -> int:
         new_wplus, image = editor.apply(wplus, wanted)
     out = Path(args.out)
     before, after = to_uint8(editor.render(wplus)), to_uint8(image)
-    for i, (b, a) in enumerate(zip(before, after)):
-        suffix = "" if len(before) == 1 else f"_{i:04d}"
+    suffixes = [""] if len(before) == 1 else [f"_{i:04d}" for i in range(len(before))]
+    for b, a, suffix in zip(before, after, suffixes):
         save_png(out / f"before{suffix}.png", b)
         save_png(out / f"after{suffix}.png", a)
-    save_png(out / "grid.png", make_grid(np.concatenate([before, after]), cols=len(before)))
+    headers = [suffix.lstrip("_") for suffix in suffixes] + [None] * len(after)  # columns named as the files
+    save_png(out / "grid.png", make_figure(np.concatenate([before, after]), cols=len(before), captions=headers,
+                                           row_labels=["before", "after"]))
     save_wplus(out / "wplus_after.safetensors", new_wplus)
     applied = ", ".join(f"{v.name}x{s:g}" for v, s in wanted.items())
     print(f"applied {applied}{f' + {args.refine} refinement steps' if args.refine else ''}; wrote {out}")

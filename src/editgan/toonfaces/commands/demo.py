@@ -15,14 +15,14 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from editgan.bundle import packaged_bundles_dir
 from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
 from editgan.editor import load
-from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.io.figures import make_figure
+from editgan.io.images import save_png, to_uint8
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.toonfaces import edit_params, edit_target, edited_parts, render
@@ -102,11 +102,16 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
         print(f"   scale {s:+.1f}: smile {v:+.2f}")
 
     vector_row = [to_uint8(image)[0], to_uint8(recon)[0], palette[labels]] + [to_uint8(x)[0] for x in applied.values()]
-    blank = np.full_like(vector_row[0], 255)
-    refined_row = [blank] * 3 + [to_uint8(x)[0] for x in refined.values()]
+    refined_row = [None] * 3 + [to_uint8(x)[0] for x in refined.values()]
     edit_row = [palette[target], to_uint8(result.image_after)[0], palette[result.labels_after[0].numpy()]]
-    edit_row += [to_uint8(x[None])[0] for x in by_scale[[0, 2, 4]]]
-    save_png(out / "figure.png", make_grid(np.stack(vector_row + refined_row + edit_row), cols=len(vector_row)))
+    shown = [0, 2, 4]  # of SCALES
+    edit_row += [to_uint8(x[None])[0] for x in by_scale[shown]]
+    vector_captions = [f"input (test face {face})", "reconstruction", "segmentation"] + [" + ".join(n) for n in applied]
+    edit_captions = ["painted smile mask", "optimisation result", "its segmentation"]
+    edit_captions += [f"{vector.name}, scale {SCALES[i]:+g}" for i in shown]
+    save_png(out / "figure.png", make_figure(vector_row + refined_row + edit_row, cols=len(vector_row),
+                                             captions=vector_captions + [None] * len(refined_row) + edit_captions,
+                                             row_labels=["vectors", f"refined ({refine_steps} steps)", "learned edit"]))
     save_png(out / "before.png", to_uint8(recon)[0])
     for names in applied:
         save_png(out / f"after_{'+'.join(names)}.png", to_uint8(applied[names])[0])
