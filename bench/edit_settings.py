@@ -49,7 +49,7 @@ def measure(editor, W: torch.Tensor, seeds: list[int], names: list[str], variant
     rows: dict[str, list[dict]] = {v: [] for v in variants}
     for i, seed in enumerate(seeds):
         before_params = sample_params(seed)
-        labels = editor.segment(W[i:i + 1])[0].numpy()
+        labels = editor.segmentation(W[i:i + 1])[1].labels[0].numpy()  # the ensemble's, which edits optimise
         for name in names:
             edit = default_edit(name)
             after_params = edit_params(before_params, **{edit.param: edit.value})

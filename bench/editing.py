@@ -131,7 +131,7 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
     for i in range(opt_n):
         before_params = sample_params(seeds[i])
         after_params = edit_params(before_params, **{edit.param: edit.value})
-        labels = editor.segment(W[i:i + 1])[0].numpy()
+        labels = editor.segmentation(W[i:i + 1])[1].labels[0].numpy()  # the ensemble's, which edits optimise
         target, _ = edit_target(labels, before_params, after_params)
         q = editor.part_indices(list(edited_parts(before_params, after_params)))
         result = learn_edit(editor.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q)

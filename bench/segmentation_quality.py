@@ -140,7 +140,7 @@ def main() -> None:
         save_segmenter(seg, out, TOONFACES_LABELS, provenance)
         save_tensors(out / ANNOTATION_LATENTS, dict(zip(names, train_w[:k])), {"steps": args.embed_steps})
         if args.install == k:
-            install_segmenter(seg, bundle.path, TOONFACES_LABELS, provenance)
+            install_segmenter(bundle, seg, TOONFACES_LABELS, provenance)
         predictions[k] = predict(G, seg, test_w)
         results[k] = {**scores(predictions[k], test_labels), "train_steps": report.steps, "train_time_s": train_time}
         print(f"K={k}: mIoU {results[k]['mean_iou']:.3f} ({report.steps} steps, {train_time} s)", flush=True)

@@ -4,6 +4,9 @@
                              provenance of every network (data, images seen, hardware, wall time, metrics)
     generator.json/.safetensors
     segmenter.json/.safetensors   (optional until trained)
+    display_segmenter.json/.safetensors   (optional) one pixel MLP distilled from the segmenter's
+                             ensemble (`editgan bundle distill-segmenter`): what label maps are
+                             shown with; edits, refinement and uncertainty keep the ensemble
     encoder.json/.safetensors     (optional until trained)
     vectors/                      editing vectors learned in this generator's W+
     annotations/                  the user's annotated samples (editgan.train.annotation_set)
@@ -12,6 +15,10 @@
 A packaged bundle is read-only: the user's additions go to `Bundle.user_dir` instead, where a
 `segmenter.json/.safetensors` (trained from the user's annotations) and a `label_scheme.json`
 (an edited scheme) take precedence over the package's.
+
+A display segmenter counts only while it was distilled from the segmenter in use: its JSON records
+the SHA-256 of the teacher's weights (`provenance.distilled_from.sha256`), and one that no longer
+matches (the ensemble was retrained since) is ignored, so label maps fall back to the ensemble.
 
 Bundles shipped inside the package are found by name (`open_bundle("toonfaces")`), any other by path.
 """
@@ -27,7 +34,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
-from editgan.files import load_tensors, read_json, user_data_dir, write_json
+from editgan.files import file_sha256, load_tensors, read_json, user_data_dir, write_json
 from editgan.io.encoder_files import load_encoder
 from editgan.io.perceptual import get_perceptual
 from editgan.io.segmenter_files import load_segmenter
@@ -37,11 +44,14 @@ from editgan.nn.stylegan2 import Generator
 MANIFEST = "manifest.json"
 FORMAT = "editgan-bundle"
 USER_SCHEME = "label_scheme.json"  # a packaged bundle's edited scheme, in its user_dir
+SEGMENTER = "segmenter"  # the DatasetGAN ensemble: <dir>/segmenter.json + .safetensors
+DISPLAY_SEGMENTER = "display_segmenter"  # its distilled single pixel MLP (optional)
 
 
 DEFAULT_PERCEPTUAL = "msssim_l1"  # weight-free; LPIPS needs VGG weights a bundle may not have
 # what is trained in (or against) one generator's W+ and means nothing for another
-GENERATOR_DEPENDENTS = ("encoder.json", "encoder.safetensors", "segmenter.json", "segmenter.safetensors", "vectors")
+GENERATOR_DEPENDENTS = ("encoder.json", "encoder.safetensors", "segmenter.json", "segmenter.safetensors",
+                        "display_segmenter.json", "display_segmenter.safetensors", "vectors")
 
 
 def packaged_bundles_dir() -> Path:
@@ -95,7 +105,7 @@ class Bundle:
         """Where the segmenter in use lives: user_dir when it holds one (a packaged bundle's
         user-trained segmenter), else the bundle when it ships one, else None."""
         for directory in (self.user_dir, self.path):
-            if (directory / "segmenter.json").is_file() and (directory / "segmenter.safetensors").is_file():
+            if (directory / f"{SEGMENTER}.json").is_file() and (directory / f"{SEGMENTER}.safetensors").is_file():
                 return directory
         return None
 
@@ -107,6 +117,33 @@ class Bundle:
             raise MissingWeightsError(f"bundle {self.path} has no segmenter yet; train one with "
                                       f"`editgan train segmenter --bundle {self.path} ...` or from annotations")
         return load_segmenter(directory, device=device)
+
+    @property
+    def display_segmenter_dir(self) -> Path | None:
+        """Where the display segmenter lives: the first of user_dir and the bundle holding a
+        `display_segmenter.json/.safetensors` distilled from the segmenter in use (its recorded
+        teacher SHA-256 equals that of `segmenter_dir/segmenter.safetensors`), else None."""
+        teacher = self.segmenter_dir
+        if teacher is None:
+            return None
+        digest = None
+        for directory in dict.fromkeys((self.user_dir, self.path)):
+            meta = directory / f"{DISPLAY_SEGMENTER}.json"
+            if not (meta.is_file() and (directory / f"{DISPLAY_SEGMENTER}.safetensors").is_file()):
+                continue
+            provenance = read_json(meta).get("provenance")
+            source = provenance.get("distilled_from") if isinstance(provenance, dict) else None
+            recorded = source.get("sha256") if isinstance(source, dict) else None
+            digest = digest or file_sha256(teacher / f"{SEGMENTER}.safetensors")
+            if recorded == digest:
+                return directory
+        return None
+
+    def display_segmenter(self, device: str | torch.device = "cpu"):
+        """(the distilled display segmenter in eval mode, its LabelScheme or None) from
+        `display_segmenter_dir`, or None when the bundle has no current one (then show the ensemble's labels)."""
+        directory = self.display_segmenter_dir
+        return None if directory is None else load_segmenter(directory, device=device, name=DISPLAY_SEGMENTER)
 
     def encoder(self, device: str | torch.device = "cpu"):
         """The image encoder of the architecture its encoder.json names (eval mode, frozen);

@@ -19,6 +19,12 @@ callable images -> embeddings; it is then used by `edit` and by refinement in `a
 
 The segmenter is loaded on first use, so sampling, rendering and plain vector application work
 with a bundle that has no segmenter yet (segment/edit/refinement then raise MissingWeightsError).
+
+Two segmenters: `segmenter` is the bundle's DatasetGAN ensemble, which edits, refinement and the
+uncertainty (`segment(..., uncertainty=True)`, `segmentation`) use; `display_segmenter` is the
+bundle's distilled single pixel MLP when it carries a current one (`editgan bundle
+distill-segmenter`), else the ensemble, and gives the label maps `segment` returns (the web tool's
+displayed segmentations): about one member's cost instead of M.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from editgan.edit.identity import Identity, load_identity
 from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.settings import EditSettings, edit_settings
 from editgan.edit.vectors import EditingVector, bundle_library
-from editgan.errors import InputError
+from editgan.errors import CheckpointError, InputError
 from editgan.invert import EMBEDDING_PRESETS, EmbedResult, embed, encode
 from editgan.io.images import load_image, to_uint8
 from editgan.io.perceptual import get_perceptual
@@ -59,6 +65,7 @@ class Editor:
         self.generator = bundle.generator(self.device).eval()
         self.library = bundle_library(bundle, vectors)
         self._segmenter: Segmenter | None = None
+        self._display: Segmenter | None = None
         self._scheme: LabelScheme | None = bundle.labels
 
     # ------------------------------------------------------------------ networks and labels
@@ -70,11 +77,28 @@ class Editor:
             self._segmenter, self._scheme = seg.eval(), scheme or self._scheme
         return self._segmenter
 
+    @property
+    def display_segmenter(self) -> Segmenter:
+        """The segmenter label maps are shown with: the bundle's distilled display segmenter when it
+        carries one distilled from `segmenter` (see `Bundle.display_segmenter_dir`), else `segmenter`."""
+        if self._display is None:
+            ensemble = self.segmenter
+            loaded = self.bundle.display_segmenter(self.device)
+            if loaded is None:
+                self._display = ensemble
+            else:
+                seg, a, b = loaded[0].eval(), loaded[0].config, ensemble.config
+                if (a.num_classes, a.out_size, a.feature_shapes) != (b.num_classes, b.out_size, b.feature_shapes):
+                    raise CheckpointError(f"the display segmenter in {self.bundle.display_segmenter_dir} does not "
+                                          "label like the bundle's segmenter (classes, label size or features differ)")
+                self._display = seg
+        return self._display
+
     def reload(self) -> None:
-        """Re-read the bundle (manifest, label scheme) and drop the loaded segmenter, so that the next
-        use loads the one installed since (e.g. trained from annotations)."""
+        """Re-read the bundle (manifest, label scheme) and drop the loaded segmenters, so that the next
+        use loads the ones installed since (e.g. trained from annotations, or distilled)."""
         self.bundle = open_bundle(self.bundle.path)
-        self._segmenter, self._scheme = None, self.bundle.labels
+        self._segmenter, self._display, self._scheme = None, None, self.bundle.labels
 
     @property
     def scheme(self) -> LabelScheme | None:
@@ -176,13 +200,16 @@ class Editor:
         """G(w+) -> [N, 3, H, W] in [-1, 1] (constant noise)."""
         return self.generator.synthesis(self._wplus(wplus), noise_mode="const")
 
-    def segmentation(self, wplus: torch.Tensor) -> tuple[torch.Tensor, Segmentation]:
-        """(image [N, 3, H, W], the segmenter's Segmentation with probs, labels and uncertainty)."""
-        return render_and_segment(self.generator, self.segmenter, self._wplus(wplus))
+    def segmentation(self, wplus: torch.Tensor, display: bool = False) -> tuple[torch.Tensor, Segmentation]:
+        """(image [N, 3, H, W], the ensemble's Segmentation with probs, labels and uncertainty) in one
+        synthesis pass; display=True: the display segmenter's instead (one member: zero uncertainty)."""
+        seg = self.display_segmenter if display else self.segmenter
+        return render_and_segment(self.generator, seg, self._wplus(wplus))
 
     def segment(self, wplus: torch.Tensor, uncertainty: bool = False):
-        """Labels int64 [N, H', W'], or (labels, uncertainty [N, H', W'] in nats) when asked."""
-        seg = self.segmentation(wplus)[1]
+        """Labels int64 [N, H', W'] by the display segmenter, or (labels, uncertainty [N, H', W'] in
+        nats) both by the ensemble when asked."""
+        seg = self.segmentation(wplus, display=not uncertainty)[1]
         return (seg.labels, seg.uncertainty) if uncertainty else seg.labels
 
     # ------------------------------------------------------------------ editing

@@ -1,5 +1,13 @@
-"""`editgan bundle`: create a bundle from a training run or a converted generator, show one, or learn
-its default editing vectors."""
+"""`editgan bundle`: create a bundle from a training run or a converted generator, show one, learn
+its default editing vectors, or distil its segmenter's ensemble into a display segmenter.
+
+    editgan bundle distill-segmenter --bundle B [--out DIR] [--samples 256 --max-steps 1500 --hidden H1 H2]
+
+distill-segmenter trains one pixel MLP on the generator's own samples to match the ensemble's mean
+probabilities (`editgan.train.segmenter_distillation`) and installs it as the bundle's
+`display_segmenter.*` (a packaged bundle's into its user folder; one there first moves to backup/);
+label maps are then shown with it, while edits, refinement and uncertainty keep the ensemble. --out
+DIR writes it as a plain one-member segmenter (`DIR/segmenter.*`) instead and leaves the bundle alone."""
 
 from __future__ import annotations
 
@@ -10,17 +18,22 @@ from pathlib import Path
 
 import torch
 
-from editgan.bundle import MANIFEST, open_bundle, write_bundle
+from tqdm import tqdm
+
+from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, open_bundle, write_bundle
 from editgan.cli.edit import VECTORS_HELP, add_identity_arg, progress_bar
 from editgan.edit.optimize import EDIT_STEPS
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.files import read_json
+from editgan.files import file_sha256, read_json
 from editgan.io.foreign import load_foreign_generator
+from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
+from editgan.train.annotation_training import install_segmenter
 from editgan.train.scheme_edit import parse_scheme
+from editgan.train.segmenter_distillation import DistillSettings, distill_segmenter, distilled_provenance
 
 
 def hardware_description() -> str:
@@ -121,6 +134,38 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_distill_segmenter(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = open_bundle(args.bundle)
+    teacher, scheme = bundle.segmenter()  # MissingWeightsError without one
+    teacher_dir = bundle.segmenter_dir
+    settings = DistillSettings(samples=args.samples, psi=args.psi, mixing=args.mixing, batch_pixels=args.batch_pixels,
+                               lr=args.lr, max_steps=args.max_steps, class_balance=args.class_balance, seed=args.seed,
+                               eval_samples=args.eval_samples)
+    settings.validate()  # before the generator's samples are rendered
+    generator = bundle.generator()
+    with tqdm(total=settings.max_steps, unit="step", desc="distil segmenter") as bar:
+        def progress(step: int, kl: float) -> None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(kl=f"{kl:.4f}")
+        student, report = distill_segmenter(teacher, generator, settings, tuple(args.hidden) if args.hidden else None,
+                                            progress)
+    provenance = distilled_provenance(file_sha256(teacher_dir / f"{SEGMENTER}.safetensors"), teacher, settings, report,
+                                      teacher_folder=str(teacher_dir), hardware=hardware_description())
+    if args.out:
+        path = save_segmenter(student, args.out, scheme, provenance)
+    else:
+        path = install_segmenter(bundle, student, scheme, provenance, name=DISPLAY_SEGMENTER)["path"]
+    for name, a in (("start (" + report.start + ")", report.before), ("distilled", report.after)):
+        if a:
+            print(f"{name}: agrees with the {teacher.num_members}-member ensemble on {100 * a['pixel_accuracy']:.2f}% "
+                  f"of pixels, label-map mIoU {a['mean_iou']:.3f}, KL {a['kl']:.4f} nats ({a['n']} held-out samples)")
+    print(f"stopped after {report.steps} steps ({report.stopped}, {report.train_s} s); wrote {path}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("bundle", help="create or inspect bundles")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -151,3 +196,23 @@ def register(subparsers) -> None:
                    help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
     add_identity_arg(v)
     v.set_defaults(func=run_learn_vectors)
+    d = sub.add_parser("distill-segmenter", help="distil the segmenter's ensemble into one fast pixel MLP that "
+                                                 "shows the bundle's label maps")
+    d.add_argument("--bundle", required=True, help="bundle name or directory")
+    d.add_argument("--out", help="write a plain one-member segmenter (DIR/segmenter.*) instead of installing it")
+    d.add_argument("--hidden", type=int, nargs=2, metavar=("H1", "H2"),
+                   help="hidden widths (default: the members'; then training starts from the closest member)")
+    defaults = DistillSettings()
+    d.add_argument("--samples", type=int, default=defaults.samples, help="generated images the pixels come from")
+    d.add_argument("--psi", type=float, default=defaults.psi, help="truncation of the samples")
+    d.add_argument("--mixing", type=float, default=defaults.mixing, help="share of style-mixed samples (W+ coverage)")
+    d.add_argument("--batch-pixels", type=int, default=defaults.batch_pixels, help="pixels per step")
+    d.add_argument("--lr", type=float, default=defaults.lr)
+    d.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    d.add_argument("--class-balance", type=float, default=defaults.class_balance,
+                   help="0: pixels uniformly; up to 1: the ensemble's rare classes as often as common ones")
+    d.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
+                   help="held-out samples the agreement with the ensemble is measured on")
+    d.add_argument("--seed", type=int, default=defaults.seed)
+    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    d.set_defaults(func=run_distill_segmenter)

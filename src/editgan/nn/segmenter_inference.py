@@ -244,7 +244,8 @@ class FactorisedInference:
         n, (h, w), k = feats[0].shape[0], self.config.out_size, self.config.num_classes
         probs = feats[0].new_empty(n, k, h, w)
         unc = feats[0].new_empty(n, h, w)
+        labels = torch.empty(n, h, w, dtype=torch.int64, device=feats[0].device)
         for rows, logits in self._tiles(feats, rows_per_tile):
             seg = ensemble(logits)
-            probs[:, :, rows], unc[:, rows] = seg.probs, seg.uncertainty
-        return Segmentation(probs, probs.argmax(1), unc)
+            probs[:, :, rows], unc[:, rows], labels[:, rows] = seg.probs, seg.uncertainty, seg.labels
+        return Segmentation(probs, labels, unc)

@@ -82,7 +82,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, e
     image = image_to_tensor(render(before, size)[0])[None].to(editor.device)
     bundle = editor.bundle
     embedded = editor.embed(image, steps=embed_steps)
-    labels = editor.segment(embedded.wplus)[0].cpu().numpy()
+    labels = editor.segmentation(embedded.wplus)[1].labels[0].cpu().numpy()  # the ensemble's: edits optimise it
     target, _ = edit_target(labels, before, after)
     result, vector = editor.edit(embedded.wplus, torch.from_numpy(target), list(edited_parts(before, after)),
                                  name=edit.name, steps=edit_steps, progress=progress)

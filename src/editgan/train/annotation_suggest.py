@@ -2,8 +2,9 @@
 
 With a segmenter: every candidate G(w+) is segmented and scored by the ensemble's mean per-pixel
 disagreement (`Segmentation.uncertainty`, Jensen-Shannon divergence in nats); the highest score
-comes first, ties by candidate order. Without one (nothing trained yet): farthest-point sampling
-in W. A sample's w is the mean of its w+ rows. The first pick is the candidate nearest the
+comes first, ties by candidate order. Without one (nothing trained yet), or with a single-member
+segmenter (a distilled one installed as the bundle's segmenter: no disagreement to measure):
+farthest-point sampling in W. A sample's w is the mean of its w+ rows. The first pick is the candidate nearest the
 generator's w_avg when nothing is annotated yet (a typical sample); every next pick is the
 candidate farthest (Euclidean) from all w annotated or picked so far; its score is that distance.
 """
@@ -59,7 +60,7 @@ def suggest(generator, seg: Segmenter | None, wplus: torch.Tensor, count: int,
     [(candidate index, score)] best first, at most `count`); annotated: w+ [A, num_ws, w_dim]."""
     if count < 1:
         raise InputError(f"count must be at least 1, got {count}")
-    if seg is not None:
+    if seg is not None and seg.num_members > 1:
         scores = uncertainty_scores(generator, seg, wplus)
         order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))[:count]
         return "uncertainty", [(i, float(scores[i])) for i in order]

@@ -9,7 +9,8 @@ same settings, so the estimate is slightly pessimistic. holdout = 0 or I < 2 ski
 
 Installing writes `<user_dir>/segmenter.*` (the bundle itself, or for a packaged bundle the user's
 folder, which `Bundle.segmenter` prefers); a segmenter already there first moves to
-`<user_dir>/backup/segmenter-<UTC time>/`.
+`<user_dir>/backup/segmenter-<UTC time>/`, with the display segmenter distilled from it (it no
+longer matches; `editgan bundle distill-segmenter` makes a new one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from editgan.bundle import MANIFEST, Bundle
+from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, Bundle
 from editgan.errors import InputError
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.files import read_json, write_json
@@ -91,21 +92,25 @@ def none_if_nan(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 6)
 
 
-def install_segmenter(bundle: Bundle, seg: Segmenter, scheme: LabelScheme, provenance: dict) -> dict:
-    """Write the segmenter into `bundle.user_dir` (see the module), its provenance into the manifest
-    of a writable bundle; returns {"path": weights file, "backup": folder of the previous one or None}."""
+def install_segmenter(bundle: Bundle, seg: Segmenter, scheme: LabelScheme, provenance: dict,
+                      name: str = SEGMENTER) -> dict:
+    """Write the segmenter as `<name>.*` into `bundle.user_dir` (see the module; name
+    DISPLAY_SEGMENTER for a distilled display segmenter), its provenance into the manifest of a
+    writable bundle (key `name`); returns {"path": weights file, "backup": folder of the files it
+    replaced or None}. Installing the ensemble also retires the display segmenter beside it."""
     target = bundle.user_dir
-    present = [target / f"segmenter{s}" for s in (".json", ".safetensors") if (target / f"segmenter{s}").is_file()]
+    names = (SEGMENTER, DISPLAY_SEGMENTER) if name == SEGMENTER else (name,)
+    present = [target / f"{n}{s}" for n in names for s in (".json", ".safetensors") if (target / f"{n}{s}").is_file()]
     backup = None
     if present:
-        backup = target / "backup" / f"segmenter-{stamp(utc_now())}"
+        backup = target / "backup" / f"{name}-{stamp(utc_now())}"
         backup.mkdir(parents=True)
         for path in present:
             path.rename(backup / path.name)
-    path = save_segmenter(seg, target, scheme, provenance)
+    path = save_segmenter(seg, target, scheme, provenance, name=name)
     if not bundle.packaged:
         manifest = read_json(bundle.path / MANIFEST)
-        manifest.setdefault("provenance", {})["segmenter"] = provenance
+        manifest.setdefault("provenance", {})[name] = provenance
         manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
         write_json(bundle.path / MANIFEST, manifest)
     return {"path": path, "backup": backup}
