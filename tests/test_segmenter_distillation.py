@@ -174,3 +174,13 @@ def test_cli_refusals(tmp_path, world, capsys):
     assert main(["bundle", "distill-segmenter", "--bundle", str(tmp_path / "b"), "--hidden", "0", "8",
                  "--samples", "2", "--max-steps", "1", "--eval-samples", "0"]) == 1
     assert "hidden must be two positive widths" in capsys.readouterr().err
+
+
+def test_plateau_stops_after_patience_windows_without_enough_improvement():
+    from editgan.train.segmenter_training import Plateau
+    losses = [1.0] * 4 + [0.5] * 4 + [0.499] * 4 + [0.6] * 4  # window means 1.0, 0.5, 0.499, 0.6
+    means: list[float] = []
+    plateau = Plateau(window=4, patience=2, min_rel_improvement=0.01, window_means=means)
+    stops = [step for step, loss in enumerate(losses, start=1) if plateau.reached(loss)]
+    assert stops == [16]  # 0.499 and 0.6 are not 1 % better than 0.5: two stale windows
+    assert means == pytest.approx([1.0, 0.5, 0.499, 0.6])

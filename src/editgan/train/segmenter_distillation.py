@@ -40,7 +40,7 @@ from editgan.errors import InputError
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_inference import gather_features
-from editgan.train.segmenter_training import draw_pixels, pixel_weights
+from editgan.train.segmenter_training import Plateau, draw_pixels, pixel_weights
 
 EVAL_SEED_OFFSET = 1_000_003  # the agreement's samples never overlap the training ones
 PROBE_PIXELS = 8192  # pixels on which the member closest to the ensemble is chosen
@@ -209,7 +209,7 @@ def distill_segmenter(teacher: Segmenter, generator, settings: DistillSettings |
 
     t1 = time.perf_counter()
     optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
-    best_window, stale, acc = float("inf"), 0, 0.0
+    plateau = Plateau(s.window, s.patience, s.min_rel_improvement, report.window_kl)
     student.train()
     for step in range(1, s.max_steps + 1):
         x, target = batch(s.batch_pixels)
@@ -219,20 +219,12 @@ def distill_segmenter(teacher: Segmenter, generator, settings: DistillSettings |
         loss.backward()
         optimizer.step()
         kl = kl.item()
-        acc += kl
         report.steps = step
         if progress:
             progress(step, kl)
-        if step % s.window == 0:
-            report.window_kl.append(acc / s.window)
-            acc = 0.0
-            if report.window_kl[-1] < best_window * (1 - s.min_rel_improvement):
-                best_window, stale = report.window_kl[-1], 0
-            else:
-                stale += 1
-                if stale >= s.patience:
-                    report.stopped = "plateau"
-                    break
+        if plateau.reached(kl):
+            report.stopped = "plateau"
+            break
     report.train_s = round(time.perf_counter() - t1, 1)
     student = student.eval().requires_grad_(False).to(device)
     report.after = agreement(student, teacher, generator, held)

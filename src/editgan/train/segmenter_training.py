@@ -102,7 +102,7 @@ def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tens
     flat_masks = masks.reshape(-1)
     weights = pixel_weights(flat_masks, cfg.num_classes, s.class_balance)
     report = TrainReport(steps=0)
-    best, stale, acc_loss = float("inf"), 0, 0.0
+    plateau = Plateau(s.window, s.patience, s.min_rel_improvement, report.window_losses)
     seg.train()
     for step in range(1, s.max_steps + 1):
         idx = torch.cat([draw_pixels(weights, n_img * h * w, s.batch_pixels, g) for g in gens])
@@ -115,24 +115,39 @@ def train_segmenter(seg: Segmenter, feats: list[torch.Tensor], masks: torch.Tens
         loss.backward()
         optimizer.step()
         value = loss.item() / m
-        acc_loss += value
         report.steps = step
         if progress:
             progress(step, value)
-        if step % s.window == 0:
-            window_loss = acc_loss / s.window
-            report.window_losses.append(window_loss)
-            acc_loss = 0.0
-            if window_loss < best * (1 - s.min_rel_improvement):
-                best, stale = window_loss, 0
-            else:
-                stale += 1
-                if stale >= s.patience:
-                    report.stopped = "plateau"
-                    break
+        if plateau.reached(value):
+            report.stopped = "plateau"
+            break
     seg.eval()
     report.train_pixel_accuracy = pixel_accuracy(seg, feats, masks)
     return report
+
+
+class Plateau:
+    """The stopping rule (see the module): feed one loss per step; `reached` turns True when the mean
+    over a window of `window` steps has not beaten the best window by more than `min_rel_improvement`
+    for `patience` windows. Window means are appended to `window_means`."""
+
+    def __init__(self, window: int, patience: int, min_rel_improvement: float, window_means: list[float]):
+        self.window, self.patience, self.min_rel_improvement = window, patience, min_rel_improvement
+        self.window_means = window_means
+        self.best, self.stale, self.total, self.count = float("inf"), 0, 0.0, 0
+
+    def reached(self, loss: float) -> bool:
+        self.total += loss
+        self.count += 1
+        if self.count < self.window:
+            return False
+        mean, self.total, self.count = self.total / self.window, 0.0, 0
+        self.window_means.append(mean)
+        if mean < self.best * (1 - self.min_rel_improvement):
+            self.best, self.stale = mean, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
 
 
 def pixel_weights(flat_masks: torch.Tensor, num_classes: int, balance: float) -> torch.Tensor | None:
