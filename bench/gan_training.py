@@ -26,24 +26,30 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from editgan.nn.feature_pyramid import FeaturePyramidConfig
 from editgan.train.gan import GANTrainConfig, GANTrainer
 
 # Widths: the default bundle's 64-px generator, and the 128-px one grown from it.
 CHANNELS = {64: {4: 256, 8: 256, 16: 128, 32: 64, 64: 32},
             128: {4: 256, 8: 256, 16: 128, 32: 64, 64: 32, 128: 32}}
 R1_GAMMA = {64: 0.1, 128: 0.2}
-# name -> (precision, threads, channels_last, compile); "torchrun-*" variants run 2 processes x 1 thread.
+# name -> (precision, threads, channels_last, compile, discriminator); "torchrun-*" variants run 2
+# processes x 1 thread; "projected" is the projected discriminator on the default feature pyramid
+# (random weights: the cost does not depend on them), without R1 as it trains.
 VARIANTS = {
-    "fp32": ("fp32", 2, True, False),
-    "fp32-nchw": ("fp32", 2, False, False),
-    "fp32-1thread": ("fp32", 1, True, False),
-    "fp32-compile": ("fp32", 2, True, True),
-    "fp32-compile-1thread": ("fp32", 1, True, True),
-    "bf16": ("bf16", 2, True, False),
-    "bf16-nchw": ("bf16", 2, False, False),
-    "bf16-1thread": ("bf16", 1, True, False),
-    "bf16-compile": ("bf16", 2, True, True),
-    "torchrun-bf16": ("bf16", 1, True, False),
+    "fp32": ("fp32", 2, True, False, "stylegan2"),
+    "fp32-nchw": ("fp32", 2, False, False, "stylegan2"),
+    "fp32-1thread": ("fp32", 1, True, False, "stylegan2"),
+    "fp32-compile": ("fp32", 2, True, True, "stylegan2"),
+    "fp32-compile-1thread": ("fp32", 1, True, True, "stylegan2"),
+    "bf16": ("bf16", 2, True, False, "stylegan2"),
+    "bf16-nchw": ("bf16", 2, False, False, "stylegan2"),
+    "bf16-1thread": ("bf16", 1, True, False, "stylegan2"),
+    "bf16-compile": ("bf16", 2, True, True, "stylegan2"),
+    "torchrun-bf16": ("bf16", 1, True, False, "stylegan2"),
+    "projected-bf16": ("bf16", 2, True, False, "projected"),
+    "projected-bf16-1thread": ("bf16", 1, True, False, "projected"),
+    "projected-fp32-1thread": ("fp32", 1, True, False, "projected"),
 }
 
 
@@ -60,23 +66,25 @@ class RandomImages:
         return torch.rand(3, self.resolution, self.resolution) * 2 - 1
 
 
-def train_config(res: int, precision: str, batch: int) -> GANTrainConfig:
+def train_config(res: int, precision: str, batch: int, arch: str = "stylegan2") -> GANTrainConfig:
     ch = CHANNELS[res]
+    projected = arch == "projected"
+    discriminator = dict(features=FeaturePyramidConfig(resolution=res).to_json()) if projected else dict(channels=ch)
     return GANTrainConfig(generator=dict(resolution=res, z_dim=256, w_dim=256, num_mapping_layers=4, channels=ch),
-                          discriminator=dict(channels=ch), batch=batch, r1_gamma=R1_GAMMA[res], ema_kimg=10,
-                          precision=precision)
+                          discriminator=discriminator, discriminator_arch=arch, batch=batch,
+                          r1_gamma=0.0 if projected else R1_GAMMA[res], ema_kimg=10, precision=precision)
 
 
 def make_trainer(res: int, variant: str, batch: int, dist=None) -> GANTrainer:
-    precision, _, channels_last, compiled = VARIANTS[variant]
-    trainer = GANTrainer(train_config(res, precision, batch), RandomImages(res), dist=dist, compile=compiled)
+    precision, _, channels_last, compiled, arch = VARIANTS[variant]
+    trainer = GANTrainer(train_config(res, precision, batch, arch), RandomImages(res), dist=dist, compile=compiled)
     if not channels_last:
         trainer.G.synthesis.memory_format = trainer.D.memory_format = torch.contiguous_format
     return trainer
 
 
 def window(trainer: GANTrainer) -> float:
-    """Seconds for one R1 period of steps (R1 included)."""
+    """Seconds for one R1 period of steps (R1 included where the variant uses it)."""
     t0 = time.perf_counter()
     for _ in range(trainer.config.r1_interval):
         trainer.step()
@@ -89,11 +97,11 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def flops_per_image(res: int, batch: int) -> dict:
+def flops_per_image(res: int, batch: int, variant: str = "fp32") -> dict:
     """FLOPs of one trained image in a step without R1: G phase and D phase (fp32 graph; bf16 runs
     the same convs). R1 is not counted (FlopCounterMode cannot follow its double backward), so the
     achieved GFLOP/s below understate the work slightly: the R1 step's time is in every window."""
-    t = make_trainer(res, "fp32", batch)
+    t = make_trainer(res, variant, batch)
     g = count_flops(lambda: t.generator_phase(pl=False))
     d = count_flops(lambda: t.discriminator_phase(r1=False))
     return {"g_phase": g / batch, "d_phase": d / batch, "total": (g + d) / batch}
@@ -168,7 +176,9 @@ def main() -> None:
         p.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
 
     peaks = {"fp32": conv_peak(torch.float32, 2), "bf16": conv_peak(torch.bfloat16, 2)}
-    flops = flops_per_image(args.res, args.batch)
+    flops = {arch: flops_per_image(args.res, args.batch, variant)
+             for arch, variant in (("stylegan2", "fp32"), ("projected", "projected-fp32-1thread"))
+             if any(VARIANTS[v][4] == arch for v in variants)}
     local = [v for v in variants if not v.startswith("torchrun")]
     trainers = {v: make_trainer(args.res, v, args.batch) for v in local}
     windows: dict[str, list[float]] = {v: [] for v in variants}
@@ -187,10 +197,10 @@ def main() -> None:
     images = trainers[local[0]].config.r1_interval * args.batch if local else 16 * args.batch
     rows = []
     for v in variants:
-        precision, threads, channels_last, compiled = VARIANTS[v]
+        precision, threads, channels_last, compiled, arch = VARIANTS[v]
         ips = images / statistics.median(windows[v])
-        gflops = ips * flops["total"] / 1e9
-        rows.append({"variant": v, "precision": precision, "threads": threads,
+        gflops = ips * flops[arch]["total"] / 1e9
+        rows.append({"variant": v, "discriminator": arch, "precision": precision, "threads": threads,
                      "processes": 2 if v.startswith("torchrun") else 1, "channels_last": channels_last,
                      "compile": compiled, "images_per_s": ips,
                      "images_per_s_min_max": [images / max(windows[v]), images / min(windows[v])],
@@ -198,8 +208,9 @@ def main() -> None:
 
     print(f"\nGAN training at {args.res} px, batch {args.batch}, windows of {images // args.batch} steps incl. R1 "
           f"(median of {args.repeats})")
-    print(f"FLOPs per trained image (R1 not counted): G phase {flops['g_phase'] / 1e9:.2f}, "
-          f"D phase {flops['d_phase'] / 1e9:.2f}, total {flops['total'] / 1e9:.2f} GFLOP")
+    for arch, f in flops.items():
+        print(f"FLOPs per trained image, {arch} D (R1 not counted): G phase {f['g_phase'] / 1e9:.2f}, "
+              f"D phase {f['d_phase'] / 1e9:.2f}, total {f['total'] / 1e9:.2f} GFLOP")
     print(f"conv peak (512->512 3x3 at 32^2, 2 threads): fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s\n")
     print("| variant | img/s (min-max) | GFLOP/s | % of its precision's peak |")
     print("| --- | --- | --- | --- |")

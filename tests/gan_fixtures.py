@@ -23,6 +23,30 @@ class RandomSource:
         return self.images[i]
 
 
+def params_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def straight_and_resumed(make, tmp_path, steps: int = 4):
+    """(a trainer from make() after `steps` steps; another after steps/2, save, resume, steps/2)."""
+    from editgan.train.gan import GANTrainer
+
+    straight = make()
+    for _ in range(steps):
+        straight.step()
+    first = make()
+    for _ in range(steps // 2):
+        first.step()
+    first.save(tmp_path / "ckpt")
+    resumed = GANTrainer.from_checkpoint(tmp_path / "ckpt", first.source)
+    for _ in range(steps - steps // 2):
+        resumed.step()
+    for name in ("G", "D", "G_ema"):
+        assert params_equal(getattr(straight, name), getattr(resumed, name)), name
+    return straight, resumed
+
+
 def run_torchrun(worker: str, out, nproc: int = 2) -> None:
     """Run tests/<worker> under torchrun with `nproc` CPU processes; torchrun --standalone picks a
     free rendezvous port itself (no race with other tests). Fails with the workers' stderr."""

@@ -16,14 +16,9 @@ from editgan.nn.stylegan2 import Generator
 from editgan.train.data import ImageFileSource
 from editgan.train.gan import GANTrainConfig, GANTrainer
 from editgan.train.state import load_state, save_state
-from gan_fixtures import TINY_TRAIN, RandomSource, run_torchrun
+from gan_fixtures import TINY_TRAIN, RandomSource, params_equal, run_torchrun, straight_and_resumed
 
 TESTS = Path(__file__).parent
-
-
-def params_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_steps_update_weights_and_report_losses():
@@ -38,18 +33,7 @@ def test_steps_update_weights_and_report_losses():
 
 
 def test_exact_resume(tmp_path):
-    straight = GANTrainer(TINY_TRAIN, RandomSource())
-    for _ in range(4):
-        straight.step()
-    first = GANTrainer(TINY_TRAIN, RandomSource())
-    for _ in range(2):
-        first.step()
-    first.save(tmp_path / "ckpt")
-    resumed = GANTrainer.from_checkpoint(tmp_path / "ckpt", RandomSource())
-    for _ in range(2):
-        resumed.step()
-    for name in ("G", "D", "G_ema"):
-        assert params_equal(getattr(straight, name), getattr(resumed, name)), name
+    straight, resumed = straight_and_resumed(lambda: GANTrainer(TINY_TRAIN, RandomSource()), tmp_path)
     assert resumed.step_count == 4 and torch.equal(straight.pl_mean, resumed.pl_mean)
     assert straight.opt_g.state_dict()["state"][0]["exp_avg"].equal(resumed.opt_g.state_dict()["state"][0]["exp_avg"])
 

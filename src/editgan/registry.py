@@ -76,6 +76,7 @@ class DefaultVectors:
 PERCEPTUAL: Registry[Callable] = Registry("perceptual distance")  # (a, b, mask=None) -> [N]
 IDENTITY: Registry[Callable] = Registry("identity network")  # (device) -> images -> unit embeddings
 DATA_SOURCES: Registry[Callable] = Registry("data source")  # (resolution, count, cache_dir, progress) -> source
+LABELLED_DATA: Registry[Callable] = Registry("labelled data source")  # (split, n, R) -> (images, labels)
 SNAPSHOT_METRICS: Registry[Callable] = Registry("training-snapshot metric")  # data name: (G, n) -> {metric: value}
 LABEL_SCHEMES: Registry = Registry("label scheme")  # domain name -> LabelScheme
 DEFAULT_VECTORS: Registry[DefaultVectors] = Registry("default-vector recipe")  # domain name -> DefaultVectors

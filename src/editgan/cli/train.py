@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import open_bundle
-from editgan.cli import train_encoder, train_segmenter
+from editgan.cli import train_encoder, train_features, train_segmenter
 from editgan.errors import InputError
 from editgan.nn.config import channels_for
+from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import TRAIN_COMMANDS
 from editgan.train.data import open_source
@@ -35,18 +36,20 @@ def run_gan(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     precision = choose_precision(args.precision, device)
     if resume:  # the run's own configuration (data, resolution, widths...) wins over the flags; precision is ours
-        config = GANTrainConfig.from_checkpoint(resume)
+        config, features = GANTrainConfig.from_checkpoint(resume), None  # the checkpoint holds D's features
         if config.precision != precision:
             print(f"note: the run trained in {config.precision}; continuing in {precision} (--precision "
                   f"{args.precision}{', no fast bf16 on this machine' if args.precision == 'auto' else ''})")
             config = dataclasses.replace(config, precision=precision)
     else:
+        features = FeaturePyramid.from_pretrained(args.features) if args.features else None
         channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
         config = GANTrainConfig(
             data=str(args.data),
             generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
                            num_mapping_layers=args.mapping_layers, channels=channels),
-            discriminator=dict(channels=channels), batch=args.batch, lr_g=args.lr, lr_d=args.lr,
+            discriminator=discriminator_fields(args.discriminator, channels, features, args.resolution),
+            discriminator_arch=args.discriminator, features=args.features, batch=args.batch, lr_g=args.lr, lr_d=args.lr,
             r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
             ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=precision)
     if device.type == "cpu":
@@ -65,8 +68,22 @@ def run_gan(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every, metric_samples=args.metric_samples,
                       progress=not args.no_progress, compile=args.compile, resume_from=args.resume_from,
                       compact_to=args.compact_to)
-    train_run(config, source, args.out, opts, device=device, grow_from=grow_from)
+    train_run(config, source, args.out, opts, device=device, grow_from=grow_from, features=features)
     return 0
+
+
+def discriminator_fields(arch: str, channels: dict[int, int], pyramid: FeaturePyramid | None,
+                         resolution: int) -> dict:
+    """The discriminator config's fields: the StyleGAN2 D shares G's widths; a projected one takes
+    its frozen feature pyramid's architecture."""
+    if arch == "stylegan2":
+        return dict(channels=channels)
+    if pyramid is None:
+        raise InputError("--discriminator projected needs --features DIR (a trained feature pyramid)")
+    if pyramid.config.resolution != resolution:
+        raise InputError(f"the feature pyramid takes {pyramid.config.resolution}px images, "
+                         f"the run trains at {resolution}px")
+    return dict(features=pyramid.config.to_json())
 
 
 def load_grow_source(where: str) -> Generator:
@@ -80,6 +97,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     train_segmenter.register_train(sub)
     train_encoder.register_train(sub)
+    train_features.register_train(sub)
     for name in TRAIN_COMMANDS.names():
         TRAIN_COMMANDS.get(name)(sub)
     g = sub.add_parser("gan", help="train a StyleGAN2 (resumes from OUT/checkpoint.json if present)")
@@ -116,6 +134,11 @@ def register(subparsers) -> None:
                    help="a new OUT starts from this checkpoint (PREFIX.json/.safetensors, full or compact)")
     g.add_argument("--compact-to", default=None, metavar="PREFIX",
                    help="also keep a compact checkpoint here (float16 networks, no optimiser moments)")
+    g.add_argument("--discriminator", choices=["stylegan2", "projected"], default="stylegan2",
+                   help="projected: trainable heads on a frozen feature pyramid's features (+ the image); "
+                        "converges much faster on small data, needs --features")
+    g.add_argument("--features", default=None, metavar="DIR",
+                   help="the trained feature pyramid of a projected discriminator (`editgan train features`)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")

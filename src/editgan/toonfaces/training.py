@@ -9,7 +9,7 @@ import torch
 
 from editgan.errors import InputError
 from editgan.nn.stylegan2 import Generator
-from editgan.toonfaces.dataset import image_to_tensor, split_seed
+from editgan.toonfaces.dataset import image_to_tensor, render_split, split_seed
 from editgan.toonfaces.distances import fd_toon
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
@@ -56,6 +56,19 @@ def toonfaces_source(resolution: int, count: int, cache_dir: str | Path | None, 
     <cache_dir>/toonfaces-<resolution>-<count>.npy when cache_dir is given."""
     cache = Path(cache_dir) / f"toonfaces-{resolution}-{count}.npy" if cache_dir else None
     return ToonfacesSource(resolution, count, cache, progress)
+
+
+# Faces for the feature pyramid of a projected discriminator: index 900,000 on of each split, apart from
+# the GAN's pool (train 0..count) and every benchmark's test faces (test 0..~10,000). The default
+# bundle's 16 annotated faces (train 900,000..900,015) are among them: both are training data.
+LABELLED_START = 900_000
+
+
+def toonfaces_labelled(split: str, count: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The registered labelled data "toonfaces": faces LABELLED_START.. of `split` ("train" or "test")
+    -> (images uint8 [count, R, R, 3], labels int64 [count, R, R])."""
+    _, images, labels = render_split(split, count, resolution, start=LABELLED_START)
+    return images, labels
 
 
 def fd_toon_snapshot(G: Generator, n: int, seed: int = 123) -> dict[str, float]:

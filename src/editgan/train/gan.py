@@ -23,6 +23,8 @@ from editgan.errors import ConfigError
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.config_base import JsonConfig
 from editgan.nn.discriminator import Discriminator, DiscriminatorConfig
+from editgan.nn.feature_pyramid import FeaturePyramid
+from editgan.nn.projected_discriminator import ProjectedDiscriminator, ProjectedDiscriminatorConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
 from editgan.train.data import draw_batch
@@ -32,6 +34,10 @@ from editgan.train.state import load_state, load_state_config, save_state
 
 # Training precisions: the dtype of G's and D's conv activations.
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+# Discriminator architectures: name -> (network, its config); GANTrainConfig.discriminator holds the config's fields.
+DISCRIMINATORS = {"stylegan2": (Discriminator, DiscriminatorConfig),
+                  "projected": (ProjectedDiscriminator, ProjectedDiscriminatorConfig)}
 
 
 def fast_bf16(device: str | torch.device) -> bool:
@@ -60,7 +66,9 @@ class GANTrainConfig(JsonConfig):
 
     data: str = "toonfaces"     # what the run trains on (recorded for provenance)
     generator: dict = field(default_factory=dict)      # GeneratorConfig fields
-    discriminator: dict = field(default_factory=dict)  # DiscriminatorConfig fields
+    discriminator: dict = field(default_factory=dict)  # the discriminator_arch's config fields
+    discriminator_arch: str = "stylegan2"  # a DISCRIMINATORS name; "projected" needs a feature pyramid
+    features: str | None = None  # where a projected discriminator's frozen feature pyramid came from (provenance)
     batch: int = 16             # global batch (split over ranks)
     lr_g: float = 0.0025
     lr_d: float = 0.0025
@@ -89,6 +97,9 @@ class GANTrainConfig(JsonConfig):
             for part in (self.generator, self.discriminator))
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.discriminator_arch not in DISCRIMINATORS:
+            raise ConfigError(f"discriminator_arch must be one of {sorted(DISCRIMINATORS)}, "
+                              f"got {self.discriminator_arch!r}")
 
     @property
     def compute_dtype(self) -> torch.dtype:
@@ -129,8 +140,9 @@ class GANTrainer:
                               f"{self.dist.world_size}")
         torch.manual_seed(config.seed)
         self.G = Generator(GeneratorConfig(**config.generator)).to(self.device).train()
-        dcfg = {"resolution": self.G.config.resolution, **config.discriminator}
-        self.D = Discriminator(DiscriminatorConfig(**dcfg)).to(self.device).train()
+        network, network_config = DISCRIMINATORS[config.discriminator_arch]
+        dcfg = network_config(**{"resolution": self.G.config.resolution, **config.discriminator})
+        self.D = network(dcfg).to(self.device).train()
         ddp.broadcast_module(self.G, self.dist)
         ddp.broadcast_module(self.D, self.dist)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -293,6 +305,15 @@ class GANTrainer:
         ddp.broadcast_module(self.G, self.dist)
         self.G_ema.load_state_dict(self.G.state_dict())
         return [f"b{res}" for res in new_blocks]
+
+    def load_features(self, pyramid: FeaturePyramid) -> None:
+        """Install a trained feature pyramid as a projected discriminator's frozen features. Before step 1."""
+        if self.step_count:
+            raise ConfigError("load_features must come before the first training step")
+        if not isinstance(self.D, ProjectedDiscriminator):
+            raise ConfigError(f"a {self.config.discriminator_arch} discriminator has no feature pyramid")
+        self.D.load_features(pyramid)
+        ddp.broadcast_module(self.D, self.dist)
 
     # ----- checkpoints ---------------------------------------------------------------------
     def state(self, compact: bool = False) -> dict:

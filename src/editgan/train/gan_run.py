@@ -23,7 +23,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from editgan.errors import ConfigError
 from editgan.io.images import make_grid, save_png, to_uint8
+from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import SNAPSHOT_METRICS
 from editgan.train import distributed as ddp
@@ -66,9 +68,10 @@ def throughput(trainer: GANTrainer, window: dict, now: float) -> dict:
 
 
 def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions, device="cpu",
-              grow_from: Generator | None = None) -> GANTrainer:
+              grow_from: Generator | None = None, features: FeaturePyramid | None = None) -> GANTrainer:
     """Start (or resume, if `out/checkpoint.json` exists) a run and train it to `opts.total_kimg`.
-    A new run starts from `grow_from`'s weights when given (GANTrainer.grow_from)."""
+    A new run starts from `grow_from`'s weights when given (GANTrainer.grow_from); a new run with a
+    projected discriminator needs its trained `features` (GANTrainer.load_features)."""
     out = Path(out)
     device = torch.device(device)
     dist = ddp.init_from_env(device)
@@ -82,6 +85,11 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
             new_blocks = trainer.grow_from(grow_from)
             if dist.is_main:
                 print(f"grown from {config.init}: new blocks {', '.join(new_blocks) or 'none'} start with a zero ToRGB")
+        if features is not None:
+            trainer.load_features(features)
+        elif config.discriminator_arch == "projected":
+            raise ConfigError("a new run with a projected discriminator needs a trained feature pyramid "
+                              "(`editgan train features`, then --features DIR)")
     total = int(opts.total_kimg * 1000)
     bar = None
     if opts.progress and dist.is_main:
