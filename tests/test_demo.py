@@ -40,3 +40,17 @@ def test_demo_on_the_packaged_bundle(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5", "--refine-steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "from encoder E(x)" in out and "scale +1.5: smile" in out and (tmp_path / "figure.png").is_file()
+
+
+def test_demo_takes_a_bundle_and_refuses_one_without_a_segmenter(tmp_path, capsys):
+    from editgan.bundle import packaged_bundles_dir
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("manifest.json", "generator.json", "generator.safetensors"):
+        (bundle / name).write_bytes((packaged_bundles_dir() / "toonfaces" / name).read_bytes())
+    assert main(["demo", "--bundle", str(bundle), "--out", str(tmp_path / "out")]) == 1
+    assert "has none" in capsys.readouterr().err
+    assert main(["demo", "--bundle", "toonfaces", "--out", str(tmp_path / "ok"), "--embed-steps", "2",
+                 "--edit-steps", "2", "--refine-steps", "1"]) == 0
+    assert "toonfaces" in capsys.readouterr().out

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from editgan.bundle import packaged_bundles_dir
+from editgan.bundle import packaged_bundles_dir, resolve_bundle_path
 from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
 from editgan.editor import load
+from editgan.errors import InputError
 from editgan.io.figures import make_figure
 from editgan.io.images import save_png, to_uint8
 from editgan.nn.config import GeneratorConfig
@@ -128,7 +129,9 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    bundle = packaged_bundles_dir() / "toonfaces"
+    bundle = resolve_bundle_path(args.bundle) if args.bundle else packaged_bundles_dir() / "toonfaces"
+    if args.bundle and not (bundle / "segmenter.json").is_file():
+        raise InputError(f"the demo needs a toonfaces bundle with a segmenter; {bundle} has none")
     if (bundle / "segmenter.json").is_file():
         run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps)
     else:
@@ -139,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="run the main job on the default bundle")
     p.add_argument("--out", default="outputs/demo", help="output directory")
+    p.add_argument("--bundle", default=None, help="a toonfaces bundle (name or directory; default: the packaged one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--face", type=int, default=DEMO_FACE, help="held-out toonface (test split index) to edit")
     p.add_argument("--embed-steps", type=int, default=300)
