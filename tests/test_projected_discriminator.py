@@ -82,18 +82,31 @@ def test_feature_training_learns_a_separable_task_and_checks_inputs():
         train_feature_pyramid(images[:4, :8], labels[:4, :8], PYRAMID)
 
 
-def projected(seed: int = 0) -> ProjectedDiscriminator:
+def projected(seed: int = 0, mbstd: int = 0) -> ProjectedDiscriminator:
     config = ProjectedDiscriminatorConfig(resolution=16, features=PYRAMID.to_json(), image_width=4, max_width=8,
-                                          head_resolution=4)
+                                          head_resolution=4, mbstd_group_size=mbstd)
     torch.manual_seed(seed)
     d = ProjectedDiscriminator(config)
     d.load_features(randomised_pyramid())
     return d
 
 
+def reference_stddev(x: torch.Tensor, group: int) -> torch.Tensor:
+    """x [N, C, h, w] + one channel: the mean over (C, h, w) of the std over each group of samples
+    n, n + N/group, n + 2N/group, ... (biased, +1e-8 inside the root), per group."""
+    n = x.shape[0]
+    out = torch.empty(n, 1, *x.shape[2:], dtype=x.dtype)
+    for j in range(n // group):
+        members = list(range(j, n, n // group))
+        std = (x[members].var(0, unbiased=False) + 1e-8).sqrt().mean()
+        out[members] = std
+    return torch.cat([x, out], 1)
+
+
 def reference_logits(d: ProjectedDiscriminator, img: torch.Tensor) -> torch.Tensor:
     """D's forward in float64 from its state dict: spectral norm by the exact largest singular value."""
     state = d.state_dict()
+    group = d.config.mbstd_group_size
 
     def branch(prefix: str, x: torch.Tensor) -> torch.Tensor:
         convs = sorted({k.split(".conv.")[0] for k in state if k.startswith(prefix) and ".conv." in k})
@@ -101,6 +114,7 @@ def reference_logits(d: ProjectedDiscriminator, img: torch.Tensor) -> torch.Tens
             w = state[name + ".conv.parametrizations.weight.original"].double()
             w = w / torch.linalg.matrix_norm(w.flatten(1), ord=2)
             last = n == len(convs) - 1
+            x = reference_stddev(x, group) if last and group else x
             x = F.conv2d(x, w, state[name + ".conv.bias"].double(), stride=1 if last else 2, padding=1)
             x = x if last else F.leaky_relu(x, 0.2)
         return x.flatten(1)
@@ -113,14 +127,15 @@ def reference_logits(d: ProjectedDiscriminator, img: torch.Tensor) -> torch.Tens
     return torch.cat(logits, 1)
 
 
-def test_projected_discriminator_matches_an_independent_float64_forward():
-    d = projected()
-    img = torch.rand(3, 3, 16, 16) * 2 - 1
+@pytest.mark.parametrize("mbstd", [0, 2])
+def test_projected_discriminator_matches_an_independent_float64_forward(mbstd):
+    d = projected(mbstd=mbstd)
+    img = torch.rand(4 if mbstd else 3, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         for _ in range(300):  # power iterations converge to the largest singular value
             d.train()(img)
     out = d.eval()(img)
-    assert out.shape == (3, 3 * 4 * 4)  # image branch + 2 feature scales, each a 4x4 logit map
+    assert out.shape == (len(img), 3 * 4 * 4)  # image branch + 2 feature scales, each a 4x4 logit map
     torch.testing.assert_close(out.double(), reference_logits(d, img), rtol=1e-4, atol=1e-4)
     bf16 = d(img, dtype=torch.bfloat16)
     assert bf16.dtype == torch.float32 and (bf16 - out).norm() / out.norm() < 0.05
@@ -177,9 +192,11 @@ def test_cli_trains_features_then_a_projected_gan(tmp_path, capsys):
            "--w-dim", "16", "--mapping-layers", "2", "--batch", "4", "--pool", "8", "--cache-dir",
            str(tmp_path / "cache"), "--discriminator", "projected", "--r1-gamma", "0", "--kimg", "0.008",
            "--no-progress"]
-    assert main(gan + ["--out", str(tmp_path / "run"), "--features", str(tmp_path / "fp")]) == 0
+    assert main(gan + ["--out", str(tmp_path / "run"), "--features", str(tmp_path / "fp"),
+                       "--mbstd-group-size", "2"]) == 0
     config = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["state"]["config"]
     assert config["discriminator_arch"] == "projected" and config["features"] == str(tmp_path / "fp")
+    assert config["discriminator"]["mbstd_group_size"] == 2
     assert main(gan + ["--out", str(tmp_path / "run"), "--kimg", "0.012"]) == 0  # resumes without --features
     assert main(gan + ["--out", str(tmp_path / "nofeatures")]) == 1
     assert "needs --features" in capsys.readouterr().err

@@ -48,7 +48,8 @@ def run_gan(args: argparse.Namespace) -> int:
             data=str(args.data),
             generator=dict(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
                            num_mapping_layers=args.mapping_layers, channels=channels),
-            discriminator=discriminator_fields(args.discriminator, channels, features, args.resolution),
+            discriminator=discriminator_fields(args.discriminator, channels, features, args.resolution,
+                                               args.mbstd_group_size),
             discriminator_arch=args.discriminator, features=args.features, batch=args.batch, lr_g=args.lr, lr_d=args.lr,
             r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
             ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=precision)
@@ -73,17 +74,18 @@ def run_gan(args: argparse.Namespace) -> int:
 
 
 def discriminator_fields(arch: str, channels: dict[int, int], pyramid: FeaturePyramid | None,
-                         resolution: int) -> dict:
+                         resolution: int, mbstd_group_size: int | None = None) -> dict:
     """The discriminator config's fields: the StyleGAN2 D shares G's widths; a projected one takes
-    its frozen feature pyramid's architecture."""
+    its frozen feature pyramid's architecture. mbstd_group_size None: the config's default."""
+    extra = {} if mbstd_group_size is None else {"mbstd_group_size": mbstd_group_size}
     if arch == "stylegan2":
-        return dict(channels=channels)
+        return dict(channels=channels, **extra)
     if pyramid is None:
         raise InputError("--discriminator projected needs --features DIR (a trained feature pyramid)")
     if pyramid.config.resolution != resolution:
         raise InputError(f"the feature pyramid takes {pyramid.config.resolution}px images, "
                          f"the run trains at {resolution}px")
-    return dict(features=pyramid.config.to_json())
+    return dict(features=pyramid.config.to_json(), **extra)
 
 
 def load_grow_source(where: str) -> Generator:
@@ -137,6 +139,8 @@ def register(subparsers) -> None:
     g.add_argument("--discriminator", choices=["stylegan2", "projected"], default="stylegan2",
                    help="projected: trainable heads on a frozen feature pyramid's features (+ the image); "
                         "converges much faster on small data, needs --features")
+    g.add_argument("--mbstd-group-size", type=int, default=None, metavar="N",
+                   help="D's minibatch-stddev groups (a diversity signal; 0: off); default: stylegan2 4, projected 0")
     g.add_argument("--features", default=None, metavar="DIR",
                    help="the trained feature pyramid of a projected discriminator (`editgan train features`)")
     g.add_argument("--seed", type=int, default=0)

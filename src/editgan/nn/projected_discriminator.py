@@ -7,7 +7,8 @@ Branch i sees the pyramid's stage-i features [N, c_i, r_i, r_i] concatenated wit
 average-pooled to r_i, mixed by a fixed random 1x1 projection (a frozen buffer: the "cross-channel
 mixing" of Projected GANs) to c_i channels, then spectral-normalised stride-2 4x4 convs (LeakyReLU
 0.2, widths doubling up to `max_width`) down to `head_resolution`, and a 3x3 conv to one logit per
-position. The image branch does the same on the image from R. Only the branch discriminators
+position; with `mbstd_group_size` > 0 that conv also sees the minibatch standard deviation of the
+branch's features (StyleGAN's diversity signal, one channel). The image branch does the same on the image from R. Only the branch discriminators
 train: the pyramid's weights and the projections are buffers, so `parameters()` (the optimiser's)
 never holds them, while gradients still flow through them to the image.
 """
@@ -25,6 +26,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from editgan.errors import CheckpointError, ConfigError, InputError
 from editgan.nn.config_base import JsonConfig
+from editgan.nn.discriminator import minibatch_stddev
 from editgan.nn.feature_pyramid import FeaturePyramid, FeaturePyramidConfig, backbone_features, make_backbone
 
 
@@ -33,7 +35,8 @@ class ProjectedDiscriminatorConfig(JsonConfig):
     """features: the frozen FeaturePyramidConfig's fields (its resolution is this one's);
     image_width: the image branch's first width; max_width: every branch's width cap;
     head_resolution: where each branch stops downsampling and emits its logit map (None: 8, or the
-    coarsest feature map if smaller)."""
+    coarsest feature map if smaller); mbstd_group_size: groups for the minibatch-stddev channel
+    before each logit conv (0: none)."""
 
     resolution: int = 128
     features: dict = field(default_factory=dict)
@@ -41,6 +44,7 @@ class ProjectedDiscriminatorConfig(JsonConfig):
     max_width: int = 256
     head_resolution: int | None = None
     img_channels: int = 3
+    mbstd_group_size: int = 0
     kind: ClassVar[str] = "projected discriminator"
 
     def __post_init__(self) -> None:
@@ -57,8 +61,8 @@ class ProjectedDiscriminatorConfig(JsonConfig):
                 self.resolution // self.head_resolution - 1):
             raise ConfigError(f"resolution / head_resolution must be a power of two, got "
                               f"{self.resolution} / {self.head_resolution}")
-        if min(self.image_width, self.max_width) < 1:
-            raise ConfigError("image_width and max_width must be positive")
+        if min(self.image_width, self.max_width) < 1 or self.mbstd_group_size < 0:
+            raise ConfigError("image_width and max_width must be positive, mbstd_group_size >= 0")
 
     def pyramid_config(self) -> FeaturePyramidConfig:
         return FeaturePyramidConfig(**{**self.features, "resolution": self.resolution})
@@ -77,17 +81,32 @@ class SpectralConv(nn.Module):
         return F.conv2d(x, self.conv.weight.to(x.dtype), self.conv.bias.to(x.dtype), self.stride, self.padding)
 
 
+class MinibatchStddev(nn.Module):
+    """[N, C, h, w] -> [N, C + 1, h, w]: the features' standard deviation over groups of the batch."""
+
+    def __init__(self, group_size: int):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return minibatch_stddev(x, self.group_size)
+
+
 class BranchDiscriminator(nn.Module):
     """[N, C, r, r] -> logit map [N, 1, head, head]: stride-2 4x4 SN convs + LeakyReLU(0.2) from r
-    down to `head`, widths doubling from `width` up to `max_width`, then an SN 3x3 conv to 1."""
+    down to `head`, widths doubling from `width` up to `max_width`, then (after a minibatch-stddev
+    channel when `mbstd_group_size` > 0) an SN 3x3 conv to 1."""
 
-    def __init__(self, in_channels: int, width: int, resolution: int, head: int, max_width: int):
+    def __init__(self, in_channels: int, width: int, resolution: int, head: int, max_width: int,
+                 mbstd_group_size: int = 0):
         super().__init__()
         layers, c, r = [], in_channels, resolution
         while r > head:
             layers += [SpectralConv(c, width, 4, stride=2), nn.LeakyReLU(0.2, inplace=True)]
             c, width, r = width, min(width * 2, max_width), r // 2
-        layers.append(SpectralConv(c, 1, 3))
+        if mbstd_group_size:
+            layers.append(MinibatchStddev(mbstd_group_size))
+        layers.append(SpectralConv(c + (1 if mbstd_group_size else 0), 1, 3))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,9 +138,9 @@ class ProjectedDiscriminator(nn.Module):
             c_in = c + config.img_channels
             self.register_buffer(f"projection{i}", torch.randn(c, c_in, 1, 1, generator=draw) * math.sqrt(2 / c_in))
             setattr(self, f"branch{i}", BranchDiscriminator(c, min(c, config.max_width), r, config.head_resolution,
-                                                            config.max_width))
+                                                            config.max_width, config.mbstd_group_size))
         self.image_branch = BranchDiscriminator(config.img_channels, config.image_width, config.resolution,
-                                                config.head_resolution, config.max_width)
+                                                config.head_resolution, config.max_width, config.mbstd_group_size)
         self.num_scales = len(pyramid.widths)
 
     def train(self, mode: bool = True) -> "ProjectedDiscriminator":
