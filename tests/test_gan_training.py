@@ -62,6 +62,29 @@ def test_resume_refuses_other_config(tmp_path):
         other.load(tmp_path / "ckpt")
 
 
+def test_a_resume_may_change_the_learning_rates_and_keeps_adams_moments(tmp_path):
+    t = GANTrainer(TINY_TRAIN, RandomSource())
+    for _ in range(2):
+        t.step()
+    t.save(tmp_path / "ck")
+    frozen = GANTrainer.from_checkpoint(tmp_path / "ck", RandomSource(), lr_g=0.0, lr_d=0.0)
+    assert (frozen.config.lr_g, frozen.config.lr_d) == (0.0, 0.0)
+    assert all(g["lr"] == 0.0 for opt in (frozen.opt_g, frozen.opt_d) for g in opt.param_groups)
+    assert frozen.opt_d.state_dict()["state"][0]["exp_avg"].equal(t.opt_d.state_dict()["state"][0]["exp_avg"])
+    frozen.step()  # Adam at lr 0 moves no parameter (w_avg, a buffer, still tracks); the checkpoint's lr does
+    moving = GANTrainer.from_checkpoint(tmp_path / "ck", RandomSource())
+    moving.step()
+    for name in ("G", "D"):
+        trained = dict(getattr(t, name).named_parameters())
+        assert all(p.equal(trained[k]) for k, p in getattr(frozen, name).named_parameters()), name
+        assert not all(p.equal(trained[k]) for k, p in getattr(moving, name).named_parameters()), name
+    halved = GANTrainer.from_checkpoint(tmp_path / "ck", RandomSource(), lr_g=TINY_TRAIN.lr_g / 2)
+    assert halved.opt_g.param_groups[0]["lr"] == pytest.approx(t.opt_g.param_groups[0]["lr"] / 2)
+    assert halved.opt_d.param_groups[0]["lr"] == t.opt_d.param_groups[0]["lr"]  # D's left as trained
+    halved.save(tmp_path / "halved")
+    assert GANTrainConfig.from_checkpoint(tmp_path / "halved").lr_g == TINY_TRAIN.lr_g / 2
+
+
 def _with(**changes) -> GANTrainConfig:
     return GANTrainConfig(**{**TINY_TRAIN.to_json(), **changes})
 
@@ -236,6 +259,12 @@ def test_cli_grows_a_run_in_bf16_and_logs_honest_throughput(tmp_path, capsys):
               str(tmp_path / "compact"), "--kimg", "0.012", "--no-progress"]
     assert main(resume) == 0  # a new run directory continues the compact checkpoint, with its own config
     assert json.loads((tmp_path / "big3" / "checkpoint.json").read_text())["state"]["images_seen"] == 12
+    assert main(resume[:5] + [str(tmp_path / "big4")] + resume[6:] + ["--lr", "0.001", "--snapshot-every", "1"]) == 0
+    assert "continuing at 0.001" in capsys.readouterr().out
+    config = json.loads((tmp_path / "big4" / "checkpoint.json").read_text())["state"]["config"]
+    assert (config["lr_g"], config["lr_d"]) == (0.001, 0.001) and config["batch"] == 4
+    record = json.loads((tmp_path / "big4" / "log.jsonl").read_text().splitlines()[-1])
+    assert (record["lr_g"], record["lr_d"]) == (0.001, 0.001)
     wrong = [a.replace("16:8,", "16:16,") for a in grow]
     assert main(wrong + ["--out", str(tmp_path / "wrong")]) == 1
     assert "block widths differ" in capsys.readouterr().err

@@ -41,6 +41,9 @@ def run_gan(args: argparse.Namespace) -> int:
             print(f"note: the run trained in {config.precision}; continuing in {precision} (--precision "
                   f"{args.precision}{', no fast bf16 on this machine' if args.precision == 'auto' else ''})")
             config = dataclasses.replace(config, precision=precision)
+        if args.lr is not None and (args.lr, args.lr) != (config.lr_g, config.lr_d):
+            print(f"note: the run trained at lr {config.lr_g:g} (G) / {config.lr_d:g} (D); continuing at {args.lr:g}")
+            config = dataclasses.replace(config, lr_g=args.lr, lr_d=args.lr)
     else:
         features = FeaturePyramid.from_pretrained(args.features) if args.features else None
         channels = parse_channels(args.channels, args.resolution, args.channel_base, args.channel_max)
@@ -50,7 +53,8 @@ def run_gan(args: argparse.Namespace) -> int:
                            num_mapping_layers=args.mapping_layers, channels=channels),
             discriminator=discriminator_fields(args.discriminator, channels, features, args.resolution,
                                                args.mbstd_group_size),
-            discriminator_arch=args.discriminator, features=args.features, batch=args.batch, lr_g=args.lr, lr_d=args.lr,
+            discriminator_arch=args.discriminator, features=args.features, batch=args.batch,
+            **({} if args.lr is None else dict(lr_g=args.lr, lr_d=args.lr)),
             r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
             ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=precision)
     if device.type == "cpu":
@@ -113,7 +117,8 @@ def register(subparsers) -> None:
     g.add_argument("--w-dim", type=int, default=512)
     g.add_argument("--mapping-layers", type=int, default=8)
     g.add_argument("--batch", type=int, default=16)
-    g.add_argument("--lr", type=float, default=0.0025)
+    g.add_argument("--lr", type=float, default=None,
+                   help=f"G's and D's learning rate (default {GANTrainConfig.lr_g}); on a resume, replaces the run's")
     g.add_argument("--r1-gamma", type=float, default=1.0)
     g.add_argument("--pl-weight", type=float, default=0.0, help="path-length regularisation weight (2 in config-f)")
     g.add_argument("--style-mixing", type=float, default=0.9)

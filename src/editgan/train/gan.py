@@ -341,13 +341,17 @@ class GANTrainer:
         """Restore a checkpoint; a compact one (no optimiser moments) restarts Adam from zero moments."""
         state = load_state(prefix)
         trained = GANTrainConfig.from_json(state["config"])
-        if dataclasses.replace(trained, precision=self.config.precision) != self.config:  # precision may differ
+        execution = dict(precision=self.config.precision, lr_g=self.config.lr_g, lr_d=self.config.lr_d)
+        if dataclasses.replace(trained, **execution) != self.config:  # precision and learning rates may differ
             raise ConfigError(f"checkpoint {prefix} was trained with a different configuration")
         for name in ("G", "D", "G_ema"):
             getattr(self, name).load_state_dict(state[name])  # copies cast float16 back to float32
         if "opt_g" in state:
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
+            for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
+                lrs = [group["lr"] for group in opt.param_groups]  # this config's, not the checkpoint's
+                opt.load_state_dict(state[key])
+                for group, lr in zip(opt.param_groups, lrs):
+                    group["lr"] = lr
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.step_count, self.images_seen, self.skipped = state["step"], state["images_seen"], state["skipped"]
@@ -356,12 +360,16 @@ class GANTrainer:
 
     @classmethod
     def from_checkpoint(cls, prefix: str | Path, source, device="cpu", dist: ddp.DistInfo | None = None,
-                        compile: bool = False, precision: str | None = None):
+                        compile: bool = False, precision: str | None = None, lr_g: float | None = None,
+                        lr_d: float | None = None):
         """Resume `prefix`; precision (an execution choice, not part of the model) may differ from the
-        checkpoint's, e.g. "fp32" on a machine without fast bf16."""
+        checkpoint's, e.g. "fp32" on a machine without fast bf16; lr_g / lr_d replace the checkpoint's
+        learning rates (a step of a hand-made schedule; Adam's moments are kept)."""
         config = GANTrainConfig.from_checkpoint(prefix)
         if precision is not None:
             config = dataclasses.replace(config, precision=precision)
+        config = dataclasses.replace(config, lr_g=config.lr_g if lr_g is None else lr_g,
+                                     lr_d=config.lr_d if lr_d is None else lr_d)
         trainer = cls(config, source, device, dist, compile)
         trainer.load(prefix)
         return trainer

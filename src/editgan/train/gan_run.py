@@ -78,7 +78,8 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     prefix = out / "checkpoint"
     if prefix.with_suffix(".json").is_file() or opts.resume_from:
         start = prefix if prefix.with_suffix(".json").is_file() else Path(opts.resume_from)
-        trainer = GANTrainer.from_checkpoint(start, source, device, dist, opts.compile, precision=config.precision)
+        trainer = GANTrainer.from_checkpoint(start, source, device, dist, opts.compile, precision=config.precision,
+                                             lr_g=config.lr_g, lr_d=config.lr_d)
     else:
         trainer = GANTrainer(config, source, device, dist, opts.compile)
         if grow_from is not None:
@@ -105,7 +106,8 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
         if t.step_count % opts.snapshot_every == 0 and dist.is_main:
             now = time.monotonic()
             record = snapshot(t, out, opts)
-            record.update(stats, skipped=t.skipped, **throughput(t, window, now), snapshot_s=time.monotonic() - now)
+            record.update(stats, skipped=t.skipped, lr_g=t.config.lr_g, lr_d=t.config.lr_d, **throughput(t, window, now),
+                          snapshot_s=time.monotonic() - now)
             with (out / "log.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
             window.update(t=time.monotonic(), images=t.images_seen)
