@@ -149,6 +149,45 @@ def test_losses_match_independent_computation():
     assert all(p.grad is not None for p in E.parameters())
 
 
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0))
+
+
+def test_bf16_losses_and_gradients_track_float32():
+    """Same E, G and draws: the bf16 loss within 2 % of the float32 one, E's whole gradient cosine > 0.99
+    and every tensor of 8+ entries > 0.95, float32 gradients on float32 weights; G gets none."""
+    G = tiny_generator()
+    z, real = torch.randn(4, 16, generator=torch.Generator().manual_seed(1)), images(4, seed=2)
+    losses, grads = {}, {}
+    for precision in ("fp32", "bf16"):
+        E = tiny_encoder(G)
+        losses[precision], _ = encoder_losses(E, G, z, real, msssim_l1, precision=precision)
+        losses[precision].backward()
+        grads[precision] = {k: p.grad for k, p in E.named_parameters()}
+        assert all(p.grad is None for p in G.parameters())
+    assert losses["bf16"].dtype == torch.float32
+    assert abs(float(losses["bf16"]) / float(losses["fp32"]) - 1) < 0.02
+    assert all(g.dtype == torch.float32 for g in grads["bf16"].values())
+    worst = min((_cosine(grads["fp32"][k], grads["bf16"][k]), k) for k in grads["fp32"] if grads["fp32"][k].numel() >= 8)
+    assert worst[0] > 0.95, worst
+    assert _cosine(*[torch.cat([g.flatten() for g in grads[p].values()]) for p in ("fp32", "bf16")]) > 0.99
+
+
+def test_a_resume_may_change_precision(tmp_path):
+    G = tiny_generator()
+    cfg = EncoderTrainConfig(encoder=TINY_ENC, batch=2, lr=1e-3, seed=3, precision="bf16")
+    trainer = EncoderTrainer(cfg, G, RandomSource())
+    stats = [trainer.step() for _ in range(3)]
+    assert all(np.isfinite(v) for s in stats for v in s.values())
+    trainer.save(tmp_path / "ck")
+    resumed = EncoderTrainer.from_checkpoint(tmp_path / "ck", G, RandomSource(), precision="fp32")
+    assert resumed.config.precision == "fp32" and resumed.step_count == 3
+    for k, v in trainer.E.state_dict().items():
+        assert torch.equal(v, resumed.E.state_dict()[k]), k
+    with pytest.raises(ConfigError, match="precision"):
+        EncoderTrainConfig(encoder=TINY_ENC, precision="fp16")
+
+
 def test_training_reduces_sampling_loss():
     G = tiny_generator()
     cfg = EncoderTrainConfig(encoder=TINY_ENC, batch=4, lr=3e-3, warmup=100, seed=0)
@@ -222,10 +261,12 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
     common = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--out", str(out),
               "--warmup", "1", "--batch", "2", "--lr", "1e-3", "--channels", "4", "--max-channels", "8",
               "--fpn-channels", "8", "--no-progress", "--threads", "1"]
-    assert main([*common, "--steps", "2"]) == 0
+    assert main([*common, "--steps", "2", "--precision", "bf16"]) == 0
     assert (out / "checkpoint.json").is_file() and (out / "encoder.safetensors").is_file()
+    assert json.loads((out / "checkpoint.json").read_text())["state"]["config"]["precision"] == "bf16"
     assert not open_bundle(bundle.path).has("encoder")
-    assert main([*common, "--steps", "3", "--install"]) == 0
+    assert main([*common, "--steps", "3", "--install", "--precision", "fp32"]) == 0  # a resume may change it
+    assert json.loads((out / "checkpoint.json").read_text())["state"]["config"]["precision"] == "fp32"
     bundle = open_bundle(bundle.path)
     assert bundle.has("encoder") and bundle.provenance("encoder")["steps"] == 3
     assert json.loads((out / "encoder.json").read_text())["provenance"]["steps"] == 3

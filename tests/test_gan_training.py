@@ -323,11 +323,11 @@ def test_image_sources_centre_crop_to_the_target_aspect():
 
 
 def test_precision_auto_follows_the_hardware_and_a_resume_may_change_it(tmp_path, monkeypatch):
-    from editgan.train import gan as gan_module
-    from editgan.train.gan import GANTrainer, choose_precision
-    monkeypatch.setattr(gan_module, "fast_bf16", lambda device: False)
+    from editgan.train import precision as precision_module
+    from editgan.train.precision import choose_precision
+    monkeypatch.setattr(precision_module, "fast_bf16", lambda device: False)
     assert choose_precision("auto", "cpu") == "fp32" and choose_precision("bf16", "cpu") == "bf16"
-    monkeypatch.setattr(gan_module, "fast_bf16", lambda device: True)
+    monkeypatch.setattr(precision_module, "fast_bf16", lambda device: True)
     assert choose_precision("auto", "cpu") == "bf16"
     with pytest.raises(ConfigError):
         choose_precision("fp16", "cpu")

@@ -17,8 +17,9 @@ from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import TRAIN_COMMANDS
 from editgan.train.data import open_source
-from editgan.train.gan import GANTrainConfig, choose_precision
+from editgan.train.gan import GANTrainConfig
 from editgan.train.gan_run import RunOptions, train_run
+from editgan.train.precision import choose_precision
 
 
 def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> dict[int, int]:

@@ -12,6 +12,8 @@ l2/l4 the pixel L2 terms, l5 the latent regression onto the sample's own w = m(z
 constant noise. The first `warmup` steps use L_Sampling only; afterwards every step adds L_RGB on a
 batch of real images to L_Sampling on a batch of samples (the paper alternates the two "iteratively";
 summing them per step trains on both with one optimiser update). Adam with the paper's lr 3e-5.
+With precision "bf16", E's layers run under bfloat16 autocast and G's convs in bfloat16 (E's weights,
+Adam and the losses stay float32; about 2x faster where bf16 is fast, `editgan.train.precision`).
 
 Every random draw (z, real-image indices) comes from the trainer's own torch.Generator, saved
 with the checkpoint, so N steps equal N/2 steps + save + resume + N/2 steps exactly. Under
@@ -20,6 +22,7 @@ torchrun each rank takes its slice of every global batch and gradients are avera
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
@@ -36,6 +39,7 @@ from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
 from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
+from editgan.train.precision import PRECISIONS, autocast, check_precision
 from editgan.train.state import load_state, save_state
 
 PAPER_LAMBDAS = (10.0, 1.0, 10.0, 1.0, 5.0)
@@ -57,6 +61,7 @@ class EncoderTrainConfig(JsonConfig):
     perceptual: str = "msssim_l1"
     seed: int = 0
     init: str | None = None         # encoder the weights started from (fine-tuning), for provenance
+    precision: str = "fp32"         # "bf16": E and G run their convs in bfloat16 (an execution choice)
     kind: ClassVar[str] = "encoder training"
 
     def __post_init__(self) -> None:
@@ -67,17 +72,21 @@ class EncoderTrainConfig(JsonConfig):
             raise ConfigError(f"need batch >= 1, warmup >= 0, lr > 0; got {self.batch}, {self.warmup}, {self.lr}")
         get_perceptual(self.perceptual)
         encoder_class(self.architecture)
+        check_precision(self.precision)
 
 
-def reconstruction_terms(E: torch.nn.Module, G: Generator, x: torch.Tensor, distance: PerceptualFn):
-    """x [N, 3, H, W] (G's image_size) -> (w+ = E(x on G's canvas), perceptual D(x, G(w+)) [N], pixel L2 [N])."""
-    wplus = E(place_on_canvas(x, G.config.crop, E.config.resolution))
-    recon = G.synthesis(wplus, noise_mode="const")
+def reconstruction_terms(E: torch.nn.Module, G: Generator, x: torch.Tensor, distance: PerceptualFn,
+                         precision: str = "fp32"):
+    """x [N, 3, H, W] (G's image_size) -> (w+ = E(x on G's canvas), perceptual D(x, G(w+)) [N], pixel L2 [N]),
+    all float32; `precision` is what E's and G's convs run in."""
+    with autocast(precision, x.device):
+        wplus = E(place_on_canvas(x, G.config.crop, E.config.resolution)).float()
+    recon = G.synthesis(wplus, noise_mode="const", dtype=PRECISIONS[precision])
     return wplus, distance(recon, x), (recon - x).square().mean(dim=(1, 2, 3))
 
 
 def encoder_losses(E: torch.nn.Module, G: Generator, z: torch.Tensor, real: torch.Tensor | None,
-                   distance: PerceptualFn, lambdas=PAPER_LAMBDAS) -> tuple[torch.Tensor, dict]:
+                   distance: PerceptualFn, lambdas=PAPER_LAMBDAS, precision: str = "fp32") -> tuple[torch.Tensor, dict]:
     """(loss: batch mean of L_Sampling (+ L_RGB when `real` is given), dict of batch-mean terms).
 
     z [N, z_dim] draws the samples; real [M, 3, H, W] (G's image_size) in [-1, 1] or None (warm-up).
@@ -85,13 +94,13 @@ def encoder_losses(E: torch.nn.Module, G: Generator, z: torch.Tensor, real: torc
     l1, l2, l3, l4, l5 = lambdas
     with torch.no_grad():
         w = G.mapping(z)
-        sample = G.synthesis(G.broadcast(w), noise_mode="const")
-    wplus, d_s, l2_s = reconstruction_terms(E, G, sample, distance)
+        sample = G.synthesis(G.broadcast(w), noise_mode="const", dtype=PRECISIONS[precision])
+    wplus, d_s, l2_s = reconstruction_terms(E, G, sample, distance, precision)
     latent = (wplus - w[:, None, :]).square().mean(dim=(1, 2))
     loss = (l3 * d_s + l4 * l2_s + l5 * latent).mean()
     stats = {"sample_perceptual": d_s.mean(), "sample_l2": l2_s.mean(), "latent_l2": latent.mean()}
     if real is not None:
-        _, d_r, l2_r = reconstruction_terms(E, G, real, distance)
+        _, d_r, l2_r = reconstruction_terms(E, G, real, distance, precision)
         loss = loss + (l1 * d_r + l2 * l2_r).mean()
         stats.update(real_perceptual=d_r.mean(), real_l2=l2_r.mean())
     return loss, {k: v.detach() for k, v in stats.items()}
@@ -139,7 +148,7 @@ class EncoderTrainer:
         z = self._local(torch.randn(cfg.batch, self.G.config.z_dim, generator=self.rng)).to(self.device)
         real = self._real_batch() if self.joint else None
         self.opt.zero_grad(set_to_none=True)
-        loss, terms = encoder_losses(self.E, self.G, z, real, self.distance, cfg.lambdas)
+        loss, terms = encoder_losses(self.E, self.G, z, real, self.distance, cfg.lambdas, cfg.precision)
         loss.backward()
         ddp.average_gradients(list(self.E.parameters()), self.dist)
         self.opt.step()
@@ -176,7 +185,8 @@ class EncoderTrainer:
 
     def load(self, prefix: str | Path) -> None:
         state = load_state(prefix)
-        if EncoderTrainConfig.from_json(state["config"]) != self.config:
+        trained = EncoderTrainConfig.from_json(state["config"])
+        if dataclasses.replace(trained, precision=self.config.precision) != self.config:  # precision may differ
             raise ConfigError(f"checkpoint {prefix} was trained with a different configuration")
         self.E.load_state_dict(state["E"])
         self.opt.load_state_dict(state["opt"])
@@ -186,8 +196,12 @@ class EncoderTrainer:
 
     @classmethod
     def from_checkpoint(cls, prefix: str | Path, G: Generator, source, device="cpu",
-                        dist: ddp.DistInfo | None = None) -> "EncoderTrainer":
-        trainer = cls(EncoderTrainConfig.from_json(load_state(prefix)["config"]), G, source, device, dist)
+                        dist: ddp.DistInfo | None = None, precision: str | None = None) -> "EncoderTrainer":
+        """Resume `prefix`; precision (an execution choice) may differ from the checkpoint's."""
+        config = EncoderTrainConfig.from_json(load_state(prefix)["config"])
+        if precision is not None:
+            config = dataclasses.replace(config, precision=precision)
+        trainer = cls(config, G, source, device, dist)
         trainer.load(prefix)
         return trainer
 

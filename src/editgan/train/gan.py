@@ -29,35 +29,13 @@ from editgan.nn.stylegan2 import Generator
 from editgan.train import distributed as ddp
 from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
+from editgan.train.precision import PRECISIONS, check_precision
 from editgan.train.state import load_state, load_state_config, save_state
 
-
-# Training precisions: the dtype of G's and D's conv activations.
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 # Discriminator architectures: name -> (network, its config); GANTrainConfig.discriminator holds the config's fields.
 DISCRIMINATORS = {"stylegan2": (Discriminator, DiscriminatorConfig),
                   "projected": (ProjectedDiscriminator, ProjectedDiscriminatorConfig)}
-
-
-def fast_bf16(device: str | torch.device) -> bool:
-    """Whether bfloat16 convs beat float32 on `device`: a CUDA GPU with bf16, or a CPU with AVX-512
-    BF16 or AMX (measured 1.5-2.7x faster there; without them oneDNN emulates bf16, and a 128-px
-    training step ran 15x SLOWER than in float32 on an AVX2-only EPYC)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return device.type == "cpu" and any(probe() for probe in probes if probe is not None)
-
-
-def choose_precision(requested: str, device: str | torch.device) -> str:
-    """"auto" -> "bf16" where `fast_bf16(device)`, else "fp32"; "fp32"/"bf16" are kept as asked."""
-    if requested == "auto":
-        return "bf16" if fast_bf16(device) else "fp32"
-    if requested not in PRECISIONS:
-        raise ConfigError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {requested!r}")
-    return requested
 
 
 @dataclass
@@ -95,8 +73,7 @@ class GANTrainConfig(JsonConfig):
         self.generator, self.discriminator = (
             {**part, "channels": {int(k): int(v) for k, v in part["channels"].items()}} if "channels" in part else part
             for part in (self.generator, self.discriminator))
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.discriminator_arch not in DISCRIMINATORS:
             raise ConfigError(f"discriminator_arch must be one of {sorted(DISCRIMINATORS)}, "
                               f"got {self.discriminator_arch!r}")
