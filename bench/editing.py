@@ -8,7 +8,8 @@ bundle skip the embedding.
 
 Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), applied at s = 1:
 - transfer: success when the attribute network's score moves in the edit's direction by at least half
-  of what it moved on the vector's learning face (`created.attribute_change`); undefined (null) when
+  of what it moved on the vector's learning face (`created.attribute_change`: the mean over its
+  learning faces for a vector learned from several, `bundle learn-vectors --faces K`); undefined (null) when
   the learning face itself moved the wrong way (then only the share that moved the intended way);
 - preservation: mean |G(w+ + δ) - G(w+)| outside r, images in [0, 1], where r is Eq. 1's region for
   the vector's parts between the segmentations of the two images (5-pixel buffer); without refinement
@@ -138,9 +139,10 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
         ious.append(iou_inside(result.labels_after[0].numpy(), target, result.region[0, 0].numpy(),
                                editor.segmenter.config.num_classes))
     return {
-        "attribute": edit.attribute, "direction": edit.sign, "learning_change": learned, "threshold": threshold,
-        "n": len(W), "success_rate": float(success.float().mean()) if valid else None,
+        "attribute": edit.attribute, "direction": edit.sign, "learning_faces": vector.created.get("test_indices"),
+        "learning_change": learned, "threshold": threshold, "n": len(W), "success_rate": float(success.float().mean()) if valid else None,
         "moved_intended_way": float((edit.sign * changes > 0).float().mean()), "median_change": float(changes.median()),
+        "changes": [round(float(c), 5) for c in changes],  # per test face, to score other thresholds
         "preservation": float(preserve.mean()),
         "faces_without_region": int(sum(not r.any() for r in regions)),
         "refine_n": len(subset), "preservation_subset_plain": float(plain_subset.mean()) if subset else None,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_generator
-from editgan.bundle import write_bundle
+from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.edit.vectors import VectorLibrary
 from editgan.errors import InputError
@@ -14,20 +14,23 @@ from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.toonfaces import TOONFACES_LABELS
 from editgan.toonfaces.dataset import split_seed
 from editgan.toonfaces.params import sample_params
-from editgan.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_face
+from editgan.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_faces
 
 
 def test_learning_faces_have_room_for_the_edit():
     for edit, low, high in ((default_edit("smile"), -1, 1), (default_edit("close_eyes"), 0, 1),
                             (default_edit("gaze_left"), -1, 1)):
-        index = learning_face(edit)
-        values = [getattr(sample_params(split_seed("test", i)), edit.param) for i in range(index + 1)]
-        room = [edit.sign * (edit.value - v) >= (high - low) / 2 for v in values]
-        assert room[-1] and not any(room[:-1])
+        values = [getattr(sample_params(split_seed("test", i)), edit.param) for i in range(100)]
+        room = [i for i, v in enumerate(values) if edit.sign * (edit.value - v) >= (high - low) / 2]
+        assert learning_faces(edit) == room[:1] and learning_faces(edit, 4) == room[:4]
     assert [e.name for e in DEFAULT_EDITS] == ["smile", "close_eyes", "raise_eyebrows", "enlarge_pupils",
                                                "open_mouth", "gaze_left"]
     with pytest.raises(InputError, match="unknown default edit"):
         default_edit("frown")
+    with pytest.raises(InputError, match="asked for 100"):
+        learning_faces(default_edit("smile"), 100)
+    with pytest.raises(InputError, match="positive integer"):
+        learning_faces(default_edit("smile"), 0)
 
 
 @pytest.fixture
@@ -50,11 +53,24 @@ def test_learn_vectors_saves_them_with_their_provenance(toon_bundle, capsys):
     v = lib.get("open_mouth")
     assert v.parts == ("upper_lip", "lower_lip", "mouth_interior", "teeth") and v.default_scale == 1.0
     c = v.created
-    assert c["test_index"] == learning_face(default_edit("open_mouth")) and c["attribute"] == "mouth_open"
+    assert [c["test_index"]] == c["test_indices"] == learning_faces(default_edit("open_mouth"))
+    assert c["attribute"] == "mouth_open" and c["images"] == 1
     assert c["attribute_change"] == pytest.approx(c["attribute_after"] - c["attribute_before"])
     assert c["bundle"] == "b" and c["embed_steps"] == 2 and len(v.losses) == 3
     assert lib.get("gaze_left").parts == ("sclera", "iris", "pupil")
     assert "gaze_x" in capsys.readouterr().out
+
+
+def test_one_vector_from_several_faces(toon_bundle, tmp_path, capsys):
+    assert main(["bundle", "learn-vectors", "--bundle", str(toon_bundle), "--only", "smile", "--faces", "3",
+                 "--vectors", str(tmp_path / "k3"), "--embed-steps", "2", "--edit-steps", "2"]) == 0
+    v = VectorLibrary(tmp_path / "k3").get("smile")
+    c = v.created
+    assert c["test_indices"] == learning_faces(default_edit("smile"), 3) and c["images"] == 3
+    G = open_bundle(toon_bundle).generator()
+    assert "3 held-out toonfaces renders" in c["method"] and v.delta.shape == (G.num_ws, G.config.w_dim)
+    assert "test faces " + ", ".join(map(str, c["test_indices"])) in capsys.readouterr().out
+    assert not (toon_bundle / "vectors").exists()  # the bundle's own library is left alone
 
 
 def test_learn_vectors_refuses_other_domains(tmp_path, capsys):

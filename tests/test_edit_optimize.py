@@ -54,6 +54,36 @@ def test_best_iterate_is_returned(world):
     assert zero.best_step == 0 and not zero.delta.any()
 
 
+def test_shared_delta_over_copies_of_one_face_is_the_one_face_edit(world):
+    G, seg, w, target = world
+    one = learn_edit(G, seg, w, target, [MOUTH], steps=8, lr=0.05, buffer=1)
+    three = learn_edit(G, seg, w.repeat(3, 1, 1), target.repeat(3, 1, 1), [MOUTH], steps=8, lr=0.05, buffer=1,
+                       shared=True)
+    assert three.delta.shape == (3, *w.shape[1:]) and torch.equal(three.delta[0], three.delta[2])
+    assert torch.allclose(three.delta[:1], one.delta, atol=1e-5) and three.best_step == one.best_step
+
+
+def test_shared_delta_minimises_the_mean_of_the_per_face_objectives(world):
+    G, seg, _, _ = world
+    w = G.z_to_wplus(G.sample_z(2, seed=5)).contiguous()
+    target = torch.cat([painted_target(G, seg, w[i:i + 1]) for i in range(2)])
+    r = learn_edit(G, seg, w, target, [MOUTH], steps=6, lr=0.05, buffer=1, shared=True)
+    assert torch.equal(r.delta[0], r.delta[1]) and r.delta.abs().sum() > 0
+    assert not torch.equal(r.region[0], r.region[1])  # the segmenter runs on their union
+    per_face = []
+    for i in range(2):  # each face's objective on its own, float64, with the shared delta
+        G64, seg64 = G.double(), seg.double()
+        image, feats = segmentation_features(G64, (w[i:i + 1] + r.delta[i:i + 1]).double(), seg64.config,
+                                             noise_mode="const")
+        logits = ensemble_logits(seg64.member_logits(feats))
+        per_face.append(float(editing_objective(image, r.image_before[i:i + 1].double(), r.region[i:i + 1].double(),
+                                                logits, target[i:i + 1]).loss))
+    G.float(), seg.float()
+    assert r.losses[r.best_step]["loss"] == pytest.approx(sum(per_face) / 2, rel=1e-4)
+    separate = learn_edit(G, seg, w, target, [MOUTH], steps=6, lr=0.05, buffer=1)
+    assert not torch.allclose(separate.delta[0], separate.delta[1])
+
+
 def test_cancel_stops_early(world):
     G, seg, w, target = world
     calls = []

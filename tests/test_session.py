@@ -50,8 +50,8 @@ def test_errors(editor, tmp_path, tiny_generator):
     target = painted_target(editor.generator, editor.segmenter, w)
     with pytest.raises(InputError, match="unknown label 'nose'"):
         editor.edit(w, target, ["nose"])
-    with pytest.raises(InputError, match="one image"):
-        editor.edit(torch.cat([w, w]), target, ["mouth"])
+    with pytest.raises(InputError, match=r"target labels must be an integer tensor \[2, "):
+        editor.edit(torch.cat([w, w]), target, ["mouth"])  # two images need two targets
     with pytest.raises(InputError, match="no editing vector named 'nope'"):
         editor.apply(w, {"nope": 1.0})
     write_edit_bundle(tmp_path / "bare", tiny_generator)

@@ -229,14 +229,14 @@ class Editor:
     def edit(self, wplus: torch.Tensor, target_labels: torch.Tensor, parts: Sequence[str | int], *,
              name: str = "edit", settings: str | Mapping | EditSettings | None = None,
              **kwargs) -> tuple[EditResult, EditingVector]:
-        """Learn an edit of one image: w+ [1, num_ws, w_dim], target y_edited [1 or none, H', W'],
-        parts Q_edit (names or indices). settings: see `edit_settings`; kwargs are single settings
-        fields (steps, lr, weights, buffer, ...) or go to `learn_edit` (perceptual, identity,
-        painted, progress, cancel). Returns the result and the vector named `name` (not yet saved:
-        `editor.library.add(vector)`), with before/after thumbnails and the settings it was learned with."""
+        """Learn an edit: w+ [N, num_ws, w_dim], targets y_edited [N, H', W'] ([H', W'] for N = 1),
+        parts Q_edit (names or indices). N = 1 is the paper's one-image edit; N > 1 learns ONE vector
+        shared by the N edited images (the batch mean of Eq. 5; beyond the paper). settings: see
+        `edit_settings`; kwargs are single settings fields (steps, lr, weights, buffer, ...) or go to
+        `learn_edit` (perceptual, identity, painted, progress, cancel). Returns the result and the
+        vector named `name` (not yet saved: `editor.library.add(vector)`), with before/after
+        thumbnails of the first image and the settings it was learned with."""
         wplus = self._wplus(wplus)
-        if wplus.shape[0] != 1:
-            raise InputError(f"edit learns from one image; got a batch of {wplus.shape[0]} latents")
         if isinstance(target_labels, torch.Tensor) and target_labels.ndim == 2:
             target_labels = target_labels[None]
         if isinstance(target_labels, torch.Tensor):
@@ -253,11 +253,11 @@ class Editor:
                                  "term; train one or set consistency_weight=0")
             kwargs["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
         result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, settings=chosen,
-                            **self._optimiser_terms(chosen, kwargs))
+                            shared=True, **self._optimiser_terms(chosen, kwargs))
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
                                thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
-        vector.created.update(bundle=str(self.bundle.path), steps=len(result.losses) - 1,
+        vector.created.update(bundle=str(self.bundle.path), images=wplus.shape[0], steps=len(result.losses) - 1,
                               best_step=result.best_step, cancelled=result.cancelled, settings=chosen.to_json())
         return result, vector
 

@@ -65,8 +65,9 @@ class Registry(Generic[T]):
 
 @dataclass(frozen=True)
 class DefaultVectors:
-    """A domain's default editing vectors: their names, and learn(editor, name, *, embed_steps,
-    edit_steps, progress) -> (EditingVector, one-line summary)."""
+    """A domain's default editing vectors: their names, and learn(editor, name, *, faces, embed_steps,
+    edit_steps, progress) -> (EditingVector, one-line summary); faces: how many edited images one
+    vector learns from (1: the paper's recipe)."""
 
     names: list[str]
     learn: Callable

@@ -126,8 +126,8 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
     for name in names:
         bar, update = progress_bar(args.edit_steps, name)
         with bar:
-            vector, summary = recipe.learn(editor, name, embed_steps=args.embed_steps, edit_steps=args.edit_steps,
-                                           progress=update)
+            vector, summary = recipe.learn(editor, name, faces=args.faces, embed_steps=args.embed_steps,
+                                           edit_steps=args.edit_steps, progress=update)
         editor.library.add(vector, overwrite=True)
         print(summary, flush=True)
     print(f"saved {len(names)} vectors to {editor.library.directory}")
@@ -191,6 +191,8 @@ def register(subparsers) -> None:
     v.add_argument("--vectors", help=VECTORS_HELP)
     v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
                                   "enlarge_pupils, open_mouth, gaze_left)")
+    v.add_argument("--faces", type=int, default=1, help="learn each vector from this many faces' edits at once (one "
+                                                      "vector for all; default 1, the paper's one-edit recipe)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
     v.add_argument("--edit-steps", type=int, default=EDIT_STEPS,
                    help=f"optimisation steps per vector (paper: {EDIT_STEPS})")

@@ -182,15 +182,16 @@ def consistency_loss(wplus: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor
 
 def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor, logits: torch.Tensor,
                       target: torch.Tensor, weights: LossWeights = LEARNING_WEIGHTS, *,
-                      perceptual: Perceptual | None = None, embed: Embedding | None = None,
+                      subset_region: torch.Tensor | None = None, perceptual: Perceptual | None = None, embed: Embedding | None = None,
                       reference_embedding: torch.Tensor | None = None, l2_weight: float = 1.0,
                       perceptual_weight: float = 1.0, pixel_space: str = "signed",
                       consistency: torch.Tensor | None = None, consistency_weight: float = 0.0) -> EditingLoss:
     """Eq. 5 for images x_edit = G(w+ + δw+), x = G(w+) [N, 3, H, W] in [-1, 1] and region r [N or 1, 1, H, W].
 
     logits/target: either a label map, logits [N, K, H, W] and y_edited [N, H, W], the CE then
-    restricted to r; or a pixel subset already inside r (Segmenter(..., pixels=...)), logits [N, K, P]
-    and target [N, P], every pixel counted. Scores may be `ensemble_logits` of either form.
+    restricted to r; or a pixel subset (Segmenter(..., pixels=...)), logits [N, K, P] and target
+    [N, P], with subset_region [N, 1, P] in {0, 1} marking the subset's pixels inside each sample's
+    r (None: all of them, a subset taken inside r). Scores may be `ensemble_logits` of either form.
     perceptual: distance (a, b) -> [N], or None to leave it out. embed: R, images -> [N, D], or None
     to leave the identity term out (λ3 then has no effect); reference_embedding: R(x) if already
     computed (it is constant during an optimisation), otherwise embed(x) without gradient.
@@ -200,7 +201,7 @@ def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tenso
     l2 = outside_l2(x_edit, x, region, pixel_space)
     zero = l2.new_zeros(())
     perc = zero if perceptual is None else outside_perceptual(x_edit, x, region, perceptual, pixel_space)
-    ce_region = region if tuple(logits.shape[2:]) == tuple(x.shape[2:]) else None
+    ce_region = region if tuple(logits.shape[2:]) == tuple(x.shape[2:]) else subset_region
     ce = region_cross_entropy(logits, target, ce_region)
     if embed is None:
         ident = zero

@@ -102,10 +102,11 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
               region: torch.Tensor, before: tuple[torch.Tensor, Segmentation], *, steps: int,
               weights: LossWeights, settings: EditSettings, perceptual: Perceptual | None,
               identity: Embedding | None, encode: Encode | None, progress: Progress | None,
-              cancel: Cancel | None, checkpoints: Sequence[int] = ()) -> EditResult:
+              cancel: Cancel | None, checkpoints: Sequence[int] = (), shared: bool = False) -> EditResult:
     """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus) inside `region` [N, 1, H', W'];
     see the module docstring. before: render_and_segment(G, seg, wplus). encode: E for the
-    consistency term (used when settings.consistency_weight > 0)."""
+    consistency term (used when settings.consistency_weight > 0). shared: one δ [1, num_ws, w_dim]
+    for the whole batch (the objective is the batch mean), else one per sample."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
     if settings.consistency_weight > 0 and encode is None:
@@ -116,10 +117,11 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
         raise InputError("nothing to edit: the edit region is empty")
     image_region = region if region.shape[-2:] == image_before.shape[-2:] else \
         F.interpolate(region, size=image_before.shape[-2:], mode="nearest")
-    # One region shared by the batch: evaluate the segmenter only at its pixels.
-    shared = bool((region == region[:1]).all())
-    pixels = region[0, 0] > 0.5 if shared else None
-    target_at = target.flatten(1)[:, pixels.flatten()] if shared else target
+    # Evaluate the segmenter only at the pixels of the batch's regions (their union); the CE of each
+    # sample then counts the union's pixels inside its own region.
+    pixels = region.amax(0)[0] > 0.5
+    target_at = target.flatten(1)[:, pixels.flatten()]
+    inside_at = None if bool((region == region[:1]).all()) else region.flatten(2)[:, :, pixels.flatten()]
     inference = FactorisedInference(seg, settings.features) if settings.features else seg.inference
     reference = None
     if identity is not None:
@@ -128,7 +130,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
     to_encoder = (lambda x: (x + 1) / 2) if settings.pixel_space == "unit" else (lambda x: x)
     use_consistency = settings.consistency_weight > 0
 
-    delta = torch.zeros_like(start, requires_grad=True)
+    delta = torch.zeros_like(start[:1] if shared else start, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.lr)
     losses: list[dict[str, float]] = []
     best_loss, kept_step, kept_delta, cancelled = float("inf"), 0, delta.detach().clone(), False
@@ -142,7 +144,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
                 with torch.no_grad():
                     encoded = encode(to_encoder(image.detach()))
                 consistency = consistency_loss(start + delta, encoded)
-            loss = editing_objective(image, image_before, image_region, logits, target_at, weights,
+            loss = editing_objective(image, image_before, image_region, logits, target_at, weights, subset_region=inside_at,
                                      perceptual=perceptual, embed=identity, reference_embedding=reference,
                                      l2_weight=settings.l2_weight, perceptual_weight=settings.perceptual_weight,
                                      pixel_space=settings.pixel_space, consistency=consistency,
@@ -163,7 +165,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             (grad,) = torch.autograd.grad(loss.loss, delta)
             delta.grad = grad
             opt.step()
-    change = start - wplus + kept_delta
+    change = (start - wplus + kept_delta).contiguous()
     image_after, seg_after = render_and_segment(G, seg, wplus + change)
     return EditResult(wplus, change, image_before, image_after, seg_before.labels, seg_after.labels, region,
                       losses, kept_step, cancelled, checkpoint_deltas)
@@ -185,8 +187,8 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
                parts: Sequence[int], *, settings: EditSettings = PAPER, perceptual: Perceptual | None = None,
                identity: Embedding | None = None, encode: Encode | None = None,
                painted: torch.Tensor | None = None, progress: Progress | None = None,
-               cancel: Cancel | None = None, **overrides) -> EditResult:
-    """Learn an editing vector δw+ from one edited segmentation (Sec. 3.3).
+               cancel: Cancel | None = None, shared: bool = False, **overrides) -> EditResult:
+    """Learn an editing vector δw+ from edited segmentations (Sec. 3.3; the paper learns from one).
 
     wplus: [N, num_ws, w_dim]; target_labels: y_edited, integer [N, H', W'] on the segmenter's label
     map; parts: Q_edit label indices. settings: the optimisation's choices (`EditSettings`), single
@@ -194,8 +196,9 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
     P_out; identity (images -> [N, D] embeddings) adds λ3·L_ID; encode (images -> w+) serves the
     consistency term; painted: bool [N, H', W'] for region="painted" (default: the repainted pixels).
     progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
-    next update (the iterate kept so far is returned, `cancelled` set). Returns an EditResult whose
-    delta is the learned δw+ per sample.
+    next update (the iterate kept so far is returned, `cancelled` set). shared=True learns ONE δw+
+    for all N samples (the batch mean of Eq. 5: one vector from N edited images; beyond the paper).
+    Returns an EditResult whose delta is the learned δw+ per sample (N equal rows when shared).
     """
     settings = settings.replace(**overrides)
     wplus = check_wplus(G, wplus)
@@ -212,7 +215,7 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
                              "target segmentation")
     return _optimize(G, seg, wplus, wplus, target, region, before, steps=settings.steps, weights=settings.weights,
                      settings=settings, perceptual=perceptual, identity=identity, encode=encode,
-                     progress=progress, cancel=cancel)
+                     progress=progress, cancel=cancel, shared=shared)
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,

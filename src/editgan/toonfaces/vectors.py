@@ -8,6 +8,10 @@ labels of the edited face painted inside the edited parts (`edit_target`), Q_edi
 changed parameter may touch (`edited_parts`). The vector is the learned δw+ (Sec. 3.3, 100 steps).
 Its metadata records how it was learned and how far the attribute network moved on the learning
 face, the reference for the transfer benchmark (bench/editing.py).
+
+Beyond the paper, `faces=k` learns ONE vector from the first k learning faces' edits at once (the
+batch mean of Eq. 5), which averages out what a single face's embedding and segmentation errors put
+into its vector; the reference change is then the mean over the k faces.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from editgan.edit.vectors import EditingVector
@@ -28,6 +33,9 @@ from editgan.toonfaces.render import render
 LEARNING_FACES = 100  # test indices [0, 100) are reserved for learning; the benchmark uses others
 METHOD = ("one held-out toonfaces render; target = the renderer's edited parameters painted onto the "
           "predicted segmentation of its embedding (edit_target), Q_edit = edited_parts")
+METHOD_SHARED = ("{n} held-out toonfaces renders, one vector for all (the batch mean of Eq. 5); each target = the "
+                 "renderer's edited parameters painted onto the predicted segmentation of its embedding "
+                 "(edit_target), Q_edit = the union of their edited_parts")
 
 
 @dataclass(frozen=True)
@@ -63,47 +71,58 @@ def default_edit(name: str) -> DefaultEdit:
     raise InputError(f"unknown default edit {name!r}; known: {', '.join(e.name for e in DEFAULT_EDITS)}")
 
 
-def learning_face(edit: DefaultEdit) -> int:
-    """The first test index in [0, LEARNING_FACES) whose face `edit.wants`."""
-    for index in range(LEARNING_FACES):
-        if edit.wants(sample_params(split_seed("test", index))):
-            return index
-    raise InputError(f"no test face in [0, {LEARNING_FACES}) leaves room for {edit.name}")
+def learning_faces(edit: DefaultEdit, count: int = 1) -> list[int]:
+    """The first `count` test indices in [0, LEARNING_FACES) whose faces `edit.wants`."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InputError(f"the number of learning faces must be a positive integer, got {count!r}")
+    indices = [i for i in range(LEARNING_FACES) if edit.wants(sample_params(split_seed("test", i)))][:count]
+    if len(indices) < count:
+        raise InputError(f"only {len(indices)} test faces in [0, {LEARNING_FACES}) leave room for {edit.name}; "
+                         f"asked for {count}")
+    return indices
 
 
-def learn_default_vector(editor, edit: DefaultEdit, *, embed_steps: int = 300, edit_steps: int = 100,
+def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_steps: int = 300, edit_steps: int = 100,
                          progress: Callable[[int, dict], None] | None = None) -> EditingVector:
-    """Learn `edit` on its learning face with `editor` (a toonfaces bundle's Editor); returns the vector
-    (not saved) with default scale 1 and its provenance and learning-face attribute change in `created`."""
-    index = learning_face(edit)
-    before = sample_params(split_seed("test", index))
-    after = edit_params(before, **{edit.param: edit.value})
+    """Learn `edit` with `editor` (a toonfaces bundle's Editor) from its first `faces` learning faces:
+    one face is the paper's recipe, more learn ONE vector from all their edits (`Editor.edit` on the
+    batch; beyond the paper). Returns the vector (not saved) with default scale 1, its provenance and
+    the learning faces' mean attribute change in `created`."""
+    indices = learning_faces(edit, faces)
+    befores = [sample_params(split_seed("test", i)) for i in indices]
+    afters = [edit_params(p, **{edit.param: edit.value}) for p in befores]
     size = editor.generator.config.resolution
-    image = image_to_tensor(render(before, size)[0])[None].to(editor.device)
+    images = torch.stack([image_to_tensor(render(p, size)[0]) for p in befores]).to(editor.device)
     bundle = editor.bundle
-    embedded = editor.embed(image, steps=embed_steps)
-    labels = editor.segmentation(embedded.wplus)[1].labels[0].cpu().numpy()  # the ensemble's: edits optimise it
-    target, _ = edit_target(labels, before, after)
-    result, vector = editor.edit(embedded.wplus, torch.from_numpy(target), list(edited_parts(before, after)),
-                                 name=edit.name, steps=edit_steps, progress=progress)
+    embedded = editor.embed(images, steps=embed_steps)
+    labels = editor.segmentation(embedded.wplus)[1].labels.cpu().numpy()  # the ensemble's: edits optimise it
+    targets = [edit_target(labels[k], befores[k], afters[k])[0] for k in range(len(indices))]
+    parts = list(dict.fromkeys(p for b, a in zip(befores, afters) for p in edited_parts(b, a)))
+    result, vector = editor.edit(embedded.wplus, torch.from_numpy(np.stack(targets)), parts, name=edit.name,
+                                 steps=edit_steps, progress=progress)
+    n = len(indices)
     scores = attribute_scores(torch.cat([result.image_before, result.image_after]).clamp(-1, 1))[edit.attribute]
+    before_score, after_score = float(scores[:n].mean()), float(scores[n:].mean())
     vector.created.update(
-        method=METHOD, identity_loss=editor.identity is not None, test_index=index, seed=split_seed("test", index),
-        change={edit.param: [getattr(before, edit.param), edit.value]}, embed_steps=embed_steps,
+        method=METHOD if n == 1 else METHOD_SHARED.format(n=n), identity_loss=editor.identity is not None,
+        test_index=indices[0], test_indices=indices, seed=split_seed("test", indices[0]),
+        change={edit.param: [getattr(befores[0], edit.param), edit.value]}, embed_steps=embed_steps,
         embed_init="encoder" if editor.encoder is not None else "w_avg",
-        embed_loss=float(embedded.best_loss[0]), attribute=edit.attribute, direction=edit.sign,
-        attribute_before=float(scores[0]), attribute_after=float(scores[1]),
-        attribute_change=float(scores[1] - scores[0]))
+        embed_loss=float(embedded.best_loss.mean()), attribute=edit.attribute, direction=edit.sign,
+        attribute_before=before_score, attribute_after=after_score, attribute_change=after_score - before_score)
     vector.created["bundle"] = bundle.path.name  # portable: the vectors ship inside the bundle
     return vector
 
 
-def learn_named(editor, name: str, *, embed_steps: int = 300, edit_steps: int = 100,
+def learn_named(editor, name: str, *, faces: int = 1, embed_steps: int = 300, edit_steps: int = 100,
                 progress: Callable[[int, dict], None] | None = None) -> tuple[EditingVector, str]:
-    """The registered default-vector recipe: learn the default edit `name`; (vector, one summary line)."""
+    """The registered default-vector recipe: learn the default edit `name` from `faces` learning
+    faces; (vector, one summary line)."""
     edit = default_edit(name)
-    vector = learn_default_vector(editor, edit, embed_steps=embed_steps, edit_steps=edit_steps, progress=progress)
+    vector = learn_default_vector(editor, edit, faces=faces, embed_steps=embed_steps, edit_steps=edit_steps,
+                                  progress=progress)
     c = vector.created
-    summary = (f"{edit.name}: test face {c['test_index']}, parts {', '.join(vector.parts)}; {edit.attribute} "
+    which = f"test face {c['test_index']}" if faces == 1 else f"test faces {', '.join(map(str, c['test_indices']))}"
+    summary = (f"{edit.name}: {which}, parts {', '.join(vector.parts)}; {edit.attribute} "
                f"{c['attribute_before']:+.2f} -> {c['attribute_after']:+.2f} (wanted {'+' if edit.sign > 0 else '-'})")
     return vector, summary
