@@ -142,6 +142,15 @@ def test_predict_is_the_ensemble_of_member_logits():
     assert torch.allclose(sub.probs, result.probs.flatten(2)[:, :, pix], atol=1e-10)
 
 
+def test_one_member_ensemble_is_its_softmax_with_zero_uncertainty():
+    logits = torch.randn(2, 1, 5, 3, 4, dtype=torch.float64)
+    one = ensemble(logits)
+    two = ensemble(logits.expand(-1, 2, -1, -1, -1))  # the general formula on two identical members
+    assert torch.allclose(one.probs, two.probs, atol=1e-12) and torch.equal(one.labels, two.labels)
+    assert not one.uncertainty.any() and two.uncertainty.abs().max() < 1e-12
+    assert one.uncertainty.shape == two.uncertainty.shape == (2, 3, 4)
+
+
 def test_ensemble_uncertainty_known_values():
     agree = torch.tensor([[2.0, 0.0], [2.0, 0.0]])[None, :, :, None]  # [1, M=2, K=2, 1]
     assert ensemble(agree).uncertainty.abs().max() < 1e-7

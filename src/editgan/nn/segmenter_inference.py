@@ -39,7 +39,11 @@ class Segmentation:
 
 
 def ensemble(logits: torch.Tensor) -> Segmentation:
-    """Member logits [N, M, K, ...] -> mean softmax, argmax labels, Jensen-Shannon uncertainty."""
+    """Member logits [N, M, K, ...] -> mean softmax, argmax labels, Jensen-Shannon uncertainty
+    (zero for one member, which the display segmenter is: then only the softmax is computed)."""
+    if logits.shape[1] == 1:
+        p = torch.softmax(logits[:, 0], dim=1)
+        return Segmentation(p, p.argmax(1), p.new_zeros(p.shape[:1] + p.shape[2:]))
     logp = torch.log_softmax(logits, dim=2)
     p = logp.exp()
     mean = p.mean(1)
@@ -138,7 +142,7 @@ class FactorisedInference:
         (both increasing). Groups in `projected` (coarse maps projected once per call) are only
         resampled; the others are projected on just the source rows this tile reads."""
         out, mode = self.config.out_resolution, self.config.interpolation
-        z1 = None
+        dense, coarse, fine = [], [], []
         for r, maps in self.groups.items():
             taps = axis_taps(out, r, mode)
             rows = taps.take(ys)
@@ -149,20 +153,21 @@ class FactorisedInference:
                 b = int(rows.i1[-1] if rows.w[-1] > 0 else rows.i0[-1]) + 1
                 proj = self._project(maps, feats, slice(a, b))
             part = resample_axis(proj, 1, rows, offset=a)  # [N, T, r, M*H1]
-            cols = taps.take(xs)
-            if r <= DENSE_COLUMNS_MAX:  # coarse: columns by a small matmul, accumulated in place
-                dense = taps_matrix(cols, r, part.dtype)
-                if z1 is None:
-                    z1 = torch.matmul(dense, part)
-                else:
-                    nt = part.shape[0] * part.shape[1]
-                    z1.view(nt, len(xs), -1).baddbmm_(dense.expand(nt, -1, -1), part.reshape(nt, r, -1))
-            elif out % r == 0 and len(xs) == out:  # whole canvas width: strided in-place phases
+            if r <= DENSE_COLUMNS_MAX:  # coarse: columns by a small matmul, all coarse maps in one
+                dense.append(taps_matrix(taps.take(xs), r, part.dtype))
+                coarse.append(part)
+            else:
+                fine.append((r, taps, part))
+        z1 = None
+        if coarse:  # [W, sum r] @ [N, T, sum r, M*H1]: one pass over the tile instead of one per map
+            z1 = torch.matmul(torch.cat(dense, 1), torch.cat(coarse, 2) if len(coarse) > 1 else coarse[0])
+        for r, taps, part in fine:
+            if out % r == 0 and len(xs) == out:  # whole canvas width: strided in-place phases
                 if z1 is None:
                     z1 = part.new_zeros(part.shape[0], part.shape[1], out, part.shape[3])
                 accumulate_upsampled(z1, part, 2, mode)
             else:  # a column crop or a non-integer ratio: gather the two taps
-                part = resample_axis(part, 2, cols)
+                part = resample_axis(part, 2, taps.take(xs))
                 z1 = part.clone() if z1 is None else z1.add_(part)
         return z1
 
