@@ -1,10 +1,20 @@
+import json
+
 import pytest
 import torch
 
+from editgan.bundle import packaged_bundles_dir
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.stylegan2 import Generator
 
 TINY = dict(resolution=32, z_dim=16, w_dim=16, num_mapping_layers=2, channels={4: 32, 8: 32, 16: 16, 32: 8})
+
+
+def shipped_wplus_shape() -> tuple[int, int]:
+    """(num_ws, w_dim) of the packaged toonfaces bundle, read from its files (no weights loaded)."""
+    folder = packaged_bundles_dir() / "toonfaces"
+    num_ws = json.loads((folder / "manifest.json").read_text())["num_ws"]
+    return num_ws, json.loads((folder / "generator.json").read_text())["config"]["w_dim"]
 
 
 def make_tiny_generator(seed: int = 0, **overrides) -> Generator:

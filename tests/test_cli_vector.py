@@ -3,11 +3,13 @@
 import numpy as np
 import torch
 
+from conftest import shipped_wplus_shape
 from editgan.bundle import packaged_bundles_dir
 from editgan.cli import main
 from editgan.edit.vectors import EditingVector, VectorLibrary
 
-RAMP = torch.arange(2560.0).reshape(10, 256) / 2560  # the default bundle's (num_ws, w_dim)
+SHAPE = shipped_wplus_shape()
+RAMP = torch.arange(float(SHAPE[0] * SHAPE[1])).reshape(SHAPE) / (SHAPE[0] * SHAPE[1])
 
 
 def _library(tmp_path) -> VectorLibrary:
@@ -15,7 +17,7 @@ def _library(tmp_path) -> VectorLibrary:
     thumb = np.full((4, 4, 3), 7, np.uint8)
     lib.add(EditingVector(RAMP, "smile", ("mouth",), default_scale=1.0,
                           thumbnails={"before": thumb}, losses=[{"total": 2.0}, {"total": 1.0}]))
-    lib.add(EditingVector(torch.ones(10, 256), "frown", ("mouth",)))
+    lib.add(EditingVector(torch.ones(SHAPE), "frown", ("mouth",)))
     return lib
 
 
@@ -39,7 +41,7 @@ def test_rename_refuses_an_existing_name_unless_overwriting(tmp_path, capsys):
     lib = _library(tmp_path)
     assert main(_vector_args(tmp_path, "rename", "smile", "frown")) == 1
     assert "already exists" in capsys.readouterr().err
-    assert torch.equal(lib.get("frown").delta, torch.ones(10, 256))
+    assert torch.equal(lib.get("frown").delta, torch.ones(SHAPE))
     assert main(_vector_args(tmp_path, "rename", "smile", "frown", "--overwrite")) == 0
     assert lib.list() == ["frown"] and torch.equal(lib.get("frown").delta, RAMP)
     assert main(_vector_args(tmp_path, "rename", "frown", "../x")) == 1

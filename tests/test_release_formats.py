@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import shipped_wplus_shape
 from editgan.cli import main
 from editgan.cli.train_encoder import domain_data
 from editgan.edit.apply import apply_vectors
@@ -72,18 +73,19 @@ def test_npy_latent_errors(tmp_path):
 
 
 def test_cli_takes_an_npy_latent(tmp_path, capsys):
+    num_ws, w_dim = shipped_wplus_shape()
     lib = VectorLibrary(tmp_path / "v")
-    lib.add(EditingVector(torch.full((10, 256), 0.01), "nudge", ("mouth",)))
-    np.save(tmp_path / "w.npy", _ramp(10, 256) / 10)  # the default bundle's (num_ws, w_dim)
+    lib.add(EditingVector(torch.full((num_ws, w_dim), 0.01), "nudge", ("mouth",)))
+    np.save(tmp_path / "w.npy", _ramp(num_ws, w_dim) / 10)
     assert main(["vector", "apply", "--latent", str(tmp_path / "w.npy"), "--vectors", str(tmp_path / "v"),
                  "--vector", "nudge=2", "--out", str(tmp_path / "out")]) == 0
-    after = load_wplus(tmp_path / "out" / "wplus_after.safetensors", 10, 256)
-    assert torch.allclose(after[0], torch.from_numpy(_ramp(10, 256) / 10) + 0.02)
-    np.save(tmp_path / "bad.npy", _ramp(3, 256))
+    after = load_wplus(tmp_path / "out" / "wplus_after.safetensors", num_ws, w_dim)
+    assert torch.allclose(after[0], torch.from_numpy(_ramp(num_ws, w_dim) / 10) + 0.02)
+    np.save(tmp_path / "bad.npy", _ramp(3, w_dim))
     assert main(["vector", "apply", "--latent", str(tmp_path / "bad.npy"), "--vectors", str(tmp_path / "v"),
                  "--vector", "nudge", "--out", str(tmp_path / "out2")]) == 1
     err = capsys.readouterr().err
-    assert "expected w+ [N, 10, 256]" in err and err.count("\n") == 1
+    assert f"expected w+ [N, {num_ws}, {w_dim}]" in err and err.count("\n") == 1
 
 
 # ---------------------------------------------------------------- release vectors
