@@ -5,9 +5,11 @@ through the API; suggestions and the Edit tab's image as samples; reopen and del
 editor (add a label; removing one in use refused; the server's one-line refusal of a repeated
 name); train a segmenter (tiny settings) and read its held-out IoU table; then the Edit tab segments
 with the new segmenter and runs an edit, and new samples start from its prediction. Screenshots go
-to reports/web/.
+to the test's temporary folder, or to $EDITGAN_SCREENSHOTS (`EDITGAN_SCREENSHOTS=reports/web` refreshes
+the committed ones).
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,6 @@ from edit_fixtures import SCHEME
 
 from editgan.app import create_app
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "web"
 CANVAS = "#annot-canvas"
 SIZE = (32, 32)
 
@@ -68,7 +69,8 @@ def paint_parts(page):
     stroke(page, (10, 20), (22, 20), CANVAS)
 
 
-def test_annotate_train_and_edit(page):
+def test_annotate_train_and_edit(page, tmp_path):
+    screenshots = Path(os.environ.get("EDITGAN_SCREENSHOTS") or tmp_path)
     page.click("#modes [data-mode=annotate]")
     page.wait_for_selector("#annot-palette li >> nth=2")
     assert page.locator("#annot-palette li .name").all_text_contents() == list(SCHEME.names)
@@ -143,8 +145,8 @@ def test_annotate_train_and_edit(page):
     page.keyboard.press("b")
     page.locator("#annot-size").fill("6")
     page.mouse.move(*grid_to_screen(page, 20, 18, CANVAS))  # the brush outline shows
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "annotate-1-painting.png"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshots / "annotate-1-painting.png"))
 
     # more samples: a suggested seed, then seeds 5 and 6 (6 deleted again)
     page.click("#annot-suggest-btn")
@@ -202,7 +204,7 @@ def test_annotate_train_and_edit(page):
     assert rows == [*SCHEME.names, "ear", "mean"]
     assert "(1 of 3 annotations)" in page.text_content("#train-info")
     assert page.text_content("#annot-segmenter") == "(installed)"
-    page.screenshot(path=str(SCREENSHOTS / "annotate-2-trained.png"))
+    page.screenshot(path=str(screenshots / "annotate-2-trained.png"))
 
     page.click("#modes [data-mode=edit]")
     assert page.locator("#palette li .name").all_text_contents() == [*SCHEME.names, "ear"]
