@@ -10,8 +10,9 @@
 #
 #   tools/build_toonfaces_bundle.sh RUN OUT [ENCODER_INIT]
 #   ENCODER_MINUTES=50 ENCODER_STEPS=100000 EMBED_STEPS=300 SEGMENTER_STEPS=3000 THREADS=2 \
-#     tools/build_toonfaces_bundle.sh ...     (the defaults: the settings of the 64-px default bundle;
-#     DISTILL_STEPS and EDIT_STEPS default to the commands' own, WORK to outputs/build-<name of OUT>)
+#     tools/build_toonfaces_bundle.sh ...     (the defaults; the 128-px default bundle was built with
+#     THREADS=1 ENCODER_MINUTES=55 beside a training run, 74 min; DISTILL_STEPS and EDIT_STEPS default
+#     to the commands' own, WORK to outputs/build-<name of OUT>)
 #
 # Afterwards, measure it (each writes bench/results/ and prints its table):
 #   python bench/segmentation_quality.py --bundle OUT      python bench/embedding.py --bundle OUT
@@ -19,7 +20,7 @@
 #   python bench/segmenter_distillation.py --bundle OUT
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  sed -n '2,19p' "$0"
+  sed -n '2,20p' "$0"
   exit 2
 fi
 RUN=$1 OUT=$2 INIT=${3:-}
