@@ -140,7 +140,8 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
                                editor.segmenter.config.num_classes))
     return {
         "attribute": edit.attribute, "direction": edit.sign, "learning_faces": vector.created.get("test_indices"),
-        "learning_change": learned, "threshold": threshold, "n": len(W), "success_rate": float(success.float().mean()) if valid else None,
+        "learning_change": learned, "threshold": threshold, "n": len(W),
+        "success_rate": float(success.float().mean()) if valid else None,
         "moved_intended_way": float((edit.sign * changes > 0).float().mean()), "median_change": float(changes.median()),
         "changes": [round(float(c), 5) for c in changes],  # per test face, to score other thresholds
         "preservation": float(preserve.mean()),

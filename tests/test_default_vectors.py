@@ -73,6 +73,16 @@ def test_one_vector_from_several_faces(toon_bundle, tmp_path, capsys):
     assert not (toon_bundle / "vectors").exists()  # the bundle's own library is left alone
 
 
+def test_learn_vectors_refuses_a_bad_number_of_faces(toon_bundle, capsys):
+    assert main(["bundle", "learn-vectors", "--bundle", str(toon_bundle), "--faces", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--faces must be at least 1, got 0" in err and err.count("\n") == 1
+    assert main(["bundle", "learn-vectors", "--bundle", str(toon_bundle), "--only", "smile", "--faces", "99"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]  # after the progress bar, one line
+    assert last.startswith("editgan bundle: error: only ") and last.endswith("leave room for smile; asked for 99")
+    assert not (toon_bundle / "vectors").exists()
+
+
 def test_learn_vectors_refuses_other_domains(tmp_path, capsys):
     write_bundle(tmp_path / "b", "cars", make_tiny_generator())
     assert main(["bundle", "learn-vectors", "--bundle", str(tmp_path / "b")]) == 1

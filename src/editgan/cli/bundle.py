@@ -113,6 +113,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_learn_vectors(args: argparse.Namespace) -> int:
+    if args.faces < 1:
+        raise InputError(f"--faces must be at least 1, got {args.faces}")
     editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
     domain = editor.bundle.domain
     if domain not in DEFAULT_VECTORS:

@@ -182,7 +182,8 @@ def consistency_loss(wplus: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor
 
 def editing_objective(x_edit: torch.Tensor, x: torch.Tensor, region: torch.Tensor, logits: torch.Tensor,
                       target: torch.Tensor, weights: LossWeights = LEARNING_WEIGHTS, *,
-                      subset_region: torch.Tensor | None = None, perceptual: Perceptual | None = None, embed: Embedding | None = None,
+                      subset_region: torch.Tensor | None = None, perceptual: Perceptual | None = None,
+                      embed: Embedding | None = None,
                       reference_embedding: torch.Tensor | None = None, l2_weight: float = 1.0,
                       perceptual_weight: float = 1.0, pixel_space: str = "signed",
                       consistency: torch.Tensor | None = None, consistency_weight: float = 0.0) -> EditingLoss:

@@ -144,8 +144,9 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
                 with torch.no_grad():
                     encoded = encode(to_encoder(image.detach()))
                 consistency = consistency_loss(start + delta, encoded)
-            loss = editing_objective(image, image_before, image_region, logits, target_at, weights, subset_region=inside_at,
-                                     perceptual=perceptual, embed=identity, reference_embedding=reference,
+            loss = editing_objective(image, image_before, image_region, logits, target_at, weights,
+                                     subset_region=inside_at, perceptual=perceptual, embed=identity,
+                                     reference_embedding=reference,
                                      l2_weight=settings.l2_weight, perceptual_weight=settings.perceptual_weight,
                                      pixel_space=settings.pixel_space, consistency=consistency,
                                      consistency_weight=settings.consistency_weight)
@@ -165,7 +166,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             (grad,) = torch.autograd.grad(loss.loss, delta)
             delta.grad = grad
             opt.step()
-    change = (start - wplus + kept_delta).contiguous()
+    change = start - wplus + kept_delta
     image_after, seg_after = render_and_segment(G, seg, wplus + change)
     return EditResult(wplus, change, image_before, image_after, seg_before.labels, seg_after.labels, region,
                       losses, kept_step, cancelled, checkpoint_deltas)
