@@ -2,7 +2,7 @@
 
 For --n test-split faces rendered at the generator's resolution, each initialisation (the bundle's
 encoder when it has one, and w_avg) is scored as it is ("0 steps", i.e. encoder-only) and after each
---steps count of `editgan.invert.embed` with every --perceptual distance. A row reports, averaged
+--steps count of `editgan.inversion.optimize.embed` with every --perceptual distance. A row reports, averaged
 over the faces: PSNR (images in [0, 1]), the msssim_l1 and toon distances to the target, the mean
 IoU of the bundle segmenter's labels on G(w+) against the renderer's labels (what editing needs
 from an embedding), and seconds per image (batch wall time / batch size). Every row is scored by
@@ -33,7 +33,7 @@ import torch
 
 from editgan.bundle import open_bundle
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
-from editgan.invert import embed, encode
+from editgan.inversion.optimize import embed, encode
 from editgan.io.images import from_uint8, make_grid, save_png, to_uint8
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.config import GeneratorConfig

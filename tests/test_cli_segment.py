@@ -100,7 +100,7 @@ def test_train_segmenter_from_images_saves_latents_and_provenance(world, capsys)
 
 
 def test_train_segmenter_embeds_from_the_bundles_encoder(world):
-    from editgan.invert import encode
+    from editgan.inversion.optimize import encode
     from editgan.io.images import load_image
     from editgan.nn.encoder import Encoder, EncoderConfig
 

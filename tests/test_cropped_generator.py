@@ -45,7 +45,7 @@ def test_load_image_fits_the_content_aspect(tmp_path):
 def test_cli_embed_segment_and_edit(world):
     g, tmp = world
     images = [str(tmp / "images" / f"{n}.png") for n in ("car", "square")]
-    assert main(["embed", *images, "--bundle", str(tmp / "bundle"), "--steps", "2", "--out", str(tmp / "emb")]) == 0
+    assert main(["embed", *images, "--bundle", str(tmp / "bundle"), "--embed-steps", "2", "--out", str(tmp / "emb")]) == 0
     for name in ("car", "square"):
         assert Image.open(tmp / "emb" / f"{name}.recon.png").size == (32, 24)
         assert load_tensors(tmp / "emb" / f"{name}.wplus.safetensors")["wplus"].shape == (g.num_ws, g.config.w_dim)

@@ -10,7 +10,7 @@ from editgan.bundle import write_bundle
 from editgan.cli import main
 from editgan.errors import InputError
 from editgan.files import load_tensors
-from editgan.invert import embed, noise_regularization, normalize_noise_
+from editgan.inversion.optimize import embed, noise_regularization, normalize_noise_
 from editgan.io.images import save_png, to_uint8
 from editgan.lookahead import Lookahead
 
@@ -151,7 +151,7 @@ def test_cli_embed_skips_bad_file(tmp_path, tiny_generator, capsys):
     bad.write_bytes(good[0].read_bytes()[:60])
     out = tmp_path / "out"
     rc = main(["embed", str(good[0]), str(bad), str(good[1]), "--bundle", str(tmp_path / "b"),
-               "--steps", "3", "--noise", "--out", str(out)])
+               "--embed-steps", "3", "--noise", "--out", str(out)])
     assert rc == 1
     err = capsys.readouterr().err
     assert "broken.png" in err and "1 of 3" in err
@@ -161,7 +161,7 @@ def test_cli_embed_skips_bad_file(tmp_path, tiny_generator, capsys):
         assert len([k for k in saved if k.startswith("noise.")]) == len(tiny_generator.config.feature_shapes())
         assert Image.open(out / f"{path.stem}.recon.png").size == (32, 32)
     assert not (out / "broken.wplus.safetensors").exists()
-    assert main(["embed", str(good[0]), "--bundle", str(tmp_path / "b"), "--steps", "1",
+    assert main(["embed", str(good[0]), "--bundle", str(tmp_path / "b"), "--embed-steps", "1",
                  "--out", str(out / "2")]) == 0
     assert set(load_tensors(out / "2" / "face0.wplus.safetensors")) == {"wplus"}
     assert main(["embed", str(good[0]), "--bundle", str(tmp_path / "b"), "--perceptual", "nope"]) == 1
@@ -169,7 +169,7 @@ def test_cli_embed_skips_bad_file(tmp_path, tiny_generator, capsys):
 
 
 def test_rampdown_schedule_matches_the_projector_formula():
-    from editgan.invert import rampdown_lr
+    from editgan.inversion.optimize import rampdown_lr
     # hand values: t=0.01 -> ramp up 0.2; t=0.5 -> peak; t=0.875 -> cos ramp at (1-t)/0.25 = 0.5 -> 0.5
     assert rampdown_lr(0.01, 0.1) == pytest.approx(0.02)
     assert rampdown_lr(0.5, 0.1) == pytest.approx(0.1)
@@ -181,7 +181,7 @@ def test_release_options_plain_adam_schedule_final_iterate_and_consistency(tiny_
     """One image, 3 updates with the release's options, against a re-implementation: plain Adam whose
     lr follows rampdown_lr(i / 4, 0.1) at update i = 1..3, loss 10 * D + L2 / 4 + mean (w - E)^2
     with a constant E, and the last iterate returned."""
-    from editgan.invert import rampdown_lr
+    from editgan.inversion.optimize import rampdown_lr
     from editgan.registry import PERCEPTUAL
     G = tiny_generator
     x = own_samples(G, n=1, seed=3)

@@ -14,7 +14,7 @@ from conftest import make_tiny_generator
 from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.errors import CheckpointError, ConfigError, InputError, MissingWeightsError
-from editgan.invert import encode
+from editgan.inversion.optimize import encode
 from editgan.io.images import load_image
 from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import msssim_l1
@@ -282,7 +282,7 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
     assert main([*tune, "--out", str(tmp_path / "tune2"), "--init", str(tmp_path / "missing" / "x")]) == 1
 
     emb = tmp_path / "emb"
-    assert main(["embed", str(data / "0.png"), "--bundle", str(bundle.path), "--steps", "0", "--out", str(emb)]) == 0
+    assert main(["embed", str(data / "0.png"), "--bundle", str(bundle.path), "--embed-steps", "0", "--out", str(emb)]) == 0
     with safe_open(str(emb / "0.wplus.safetensors"), "pt") as f:
         assert f.metadata()["init"] == "encoder"
         wplus = f.get_tensor("wplus")

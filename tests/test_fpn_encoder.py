@@ -15,7 +15,7 @@ from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.editor import Editor
 from editgan.errors import CheckpointError, ConfigError, InputError
-from editgan.invert import encode
+from editgan.inversion.optimize import encode
 from editgan.io.editgan_encoder import load_editgan_encoder, official_key
 from editgan.io.encoder_files import load_encoder
 from editgan.nn.fpn_encoder import FPNEncoder, FPNEncoderConfig

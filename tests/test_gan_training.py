@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from editgan.editor import Editor
 from editgan.cli import main
 from editgan.errors import ConfigError, InputError
 from editgan.nn import ops
@@ -305,7 +306,7 @@ def test_bundle_create_records_embedding_settings(tmp_path):
     assert main(["bundle", "create", "--run", str(run), "--domain", "x", "--out", str(tmp_path / "b"),
                  "--embedding-lr", "0.05", "--perceptual", "msssim_l1"]) == 0
     b = open_bundle(tmp_path / "b")
-    assert b.embedding_lr() == 0.05 and b.manifest["perceptual"] == "msssim_l1"
+    assert Editor(b).embed_settings().lr == 0.05 and b.manifest["perceptual"] == "msssim_l1"
 
 
 def test_image_sources_centre_crop_to_the_target_aspect():

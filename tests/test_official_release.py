@@ -16,6 +16,7 @@ from editgan.app import create_app
 from editgan.bundle import open_bundle
 from editgan.cli import main
 from editgan.editor import Editor
+from editgan.inversion.settings import RELEASE
 from editgan.errors import InputError
 from editgan.files import load_tensors
 from editgan.io.images import save_png, to_uint8
@@ -106,13 +107,13 @@ def test_embed_starts_from_the_release_encoder(release, tmp_path):
     image = to_uint8(editor.render(torch.from_numpy(arrays["latents"][0])[None]))[0]
     save_png(tmp_path / "car.png", image)
     assert image.shape == (384, 512, 3)
-    assert main(["embed", str(tmp_path / "car.png"), "--bundle", str(root / "car"), "--steps", "1",
+    assert main(["embed", str(tmp_path / "car.png"), "--bundle", str(root / "car"), "--embed-steps", "1",
                  "--out", str(tmp_path / "o")]) == 0
     from safetensors import safe_open
     with safe_open(str(tmp_path / "o" / "car.wplus.safetensors"), "pt") as f:
         meta = f.metadata()
-    assert meta["init"] == "encoder" and meta["preset"] == "release"  # the bundle's embedding preset
-    assert meta["schedule"] == "rampdown" and meta["keep"] == "final"
+    settings = json.loads(meta["embedding"])  # the bundle's embedding preset, steps overridden
+    assert meta["init"] == "encoder" and settings == {**RELEASE.to_json(), "steps": 1, "perceptual": "msssim_l1"}
 
 
 def test_web_tool_applies_a_release_vector(release):

@@ -69,5 +69,5 @@ def test_unknown_embedding_preset_is_refused(tmp_path, tiny_generator):
     write_edit_bundle(tmp_path / "b", tiny_generator)
     editor = Editor(open_bundle(tmp_path / "b"))
     with pytest.raises(InputError, match="unknown embedding preset 'fast'"):
-        editor.embedding_options("fast")
-    assert editor.embedding_options("release")["schedule"] == "rampdown"
+        editor.embed_settings("fast")
+    assert editor.embed_settings("release").schedule == "rampdown"

@@ -20,11 +20,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lowest first. A module belongs to the layer with the longest prefix of its dotted name.
 LAYERS = [
-    ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels", "editgan.files")),
+    ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels", "editgan.files",
+              "editgan.progress")),
     ("nn", ("editgan.nn",)),
     ("io", ("editgan.io",)),
     ("bundle", ("editgan.bundle",)),
-    ("method", ("editgan.invert", "editgan.invert_files", "editgan.edit", "editgan.train", "editgan.eval",
+    ("method", ("editgan.inversion", "editgan.edit", "editgan.train", "editgan.eval",
                 "editgan.official_release")),
     ("editor", ("editgan.editor",)),
     ("front ends", ("editgan.app", "editgan.cli", "editgan")),

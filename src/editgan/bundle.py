@@ -160,10 +160,12 @@ class Bundle:
         get_perceptual(name)
         return name
 
-    def embedding_lr(self) -> float:
-        """Adam learning rate for embedding into this bundle's W+: the manifest's
-        `embedding.lr`, else the paper's 1e-3 (which assumes an encoder initialisation)."""
-        return float(self.manifest.get("embedding", {}).get("lr", 1e-3))
+    @property
+    def embedding(self) -> str | dict | None:
+        """How images are embedded into this bundle's W+: the manifest's `embedding`, a preset name or
+        {"preset": ..., field: value} (resolved by `editgan.inversion.settings.embed_settings`), or
+        None for the paper's settings."""
+        return self.manifest.get("embedding")
 
     @property
     def editing(self) -> str | dict | None:

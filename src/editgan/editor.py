@@ -29,6 +29,7 @@ displayed segmentations): about one member's cost instead of M.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,12 +43,17 @@ from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.settings import EditSettings, edit_settings
 from editgan.edit.vectors import EditingVector, bundle_library
 from editgan.errors import CheckpointError, InputError
-from editgan.invert import EMBEDDING_PRESETS, EmbedResult, embed, encode
+from editgan.inversion.fidelity import Fidelity, FidelityLimits, measure_fidelity
+from editgan.inversion.optimize import EmbedResult, embed, encode
+from editgan.inversion.pivotal import tune
+from editgan.inversion.settings import FAITHFUL, EmbedSettings, embed_settings
 from editgan.io.images import load_image, to_uint8
+from editgan.io.latents import load_tuning, load_wplus, save_wplus
 from editgan.io.perceptual import get_perceptual
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmentation, Segmenter, render_and_segment
 from editgan.nn.stylegan2 import check_wplus
+from editgan.nn.tuning import Tuning, generator_digest
 
 
 class Editor:
@@ -67,11 +73,15 @@ class Editor:
         self._segmenter: Segmenter | None = None
         self._display: Segmenter | None = None
         self._scheme: LabelScheme | None = bundle.labels
+        self.tuning: Tuning | None = None  # set on a `tuned` view
+        self._parent: Editor | None = None  # the untuned Editor a tuned view shares its segmenters with
 
     # ------------------------------------------------------------------ networks and labels
     @property
     def segmenter(self) -> Segmenter:
         """The bundle's segmenter (loaded on first use); MissingWeightsError if it has none."""
+        if self._parent is not None:
+            return self._parent.segmenter
         if self._segmenter is None:
             seg, scheme = self.bundle.segmenter(self.device)
             self._segmenter, self._scheme = seg.eval(), scheme or self._scheme
@@ -81,6 +91,8 @@ class Editor:
     def display_segmenter(self) -> Segmenter:
         """The segmenter label maps are shown with: the bundle's distilled display segmenter when it
         carries one distilled from `segmenter` (see `Bundle.display_segmenter_dir`), else `segmenter`."""
+        if self._parent is not None:
+            return self._parent.display_segmenter
         if self._display is None:
             ensemble = self.segmenter
             loaded = self.bundle.display_segmenter(self.device)
@@ -103,7 +115,7 @@ class Editor:
     @property
     def scheme(self) -> LabelScheme | None:
         """The label scheme (the segmenter's, else the manifest's), or None if the bundle has none."""
-        return self._scheme
+        return self._parent.scheme if self._parent is not None else self._scheme
 
     def part_indices(self, parts: Sequence[str | int]) -> list[int]:
         """Label names (via the scheme) or indices -> indices; InputError for unknown names."""
@@ -145,46 +157,97 @@ class Editor:
         """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
         return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
 
-    def embedding_preset(self, preset: str | None = None) -> str | None:
-        """`preset`, else the manifest's `embedding.preset`, else None; InputError if unknown."""
-        preset = preset or self.bundle.manifest.get("embedding", {}).get("preset")
-        if preset is not None and preset not in EMBEDDING_PRESETS:
-            raise InputError(f"unknown embedding preset {preset!r}; choose one of {sorted(EMBEDDING_PRESETS)}")
-        return preset
+    @functools.cached_property
+    def generator_digest(self) -> str:
+        """`generator_digest` of this Editor's generator (what a tuning must have been made for)."""
+        return generator_digest(self.generator)
 
-    def embedding_options(self, preset: str | None = None, **overrides) -> dict:
-        """The embedding set-up for `editgan.invert.embed`: the preset's options ("paper"/"release",
-        `EMBEDDING_PRESETS`; default the manifest's `embedding.preset`, else none), else the bundle's
-        {"lr", "perceptual"}, with the given overrides (None keeps what is there; names are checked).
-        Includes "steps" only from a preset."""
-        preset = self.embedding_preset(preset)
-        options = {"lr": self.bundle.embedding_lr(), "perceptual": self.bundle.perceptual(),
-                   **EMBEDDING_PRESETS.get(preset, {})}
-        options.update({k: v for k, v in overrides.items() if v is not None})
-        options["perceptual"] = self.bundle.perceptual(options["perceptual"])
-        return options
+    def embed_settings(self, settings: str | Mapping | EmbedSettings | None = None, **overrides) -> EmbedSettings:
+        """`settings` (default: the bundle's, manifest "embedding") with single fields overridden (None
+        keeps a field) and the perceptual distance resolved (the bundle's when the settings name none);
+        InputError for an unknown preset, field or distance."""
+        base = embed_settings(settings if settings is not None else self.bundle.embedding)
+        chosen = base.replace(**overrides)
+        return chosen.replace(perceptual=self.bundle.perceptual(chosen.perceptual))
 
-    def embed(self, images: torch.Tensor | str | Path, steps: int | None = None, *, use_encoder: bool = True,
-              preset: str | None = None, progress=None, **options) -> EmbedResult:
+    def embed(self, images: torch.Tensor | str | Path, steps: int | None = None, *,
+              settings: str | Mapping | EmbedSettings | None = None, progress=None, **fields) -> EmbedResult:
         """Embed images float [N, 3, H, W] in [-1, 1] ((H, W): the generator's image_size) or an image
-        file into W+: E(x) when the bundle has an encoder (and use_encoder), then `steps` of optimisation
-        (default the preset's, else 500) with `embedding_options(preset, **options)`; other options go
-        to `editgan.invert.embed` (e.g. seed, optimize_noise=True)."""
+        file with `embed_settings(settings, steps=steps, **fields)`: E(x) when the bundle has an encoder
+        (and use_encoder), then the W+ optimisation, then pivotal tuning per image when the settings
+        tune (`tune=True` is tune_steps from the "faithful" preset, `tune=False` none). The result
+        carries the settings, the tunings, each image's fidelity and a plain-words warning (or None)
+        per image whose pivot the generator cannot draw (`fidelity_warning`); apply/edit/segment accept it.
+        progress(step, values) counts on from the embedding's steps + 1 into the tuning's."""
+        tune_choice = fields.pop("tune", None)
+        if tune_choice is not None:
+            fields.setdefault("tune_steps", FAITHFUL.tune_steps if tune_choice else 0)
+        chosen = self.embed_settings(settings, steps=steps, **fields)
         if isinstance(images, (str, Path)):
             images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)
-        options = self.embedding_options(preset, **options)
-        preset_steps = options.pop("steps", 500)
-        steps = preset_steps if steps is None else steps
-        init = None
-        if use_encoder and self.encoder is not None:
-            init = encode(self.encoder, images, self.generator.config.crop)
-        if options.get("consistency_weight", 0) > 0 and "encode" not in options:
+        crop = self.generator.config.crop
+        init = encode(self.encoder, images, crop) if chosen.use_encoder and self.encoder is not None else None
+        encode_fn = None
+        if chosen.consistency_weight > 0:
             if self.encoder is None:
                 raise InputError(f"bundle {self.bundle.path} has no encoder for the embedding's consistency term; "
-                                 "train one or pass consistency_weight=0")
-            options["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
-        return embed(self.generator, images, init=init, steps=steps, progress=progress, **options)
+                                 "train one or set consistency_weight=0")
+            encode_fn = functools.partial(encode, self.encoder, crop=crop)
+        result = embed(self.generator, images, init=init, steps=chosen.steps, perceptual=chosen.perceptual,
+                       encode=encode_fn, progress=progress, **chosen.optimizer_options())
+        result.settings, result.init = chosen, "encoder" if init is not None else "w_avg"
+        result.pivot_fidelity = measure_fidelity(result.reconstruction, images, chosen.perceptual)
+        if chosen.tunes:
+            offset = chosen.steps + 1
+            tuned = tune(self.generator, images, result.wplus, steps=chosen.tune_steps, lr=chosen.tune_lr,
+                         rank=chosen.tune_rank, perceptual=chosen.perceptual, locality_weight=chosen.locality_weight,
+                         locality_step=chosen.locality_step, seed=chosen.seed,
+                         progress=None if progress is None else (lambda s, v: progress(offset + s, v)))
+            result.tunings, result.pivot_reconstruction = tuned.tunings, result.reconstruction
+            result.reconstruction = tuned.reconstruction
+        result.fidelity = measure_fidelity(result.reconstruction, images, chosen.perceptual)
+        result.warnings = [self.fidelity_warning(f) for f in result.pivot_fidelity]
+        return result
+
+    def fidelity_warning(self, pivot: Fidelity) -> str | None:
+        """A plain-words warning when a W+ pivot's fidelity lies outside the bundle's measured limits
+        (manifest "fidelity", `FidelityLimits`), else None (also when the bundle records no limits)."""
+        limits = FidelityLimits.from_manifest(self.bundle.manifest.get("fidelity"))
+        return None if limits is None or pivot.perceptual != self.bundle.perceptual() else limits.warning(pivot)
+
+    def tuned(self, tuning: Tuning | None) -> Editor:
+        """This Editor with its generator replaced by G' = G tuned for one image (`Tuning.apply`;
+        CheckpointError when the tuning belongs to another generator); it shares the segmenters,
+        encoder, identity network and vector library. None: this Editor."""
+        if tuning is None:
+            return self
+        view = copy.copy(self)
+        view.generator = tuning.apply(self.generator, self.generator_digest).eval()
+        view.tuning, view._parent = tuning, self._parent or self
+        return view
+
+    def open_latent(self, path: str | Path) -> tuple[Editor, torch.Tensor]:
+        """(the Editor that draws it, w+ [N, num_ws, w_dim]) from a latent file: `tuned` by the pivotal
+        tuning the file carries (one image's), else this Editor."""
+        cfg = self.generator.config
+        wplus = load_wplus(path, cfg.num_ws, cfg.w_dim).to(self.device)
+        return self.tuned(load_tuning(path)), wplus
+
+    def save_latent(self, path: str | Path, wplus: torch.Tensor, metadata: dict | None = None) -> Path:
+        """Write w+ [N, num_ws, w_dim] with this Editor's tuning (if it is a tuned view) and metadata."""
+        return save_wplus(path, wplus, tuning=self.tuning, metadata=metadata)
+
+    def _route(self, latent) -> tuple[Editor, torch.Tensor]:
+        """(the Editor that draws it, w+ [N, num_ws, w_dim]) for w+ or an `EmbedResult` (tuned: its
+        image's G'; a tuned result must hold one image)."""
+        if not isinstance(latent, EmbedResult):
+            return self, self._wplus(latent)
+        tunings = latent.tunings or [None]
+        if len(tunings) != 1:
+            raise InputError(f"a tuned embedding of {len(tunings)} images has one generator each; "
+                             "pass one image's result at a time (result.select(i))")
+        return self.tuned(tunings[0]), self._wplus(latent.wplus)
 
     # ------------------------------------------------------------------ sampling and viewing
     @torch.no_grad()
@@ -196,17 +259,21 @@ class Editor:
         return g.z_to_wplus(g.sample_z(1, seed=seed), psi=psi).contiguous()
 
     @torch.no_grad()
-    def render(self, wplus: torch.Tensor) -> torch.Tensor:
-        """G(w+) -> [N, 3, H, W] in [-1, 1] (constant noise)."""
-        return self.generator.synthesis(self._wplus(wplus), noise_mode="const")
+    def render(self, wplus: torch.Tensor | EmbedResult) -> torch.Tensor:
+        """G(w+) -> [N, 3, H, W] in [-1, 1] (constant noise); a tuned EmbedResult is drawn by its G'."""
+        editor, wplus = self._route(wplus)
+        return editor.generator.synthesis(wplus, noise_mode="const")
 
-    def segmentation(self, wplus: torch.Tensor, display: bool = False) -> tuple[torch.Tensor, Segmentation]:
+    def segmentation(self, wplus: torch.Tensor | EmbedResult,
+                     display: bool = False) -> tuple[torch.Tensor, Segmentation]:
         """(image [N, 3, H, W], the ensemble's Segmentation with probs, labels and uncertainty) in one
-        synthesis pass; display=True: the display segmenter's instead (one member: zero uncertainty)."""
-        seg = self.display_segmenter if display else self.segmenter
-        return render_and_segment(self.generator, seg, self._wplus(wplus))
+        synthesis pass; display=True: the display segmenter's instead (one member: zero uncertainty).
+        A tuned EmbedResult is drawn (and its features read) from its G'."""
+        editor, wplus = self._route(wplus)
+        seg = editor.display_segmenter if display else editor.segmenter
+        return render_and_segment(editor.generator, seg, wplus)
 
-    def segment(self, wplus: torch.Tensor, uncertainty: bool = False):
+    def segment(self, wplus: torch.Tensor | EmbedResult, uncertainty: bool = False):
         """Labels int64 [N, H', W'] by the display segmenter, or (labels, uncertainty [N, H', W'] in
         nats) both by the ensemble when asked."""
         seg = self.segmentation(wplus, display=not uncertainty)[1]
@@ -235,8 +302,11 @@ class Editor:
         `edit_settings`; kwargs are single settings fields (steps, lr, weights, buffer, ...) or go to
         `learn_edit` (perceptual, identity, painted, progress, cancel). Returns the result and the
         vector named `name` (not yet saved: `editor.library.add(vector)`), with before/after
-        thumbnails of the first image and the settings it was learned with."""
-        wplus = self._wplus(wplus)
+        thumbnails of the first image and the settings it was learned with. A tuned EmbedResult is
+        edited on its G' (the vector stays a δw+ for every image)."""
+        editor, wplus = self._route(wplus)
+        if editor is not self:
+            return editor.edit(wplus, target_labels, parts, name=name, settings=settings, **kwargs)
         if isinstance(target_labels, torch.Tensor) and target_labels.ndim == 2:
             target_labels = target_labels[None]
         if isinstance(target_labels, torch.Tensor):
@@ -271,8 +341,11 @@ class Editor:
               settings: str | Mapping | EditSettings | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         """w+ + Σ s_i δ_i (then `refine_steps` of self-supervised refinement over the union of the
         vectors' parts, with `edit_settings(settings)`; kwargs are settings fields or go to `refine`)
-        -> (new w+ [N, num_ws, w_dim], its image [N, 3, H, W])."""
-        wplus = self._wplus(wplus)
+        -> (new w+ [N, num_ws, w_dim], its image [N, 3, H, W]). A tuned EmbedResult is drawn and refined
+        on its G'."""
+        editor, wplus = self._route(wplus)
+        if editor is not self:
+            return editor.apply(wplus, vectors, refine_steps, settings, **kwargs)
         pairs = self.resolve(vectors)
         applied = apply_vectors(wplus, pairs)
         if refine_steps:

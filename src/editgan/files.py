@@ -14,7 +14,7 @@ from typing import Iterator
 
 import platformdirs
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from editgan.errors import CheckpointError
@@ -70,6 +70,18 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
         return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a valid safetensors file ({err})") from None
+
+
+def read_tensor_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file ({} when it has none); CheckpointError if missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} is not a valid safetensors file ({err})") from None
 

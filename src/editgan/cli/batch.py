@@ -16,8 +16,9 @@ import sys
 import torch
 
 from editgan.cli.edit import VECTORS_HELP, add_identity_arg, open_editor
+from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
 from editgan.cli.vector import parse_vector_spec
-from editgan.edit.batch import BatchRunner, EmbedSettings
+from editgan.edit.batch import BatchRunner
 from editgan.errors import InputError
 from editgan.train.distributed import init_from_env, shutdown
 
@@ -39,9 +40,9 @@ def run_apply(args: argparse.Namespace) -> int:
         args.device = f"cuda:{info.local_rank}"
     prefix = f"[rank {info.rank}] " if info.world_size > 1 else ""
     try:
-        runner = BatchRunner(open_editor(args), [parse_vector_set(s) for s in args.vector], args.out,
-                             refine_steps=args.refine,
-                             embed=EmbedSettings(steps=args.embed_steps, lr=args.embed_lr, seed=args.seed),
+        editor = open_editor(args)
+        runner = BatchRunner(editor, [parse_vector_set(s) for s in args.vector], args.out, refine_steps=args.refine,
+                             embed=embed_settings_from_args(editor, args),
                              log=lambda line: print(prefix + line, flush=True))
         report = runner.run(args.inputs, info)
     finally:
@@ -68,7 +69,5 @@ def register(subparsers) -> None:
     q.add_argument("--vectors", help=VECTORS_HELP)
     q.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(q)
-    q.add_argument("--embed-steps", type=int, default=500, help="embedding steps for image inputs (default 500)")
-    q.add_argument("--embed-lr", type=float, default=None, help="embedding lr (default: the bundle's)")
-    q.add_argument("--seed", type=int, default=0, help="embedding noise seed")
+    add_embed_args(q)
     q.set_defaults(func=run_apply)

@@ -19,7 +19,6 @@ from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
-from editgan.io.latents import load_wplus, save_wplus
 from editgan.io.masks import read_mask
 
 
@@ -40,7 +39,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     add_identity_arg(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus') or .npy [num_ws, w_dim]")
+    src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus', and the image's pivotal tuning when "
+                                      "`editgan embed` tuned it) or .npy [num_ws, w_dim]")
     src.add_argument("--seed", type=int, help="sample w+ from this seed instead")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi with --seed")
 
@@ -49,12 +49,15 @@ def open_editor(args: argparse.Namespace):
     return load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity)
 
 
-def source_wplus(editor, args: argparse.Namespace) -> torch.Tensor:
-    """w+ [N, num_ws, w_dim] from --latent or --seed."""
+def source_wplus(editor, args: argparse.Namespace) -> tuple[object, torch.Tensor]:
+    """(the Editor to draw it with, w+ [N, num_ws, w_dim]) from --latent (tuned by the tuning the file
+    carries, if any) or --seed."""
     if args.latent is not None:
-        cfg = editor.generator.config
-        return load_wplus(args.latent, cfg.num_ws, cfg.w_dim).to(editor.device)
-    return editor.sample(args.seed, psi=args.psi)
+        editor, wplus = editor.open_latent(args.latent)
+        if editor.tuning is not None:
+            print(f"{args.latent}: using its pivotal tuning (the generator tuned for that image)")
+        return editor, wplus
+    return editor, editor.sample(args.seed, psi=args.psi)
 
 
 def progress_bar(total: int, desc: str):
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if editor.scheme is None:
         raise InputError(f"bundle {editor.bundle.path} has no label scheme to read {args.target} with")
     target = torch.from_numpy(read_mask(Path(args.target), editor.scheme, editor.segmenter.config.out_size))
-    wplus = source_wplus(editor, args)
+    editor, wplus = source_wplus(editor, args)
     if wplus.shape[0] != 1:
         raise InputError(f"{args.latent} holds {wplus.shape[0]} latents; edit learns from one")
     settings = editor.edit_settings(args.preset, steps=args.steps, lr=args.lr, buffer=args.buffer)
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save_images(out, editor, result)
     save_tensors(out / "delta.safetensors", {"delta": result.delta[0]}, {"format": "editgan-delta"})
-    save_wplus(out / "wplus_after.safetensors", result.wplus_after)
+    editor.save_latent(out / "wplus_after.safetensors", result.wplus_after)
     best = result.losses[result.best_step]
     print(f"kept step {result.best_step} ({settings.keep}): loss {best['loss']:.4f}, CE in region {best['ce']:.4f} "
           f"(step 0: {result.losses[0]['ce']:.4f}); wrote {out}")

@@ -4,7 +4,7 @@
     editgan train segmenter --bundle B --latents W.safetensors --masks DIR [--scheme NAME|FILE]
 
 --images: every image in DIR (the generator's resolution) is paired with `<name>.png|.npy` in the
-mask directory and embedded into W+ (`editgan.invert.embed`; the bundle's perceptual distance,
+mask directory and embedded into W+ (`editgan.inversion.optimize.embed`; the bundle's perceptual distance,
 else msssim_l1); the latents used are written to `<out>/annotations.wplus.safetensors` (name ->
 w+), which `--latents` takes to retrain without embedding again.
 --latents: W.safetensors maps each image name to its w+ ([num_ws, w_dim] or [1, num_ws, w_dim]).
@@ -18,6 +18,7 @@ is read as it is: `--latents <annotations>/latents.safetensors --masks <annotati
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
+from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import load_tensors, read_json, save_tensors
@@ -35,6 +37,7 @@ from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.progress import progress_bar
 from editgan.train.annotation_training import install_segmenter
 from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
@@ -78,27 +81,25 @@ ANNOTATION_LATENTS = "annotations.wplus.safetensors"
 
 def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, scheme: LabelScheme,
                          config: SegmenterConfig, out: Path) -> tuple[list[str], torch.Tensor, torch.Tensor, dict]:
-    """--images: check every pair, embed with `Editor.embed` (the bundle's encoder, when it has one,
-    then optimisation with its lr and perceptual distance), save the latents in `out`.
-    Returns (names, w+ [I, num_ws, w_dim], masks int64 [I, H, W], provenance of the embedding)."""
-    if args.embed_steps < 0:
-        raise InputError(f"--embed-steps must be >= 0, got {args.embed_steps}")
+    """--images: check every pair, embed with `Editor.embed` (the bundle's EmbedSettings with the
+    embedding flags, W+ only: the segmenter learns the bundle generator's features), save the latents
+    in `out`. Returns (names, w+ [I, num_ws, w_dim], masks int64 [I, H, W], provenance of the embedding)."""
     editor = load(bundle)
-    options = editor.embedding_options(perceptual=args.perceptual)
+    settings = embed_settings_from_args(editor, args).replace(tune_steps=0)
     annotations = read_annotations(args.images, args.masks, scheme, generator.config.image_size, config.out_size)
     t0 = time.perf_counter()
-    with tqdm(total=len(annotations) * (args.embed_steps + 1), unit="step", desc="embed annotations") as bar:
-        wplus = embed_annotations(editor, annotations, steps=args.embed_steps, perceptual=options["perceptual"],
-                                  progress=lambda name, step: bar.update(1))
+    with progress_bar(len(annotations) * (settings.steps + 1), "embed annotations") as update:
+        wplus = embed_annotations(editor, annotations, settings, progress=lambda name, step: update(step, {}))
     names = [a.name for a in annotations]
     latents = out / ANNOTATION_LATENTS
     out.mkdir(parents=True, exist_ok=True)
     save_tensors(latents, dict(zip(names, wplus)), {"format": "editgan-annotation-latents", "images": args.images,
-                                                    "steps": args.embed_steps, "perceptual": options["perceptual"]})
+                                                    "embedding": json.dumps(settings.to_json())})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
-    embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": args.embed_steps,
-                 "embed_init": "encoder" if editor.encoder is not None else "w_avg", "embed_lr": options["lr"],
-                 "perceptual": options["perceptual"], "embed_time_s": round(time.perf_counter() - t0, 1)}
+    embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": settings.steps,
+                 "embed_init": "encoder" if settings.use_encoder and editor.encoder is not None else "w_avg",
+                 "embed_lr": settings.lr, "perceptual": settings.perceptual, "settings": settings.to_json(),
+                 "embed_time_s": round(time.perf_counter() - t0, 1)}
     return names, wplus, masks, embedding
 
 
@@ -152,8 +153,7 @@ def register_train(train_subparsers) -> None:
     source.add_argument("--images", help="directory of annotated images (embedded into W+ first)")
     source.add_argument("--latents", help="safetensors file: image name -> w+ [num_ws, w_dim]")
     p.add_argument("--masks", required=True, help="directory of <name>.png / <name>.npy label maps")
-    p.add_argument("--embed-steps", type=int, default=500, help="embedding steps per image with --images")
-    p.add_argument("--perceptual", help="embedding distance (default: the bundle's, else msssim_l1)")
+    add_embed_args(p)
     p.add_argument("--scheme", help=f"label scheme: {', '.join(SCHEMES)}, or a JSON file")
     p.add_argument("--out", help="output directory (default: the bundle)")
     p.add_argument("--members", type=int, default=10, help="ensemble size")

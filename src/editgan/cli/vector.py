@@ -18,7 +18,6 @@ from editgan.edit.vectors import VectorLibrary, bundle_library
 from editgan.errors import InputError
 from editgan.io.figures import make_figure
 from editgan.io.images import save_png, to_uint8
-from editgan.io.latents import save_wplus
 from editgan.io.release_vectors import CONVENTIONS
 from editgan.labels import LabelScheme
 
@@ -96,7 +95,7 @@ def run_apply(args: argparse.Namespace) -> int:
         name, scale = parse_vector_spec(spec)
         v = editor.library.get(name)
         wanted[v] = v.default_scale if scale is None else scale
-    wplus = source_wplus(editor, args)
+    editor, wplus = source_wplus(editor, args)
     if args.refine:
         bar, update = progress_bar(args.refine, "refine")
         with bar:
@@ -113,7 +112,7 @@ def run_apply(args: argparse.Namespace) -> int:
     headers = [suffix.lstrip("_") for suffix in suffixes] + [None] * len(after)  # columns named as the files
     save_png(out / "grid.png", make_figure(np.concatenate([before, after]), cols=len(before), captions=headers,
                                            row_labels=["before", "after"]))
-    save_wplus(out / "wplus_after.safetensors", new_wplus)
+    editor.save_latent(out / "wplus_after.safetensors", new_wplus)
     applied = ", ".join(f"{v.name}x{s:g}" for v, s in wanted.items())
     print(f"applied {applied}{f' + {args.refine} refinement steps' if args.refine else ''}; wrote {out}")
     return 0

@@ -11,7 +11,9 @@ outputs are, under `<out>/<stem>/`:
   content digests, the refinement steps and the SHA-256 of both outputs. An item counts as done
   only when its record matches the requested work and both files match their digests, so a rerun
   skips finished items and redoes interrupted, changed or damaged ones;
-- for an image input, `<stem>.wplus.safetensors` / `<stem>.recon.png` (its embedding, reused on reruns).
+- for an image input, `<stem>.wplus.safetensors` / `<stem>.recon.png` (its embedding with the
+  EmbedSettings given, and the image's pivotal tuning when they tune; reused on reruns with the same
+  settings). A tuned input, embedded here or a latent file from `editgan embed`, is edited on its G'.
 
 Under torchrun every rank takes every world_size-th input (all sets of one input stay on one rank, so
 an image is embedded once); each item is computed exactly as in a single process, so the files are
@@ -32,25 +34,16 @@ import torch.distributed as dist
 
 from editgan.edit.vectors import EditingVector
 from editgan.errors import CheckpointError, InputError
-from editgan.files import write_json
-from editgan.invert_files import embed_file
+from editgan.files import read_tensor_metadata, write_json
+from editgan.inversion.files import embed_file, latent_path
+from editgan.inversion.settings import EmbedSettings
 from editgan.io.images import save_png, to_uint8
-from editgan.io.latents import is_npy, load_wplus, save_wplus
+from editgan.io.latents import is_npy
 from editgan.train.distributed import DistInfo
 
 RECORD_FORMAT = "editgan-batch-item"
 MANIFEST = "manifest.json"
 LATENT_SUFFIXES = (".wplus.safetensors", ".safetensors")
-
-
-@dataclass(frozen=True)
-class EmbedSettings:
-    """How image inputs are embedded (see `editgan embed`)."""
-
-    steps: int = 500
-    lr: float | None = None  # None: the bundle's embedding lr
-    perceptual: str | None = None  # None: the bundle's perceptual distance
-    seed: int = 0
 
 
 @dataclass
@@ -114,16 +107,18 @@ def check_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 class BatchRunner:
     """Runs inputs x vector sets for one Editor. sets: one {vector or library name: scale} per
-    set (scale None: the vector's default scale); refine_steps: refinement after applying (0: none)."""
+    set (scale None: the vector's default scale); refine_steps: refinement after applying (0: none);
+    embed: how image inputs are embedded (default: the editor's bundle's settings)."""
 
     def __init__(self, editor, sets: Sequence[Mapping[str | EditingVector, float | None]], out: str | Path, *,
-                 refine_steps: int = 0, embed: EmbedSettings = EmbedSettings(),
+                 refine_steps: int = 0, embed: EmbedSettings | None = None,
                  log: Callable[[str], None] = print):
         if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
             raise InputError(f"refine steps must be a non-negative integer, got {refine_steps!r}")
         if not sets:
             raise InputError("no vector sets given")
-        self.editor, self.out, self.refine_steps, self.embed, self.log = editor, Path(out), refine_steps, embed, log
+        self.editor, self.out, self.refine_steps, self.log = editor, Path(out), refine_steps, log
+        self.embed = embed if embed is not None else editor.embed_settings()
         self.sets = []
         for s in sets:
             pairs = editor.resolve(s) if s else []
@@ -136,30 +131,33 @@ class BatchRunner:
         self.labels = labels
 
     # ------------------------------------------------------------------ one input
-    def input_wplus(self, path: Path) -> torch.Tensor:
-        """w+ [1, num_ws, w_dim] of an input: read a latent file, or embed an image (once)."""
-        cfg = self.editor.generator.config
-        if is_latent_file(path):
-            try:
-                wplus = load_wplus(path, cfg.num_ws, cfg.w_dim)
-            except CheckpointError as err:
-                raise InputError(str(err)) from None
-        else:
-            folder = self.out / input_stem(path)
-            latent = folder / f"{path.stem}.wplus.safetensors"
-            if not latent.is_file():
-                self._embed_image(path, folder)
-            wplus = load_wplus(latent, cfg.num_ws, cfg.w_dim)
+    def input_wplus(self, path: Path) -> tuple[object, torch.Tensor]:
+        """(the Editor that draws it, w+ [1, num_ws, w_dim]) of an input: a latent file (with its
+        tuning, if any), or an image embedded once per EmbedSettings."""
+        latent = path
+        if not is_latent_file(path):
+            latent = latent_path(self.out / input_stem(path), path)
+            if not self._embedded_with_settings(latent):
+                embed_file(self.editor, path, latent.parent, self.embed)
+        try:
+            editor, wplus = self.editor.open_latent(latent)
+        except CheckpointError as err:
+            raise InputError(str(err)) from None
         if wplus.shape[0] != 1:
             raise InputError(f"{path} holds {wplus.shape[0]} latents; batch apply takes one per file")
-        return wplus.to(self.editor.device)
+        return editor, wplus
 
-    def _embed_image(self, path: Path, folder: Path) -> None:
-        embed_file(self.editor, path, folder, steps=self.embed.steps, seed=self.embed.seed, lr=self.embed.lr,
-                   perceptual=self.embed.perceptual)
+    def _embedded_with_settings(self, latent: Path) -> bool:
+        """Whether `latent` exists and records this runner's embedding settings."""
+        try:
+            recorded = read_tensor_metadata(latent).get("embedding")
+        except CheckpointError:
+            return False
+        return recorded is not None and json.loads(recorded) == self.embed.to_json()
 
     def _request(self, path: Path, pairs: list[tuple[EditingVector, float]]) -> dict:
-        return {"format": RECORD_FORMAT, "input": str(path), "refine_steps": self.refine_steps,
+        embedding = None if is_latent_file(path) else self.embed.to_json()
+        return {"format": RECORD_FORMAT, "input": str(path), "refine_steps": self.refine_steps, "embedding": embedding,
                 "vectors": [[v.name, s, vector_digest(v)] for v, s in pairs]}
 
     def is_done(self, folder: Path, label: str, request: dict) -> bool:
@@ -187,7 +185,7 @@ class BatchRunner:
         if not todo:
             return report
         try:
-            wplus = self.input_wplus(path)
+            editor, wplus = self.input_wplus(path)
         except InputError as err:
             for i in todo:
                 report.status[f"{stem}/{self.labels[i]}"] = "failed"
@@ -196,9 +194,9 @@ class BatchRunner:
             return report
         for i in todo:
             label = self.labels[i]
-            new_wplus, image = self.editor.apply(wplus, dict(self.sets[i]), refine_steps=self.refine_steps)
+            new_wplus, image = editor.apply(wplus, dict(self.sets[i]), refine_steps=self.refine_steps)
             save_png(folder / f"{label}.png", to_uint8(image)[0])
-            save_wplus(folder / f"{label}.wplus.safetensors", new_wplus)
+            editor.save_latent(folder / f"{label}.wplus.safetensors", new_wplus)
             digests = {name: file_digest(folder / name) for name in (f"{label}.png", f"{label}.wplus.safetensors")}
             write_json(folder / f"{label}.json", {**requests[i], "sha256": digests})
             report.status[f"{stem}/{label}"] = "done"

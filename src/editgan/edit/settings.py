@@ -18,14 +18,13 @@ every call can override single fields. `EditSettings.to_json()` is stored with e
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from editgan.edit.losses import ENSEMBLE_FORMS, LEARNING_WEIGHTS, REFINEMENT_WEIGHTS, PIXEL_SPACES, LossWeights
-from editgan.errors import ConfigError, InputError
-from editgan.nn.config_base import JsonConfig
+from editgan.errors import ConfigError
+from editgan.nn.config_base import PresetSettings
 from editgan.nn.resample import MODES
 
 REGIONS = ("parts", "painted")
@@ -33,7 +32,7 @@ KEEP = ("best", "final")
 
 
 @dataclass(frozen=True)
-class EditSettings(JsonConfig):
+class EditSettings(PresetSettings):
     """How an edit is optimised (see the module docstring for the two presets).
 
     steps / refine_steps: Adam updates when learning a vector / refining an applied one; lr: Adam
@@ -89,15 +88,6 @@ class EditSettings(JsonConfig):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
-    def replace(self, **changes) -> EditSettings:
-        """A copy with the given fields changed (None leaves a field as it is)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise InputError(f"unknown edit settings {sorted(unknown)}")
-        try:
-            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-        except ConfigError as err:
-            raise InputError(str(err)) from None
 
 
 PAPER = EditSettings()
@@ -111,19 +101,4 @@ PRESETS = {"paper": PAPER, "release": RELEASE}
 def edit_settings(spec: str | Mapping | EditSettings | None = None) -> EditSettings:
     """A preset name, {"preset": name, field: value, ...} (a manifest's "editing"), settings, or
     None (the paper's) -> EditSettings; InputError naming the presets or the bad field."""
-    if spec is None:
-        return PAPER
-    if isinstance(spec, EditSettings):
-        return spec
-    if isinstance(spec, str):
-        if spec not in PRESETS:
-            raise InputError(f"unknown edit preset {spec!r}; choose one of {sorted(PRESETS)}")
-        return PRESETS[spec]
-    if isinstance(spec, Mapping):
-        fields = dict(spec)
-        base = edit_settings(fields.pop("preset", "paper"))
-        try:
-            return EditSettings.from_json({**base.to_json(), **fields})
-        except ConfigError as err:
-            raise InputError(f"edit settings: {err}") from None
-    raise InputError(f"edit settings must be a preset name or a mapping, got {type(spec).__name__}")
+    return EditSettings.resolve(spec, PRESETS)

@@ -1,6 +1,8 @@
 """Latent files: w+ as safetensors (tensor "wplus" float32 [N, num_ws, w_dim]) or as .npy (the
 official EditGAN release's `latents_image_{i}.npy`: one w+ float [num_ws, w_dim], e.g. [16, 512]).
-The file suffix picks the format; .npy is read with allow_pickle=False."""
+The file suffix picks the format; .npy is read with allow_pickle=False. A safetensors latent of one
+image may also carry that image's pivotal tuning (`editgan.io.tuning_files`) and string metadata
+(how it was embedded, how faithful the reconstruction is)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import numpy as np
 import torch
 
 from editgan.errors import CheckpointError, InputError
-from editgan.files import atomic_path, load_tensors, save_tensors
+from editgan.files import atomic_path, load_tensors, read_tensor_metadata, save_tensors
+from editgan.io.tuning_files import read_tuning, tuning_entries
+from editgan.nn.tuning import Tuning
 
 KEY = "wplus"
 
@@ -19,14 +23,25 @@ def is_npy(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".npy"
 
 
-def save_wplus(path: str | Path, wplus: torch.Tensor) -> Path:
-    """Write w+ [N, num_ws, w_dim] (or [num_ws, w_dim]) to `path` atomically: safetensors, or for
-    a `.npy` path a float32 array, [num_ws, w_dim] when N is 1 (the release's layout)."""
+def save_wplus(path: str | Path, wplus: torch.Tensor, *, tuning: Tuning | None = None,
+               metadata: dict | None = None, extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write w+ [N, num_ws, w_dim] (or [num_ws, w_dim]) to `path` atomically: safetensors (with the
+    image's tuning, string metadata and extra tensors such as optimised noise maps, if given), or for
+    a `.npy` path a float32 array, [num_ws, w_dim] when N is 1 (the release's layout; nothing else)."""
     path = Path(path)
     wplus = wplus.detach().float().cpu()
     if not is_npy(path):
-        save_tensors(path, {KEY: wplus}, {"format": "editgan-latent"})
+        tensors, meta = {**(extra or {}), KEY: wplus}, {**(metadata or {}), "format": "editgan-latent"}
+        if tuning is not None:
+            if wplus.ndim == 3 and wplus.shape[0] != 1:
+                raise InputError(f"a tuning belongs to one image; got {wplus.shape[0]} w+")
+            extra, tuning_meta = tuning_entries(tuning)
+            tensors.update(extra)
+            meta.update(tuning_meta)
+        save_tensors(path, tensors, meta)
         return path
+    if tuning is not None or extra:
+        raise InputError(f"{path}: .npy latents hold w+ only; save a tuning or noise maps as .safetensors")
     arr = wplus.numpy()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr, allow_pickle=False)
@@ -45,6 +60,14 @@ def load_wplus(path: str | Path, num_ws: int, w_dim: int) -> torch.Tensor:
     if t.ndim != 3 or tuple(t.shape[1:]) != (num_ws, w_dim) or not t.dtype.is_floating_point:
         raise InputError(f"latent file {path}: expected w+ [N, {num_ws}, {w_dim}], got {t.dtype} {list(t.shape)}")
     return t.float().contiguous()
+
+
+def load_tuning(path: str | Path) -> Tuning | None:
+    """The pivotal tuning stored in a latent file, or None (a .npy file, or no tuning in it);
+    CheckpointError when the file or its tuning is malformed."""
+    if is_npy(path):
+        return None
+    return read_tuning(path, load_tensors(path), read_tensor_metadata(path))
 
 
 def _read_safetensors(path: str | Path) -> torch.Tensor:

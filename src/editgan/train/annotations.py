@@ -1,5 +1,5 @@
 """Annotated images -> w+ for segmenter training: pair each image with its mask, check both before
-any optimisation, then embed the images one at a time (`editgan.invert.embed`, Sec. 3.2).
+any optimisation, then embed the images one at a time (`editgan.inversion.optimize.embed`, Sec. 3.2).
 
 Layout: `images/<name>.<ext>` (any image format PIL reads) and `masks/<name>.png|.npy` (label
 indices), as `editgan data toonfaces` writes them (`images/` + `labels/`). Images must already be
@@ -72,15 +72,15 @@ def _check_image_size(path: Path, image_size: tuple[int, int]) -> None:
                          f"{width}x{height} (the generator's image size) to line up with their masks")
 
 
-def embed_annotations(editor, annotations: list[Annotation], *, steps: int, perceptual: str | None = None,
+def embed_annotations(editor, annotations: list[Annotation], settings, *,
                       progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
-    """Embed each annotated image with `editor.embed` (the bundle's encoder, lr and perceptual distance,
-    or `perceptual`) -> w+ [I, num_ws, w_dim], in the order given (seed 0 each, so a rerun gives the
-    same latents). progress(name, step) after every evaluation."""
+    """Embed each annotated image with `editor.embed(settings=settings)` (EmbedSettings; the same seed
+    each, so a rerun gives the same latents) -> w+ [I, num_ws, w_dim], in the order given.
+    progress(name, step) after every evaluation."""
     out = []
     for a in annotations:
         image = load_image(a.image, editor.generator.config.image_size)
-        result = editor.embed(image, steps=steps, perceptual=perceptual,
+        result = editor.embed(image, settings=settings,
                               progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
         out.append(result.wplus[0].cpu())
     return torch.stack(out)

@@ -14,8 +14,8 @@ The official release embeds differently (utils/model_utils.py `run_embedding_opt
 steps in tool_car.json): `range(1, 100)` = 99 plain Adam updates whose learning rate follows
 `rampdown_lr` with peak 0.1; L2 on images in [0, 1] (a quarter of ours); an encoder consistency
 term 1 * mean (w+ - E(G(w+)))^2 with E fed the [0, 1] image and its output a constant target; and
-the last iterate returned. `EMBEDDING_PRESETS["release"]` holds those options. Images are independent: the loss is summed over the batch and Adam and
-Lookahead act element-wise, so a batch gives the same result as one call per image (up to the
+the last iterate returned. `editgan.inversion.settings` holds both as presets. Images are
+independent: the loss is summed over the batch and Adam and Lookahead act element-wise, so a batch gives the same result as one call per image (up to the
 random noise initialisation). The generator and the distance's networks are never updated:
 gradients are taken with `torch.autograd.grad` with respect to w+ (and the noise maps) only.
 
@@ -37,20 +37,13 @@ import torch.nn.functional as F
 from editgan.bundle import Bundle
 from editgan.edit.losses import PIXEL_SPACES
 from editgan.errors import InputError
+from editgan.inversion.settings import KEEP, SCHEDULES
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
 from editgan.nn.encoder import place_on_canvas
 from editgan.nn.stylegan2 import Generator, check_wplus
 
 ProgressFn = Callable[[int, dict], None]
-SCHEDULES = ("constant", "rampdown")
-# keyword options of `embed` for the paper (App. A.2) and the official release (module docstring)
-EMBEDDING_PRESETS = {
-    "paper": {"steps": 500, "lr": 1e-3, "schedule": "constant", "lookahead_k": 5, "lambda_perceptual": 10.0,
-              "lambda_l2": 1.0, "pixel_space": "signed", "consistency_weight": 0.0, "keep": "best"},
-    "release": {"steps": 99, "lr": 0.1, "schedule": "rampdown", "lookahead_k": 0, "lambda_perceptual": 10.0,
-                "lambda_l2": 1.0, "pixel_space": "unit", "consistency_weight": 1.0, "keep": "final"},
-}
 
 
 def rampdown_lr(t: float, peak: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
@@ -64,10 +57,14 @@ def rampdown_lr(t: float, peak: float, rampdown: float = 0.25, rampup: float = 0
 class EmbedResult:
     """The best w+ per image and what it renders.
 
-    wplus [N, num_ws, w_dim]; reconstruction [N, 3, R, R] in [-1, 1] (G at wplus and noise);
-    noise: per conv layer [N, 1, r, r] (None unless optimised); losses: one dict of batch means
-    ("loss", "perceptual", "l2", "noise") per evaluated point, losses[i] after i updates,
+    wplus [N, num_ws, w_dim]; reconstruction [N, 3, R, R] in [-1, 1] (G at wplus and noise, or G'_i
+    when tuned); noise: per conv layer [N, 1, r, r] (None unless optimised); losses: one dict of
+    batch means ("loss", "perceptual", "l2", "noise") per evaluated point, losses[i] after i updates,
     i = 0..steps; best_loss [N] and best_step [N] (int64) locate each image's kept point.
+    Filled in by `Editor.embed`: settings (EmbedSettings), init ("encoder" or "w_avg"), tunings (one
+    `Tuning` per image, or None), pivot_reconstruction (G(wplus) when tuned), fidelity and
+    pivot_fidelity (one `Fidelity` per image, of reconstruction and of G(wplus)), warnings (per image
+    a plain-words warning or None).
     """
 
     wplus: torch.Tensor
@@ -76,6 +73,28 @@ class EmbedResult:
     losses: list[dict] = field(default_factory=list)
     best_loss: torch.Tensor | None = None
     best_step: torch.Tensor | None = None
+    settings: object = None
+    init: str | None = None
+    tunings: list | None = None
+    pivot_reconstruction: torch.Tensor | None = None
+    fidelity: list | None = None
+    pivot_fidelity: list | None = None
+    warnings: list | None = None
+
+    def select(self, i: int) -> EmbedResult:
+        """Image i's result alone (batch axis kept, losses shared)."""
+        if not 0 <= i < self.wplus.shape[0]:
+            raise InputError(f"image index must be in [0, {self.wplus.shape[0]}), got {i}")
+        one = slice(i, i + 1)
+        return EmbedResult(
+            self.wplus[one], self.reconstruction[one], None if self.noise is None else [n[one] for n in self.noise],
+            self.losses, None if self.best_loss is None else self.best_loss[one],
+            None if self.best_step is None else self.best_step[one], self.settings, self.init,
+            None if self.tunings is None else self.tunings[one],
+            None if self.pivot_reconstruction is None else self.pivot_reconstruction[one],
+            None if self.fidelity is None else self.fidelity[one],
+            None if self.pivot_fidelity is None else self.pivot_fidelity[one],
+            None if self.warnings is None else self.warnings[one])
 
 
 def noise_regularization(noise: list[torch.Tensor], stop_at: int = 8) -> torch.Tensor:
@@ -150,7 +169,7 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
     for name, value, allowed in (("schedule", schedule, SCHEDULES), ("pixel_space", pixel_space, PIXEL_SPACES),
-                                 ("keep", keep, ("best", "final"))):
+                                 ("keep", keep, KEEP)):
         if value not in allowed:
             raise InputError(f"{name} must be one of {allowed}, got {value!r}")
     if consistency_weight > 0 and encode is None:
