@@ -15,9 +15,10 @@ Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), ap
   the vector's parts between the segmentations of the two images (5-pixel buffer); without refinement
   on all faces, and without / with 30-step refinement on the first --refine-n faces whose r is not
   empty (refinement is relative to the same G(w+) and r);
-- optimisation edits on the first --opt-n faces: the renderer's edited parameters painted on the
-  predicted segmentation (as when learning), 100 steps; IoU inside r between the segmentation of the
-  result and y_edited (mean over the labels present there).
+- optimisation edits on the first --opt-n faces: the renderer's change carried onto the predicted
+  segmentation (`edit_target`, as when learning; its `repaint_precision` recorded), r = the repainted
+  pixels + 5 px, 100 steps; IoU inside r between the segmentation of the result and y_edited (mean
+  over the labels present there). The vector's own targets' precision comes from its `created`.
 A figure (--grid) shows the vectors on the first four test faces.
 Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (and
 the image alone); a
@@ -51,7 +52,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.toonfaces import edit_params, edit_target, edited_parts
+from editgan.toonfaces import edit_params, edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.bench_faces import fingerprint
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
@@ -128,18 +129,22 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
         t_refine.append(time.perf_counter() - t0)
         refined_preserve.append(float(outside_change(result.image_after, result.image_before, regions[i:i + 1])[0]))
 
-    ious = []
+    ious, precision = [], []
     for i in range(opt_n):
         before_params = sample_params(seeds[i])
         after_params = edit_params(before_params, **{edit.param: edit.value})
         labels = editor.segmentation(W[i:i + 1])[1].labels[0].numpy()  # the ensemble's, which edits optimise
-        target, _ = edit_target(labels, before_params, after_params)
+        target, painted = edit_target(labels, before_params, after_params)
+        precision.append(repaint_precision(labels, target, render(before_params, len(labels))[1],
+                                           render(after_params, len(labels))[1]))
         q = editor.part_indices(list(edited_parts(before_params, after_params)))
-        result = learn_edit(editor.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q)
+        result = learn_edit(editor.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q,
+                            region="painted", painted=torch.from_numpy(painted)[None])
         ious.append(iou_inside(result.labels_after[0].numpy(), target, result.region[0, 0].numpy(),
                                editor.segmenter.config.num_classes))
     return {
         "attribute": edit.attribute, "direction": edit.sign, "learning_faces": vector.created.get("test_indices"),
+        "learning_repaint_precision": vector.created.get("repaint_precision"),
         "learning_change": learned, "threshold": threshold, "n": len(W),
         "success_rate": float(success.float().mean()) if valid else None,
         "moved_intended_way": float((edit.sign * changes > 0).float().mean()), "median_change": float(changes.median()),
@@ -150,6 +155,7 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
         "preservation_subset_refined": float(np.mean(refined_preserve)) if subset else None,
         "refine_s_median": statistics.median(t_refine) if t_refine else None,
         "opt_n": opt_n, "opt_iou_mean": float(np.mean(ious)) if ious else None, "opt_ious": ious,
+        "opt_repaint_precision": precision,
     }
 
 

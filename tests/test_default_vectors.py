@@ -1,9 +1,11 @@
 """`editgan bundle learn-vectors` on a tiny toonfaces-labelled bundle: which face, which parts, what is recorded."""
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import make_tiny_generator
+from editgan import load
 from editgan.bundle import open_bundle, write_bundle
 from editgan.cli import main
 from editgan.edit.vectors import VectorLibrary
@@ -11,10 +13,10 @@ from editgan.errors import InputError
 from editgan.io.segmenter_files import save_segmenter
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.toonfaces import TOONFACES_LABELS
+from editgan.toonfaces import TOONFACES_LABELS, edit_params, render
 from editgan.toonfaces.dataset import split_seed
 from editgan.toonfaces.params import sample_params
-from editgan.toonfaces.vectors import DEFAULT_EDITS, default_edit, learning_faces
+from editgan.toonfaces.vectors import DEFAULT_EDITS, DefaultEdit, default_edit, learn_default_vector, learning_faces
 
 
 def test_learning_faces_have_room_for_the_edit():
@@ -57,8 +59,33 @@ def test_learn_vectors_saves_them_with_their_provenance(toon_bundle, capsys):
     assert c["attribute"] == "mouth_open" and c["images"] == 1
     assert c["attribute_change"] == pytest.approx(c["attribute_after"] - c["attribute_before"])
     assert c["bundle"] == "b" and c["embed_steps"] == 2 and len(v.losses) == 3
+    assert c["settings"]["region"] == "painted" and c["repaint_precision"] == [1.0] and c["repainted_pixels"][0] > 0
     assert lib.get("gaze_left").parts == ("sclera", "iris", "pupil")
     assert "gaze_x" in capsys.readouterr().out
+
+
+def test_a_whole_face_edit_learns_inside_the_repainted_pixels_grown_by_the_buffer(toon_bundle, monkeypatch):
+    editor = load(toon_bundle)
+    seen, edit = {}, editor.edit
+
+    def spy(*args, **kwargs):
+        seen["result"], vector = edit(*args, **kwargs)
+        return seen["result"], vector
+
+    monkeypatch.setattr(editor, "edit", spy)
+    widen = DefaultEdit("widen", "face_width", 1.0, "smile", +1)  # Q_edit: every part, Eq. 1's r: every pixel
+    vector = learn_default_vector(editor, widen, embed_steps=1, edit_steps=1)
+    result = seen["result"]
+    before = sample_params(split_seed("test", vector.created["test_index"]))
+    size = result.labels_before.shape[-1]
+    labels_before, labels_after = render(before, size)[1], render(edit_params(before, face_width=1.0), size)[1]
+    painted = (labels_before != labels_after) & (labels_after != result.labels_before[0].numpy())
+    padded, grown = np.pad(painted, 5), np.zeros_like(painted)
+    for dy in range(11):
+        for dx in range(11):
+            grown |= padded[dy:dy + size, dx:dx + size]
+    assert np.array_equal(result.region[0, 0].numpy() > 0, grown) and 0 < grown.mean() < 1
+    assert vector.parts == TOONFACES_LABELS.names and vector.created["repaint_precision"] == [1.0]
 
 
 def test_one_vector_from_several_faces(toon_bundle, tmp_path, capsys):

@@ -15,6 +15,7 @@ from editgan.toonfaces import (
     edit_target,
     edited_parts,
     render,
+    repaint_precision,
     sample_expression,
     sample_identity,
     sample_params,
@@ -190,22 +191,64 @@ def test_bad_sizes(size):
         render(sample_params(0), size)
 
 
-def test_edit_target_replaces_only_edited_parts():
+def _smile_edit() -> tuple[ToonParams, ToonParams, np.ndarray, np.ndarray]:
+    """A mouth edit and the renderer's labels before and after it at 128 px."""
     before = edit_params(sample_params(6), smile=-0.5, mouth_open=0.0)
     after = edit_params(before, smile=1.0, mouth_open=0.6)
-    _, predicted = render(before, 128)
-    predicted = predicted.copy()
-    predicted[:10, :10] = TOONFACES_LABELS.index("hair")  # a prediction error outside the edit
-    target, region = edit_target(predicted, before, after)
-    _, truth = render(after, 128)
-    assert np.array_equal(target[region], truth[region])
-    assert np.array_equal(target[~region], predicted[~region])
-    assert target[0, 0] == TOONFACES_LABELS.index("hair")
-    mouth = TOONFACES_LABELS.indices(["upper_lip", "lower_lip", "teeth", "mouth_interior"])
-    assert np.array_equal(np.isin(target, mouth), np.isin(truth, mouth))
-    assert edited_parts(before, after) == ("upper_lip", "lower_lip", "mouth_interior", "teeth")
-    assert 0 < region.mean() < 0.05
+    return before, after, render(before, 128)[1], render(after, 128)[1]
+
+
+def test_edit_target_on_the_renderers_labels_is_the_edited_render():
+    before, after, labels_before, labels_after = _smile_edit()
+    target, repainted = edit_target(labels_before, before, after)
+    assert target.dtype == np.int64 and np.array_equal(target, labels_after)
+    assert np.array_equal(repainted, labels_before != labels_after) and 0 < repainted.mean() < 0.05
+    assert repaint_precision(labels_before, target, labels_before, labels_after) == 1.0
+
+
+def test_edit_target_repaints_only_what_the_renderer_changes():
+    before, after, labels_before, labels_after = _smile_edit()
+    changed = labels_before != labels_after
+    predicted = np.roll(labels_before, (2, -3), axis=(0, 1)).astype(np.uint8)  # the mouth a few pixels off
+    predicted[:10, :10] = TOONFACES_LABELS.index("hair")  # and an error away from the edit
+    target, repainted = edit_target(predicted, before, after)
+    assert np.array_equal(target[changed], labels_after[changed])
+    assert np.array_equal(target[~changed], predicted[~changed])
+    assert np.array_equal(repainted, target != predicted) and repainted.any() and not repainted[~changed].any()
+    assert repaint_precision(predicted, target, labels_before, labels_after) == 1.0
     with pytest.raises(InputError, match="square"):
         edit_target(predicted[:, :100], before, after)
     with pytest.raises(InputError, match="outside scheme"):
         edit_target(np.full((64, 64), 99), before, after)
+
+
+def test_shortening_hair_the_prediction_already_shows_short_adds_none():
+    p = sample_params(0)
+    before, after = edit_params(p, hair_length=1.0), edit_params(p, hair_length=0.6)
+    _, predicted = render(edit_params(p, hair_length=0.0), 128)  # the embedding made a bob of the long hair
+    target, _ = edit_target(predicted, before, after)
+    hair = TOONFACES_LABELS.index("hair")
+    assert not (target == hair)[predicted != hair].any()
+    assert (render(after, 128)[1] == hair)[predicted != hair].sum() > 100  # what pasting render(after) would add
+
+
+@pytest.mark.parametrize("name, value", [("face_width", 1.0), ("head_scale", 0.92), ("head_x", 0.06)])
+def test_a_whole_face_edit_repaints_the_changed_pixels_not_the_image(name, value):
+    before = sample_params(3)
+    after = edit_params(before, **{name: value})
+    assert edited_parts(before, after) == TOONFACES_LABELS.names  # Eq. 1's r over these parts: every pixel
+    labels_before, labels_after = render(before, 128)[1], render(after, 128)[1]
+    _, repainted = edit_target(labels_before, before, after)
+    assert np.array_equal(repainted, labels_before != labels_after) and 0 < repainted.mean() < 0.2
+
+
+def test_repaint_precision_on_hand_made_maps():
+    before = np.array([[0, 0, 1], [0, 1, 1], [2, 2, 2]])
+    after = np.array([[0, 1, 1], [0, 1, 1], [2, 2, 0]])  # the renderer relabels (0, 1) and (2, 2)
+    predicted = np.array([[0, 0, 0], [0, 0, 1], [2, 2, 2]])
+    target = np.array([[0, 1, 1], [0, 0, 1], [2, 2, 0]])  # repaints (0, 1), (2, 2) and the correction (0, 2)
+    assert repaint_precision(predicted, target, before, after) == pytest.approx(2 / 3)
+    assert repaint_precision(predicted, after, before, after) == pytest.approx(2 / 4)  # pasting render(after)
+    assert np.isnan(repaint_precision(predicted, predicted, before, after))
+    with pytest.raises(InputError, match="one shape"):
+        repaint_precision(predicted, target[:2], before, after)

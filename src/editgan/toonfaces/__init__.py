@@ -3,14 +3,15 @@ the core (`plugin.register`; the core never imports this package).
 
 `render(sample_params(seed))` gives an anti-aliased RGB image and its part-label map (labels in
 TOONFACES_LABELS); `edit_params` changes expression or identity and `edit_target` builds the
-label map a user would paint for that edit. The measuring networks score images: expression
-attributes (`attribute_scores`, `is_smiling`), identity (`identity_similarity`, `same_identity`)
-and set distances (`fd_toon`, `kd_toon` on `toon_features`).
+label map a user would paint for that edit (`repaint_precision`: how much of it the renderer
+changes). The measuring networks score images: expression attributes (`attribute_scores`,
+`is_smiling`), identity (`identity_similarity`, `same_identity`) and set distances (`fd_toon`,
+`kd_toon` on `toon_features`).
 """
 
 from editgan.toonfaces.attributes import attribute_scores, is_smiling
 from editgan.toonfaces.distances import fd_toon, kd_toon
-from editgan.toonfaces.edits import PARAM_PARTS, changed_params, edit_target, edited_parts
+from editgan.toonfaces.edits import PARAM_PARTS, changed_params, edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.params import (
     EXPRESSION_PARAMS,
     HAIR_STYLES,
@@ -48,6 +49,7 @@ __all__ = [
     "is_smiling",
     "kd_toon",
     "render",
+    "repaint_precision",
     "same_identity",
     "sample_expression",
     "sample_identity",

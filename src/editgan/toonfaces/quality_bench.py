@@ -235,16 +235,18 @@ class Truth:
 
 
 def learn_vector(bench: Bench, wplus: torch.Tensor, before, after, name: str) -> tuple[torch.Tensor, list[int]]:
-    """EditGAN: paint the renderer's target for before -> after on the segmentation of the embedded
-    annotation face and learn δw+ (cached) -> (vector [num_ws, w_dim], part indices)."""
+    """EditGAN: carry the renderer's change for before -> after onto the segmentation of the embedded
+    annotation face and learn δw+ inside the repainted pixels (cached) -> (vector [num_ws, w_dim],
+    part indices)."""
     ed, s = bench.ed, bench.settings
     labels = ed.segment(wplus)[0].numpy()
-    target, _ = edit_target(labels, before, after)
+    target, painted = edit_target(labels, before, after)
     parts = ed.part_indices(list(edited_parts(before, after)))
-    key = fingerprint(bench.bundle_key, wplus, target, parts, s.edit_steps)
+    key = fingerprint(bench.bundle_key, wplus, target, painted, parts, s.edit_steps)
 
     def compute():
-        result, _ = ed.edit(wplus, torch.from_numpy(target), parts, name=name, steps=s.edit_steps)
+        result, _ = ed.edit(wplus, torch.from_numpy(target), parts, name=name, steps=s.edit_steps,
+                            region="painted", painted=torch.from_numpy(painted))
         return {"delta": result.delta[0]}
 
     return bench.cache.get(f"vector-{name}", key, compute)["delta"], parts

@@ -4,10 +4,11 @@ For an edit (e.g. smile: the renderer's `smile` parameter set to 1), the learnin
 test-split face among indices [0, LEARNING_FACES) whose parameter has at least half of its range to
 go in the edit's direction. It is rendered at the bundle's resolution, embedded into W+, segmented
 by the bundle's segmenter; the target y_edited is that predicted segmentation with the renderer's
-labels of the edited face painted inside the edited parts (`edit_target`), Q_edit the parts the
+change carried onto it (`edit_target`: only the pixels the edit relabels are repainted), the region
+r those repainted pixels grown by the settings' buffer (region="painted"), Q_edit the parts the
 changed parameter may touch (`edited_parts`). The vector is the learned δw+ (Sec. 3.3, 100 steps).
-Its metadata records how it was learned and how far the attribute network moved on the learning
-face, the reference for the transfer benchmark (bench/editing.py).
+Its metadata records how it was learned, the target's `repaint_precision` and how far the attribute
+network moved on the learning face, the reference for the transfer benchmark (bench/editing.py).
 
 Beyond the paper, `faces=k` learns ONE vector from the first k learning faces' edits at once (the
 batch mean of Eq. 5), which averages out what a single face's embedding and segmentation errors put
@@ -26,16 +27,17 @@ from editgan.edit.vectors import EditingVector
 from editgan.errors import InputError
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
-from editgan.toonfaces.edits import edit_target, edited_parts
+from editgan.toonfaces.edits import edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.params import SPECS, ToonParams, edit_params, sample_params
 from editgan.toonfaces.render import render
 
 LEARNING_FACES = 100  # test indices [0, 100) are reserved for learning; the benchmark uses others
-METHOD = ("one held-out toonfaces render; target = the renderer's edited parameters painted onto the "
-          "predicted segmentation of its embedding (edit_target), Q_edit = edited_parts")
+METHOD = ("one held-out toonfaces render; target = the predicted segmentation of its embedding with the "
+          "renderer's change carried onto it (edit_target), region = the repainted pixels + buffer, "
+          "Q_edit = edited_parts")
 METHOD_SHARED = ("{n} held-out toonfaces renders, one vector for all (the batch mean of Eq. 5); each target = the "
-                 "renderer's edited parameters painted onto the predicted segmentation of its embedding "
-                 "(edit_target), Q_edit = the union of their edited_parts")
+                 "predicted segmentation of its embedding with the renderer's change carried onto it "
+                 "(edit_target), region = its repainted pixels + buffer, Q_edit = the union of their edited_parts")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
     """Learn `edit` with `editor` (a toonfaces bundle's Editor) from its first `faces` learning faces:
     one face is the paper's recipe, more learn ONE vector from all their edits (`Editor.edit` on the
     batch; beyond the paper). Returns the vector (not saved) with default scale 1, its provenance and
-    the learning faces' mean attribute change in `created`."""
+    the learning faces' mean attribute change in `created`; the region is each target's repainted
+    pixels grown by the settings' buffer."""
     indices = learning_faces(edit, faces)
     befores = [sample_params(split_seed("test", i)) for i in indices]
     afters = [edit_params(p, **{edit.param: edit.value}) for p in befores]
@@ -96,10 +99,13 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
     bundle = editor.bundle
     embedded = editor.embed(images, steps=embed_steps)
     labels = editor.segmentation(embedded.wplus)[1].labels.cpu().numpy()  # the ensemble's: edits optimise it
-    targets = [edit_target(labels[k], befores[k], afters[k])[0] for k in range(len(indices))]
+    targets, painted = (np.stack(m) for m in zip(*map(edit_target, labels, befores, afters)))
+    grid = labels.shape[-1]  # the segmenter's label map, which may differ from the image size
+    precision = [repaint_precision(y, t, render(b, grid)[1], render(a, grid)[1])
+                 for y, t, b, a in zip(labels, targets, befores, afters)]
     parts = list(dict.fromkeys(p for b, a in zip(befores, afters) for p in edited_parts(b, a)))
-    result, vector = editor.edit(embedded.wplus, torch.from_numpy(np.stack(targets)), parts, name=edit.name,
-                                 steps=edit_steps, progress=progress)
+    result, vector = editor.edit(embedded.wplus, torch.from_numpy(targets), parts, name=edit.name, steps=edit_steps,
+                                 region="painted", painted=torch.from_numpy(painted), progress=progress)
     n = len(indices)
     scores = attribute_scores(torch.cat([result.image_before, result.image_after]).clamp(-1, 1))[edit.attribute]
     before_score, after_score = float(scores[:n].mean()), float(scores[n:].mean())
@@ -108,7 +114,8 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
         test_index=indices[0], test_indices=indices, seed=split_seed("test", indices[0]),
         change={edit.param: [getattr(befores[0], edit.param), edit.value]}, embed_steps=embed_steps,
         embed_init="encoder" if editor.encoder is not None else "w_avg",
-        embed_loss=float(embedded.best_loss.mean()), attribute=edit.attribute, direction=edit.sign,
+        embed_loss=float(embedded.best_loss.mean()), repaint_precision=precision,
+        repainted_pixels=[int(m.sum()) for m in painted], attribute=edit.attribute, direction=edit.sign,
         attribute_before=before_score, attribute_after=after_score, attribute_change=after_score - before_score)
     vector.created["bundle"] = bundle.path.name  # portable: the vectors ship inside the bundle
     return vector

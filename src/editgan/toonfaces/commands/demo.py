@@ -3,8 +3,9 @@
 With the packaged toonfaces bundle it runs the three EditGAN modes on a held-out rendered face:
 embed it into W+ (encoder + optimisation) and segment it; apply two of the bundle's learned editing
 vectors (close_eyes, raise_eyebrows) alone and combined, in real time; paint the "smile" target mask
-(the renderer's ground truth painted onto the predicted segmentation) and learn that edit by
-segmentation-conditioned optimisation, then apply the new vector at several scales. The toonfaces
+(the renderer's change carried onto the predicted segmentation) and learn that edit by
+segmentation-conditioned optimisation inside the repainted pixels, then apply the new vector at
+several scales. The toonfaces
 attribute network scores every result; images and a side-by-side figure with the masks go to --out.
 Without a packaged bundle it runs a clearly labelled stand-in on a small randomly initialised generator.
 """
@@ -92,10 +93,11 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
         print(f"   {' + '.join(names)}: {moves} ({(t1 - t0) * 1000:.0f} ms; refined {t2 - t1:.1f} s)")
 
     smiling = edit_params(before, smile=0.9)
-    target, _ = edit_target(labels, before, smiling)
+    target, painted = edit_target(labels, before, smiling)
     t0 = time.perf_counter()
     parts = edited_parts(before, smiling)
-    result, vector = ed.edit(wplus, torch.from_numpy(target), parts, name="smile_demo", steps=edit_steps)
+    result, vector = ed.edit(wplus, torch.from_numpy(target), parts, name="smile_demo", steps=edit_steps,
+                             region="painted", painted=torch.from_numpy(painted))
     print(f"3. optimisation edit from the painted smile mask: {edit_steps} steps in {time.perf_counter() - t0:.1f} s "
           f"on parts {', '.join(vector.parts)} (best step {result.best_step}); the new vector by scale:")
     by_scale = torch.cat([ed.apply(wplus, {vector: s})[1] for s in SCALES])
