@@ -97,7 +97,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
     size = editor.generator.config.resolution
     images = torch.stack([image_to_tensor(render(p, size)[0]) for p in befores]).to(editor.device)
     bundle = editor.bundle
-    embedded = editor.embed(images, steps=embed_steps)
+    embedded = editor.embed(images, steps=embed_steps, tune=False)  # vectors are learned in G itself
     labels = editor.segmentation(embedded.wplus)[1].labels.cpu().numpy()  # the ensemble's: edits optimise it
     targets, painted = (np.stack(m) for m in zip(*map(edit_target, labels, befores, afters)))
     grid = labels.shape[-1]  # the segmenter's label map, which may differ from the image size
