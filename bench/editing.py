@@ -19,6 +19,9 @@ Per vector (the bundle's library; learned by `editgan bundle learn-vectors`), ap
   segmentation (`edit_target`, as when learning; its `repaint_precision` recorded), r = the repainted
   pixels + 5 px, 100 steps; IoU inside r between the segmentation of the result and y_edited (mean
   over the labels present there). The vector's own targets' precision comes from its `created`.
+With --tune-steps T every face is also tuned to its render (pivotal tuning from its cached pivot, the
+"faithful" preset's other fields; tunings cached beside the latents) and every vector measured again
+with each face's G': transfer and outside change on tuned against untuned faces.
 A figure (--grid) shows the vectors on the first four test faces.
 Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (and
 the image alone); a
@@ -28,6 +31,7 @@ shape, and on the bundle itself.
 
     OMP_NUM_THREADS=1 python bench/editing.py --bundle toonfaces            # writes bench/results/editing.json
     python bench/editing.py --n 4 --refine-n 1 --opt-n 1 --speed-repeats 2  # smoke run
+    OMP_NUM_THREADS=1 python bench/editing.py --n 30 --tune-steps 200 --out bench/results/editing-tuned.json
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ import editgan
 from editgan.edit.optimize import learn_edit, refine
 from editgan.edit.region import edit_region
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
+from editgan.inversion.pivotal import tune
+from editgan.inversion.settings import FAITHFUL
 from editgan.io.images import make_grid, save_png, to_uint8
-from editgan.io.latents import load_wplus, save_wplus
+from editgan.io.latents import load_tuning, load_wplus, save_wplus
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
@@ -71,17 +77,41 @@ def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int =
     cfg, size = editor.generator.config, editor.generator.config.resolution
     b = editor.bundle
     networks = [b.path / f"{n}.safetensors" for n in ("generator", "encoder") if b.has(n)]
-    cache = cache / fingerprint(*networks, steps, b.embedding_lr(), b.perceptual())
+    settings = editor.embed_settings(steps=steps, tune_steps=0)
+    cache = cache / fingerprint(*networks, settings.to_json())
     path = {s: cache / f"{s}.wplus.safetensors" for s in seeds}
     missing = [s for s in seeds if not path[s].is_file()]
     for i in range(0, len(missing), batch):
         chunk = missing[i:i + batch]
         images = torch.stack([image_to_tensor(render(sample_params(s), size)[0]) for s in chunk])
-        result = editor.embed(images, steps=steps)
+        result = editor.embed(images, settings=settings)
         for s, w in zip(chunk, result.wplus):
             save_wplus(path[s], w)
         print(f"  embedded {i + len(chunk)}/{len(missing)} test faces", flush=True)
     return torch.cat([load_wplus(path[s], cfg.num_ws, cfg.w_dim) for s in seeds])
+
+
+def test_tunings(editor, seeds: list[int], W: torch.Tensor, steps: int, cache: Path) -> list:
+    """One pivotal tuning per test face at its cached pivot W[i] (`editgan.inversion.pivotal`, the
+    "faithful" preset's fields with `steps`), cached beside the latents as <seed>.tuned<steps>.wplus.safetensors."""
+    size = editor.generator.config.resolution
+    b = editor.bundle
+    networks = [b.path / f"{n}.safetensors" for n in ("generator", "encoder") if b.has(n)]
+    settings = FAITHFUL.replace(tune_steps=steps, perceptual=b.perceptual())
+    folder = cache / fingerprint(*networks, W, settings.to_json())
+    tunings = []
+    for i, s in enumerate(seeds):
+        path = folder / f"{s}.tuned{steps}.wplus.safetensors"
+        if not path.is_file():
+            image = image_to_tensor(render(sample_params(s), size)[0])[None]
+            tuning = tune(editor.generator, image, W[i:i + 1], steps=steps, lr=settings.tune_lr, rank=settings.tune_rank,
+                          perceptual=settings.perceptual, locality_weight=settings.locality_weight,
+                          locality_step=settings.locality_step, locality_every=settings.locality_every,
+                          seed=settings.seed).tunings[0]
+            save_wplus(path, W[i:i + 1], tuning=tuning)
+            print(f"  tuned {i + 1}/{len(seeds)} test faces", flush=True)
+        tunings.append(load_tuning(path))
+    return tunings
 
 
 def outside_change(a: torch.Tensor, b: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -99,17 +129,20 @@ def iou_inside(pred: np.ndarray, target: np.ndarray, region: np.ndarray, k: int)
 
 # ---------------------------------------------------------------------------------------------- quality
 def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: int, opt_n: int,
-                   batch: int = 20) -> dict:
+                   batch: int = 20, tunings: list | None = None) -> dict:
+    """The vector's measures on the faces W (module docstring); with `tunings` (one per face) every face
+    is drawn, segmented, refined and edited with its own tuned generator G'."""
     edit = default_edit(vector.name)
     parts = editor.part_indices(list(vector.parts))
     learned = float(vector.created["attribute_change"])
     threshold = 0.5 * learned
     changes, preserve = [], []
     regions = []
-    for i in range(0, len(W), batch):
-        w = W[i:i + batch]
-        before, seg_before = editor.segmentation(w)
-        after, seg_after = editor.segmentation(w + vector.delta)
+    step = 1 if tunings else batch
+    for i in range(0, len(W), step):
+        w, view = W[i:i + step], editor.tuned(tunings[i]) if tunings else editor
+        before, seg_before = view.segmentation(w)
+        after, seg_after = view.segmentation(w + vector.delta)
         region = edit_region(seg_before.labels, seg_after.labels, parts, BUFFER)
         regions.append(region)
         scores = attribute_scores(torch.cat([before, after]).clamp(-1, 1))[edit.attribute]
@@ -124,8 +157,9 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
     refined_preserve, plain_subset = [], preserve[subset]
     t_refine = []
     for i in subset:
+        G = editor.tuned(tunings[i]).generator if tunings else editor.generator
         t0 = time.perf_counter()
-        result = refine(editor.generator, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30)
+        result = refine(G, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30)
         t_refine.append(time.perf_counter() - t0)
         refined_preserve.append(float(outside_change(result.image_after, result.image_before, regions[i:i + 1])[0]))
 
@@ -133,12 +167,13 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
     for i in range(opt_n):
         before_params = sample_params(seeds[i])
         after_params = edit_params(before_params, **{edit.param: edit.value})
-        labels = editor.segmentation(W[i:i + 1])[1].labels[0].numpy()  # the ensemble's, which edits optimise
+        view = editor.tuned(tunings[i]) if tunings else editor
+        labels = view.segmentation(W[i:i + 1])[1].labels[0].numpy()  # the ensemble's, which edits optimise
         target, painted = edit_target(labels, before_params, after_params)
         precision.append(repaint_precision(labels, target, render(before_params, len(labels))[1],
                                            render(after_params, len(labels))[1]))
         q = editor.part_indices(list(edited_parts(before_params, after_params)))
-        result = learn_edit(editor.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q,
+        result = learn_edit(view.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q,
                             region="painted", painted=torch.from_numpy(painted)[None])
         ious.append(iou_inside(result.labels_after[0].numpy(), target, result.region[0, 0].numpy(),
                                editor.segmenter.config.num_classes))
@@ -234,6 +269,13 @@ def table(results: dict) -> str:
             f"n/a: learning face moved the wrong way ({100 * r['moved_intended_way']:.0f}% moved the intended way)"
         rows.append(f"| {name} | {rate} | {r['median_change']:+.3f} "
                     f"({r['learning_change']:+.3f}) | {r['preservation']:.4f} | {subset} | {iou} |")
+    if "tuned" in results:
+        rows += ["", f"| vector | success untuned → tuned ({results['tuned']['tune_steps']} tuning steps) | "
+                     "outside change untuned → tuned (target ≤ 0.02) |", "| --- | --- | --- |"]
+        for name, r in results["tuned"]["vectors"].items():
+            u = results["vectors"][name]
+            rate = (lambda x: f"{100 * x['success_rate']:.0f}%" if x["success_rate"] is not None else "n/a")
+            rows.append(f"| {name} | {rate(u)} → {rate(r)} | {u['preservation']:.4f} → {r['preservation']:.4f} |")
     rows += ["", "| speed config | apply (image + seg.) | image only | 100-step optimisation | 30-step refinement |",
              "| --- | --- | --- | --- | --- |"]
     for name, s in results["speed"].items():
@@ -250,6 +292,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100, help="held-out test faces for transfer")
     ap.add_argument("--start", type=int, default=100, help="first test-split index")
     ap.add_argument("--embed-steps", type=int, default=150)
+    ap.add_argument("--tune-steps", type=int, default=0,
+                    help="also measure every vector on the same faces tuned to their renders (pivotal tuning)")
     ap.add_argument("--cache", default="outputs/bench_editing/latents")
     ap.add_argument("--refine-n", type=int, default=10, help="faces refined (30 steps) per vector")
     ap.add_argument("--opt-n", type=int, default=3, help="optimisation edits per vector")
@@ -278,6 +322,15 @@ def main() -> None:
                                                   args.opt_n)
         print(f"{name}: success {results['vectors'][name]['success_rate']} ({time.perf_counter() - t0:.0f} s)",
               flush=True)
+    if args.tune_steps:
+        tunings = test_tunings(editor, seeds, W, args.tune_steps, Path(args.cache))
+        results["tuned"] = {"tune_steps": args.tune_steps, "vectors": {}}
+        for name in names:
+            results["tuned"]["vectors"][name] = measure_vector(editor, editor.library.get(name), seeds, W,
+                                                               args.refine_n, args.opt_n, tunings=tunings)
+            r, u = results["tuned"]["vectors"][name], results["vectors"][name]
+            print(f"{name} on tuned faces: success {r['success_rate']} (untuned {u['success_rate']}), outside "
+                  f"{r['preservation']:.4f} (untuned {u['preservation']:.4f})", flush=True)
     grid = vector_grid(editor, names, W, Path(args.grid))
     print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
     G, seg = random_networks(editor, args.speed_res)

@@ -34,6 +34,7 @@ import torch
 from editgan.bundle import open_bundle
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.inversion.optimize import embed, encode
+from editgan.inversion.settings import embed_settings
 from editgan.io.images import from_uint8, make_grid, save_png, to_uint8
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.config import GeneratorConfig
@@ -128,7 +129,7 @@ def main() -> None:
     bundle = open_bundle(args.bundle)
     G, seg = bundle.generator(), bundle.segmenter()[0]
     res = G.config.resolution
-    lr = args.lr if args.lr is not None else bundle.embedding_lr()
+    lr = args.lr if args.lr is not None else embed_settings(bundle.embedding).lr
     distances = args.perceptual or [bundle.perceptual()]
     _, images, labels = render_split("test", args.n, res, start=args.start)
     targets = from_uint8(images)

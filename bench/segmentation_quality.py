@@ -49,7 +49,7 @@ def embed_all(editor: Editor, images: np.ndarray, steps: int, batch: int = 8) ->
     -> w+ [N, num_ws, w_dim]."""
     out = []
     for i in range(0, len(images), batch):
-        out.append(editor.embed(from_uint8(images[i:i + batch]), steps=steps).wplus)
+        out.append(editor.embed(from_uint8(images[i:i + batch]), steps=steps, tune=False).wplus)
         print(f"  embedded {min(i + batch, len(images))}/{len(images)}", flush=True)
     return torch.cat(out)
 
@@ -107,7 +107,7 @@ def main() -> None:
         ap.error(f"--install {args.install} is not one of --ks {args.ks}")
     editor = load(args.bundle)
     bundle, G = editor.bundle, editor.generator
-    res, perceptual = G.config.resolution, editor.embedding_options()["perceptual"]
+    res, perceptual = G.config.resolution, editor.embed_settings().perceptual
     config = SegmenterConfig.for_generator(G.config, TOONFACES_LABELS.num_classes, num_members=args.members)
     if tuple(config.out_size) != (res, res):
         raise SystemExit(f"the segmenter labels {config.out_size}, the renderer draws {res}x{res} labels")

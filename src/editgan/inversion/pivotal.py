@@ -8,7 +8,8 @@ starting at zero so that G' = G at step 0), minimise with Adam
     L = L2(G'(w_p), x) + D(G'(w_p), x)                          reconstruction (PTI: lambda 1 and 1)
         + locality_weight * (L2 + D)(G'(w_r), G(w_r))           locality (PTI's regulariser)
 
-where D is the perceptual distance (the bundle's), L2 the mean squared error on [-1, 1], and w_r a
+with the locality term on every `locality_every`-th step only (PTI's interval; it doubles a step's
+cost), where D is the perceptual distance (the bundle's), L2 the mean squared error on [-1, 1], and w_r a
 fresh latent each step between the pivot and a random sample: w_r = w_p + locality_step (w_z - w_p),
 w_z the broadcast mapping of z ~ N(0, I). PTI moves a fixed distance (alpha = 30) along that
 direction in its W; a fraction of the way is the scale-free form for any generator. The generator's
@@ -63,7 +64,7 @@ def _locality_latent(G: Generator, pivot: torch.Tensor, step: float, rng: torch.
 
 @torch.enable_grad()
 def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: int, lr: float, rank: int,
-             perceptual: str, locality_weight: float, locality_step: float, seed: int = 0,
+             perceptual: str, locality_weight: float, locality_step: float, locality_every: int = 1, seed: int = 0,
              digest: str | None = None, progress: ProgressFn | None = None) -> tuple[Tuning, torch.Tensor, list]:
     """Tune G for one image [1, 3, H, W] at its pivot w+ [1, num_ws, w_dim] (module docstring) ->
     (the Tuning, G'(pivot) [1, 3, H, W], per-step loss dicts)."""
@@ -87,7 +88,7 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         d = distance(recon, image).mean()
         loss = l2 + d
         local = torch.zeros(())
-        if locality_weight > 0:
+        if locality_weight > 0 and step % locality_every == 0:
             w_r = _locality_latent(G, pivot, locality_step, rng)
             with torch.no_grad():
                 reference = synthesis(w_r, noise_mode="const")
@@ -105,20 +106,22 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         recon = render(pivot)
     kept = {n: (b.detach().clone(), a.detach().clone()) for n, (b, a) in factors.items()}
     info = {"steps": steps, "lr": lr, "rank": rank, "perceptual": perceptual, "locality_weight": locality_weight,
-            "locality_step": locality_step, "seed": seed, "seconds": time.perf_counter() - t0}
+            "locality_step": locality_step, "locality_every": locality_every, "seed": seed,
+            "seconds": time.perf_counter() - t0}
     return Tuning(kept, digest or generator_digest(G), info), recon, losses
 
 
 def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-3,
-         rank: int = 4, perceptual: str = "msssim_l1", locality_weight: float = 0.1, locality_step: float = 0.25,
-         seed: int = 0, progress: ProgressFn | None = None) -> TuneResult:
+         rank: int = 8, perceptual: str = "msssim_l1", locality_weight: float = 0.1, locality_step: float = 0.25,
+         locality_every: int = 1, seed: int = 0, progress: ProgressFn | None = None) -> TuneResult:
     """Tune G for each image [N, 3, H, W] in [-1, 1] at its pivot w+ [N, num_ws, w_dim]; G itself is
     never changed. progress(step, losses) after every update of every image (step counts on across
     images: image i's update s is step i * steps + s)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"tuning steps must be a non-negative integer, got {steps!r}")
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise InputError(f"tuning rank must be a positive integer, got {rank!r}")
+    for name, value in (("rank", rank), ("locality_every", locality_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"tuning {name} must be a positive integer, got {value!r}")
     h, w = G.config.image_size
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w):
         raise InputError(f"images must be [N, 3, {h}, {w}] for this generator, got {list(images.shape)}")
@@ -131,7 +134,8 @@ def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int
         report = None if progress is None else (lambda s, v, i=i: progress(i * steps + s, v))
         tuning, recon, losses = tune_one(
             G, images[i:i + 1].float(), pivots[i:i + 1], steps=steps, lr=lr, rank=rank, perceptual=perceptual,
-            locality_weight=locality_weight, locality_step=locality_step, seed=seed + i, digest=digest,
+            locality_weight=locality_weight, locality_step=locality_step, locality_every=locality_every,
+            seed=seed + i, digest=digest,
             progress=report)
         tunings.append(tuning)
         recons.append(recon)

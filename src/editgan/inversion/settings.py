@@ -45,7 +45,8 @@ class EmbedSettings(PresetSettings):
     Pivotal tuning (`editgan.inversion.pivotal.tune`): tune_steps (Adam updates; 0: no tuning),
     tune_lr, tune_rank (rank of each synthesis weight's low-rank delta), locality_weight (weight of
     the term keeping G' equal to G on latents around the pivot; 0: off), locality_step (where those
-    latents lie: that fraction of the way from the pivot to a random sample, in (0, 1]).
+    latents lie: that fraction of the way from the pivot to a random sample, in (0, 1]),
+    locality_every (the term is evaluated on every n-th step).
     """
 
     steps: int = 500
@@ -63,14 +64,15 @@ class EmbedSettings(PresetSettings):
     use_encoder: bool = True
     seed: int = 0
     tune_steps: int = 0
-    tune_lr: float = 3e-3
+    tune_lr: float = 1e-2
     tune_rank: int = 8
     locality_weight: float = 0.1
     locality_step: float = 0.25
+    locality_every: int = 4
     kind: ClassVar[str] = "embedding settings"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "lookahead_k", "tune_steps", "tune_rank", "seed"):
+        for name in ("steps", "lookahead_k", "tune_steps", "tune_rank", "seed", "locality_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEPS:
                 raise ConfigError(f"{name} must be an integer in [0, {MAX_STEPS}], got {value!r}")
@@ -82,8 +84,8 @@ class EmbedSettings(PresetSettings):
         for name in ("lr", "tune_lr"):
             if getattr(self, name) == 0:
                 raise ConfigError(f"{name} must be positive")
-        if self.tune_steps and not self.tune_rank:
-            raise ConfigError("tune_rank must be positive when tuning")
+        if self.tune_steps and not (self.tune_rank and self.locality_every):
+            raise ConfigError("tune_rank and locality_every must be positive when tuning")
         if not 0 < self.locality_step <= 1:
             raise ConfigError(f"locality_step must lie in (0, 1], got {self.locality_step!r}")
         for name in ("optimize_noise", "use_encoder"):
@@ -105,14 +107,14 @@ class EmbedSettings(PresetSettings):
         """The keyword options of `editgan.inversion.optimize.embed` (all but steps, perceptual,
         use_encoder and the tuning fields)."""
         skip = {"steps", "perceptual", "use_encoder", "tune_steps", "tune_lr", "tune_rank", "locality_weight",
-                "locality_step"}
+                "locality_step", "locality_every"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
 PAPER = EmbedSettings()
 RELEASE = EmbedSettings(steps=99, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
                         consistency_weight=1.0, keep="final")
-FAITHFUL = EmbedSettings(tune_steps=300)
+FAITHFUL = EmbedSettings(tune_steps=200)
 PRESETS = {"paper": PAPER, "release": RELEASE, "faithful": FAITHFUL}
 
 

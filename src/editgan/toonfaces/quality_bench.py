@@ -146,15 +146,15 @@ class Bench:
     def embed(self, name: str, images: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
         """{"wplus", "reconstruction"} for images [N, 3, S, S], cached on everything they depend on."""
         b = self.ed.bundle
-        lr, perceptual = b.embedding_lr(), b.perceptual()
+        settings = self.ed.embed_settings(steps=steps, tune_steps=0)
         encoder = [b.path / "encoder.safetensors"] if b.has("encoder") else []
-        key = fingerprint(self.bundle_key, images, steps, lr, perceptual, *encoder)
+        key = fingerprint(self.bundle_key, images, settings.to_json(), *encoder)
 
         def compute():
             t0, out = time.perf_counter(), {"wplus": [], "reconstruction": []}
             for i in range(0, len(images), CHUNK):
                 batch = images[i:i + CHUNK]
-                r = self.ed.embed(batch, steps=steps)
+                r = self.ed.embed(batch, settings=settings)
                 out["wplus"].append(r.wplus)
                 out["reconstruction"].append(r.reconstruction)
             self.log(f"embedded {len(images)} {name} faces ({steps} steps) in {time.perf_counter() - t0:.0f} s")

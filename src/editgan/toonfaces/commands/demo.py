@@ -1,7 +1,8 @@
 """`editgan demo`: the main job on the default bundle.
 
 With the packaged toonfaces bundle it runs the three EditGAN modes on a held-out rendered face:
-embed it into W+ (encoder + optimisation) and segment it; apply two of the bundle's learned editing
+embed it into W+ (encoder + optimisation), tune the generator to it (pivotal tuning, so the
+reconstruction keeps the face's own haircut and details) and segment it; apply two of the bundle's learned editing
 vectors (close_eyes, raise_eyebrows) alone and combined, in real time; paint the "smile" target mask
 (the renderer's change carried onto the predicted segmentation) and learn that edit by
 segmentation-conditioned optimisation inside the repainted pixels, then apply the new vector at
@@ -23,6 +24,7 @@ from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
 from editgan.editor import load
 from editgan.errors import InputError
+from editgan.inversion.settings import FAITHFUL
 from editgan.io.figures import make_figure
 from editgan.io.images import save_png, to_uint8
 from editgan.nn.config import GeneratorConfig
@@ -61,7 +63,7 @@ def run_stand_in(out: Path, seed: int) -> None:
 
 
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
-                  refine_steps: int = 30) -> None:
+                  refine_steps: int = 30, tune_steps: int = FAITHFUL.tune_steps) -> None:
     ed = load(bundle)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))
@@ -69,12 +71,15 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
     print(f"bundle: {ed.bundle.path} ({size}px); held-out test face {face}")
 
     t0 = time.perf_counter()
-    embedded = ed.embed(image, steps=embed_steps)
-    wplus, recon = embedded.wplus, embedded.reconstruction
+    embedded = ed.embed(image, steps=embed_steps, tune_steps=tune_steps)
+    recon = embedded.reconstruction
+    pivot = embedded.pivot_reconstruction if embedded.tunings else recon
     init = "encoder E(x)" if ed.encoder is not None else "w_avg"
-    print(f"1. embedded into W+ in {time.perf_counter() - t0:.1f} s (from {init}, {embed_steps} steps, "
-          f"final loss {float(embedded.best_loss[0]):.4f})")
-    labels = ed.segment(wplus)[0].numpy()
+    print(f"1. embedded in {time.perf_counter() - t0:.1f} s (from {init}, {embed_steps} W+ steps, "
+          f"{tune_steps} tuning steps): {embedded.fidelity[0].describe()}"
+          + (f"; W+ alone {embedded.pivot_fidelity[0].describe()}" if embedded.tunings else ""))
+    latent = embedded  # apply / edit / segment draw a tuned embedding with its own generator
+    labels = ed.segment(latent)[0].numpy()
 
     print(f"2. applying learned vectors from the library ({ed.library.directory}), then with "
           f"{refine_steps} refinement steps:")
@@ -82,9 +87,9 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
     for names in [(n,) for n in DEMO_VECTORS] + [DEMO_VECTORS]:
         scales = {n: ed.library.get(n).default_scale for n in names}
         t0 = time.perf_counter()
-        applied[names] = ed.apply(wplus, scales)[1]
+        applied[names] = ed.apply(latent, scales)[1]
         t1 = time.perf_counter()
-        refined[names] = ed.apply(wplus, scales, refine_steps=refine_steps)[1]
+        refined[names] = ed.apply(latent, scales, refine_steps=refine_steps)[1]
         t2 = time.perf_counter()
         attributes = [default_edit(n).attribute for n in names]
         scores = attribute_scores(torch.cat([recon, applied[names], refined[names]]).clamp(-1, 1))
@@ -96,24 +101,26 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
     target, painted = edit_target(labels, before, smiling)
     t0 = time.perf_counter()
     parts = edited_parts(before, smiling)
-    result, vector = ed.edit(wplus, torch.from_numpy(target), parts, name="smile_demo", steps=edit_steps,
+    result, vector = ed.edit(latent, torch.from_numpy(target), parts, name="smile_demo", steps=edit_steps,
                              region="painted", painted=torch.from_numpy(painted))
     print(f"3. optimisation edit from the painted smile mask: {edit_steps} steps in {time.perf_counter() - t0:.1f} s "
           f"on parts {', '.join(vector.parts)} (best step {result.best_step}); the new vector by scale:")
-    by_scale = torch.cat([ed.apply(wplus, {vector: s})[1] for s in SCALES])
+    by_scale = torch.cat([ed.apply(latent, {vector: s})[1] for s in SCALES])
     for s, v in zip(SCALES, attribute_scores(by_scale.clamp(-1, 1))["smile"].tolist()):
         print(f"   scale {s:+.1f}: smile {v:+.2f}")
 
     vector_row = [to_uint8(image)[0], to_uint8(recon)[0], palette[labels]] + [to_uint8(x)[0] for x in applied.values()]
-    refined_row = [None] * 3 + [to_uint8(x)[0] for x in refined.values()]
+    refined_row = [to_uint8(pivot)[0], None, None] + [to_uint8(x)[0] for x in refined.values()]
     edit_row = [palette[target], to_uint8(result.image_after)[0], palette[result.labels_after[0].numpy()]]
     shown = [0, 2, 4]  # of SCALES
     edit_row += [to_uint8(x[None])[0] for x in by_scale[shown]]
-    vector_captions = [f"input (test face {face})", "reconstruction", "segmentation"] + [" + ".join(n) for n in applied]
+    vector_captions = [f"input (test face {face})", "reconstruction" + (" (tuned)" if embedded.tunings else ""),
+                       "segmentation"] + [" + ".join(n) for n in applied]
+    refined_captions = ["W+ alone (untuned)" if embedded.tunings else None, None, None] + [None] * len(applied)
     edit_captions = ["painted smile mask", "optimisation result", "its segmentation"]
     edit_captions += [f"{vector.name}, scale {SCALES[i]:+g}" for i in shown]
     save_png(out / "figure.png", make_figure(vector_row + refined_row + edit_row, cols=len(vector_row),
-                                             captions=vector_captions + [None] * len(refined_row) + edit_captions,
+                                             captions=vector_captions + refined_captions + edit_captions,
                                              row_labels=["vectors", f"refined ({refine_steps} steps)", "learned edit"]))
     save_png(out / "before.png", to_uint8(recon)[0])
     for names in applied:
@@ -123,7 +130,8 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
     save_png(out / "smile_target_mask.png", palette[target])
     VectorLibrary(out / "vectors").add(vector, overwrite=True)
     print(f"wrote {out / 'figure.png'} -- top: input, reconstruction, segmentation, "
-          f"{', '.join('+'.join(n) for n in applied)}; middle: the same refined; bottom: painted smile mask, optimisation result, its "
+          f"{', '.join('+'.join(n) for n in applied)}; middle: the W+ reconstruction without tuning, then the "
+          f"vectors refined; bottom: painted smile mask, optimisation result, its "
           f"segmentation, the new vector at scales {SCALES[0]:+.1f}, {SCALES[2]:+.1f}, {SCALES[4]:+.1f}")
     print(f"     before/after images in {out}; the new vector in {out / 'vectors'}")
 
@@ -135,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bundle and not (bundle / "segmenter.json").is_file():
         raise InputError(f"the demo needs a toonfaces bundle with a segmenter; {bundle} has none")
     if (bundle / "segmenter.json").is_file():
-        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps)
+        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps, args.tune_steps)
     else:
         run_stand_in(out, args.seed)
     return 0
@@ -148,6 +156,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--face", type=int, default=DEMO_FACE, help="held-out toonface (test split index) to edit")
     p.add_argument("--embed-steps", type=int, default=300)
+    p.add_argument("--tune-steps", type=int, default=FAITHFUL.tune_steps, help="pivotal tuning steps (0: none)")
     p.add_argument("--edit-steps", type=int, default=100)
     p.add_argument("--refine-steps", type=int, default=30, help="self-supervised refinement after applying vectors")
     p.set_defaults(func=run)
