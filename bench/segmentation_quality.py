@@ -9,12 +9,20 @@ every K's segmenter, and per-part IoU (data-set counts, `editgan.eval.iou`) agai
 labels is reported, with the small parts (pupil, iris, teeth) averaged separately. The scores
 measure embedding and segmentation together, as EditGAN uses them on real images.
 
+With --tune-steps T every face (annotated and held-out) is also tuned to its render (pivotal tuning
+from its pivot, the "faithful" preset's other fields), the held-out faces are segmented from their own
+G' features, and each K's segmenter learns from the annotated faces' G' features (--train-on tuned,
+the default with tuning: the tuned reconstruction lines up with the annotation, its pivot does not)
+or from G's (--train-on untuned: the segmenter a bundle ships today).
+
 Outputs: a markdown table on stdout, JSON in bench/results/, a grid in reports/ (rows: test
 faces; columns: image, truth overlay, one prediction overlay per K). The bundle is left alone
 unless --install K writes that K's segmenter into it.
 
     python bench/segmentation_quality.py --bundle toonfaces                      # full run
     python bench/segmentation_quality.py --bundle B --ks 4 8 --eval-n 20 --embed-steps 50 --max-steps 500
+    python bench/segmentation_quality.py --ks 16 --eval-n 40 --embed-steps 150 --tune-steps 200 --members 10 \
+        --max-steps 3000 --batch-pixels 1024 --class-balance 0.5 --json bench/results/segmentation-quality-tuned.json
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from editgan.cli.train_segmenter import ANNOTATION_LATENTS, install_segmenter
 from editgan.editor import Editor, load
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.files import save_tensors
+from editgan.inversion.pivotal import tune
+from editgan.inversion.settings import FAITHFUL
 from editgan.io.images import from_uint8, make_grid, save_png
 from editgan.io.segmentation_files import blend
 from editgan.io.segmenter_files import save_segmenter
@@ -54,9 +64,24 @@ def embed_all(editor: Editor, images: np.ndarray, steps: int, batch: int = 8) ->
     return torch.cat(out)
 
 
+def tune_all(editor: Editor, images: np.ndarray, wplus: torch.Tensor, steps: int) -> list:
+    """Each face's tuned generator G' (pivotal tuning of uint8 images [N, H, W, 3] at their pivots)."""
+    s = FAITHFUL.replace(tune_steps=steps, perceptual=editor.embed_settings().perceptual)
+    out = []
+    for i in range(len(images)):
+        tuning = tune(editor.generator, from_uint8(images[i:i + 1]), wplus[i:i + 1], steps=s.tune_steps, lr=s.tune_lr,
+                      rank=s.tune_rank, perceptual=s.perceptual, locality_weight=s.locality_weight,
+                      locality_step=s.locality_step, locality_every=s.locality_every, seed=s.seed).tunings[0]
+        out.append(editor.tuned(tuning).generator)
+        print(f"  tuned {i + 1}/{len(images)}", flush=True)
+    return out
+
+
 @torch.no_grad()
 def predict(G, seg: Segmenter, wplus: torch.Tensor, batch: int = 8) -> np.ndarray:
-    """Labels int64 [N, H, W] of G(w+)."""
+    """Labels int64 [N, H, W] of G(w+); G: one generator, or one per latent (tuned faces)."""
+    if isinstance(G, list):
+        return np.concatenate([render_and_segment(g, seg, w[None])[1].labels.numpy() for g, w in zip(G, wplus)])
     return np.concatenate([render_and_segment(G, seg, wplus[i:i + batch])[1].labels.numpy()
                            for i in range(0, len(wplus), batch)])
 
@@ -90,6 +115,9 @@ def main() -> None:
     ap.add_argument("--ks", type=int, nargs="+", default=[4, 8, 16, 30], help="numbers of annotated images")
     ap.add_argument("--eval-n", type=int, default=200, help="held-out test faces")
     ap.add_argument("--embed-steps", type=int, default=500)
+    ap.add_argument("--tune-steps", type=int, default=0, help="pivotal tuning steps per face (0: none)")
+    ap.add_argument("--train-on", choices=("tuned", "untuned"), default="tuned",
+                    help="with tuning: the features the segmenters learn from")
     ap.add_argument("--max-steps", type=int, default=20000, help="segmenter training steps at most")
     ap.add_argument("--batch-pixels", type=int, default=64, help="pixels per member per step (paper: 64)")
     ap.add_argument("--class-balance", type=float, default=0.0, help="see `editgan train segmenter --class-balance`")
@@ -120,6 +148,12 @@ def main() -> None:
     _, test_images, test_labels = render_split("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
     test_w = embed_all(editor, test_images, args.embed_steps)
+    train_G = test_G = G
+    if args.tune_steps:
+        print(f"tuning {len(train_seeds)} train and {args.eval_n} test faces ({args.tune_steps} steps)", flush=True)
+        test_G = tune_all(editor, test_images, test_w, args.tune_steps)
+        if args.train_on == "tuned":
+            train_G = tune_all(editor, train_images, train_w, args.tune_steps)
     embed_time = round(time.perf_counter() - t0, 1)
 
     results, predictions = {}, {}
@@ -128,7 +162,8 @@ def main() -> None:
         seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
         settings = TrainSettings(batch_pixels=args.batch_pixels, max_steps=args.max_steps, seed=args.seed,
                                  class_balance=args.class_balance)
-        report = train_segmenter(seg, extract_features(G, train_w[:k], config),
+        report = train_segmenter(seg, extract_features(train_G[:k] if isinstance(train_G, list) else G, train_w[:k],
+                                                       config),
                                  torch.from_numpy(train_labels[:k]), settings)
         names = [f"{s:08d}" for s in train_seeds[:k]]
         train_time = round(time.perf_counter() - t1, 1)
@@ -141,7 +176,7 @@ def main() -> None:
         save_tensors(out / ANNOTATION_LATENTS, dict(zip(names, train_w[:k])), {"steps": args.embed_steps})
         if args.install == k:
             install_segmenter(bundle, seg, TOONFACES_LABELS, provenance)
-        predictions[k] = predict(G, seg, test_w)
+        predictions[k] = predict(test_G, seg, test_w)
         results[k] = {**scores(predictions[k], test_labels), "train_steps": report.steps, "train_time_s": train_time}
         print(f"K={k}: mIoU {results[k]['mean_iou']:.3f} ({report.steps} steps, {train_time} s)", flush=True)
 
@@ -149,7 +184,8 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
         "bundle": str(bundle.path), "resolution": res, "eval_n": args.eval_n, "embed_init": init,
-        "embed_steps": args.embed_steps,
+        "embed_steps": args.embed_steps, "tune_steps": args.tune_steps,
+        "train_on": args.train_on if args.tune_steps else "untuned",
         "perceptual": perceptual, "members": args.members, "max_steps": args.max_steps,
         "batch_pixels": args.batch_pixels, "class_balance": args.class_balance, "embed_time_s": embed_time,
         "iou": "data-set counts over all test pixels; mean over parts present", "small_parts": list(SMALL_PARTS),

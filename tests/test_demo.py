@@ -25,9 +25,10 @@ def test_toonfaces_pipeline_runs_on_tiny_bundle(tmp_path, capsys):
     for name in DEMO_VECTORS:  # stand-ins for the shipped vectors
         delta = 0.5 * torch.randn(g.num_ws, g.config.w_dim)
         VectorLibrary(tmp_path / "b" / "vectors").add(EditingVector(delta=delta, name=name, parts=("eyelid",)))
-    run_toonfaces(tmp_path / "b", tmp_path / "out", face=0, embed_steps=2, edit_steps=2)
+    run_toonfaces(tmp_path / "b", tmp_path / "out", face=0, embed_steps=2, edit_steps=2, tune_steps=2)
     out = capsys.readouterr().out
     assert f"{DEMO_VECTORS[0]} + {DEMO_VECTORS[1]}:" in out and "scale +1.5: smile" in out
+    assert "2 tuning steps" in out and "W+ alone PSNR" in out
     files = ["figure.png", "before.png", "after_smile_demo.png", "smile_target_mask.png"]
     files += [f"after_{n}.png" for n in DEMO_VECTORS] + [f"after_{'+'.join(DEMO_VECTORS)}.png"]
     assert all((tmp_path / "out" / f).is_file() for f in files)
@@ -37,7 +38,8 @@ def test_toonfaces_pipeline_runs_on_tiny_bundle(tmp_path, capsys):
 
 
 def test_demo_on_the_packaged_bundle(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--edit-steps", "5", "--refine-steps", "2"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--embed-steps", "20", "--tune-steps", "5", "--edit-steps", "5",
+                 "--refine-steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "from encoder E(x)" in out and "scale +1.5: smile" in out and (tmp_path / "figure.png").is_file()
 
@@ -52,5 +54,5 @@ def test_demo_takes_a_bundle_and_refuses_one_without_a_segmenter(tmp_path, capsy
     assert main(["demo", "--bundle", str(bundle), "--out", str(tmp_path / "out")]) == 1
     assert "has none" in capsys.readouterr().err
     assert main(["demo", "--bundle", "toonfaces", "--out", str(tmp_path / "ok"), "--embed-steps", "2",
-                 "--edit-steps", "2", "--refine-steps", "1"]) == 0
+                 "--tune-steps", "0", "--edit-steps", "2", "--refine-steps", "1"]) == 0
     assert "toonfaces" in capsys.readouterr().out

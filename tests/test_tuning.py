@@ -143,3 +143,48 @@ def test_bad_tuning_arguments(tiny_generator, pivot):
         tune(tiny_generator, x, torch.cat([w, w]), steps=1)
     with pytest.raises(InputError, match="holds w\\+ only|one image"):
         save_wplus("x.safetensors", torch.cat([w, w]), tuning=Tuning({}, "0" * 64))
+
+
+def test_fidelity_against_float64_and_the_warning_limits():
+    from editgan.errors import ConfigError
+    from editgan.inversion.fidelity import Fidelity, FidelityLimits, measure_fidelity
+
+    torch.manual_seed(0)
+    a, b = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    got = measure_fidelity(a, b, "msssim_l1")
+    mse = ((a.double() - b.double()) / 2).square().mean(dim=(1, 2, 3))
+    assert [f.psnr for f in got] == pytest.approx((10 * torch.log10(1 / mse)).tolist(), abs=1e-4)
+    assert measure_fidelity(a, a, "msssim_l1")[0].distance == pytest.approx(0, abs=1e-5)
+    limits = FidelityLimits.from_manifest({"psnr_floor": 25, "perceptual_ceiling": 0.05, "source": "test"})
+    assert limits.warning(Fidelity(30.0, 0.01, "msssim_l1")) is None
+    far = limits.warning(Fidelity(20.0, 0.01, "msssim_l1"))
+    assert "far from anything the generator draws" in far and "\n" not in far
+    assert limits.warning(Fidelity(30.0, 0.2, "msssim_l1")) is not None
+    assert FidelityLimits.from_manifest(None) is None
+    with pytest.raises(ConfigError, match="psnr_floor"):
+        FidelityLimits.from_manifest({"psnr_floor": "high"})
+
+
+def test_editor_embed_with_tuning_reports_and_routes(tmp_path, tiny_generator):
+    from edit_fixtures import make_tiny_segmenter, write_edit_bundle
+    from editgan.bundle import open_bundle
+    from editgan.editor import Editor
+    from editgan.files import read_json, write_json
+
+    write_edit_bundle(tmp_path / "b", tiny_generator, make_tiny_segmenter(tiny_generator))
+    manifest = read_json(tmp_path / "b" / "manifest.json")
+    write_json(tmp_path / "b" / "manifest.json", {**manifest, "fidelity": {"psnr_floor": 99, "perceptual_ceiling": 1}})
+    editor = Editor(open_bundle(tmp_path / "b"))
+    x = torch.cat([unreachable_target(tiny_generator)] * 2)
+    result = editor.embed(x, steps=3, tune=True, tune_steps=4)
+    assert len(result.tunings) == 2 and result.settings.tune_steps == 4
+    assert result.pivot_fidelity[0].psnr < result.fidelity[0].psnr  # tuning reconstructs better than W+ alone
+    assert all("far from anything" in w for w in result.warnings)  # a floor of 99 dB: every image is far
+    one = result.select(1)
+    assert torch.allclose(editor.render(one), result.reconstruction[1:], atol=1e-5)
+    assert torch.allclose(editor.render(one.wplus), result.pivot_reconstruction[1:], atol=1e-5)
+    assert editor.segment(one).shape == editor.segment(one.wplus).shape
+    with pytest.raises(InputError, match="one generator each"):
+        editor.render(result)
+    untuned = editor.embed(x[:1], steps=2, tune=False)
+    assert untuned.tunings is None and untuned.pivot_reconstruction is None

@@ -3,11 +3,17 @@
     editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda" when present
     w = editor.sample(seed=3)                   # w+ [1, num_ws, w_dim]
     w = editor.embed("photo.png").wplus         # or a real image: encoder + optimisation
+    photo = editor.embed("photo.png", tune=True)  # + pivotal tuning: G' redraws the photo faithfully
+    editor.apply(photo, {"smile": 1.0})         # a tuned embedding is drawn, segmented and edited on its G'
     y = editor.segment(w)                       # int64 [1, H, W]
     y[:, 10:20, 10:20] = editor.scheme.index("mouth")
     result, vector = editor.edit(w, y, ["mouth"], name="open_mouth")
     editor.library.add(vector)
     w2, image = editor.apply(other_w, {"open_mouth": 0.8}, refine_steps=30)
+
+Images are embedded with the bundle's `EmbedSettings` (manifest "embedding": "paper", "release" or
+"faithful"; `editgan.inversion.settings`), every call overriding single fields; each result reports the
+PSNR and perceptual distance of its reconstruction and warns when the generator cannot draw the image.
 
 Edits are optimised with the bundle's `EditSettings` (manifest "editing": "paper" by default, or
 "release"; `editgan.edit.settings`) and its perceptual distance (the P_out term of Eq. 2); every

@@ -79,8 +79,12 @@ def find_masks(mask_dir: str | Path, names: list[str]) -> list[Path]:
 @torch.no_grad()
 def extract_features(generator, wplus: torch.Tensor, config: SegmenterConfig,
                      dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Feature maps of every latent, one at a time: list of [I, C_k, r_k, r_k] in `dtype`."""
-    per_image = [segmentation_features(generator, w[None], config)[1] for w in wplus]
+    """Feature maps of every latent, one at a time: list of [I, C_k, r_k, r_k] in `dtype`. `generator`:
+    one for all latents, or a sequence of I (e.g. each image's pivotally tuned G')."""
+    generators = generator if isinstance(generator, (list, tuple)) else [generator] * len(wplus)
+    if len(generators) != len(wplus):
+        raise InputError(f"{len(generators)} generators for {len(wplus)} latents; give one per latent")
+    per_image = [segmentation_features(g, w[None], config)[1] for g, w in zip(generators, wplus)]
     return [torch.cat([f[k] for f in per_image]).to(dtype).contiguous() for k in range(len(per_image[0]))]
 
 
