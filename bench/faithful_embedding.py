@@ -22,7 +22,6 @@ published widths) is computed from its shapes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
