@@ -61,6 +61,7 @@ def test_first_screen(page):
         assert page.get_attribute(link, "href") is None and page.get_attribute(link, "aria-disabled") == "true"
     assert page.is_disabled("#adopt-btn") and page.is_disabled("#compare-btn") and page.is_disabled("#seg-toggle")
     assert "all sliders at 0" in page.text_content("#applied-info")
+    assert page.input_value("#edit-steps") == "100" and page.input_value("#refine-steps") == "30"  # the bundle's
 
 
 def test_paint_tools(page):

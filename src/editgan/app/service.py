@@ -31,7 +31,7 @@ import torch
 from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.redact import Redactor
-from editgan.app.schemas import MAX_SCALE, EditRequest, RefineRequest
+from editgan.app.schemas import MAX_SCALE
 from editgan.app.sessions import Session, SessionStore
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector
@@ -111,7 +111,7 @@ class EditService:
     def info(self) -> dict:
         cfg = self.editor.generator.config
         size = cfg.image_size
-        embedding = self.editor.embed_settings()
+        embedding, editing = self.editor.embed_settings(), self.editor.edit_settings()
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
@@ -119,8 +119,7 @@ class EditService:
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
                 "max_upload_bytes": self.max_upload_bytes, "max_scale": MAX_SCALE,
                 "max_embed_steps": MAX_EMBED_STEPS, "max_tune_steps": MAX_TUNE_STEPS,
-                "defaults": {"edit_steps": EditRequest.model_fields["steps"].default,
-                             "refine_steps": RefineRequest.model_fields["steps"].default,
+                "defaults": {"edit_steps": editing.steps, "refine_steps": editing.refine_steps,
                              "embed_steps": embedding.steps, "tune": embedding.tunes,
                              "tune_steps": tune_steps_of(embedding)}}
 
