@@ -213,9 +213,9 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.get("/api/jobs/{job_id}/events", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}},
-             summary="Server-sent events: queued, started, progress {step, total, losses}, then done | failed | "
-                     "cancelled; `after` skips that many events already seen. A finished job's stream ends "
-                     "at once with its final event, even when `after` skips past it")
+             summary="Server-sent events: queued, started, progress {step, total, losses[, phase]}, then done | "
+                     "failed | cancelled; `after` skips that many events already seen. A finished job's stream "
+                     "ends at once with its final event, even when `after` skips past it")
     async def events(job_id: str, after: int = 0):
         job = job_or_404(job_id)
 
