@@ -65,14 +65,14 @@ def embed_all(editor: Editor, images: np.ndarray, steps: int, batch: int = 8) ->
 
 
 def tune_all(editor: Editor, images: np.ndarray, wplus: torch.Tensor, steps: int) -> list:
-    """Each face's tuned generator G' (pivotal tuning of uint8 images [N, H, W, 3] at their pivots)."""
+    """Each face's Tuning (pivotal tuning of uint8 images [N, H, W, 3] at their pivots)."""
     s = FAITHFUL.replace(tune_steps=steps, perceptual=editor.embed_settings().perceptual)
     out = []
     for i in range(len(images)):
         tuning = tune(editor.generator, from_uint8(images[i:i + 1]), wplus[i:i + 1], steps=s.tune_steps, lr=s.tune_lr,
                       rank=s.tune_rank, perceptual=s.perceptual, locality_weight=s.locality_weight,
                       locality_step=s.locality_step, locality_every=s.locality_every, seed=s.seed).tunings[0]
-        out.append(editor.tuned(tuning).generator)
+        out.append(tuning)
         print(f"  tuned {i + 1}/{len(images)}", flush=True)
     return out
 
@@ -148,12 +148,12 @@ def main() -> None:
     _, test_images, test_labels = render_split("test", args.eval_n, res)
     print(f"embedding {args.eval_n} test faces", flush=True)
     test_w = embed_all(editor, test_images, args.embed_steps)
-    train_G = test_G = G
+    train_tunings, test_G = None, G
     if args.tune_steps:
         print(f"tuning {len(train_seeds)} train and {args.eval_n} test faces ({args.tune_steps} steps)", flush=True)
-        test_G = tune_all(editor, test_images, test_w, args.tune_steps)
+        test_G = [editor.tuned(t).generator for t in tune_all(editor, test_images, test_w, args.tune_steps)]
         if args.train_on == "tuned":
-            train_G = tune_all(editor, train_images, train_w, args.tune_steps)
+            train_tunings = tune_all(editor, train_images, train_w, args.tune_steps)
     embed_time = round(time.perf_counter() - t0, 1)
 
     results, predictions = {}, {}
@@ -162,8 +162,8 @@ def main() -> None:
         seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
         settings = TrainSettings(batch_pixels=args.batch_pixels, max_steps=args.max_steps, seed=args.seed,
                                  class_balance=args.class_balance)
-        report = train_segmenter(seg, extract_features(train_G[:k] if isinstance(train_G, list) else G, train_w[:k],
-                                                       config),
+        report = train_segmenter(seg, extract_features(G, train_w[:k], config,
+                                                       tunings=train_tunings[:k] if train_tunings else None),
                                  torch.from_numpy(train_labels[:k]), settings)
         names = [f"{s:08d}" for s in train_seeds[:k]]
         train_time = round(time.perf_counter() - t1, 1)

@@ -11,12 +11,18 @@ from PIL import Image
 import editgan
 from conftest import make_tiny_generator
 from edit_fixtures import make_tiny_segmenter, write_edit_bundle
+from editgan.bundle import MANIFEST
+from editgan.files import read_json, write_json
 
 
-def tiny_editor(tmp_path):
-    """An Editor on the tiny bundle (32 px, labels background/skin/mouth), library in tmp_path/vectors."""
+def tiny_editor(tmp_path, **manifest):
+    """An Editor on the tiny bundle (32 px, labels background/skin/mouth), library in tmp_path/vectors;
+    `manifest`: entries added to its manifest (e.g. embedding="faithful", fidelity={...})."""
     generator = make_tiny_generator()
     write_edit_bundle(tmp_path / "bundle", generator, make_tiny_segmenter(generator))
+    if manifest:
+        path = tmp_path / "bundle" / MANIFEST
+        write_json(path, {**read_json(path), **manifest})
     return editgan.load(tmp_path / "bundle", vectors=tmp_path / "vectors")
 
 

@@ -37,16 +37,22 @@ def served_page(app, width=1400, height=950):
     with BackgroundServer(app) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu",
                                                                     "--disable-dev-shm-usage"])
-        page = browser.new_context(viewport={"width": width, "height": height}).new_page()  # tabs share one context
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
-        page.editgan_errors = errors
         try:
-            yield page
+            yield open_page(browser, url, width, height)
         finally:
             browser.close()
+
+
+def open_page(browser, url, width=1400, height=950):
+    """`url` in a new browser context (its tabs share it), loaded and ready; page.editgan_errors
+    collects its script errors."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    page.editgan_errors = errors
+    return page
 
 
 def grid_to_screen(page, x, y, canvas="#overlay"):

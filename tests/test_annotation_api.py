@@ -1,6 +1,7 @@
 """The annotation API on a tiny bundle without a segmenter: scheme, prefill, suggestions, saving and
-autosave, the training job end to end (events, held-out IoU, install, the Editor then segments with
-the new segmenter), import, and one-line 4xx errors."""
+autosave, a tuned upload annotated and trained on as drawn by its G', the training job end to end
+(events, held-out IoU, install, the Editor then segments with the new segmenter), import, and
+one-line 4xx errors."""
 
 import io
 import zipfile
@@ -9,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from annotation_fixtures import new_domain, teacher_labels
 from app_fixtures import follow, labels_array, labels_b64, png_array
 from edit_fixtures import SCHEME
 
 from editgan.app import create_app
+from editgan.bundle import open_bundle
 from editgan.io.images import to_uint8
 from editgan.io.segmenter_files import load_segmenter
 from editgan.nn.segmenter import render_and_segment
@@ -77,6 +80,37 @@ def test_annotation_from_an_editing_session(world):
     r = client.post("/api/annotations", json={"session_id": sid, "labels": labels_b64(np.zeros(SIZE)), "id": "s8"})
     assert r.status_code == 201 and r.json()["source"] == "seed 8, psi 0.7"
     torch.testing.assert_close(store.get("s8").wplus, editor.sample(8, psi=0.7))
+
+
+def test_annotating_a_tuned_upload_paints_and_trains_on_its_g_prime(world):
+    editor, client, store = world
+    sid = client.post("/api/sessions").json()["session_id"]
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (30, 160, 220)).save(buf, format="PNG")
+    r = client.post(f"/api/sessions/{sid}/upload", files={"file": ("sky.png", buf.getvalue(), "image/png")},
+                    data={"steps": "2", "tune": "true", "tune_steps": "3"})
+    assert follow(client, r.json()["job_id"])[-1]["tuned"]
+    session = client.app.state.service.sessions.get(sid)
+    w, tuned = session.wplus, session.tuned
+    g_prime = to_uint8(tuned.render(w))[0]
+    assert not np.array_equal(g_prime, to_uint8(editor.render(w))[0])
+    shown = client.post("/api/annotations/predict", json={"session_id": sid}).json()
+    np.testing.assert_array_equal(png_array(shown["image"]), g_prime)  # as the Edit tab shows it
+    labels = teacher_labels(editor, w)
+    assert client.post("/api/annotations", json={"session_id": sid, "labels": labels_b64(labels)}).status_code == 201
+    stored = store.get("a0001")
+    assert stored.meta["source"] == "upload sky.png" and stored.tuning.generator == tuned.tuning.generator
+    np.testing.assert_array_equal(png_array(client.get("/api/annotations/a0001").json()["image"]), g_prime)
+    np.testing.assert_array_equal(png_array(client.post("/api/annotations/predict", json={"annotation_id": "a0001"})
+                                            .json()["image"]), g_prime)
+    add(client, editor, 5)
+
+    r = client.post("/api/annotations/train", json={"max_steps": 3, "members": 2, "holdout": 0})
+    assert follow(client, r.json()["job_id"])[-1]["event"] == "done"
+    assert open_bundle(editor.bundle.path).manifest["provenance"]["segmenter"]["tuned"] == ["a0001"]
+    predicted = client.post("/api/annotations/predict", json={"annotation_id": "a0001"}).json()
+    expected, _ = editor.tuned(stored.tuning).segment(stored.wplus, uncertainty=True)
+    np.testing.assert_array_equal(labels_array(predicted["labels"], SIZE), expected[0].numpy())
 
 
 def test_scheme_edits_over_the_api(world):

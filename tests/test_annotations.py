@@ -1,4 +1,5 @@
-"""Annotation sets: the store (round trip, train-segmenter layout, backups, trash, atomic writes),
+"""Annotation sets: the store (round trip, train-segmenter layout, backups, trash, atomic writes,
+a tuned upload's tuning kept, exported, checked on import and giving its G' features),
 label-scheme edits, the held-out IoU (against plain numpy counts), training + installing (packaged
 bundles: user folder), suggestions (against directly computed uncertainty / brute-force farthest
 points), the CLI (export/import round trip and refusals, bundle create --generator)."""
@@ -14,13 +15,15 @@ import torch
 from PIL import Image
 
 from annotation_fixtures import annotate, new_domain, teacher_labels
-from edit_fixtures import SCHEME
+from conftest import make_tiny_generator
+from edit_fixtures import SCHEME, write_edit_bundle
 
 import editgan.bundle as bundle_module
 from editgan.bundle import open_bundle
 from editgan.cli import main
 from editgan.cli.train_segmenter import load_latents
 from editgan.errors import InputError
+from editgan.io.images import to_uint8
 from editgan.io.masks import read_mask
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import render_and_segment
@@ -73,6 +76,60 @@ def test_autosave_backs_up_and_delete_moves_to_trash(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(trash / "masks-a0001.png")), second)
     with pytest.raises(AnnotationNotFound, match="no annotation 'a0001'"):
         store.get("a0001")
+
+
+def tuned_annotation(editor, store):
+    """Annotation a0001 painted on a tuned upload's G'(w+) (the pivot of an image G cannot draw);
+    returns its Tuning."""
+    target = torch.linspace(-1, 1, 32)[None, None, :, None].expand(1, 3, 32, 32).contiguous()
+    result = editor.embed(target, steps=2, tune=True, tune_steps=3)
+    w, tuning = result.wplus, result.tunings[0]
+    tuned = editor.tuned(tuning)
+    store.create(w, to_uint8(tuned.render(w))[0], teacher_labels(editor, w), SCHEME, source="upload ramp.png",
+                 tuning=tuning)
+    return tuning
+
+
+def test_a_tuned_annotation_keeps_its_tuning_and_trains_on_g_prime_features(tmp_path, capsys):
+    editor, store = new_domain(tmp_path)
+    tuning = tuned_annotation(editor, store)
+    annotate(editor, store, [4])
+    got = store.get("a0001")
+    assert got.tuning.generator == tuning.generator and store.get("a0002").tuning is None
+    assert all(torch.equal(got.tuning.factors[k][i], tuning.factors[k][i]) for k in tuning.factors for i in (0, 1))
+    with Image.open(store.image_path("a0001")) as im:  # what was painted on: G'(w+)
+        np.testing.assert_array_equal(np.asarray(im), to_uint8(editor.tuned(tuning).render(got.wplus))[0])
+    ids, wplus, masks, tunings = store.training_data()
+    assert ids == ["a0001", "a0002"] and tunings[1] is None
+    config = new_segmenter(editor.generator, 3, 1, 0).config
+    feats = extract_features(editor.generator, wplus, config, tunings=tunings)
+    tuned_feats = extract_features(tuning.apply(editor.generator), wplus[:1], config)
+    plain_feats = extract_features(editor.generator, wplus, config)
+    for f, t, p in zip(feats, tuned_feats, plain_feats):
+        torch.testing.assert_close(f[:1], t, rtol=0, atol=0)
+        torch.testing.assert_close(f[1:], p[1:], rtol=0, atol=0)
+    assert any(not torch.equal(f[:1], p[:1]) for f, p in zip(feats, plain_feats))
+
+    # `train segmenter --latents` reads the set as it is, tunings included
+    assert main(["train", "segmenter", "--bundle", str(tmp_path / "bundle"), "--latents",
+                 str(store.root / "latents.safetensors"), "--masks", str(store.root / "masks"), "--members", "1",
+                 "--max-steps", "2", "--out", str(tmp_path / "seg")]) == 0
+    assert json.loads((tmp_path / "seg" / "segmenter.json").read_text())["provenance"]["tuned"] == ["a0001"]
+
+    # an export carries it; an import checks it against this generator before adding anything
+    assert main(["annotations", "export", "--bundle", str(tmp_path / "bundle"), "--out", str(tmp_path / "set")]) == 0
+    assert (tmp_path / "set" / "tunings" / "a0001.safetensors").is_file()
+    other, other_store = new_domain(tmp_path, "other")
+    assert main(["annotations", "import", "--bundle", str(tmp_path / "other"), str(tmp_path / "set")]) == 0
+    assert other_store.get("a0001").tuning.generator == tuning.generator
+    assert other_store.image_path("a0001").read_bytes() == store.image_path("a0001").read_bytes()
+    write_edit_bundle(tmp_path / "retrained", make_tiny_generator(seed=1))
+    capsys.readouterr()
+    assert main(["annotations", "import", "--bundle", str(tmp_path / "retrained"), str(tmp_path / "set")]) == 1
+    assert "annotation 'a0001': this tuning belongs to generator" in capsys.readouterr().err
+    assert AnnotationSet.of_bundle(open_bundle(tmp_path / "retrained"), editor.generator.config).list() == []
+    trash = store.delete("a0001")
+    assert (trash / "tunings-a0001.safetensors").is_file() and not store.tuning_path("a0001").exists()
 
 
 def test_an_interrupted_save_leaves_the_old_map(tmp_path, monkeypatch):
@@ -188,7 +245,8 @@ def numpy_iou(pred: np.ndarray, truth: np.ndarray, k: int) -> list:
 def test_held_out_iou_matches_a_plain_count(tmp_path):
     editor, store = new_domain(tmp_path)
     annotate(editor, store, range(5))
-    ids, wplus, masks = store.training_data()
+    ids, wplus, masks, tunings = store.training_data()
+    assert tunings == [None] * 5  # samples: drawn by G
     seg, report = train_from_annotations(editor.generator, ids, wplus, masks, SCHEME, FAST, members=2, holdout=0.4)
     train, held = holdout_split(ids, 0.4, FAST.seed)
     assert report["held_out"] == held and len(held) == 2 and report["training"]["steps"] == FAST.max_steps

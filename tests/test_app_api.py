@@ -65,6 +65,7 @@ def test_info_describes_the_bundle(world):
     assert [(l["index"], l["name"], tuple(l["color"])) for l in info["labels"]] == \
         [(i, n, c) for i, (n, c) in enumerate(zip(SCHEME.names, SCHEME.colors))]
     assert info["max_upload_bytes"] == 50_000
+    assert (info["defaults"]["edit_steps"], info["defaults"]["refine_steps"]) == (100, 30)  # the paper's settings
     assert client.get("/openapi.json").json()["paths"]["/api/sessions/{session_id}/apply"]
     docs = client.get("/docs").text
     assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs

@@ -2,7 +2,8 @@
 Playwright; no browser download): paint, edit, save a vector, move its slider, see the image change;
 the first screen, asking before a painting is discarded, the edited view (large, segmentation,
 before/after on the stage, zoom, downloads), slider ranges from the default scale, a vector deleted
-in another tab, the layout at 1024 and 1280 px, and the upload's crop notice and reconstruction.
+in another tab, the layout at 1024 and 1280 px, the upload's crop notice and reconstruction, and
+an upload with a bundle's embedding defaults (pivotal tuning, the fidelity panel, G′ against G).
 
 Skipped when chromium or playwright is missing, unless EDITGAN_REQUIRE_BROWSER=1 (CI), which
 turns that into a failure. Screenshots go to outputs/test-artifacts/.
@@ -16,8 +17,9 @@ from PIL import Image
 from scipy import ndimage
 
 from app_fixtures import labels_array, png_array, tiny_editor
-from browser_fixtures import grid_to_screen, served_page, stroke
+from browser_fixtures import grid_to_screen, open_page, served_page, stroke
 from editgan.app import create_app
+from editgan.app.runner import BackgroundServer
 from editgan.edit.vectors import EditingVector
 from editgan.io.images import to_uint8
 
@@ -59,6 +61,7 @@ def test_first_screen(page):
         assert page.get_attribute(link, "href") is None and page.get_attribute(link, "aria-disabled") == "true"
     assert page.is_disabled("#adopt-btn") and page.is_disabled("#compare-btn") and page.is_disabled("#seg-toggle")
     assert "all sliders at 0" in page.text_content("#applied-info")
+    assert page.input_value("#edit-steps") == "100" and page.input_value("#refine-steps") == "30"  # the bundle's
 
 
 def test_paint_tools(page):
@@ -293,6 +296,7 @@ def test_vector_deleted_in_another_tab(page):
 def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     path = tmp_path / "photo.png"
     Image.new("RGB", (48, 40), (180, 120, 90)).save(path)
+    assert not page.is_checked("#tune") and page.is_disabled("#tune-steps")  # this bundle does not tune
     page.set_input_files("#upload-file", str(path))
     page.fill("#embed-steps", "4")
     page.click("#upload-btn")
@@ -301,6 +305,8 @@ def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     assert len(original(page)) == 32 * 32 and np.array_equal(labels(page), original(page))
     assert "48×40; only its centre 40×40 is used" in page.text_content("#upload-note")  # the crop is said
     assert page.is_visible("#upload-compare") and page.get_attribute("#reconstruction", "src") == page.get_attribute("#image", "src")
+    assert page.text_content("#fidelity-reconstruction").startswith("PSNR ") and page.is_hidden("#fidelity-pivot")
+    assert page.is_hidden("#pivot-figure") and page.is_hidden("#tuned-row") and page.is_hidden("#fidelity-warning")
     assert page.evaluate("[document.querySelector('#upload-preview').width, document.querySelector('#upload-preview').height]") == [48, 40]
     page.fill("#embed-steps", "2000")
     page.click("#upload-btn")
@@ -317,6 +323,49 @@ def test_upload_embeds_with_progress_and_cancels(page, tmp_path):
     page.click("#upload-btn")
     page.wait_for_function("document.querySelector('#status').classList.contains('error')")
     assert "notes.png: not an image file" in page.text_content("#status")
+
+
+def test_upload_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
+    """Untouched fields start at the bundle's embedding settings (here faithful: W+ then pivotal
+    tuning), the job goes through both phases, the fidelity panel shows both reconstructions and
+    the bundle's warning, and "edit with G′" switches the image being edited to the W+ pivot and back."""
+    editor = tiny_editor(tmp_path, embedding={"preset": "faithful", "steps": 4, "tune_steps": 3},
+                         fidelity={"psnr_floor": 99.0, "perceptual_ceiling": 0.0})
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (32, 32), (40, 200, 90)).save(path)
+    app = create_app(editor)
+    with BackgroundServer(app) as url:
+        fresh = open_page(page.context.browser, url)
+        assert fresh.input_value("#embed-steps") == "4" and fresh.is_checked("#tune")
+        assert fresh.input_value("#tune-steps") == "3" and fresh.is_hidden("#upload-compare")
+        phases = []
+        fresh.on("console", lambda m: phases.append(m.text))
+        fresh.evaluate("""new MutationObserver(() => console.log(document.querySelector('#job-label').textContent))
+                          .observe(document.querySelector('#job-label'), {childList: true})""")
+        fresh.set_input_files("#upload-file", str(path))
+        fresh.click("#upload-btn")
+        fresh.wait_for_function("document.querySelector('#source').textContent === 'upload photo.png'", timeout=60_000)
+        assert fresh.text_content("#status") == "embedding: done" and {"embedding", "tuning"} <= set(phases)
+        assert fresh.is_visible("#fidelity") and fresh.is_visible("#pivot-figure") and fresh.is_checked("#tuned-toggle")
+        assert fresh.text_content("#fidelity-reconstruction").startswith("tuned (3 steps): PSNR ")
+        assert fresh.text_content("#fidelity-pivot").startswith("W+ pivot (4 steps): PSNR ")
+        assert "far from anything the generator draws" in fresh.text_content("#fidelity-warning")
+        assert fresh.get_attribute("#reconstruction", "src") == fresh.get_attribute("#image", "src")
+        assert "editing" in fresh.get_attribute("#reconstruction-figure", "class")
+        session = app.state.service.sessions.get(fresh.evaluate("window.editgan.session"))
+        tuned = to_uint8(session.tuned.render(session.wplus))[0]
+        np.testing.assert_array_equal(displayed_pixels(fresh, "#image").reshape(32, 32, 4)[..., :3], tuned)
+
+        fresh.uncheck("#tuned-toggle")
+        fresh.wait_for_function("document.querySelector('#status').textContent === 'editing the W+ pivot (G)'")
+        pivot = to_uint8(editor.render(session.wplus))[0]
+        np.testing.assert_array_equal(displayed_pixels(fresh, "#image").reshape(32, 32, 4)[..., :3], pivot)
+        assert "editing" in fresh.get_attribute("#pivot-figure", "class") and fresh.is_visible("#fidelity")
+        fresh.check("#tuned-toggle")
+        fresh.wait_for_function("document.querySelector('#status').textContent.startsWith('editing the tuned')")
+        np.testing.assert_array_equal(displayed_pixels(fresh, "#image").reshape(32, 32, 4)[..., :3], tuned)
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
 
 
 def test_api_docs_render_offline(page):

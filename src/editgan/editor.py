@@ -181,14 +181,15 @@ class Editor:
         """Embed images float [N, 3, H, W] in [-1, 1] ((H, W): the generator's image_size) or an image
         file with `embed_settings(settings, steps=steps, **fields)`: E(x) when the bundle has an encoder
         (and use_encoder), then the W+ optimisation, then pivotal tuning per image when the settings
-        tune (`tune=True` is tune_steps from the "faithful" preset, `tune=False` none). The result
+        tune (`tune=True` turns it on with the "faithful" preset's tune_steps unless the settings tune already,
+        `tune=False` turns it off). The result
         carries the settings, the tunings, each image's fidelity and a plain-words warning (or None)
         per image whose pivot the generator cannot draw (`fidelity_warning`); apply/edit/segment accept it.
         progress(step, values) counts on from the embedding's steps + 1 into the tuning's."""
         tune_choice = fields.pop("tune", None)
-        if tune_choice is not None:
-            fields.setdefault("tune_steps", FAITHFUL.tune_steps if tune_choice else 0)
         chosen = self.embed_settings(settings, steps=steps, **fields)
+        if tune_choice is not None and "tune_steps" not in fields and tune_choice != chosen.tunes:
+            chosen = chosen.replace(tune_steps=FAITHFUL.tune_steps if tune_choice else 0)
         if isinstance(images, (str, Path)):
             images = load_image(images, self.generator.config.image_size)
         images = images.to(self.device)

@@ -2,7 +2,9 @@
 scheme, suggestions, prefilled predictions and training the segmenter as a job.
 
 It shares the EditService's Editor, sessions and job worker; the training job installs the new
-segmenter and reloads the Editor, so edits that follow use it.
+segmenter and reloads the Editor, so edits that follow use it. An editing session's image is
+annotated as the Edit tab draws it: a tuned upload by its G', whose tuning the annotation keeps
+(its training features then come from G').
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from editgan.app.annotation_schemas import SampleSource, TrainRequest
 from editgan.app.codec import data_url, decode_labels, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job
 from editgan.app.service import Busy, EditService, NotReady, UploadTooLarge
+from editgan.editor import Editor
 from editgan.errors import InputError
 from editgan.io.images import to_uint8
 from editgan.labels import LabelScheme
+from editgan.nn.tuning import Tuning
 from editgan.train.annotation_set import AnnotationSet
 from editgan.train.annotation_suggest import suggest_seeds
 from editgan.train.annotation_training import train_and_install
@@ -62,26 +66,29 @@ class AnnotationService:
     def _labels(self, text: str, scheme: LabelScheme) -> torch.Tensor:
         return decode_labels(text, *self.store.label_size, scheme, scheme.num_classes)
 
-    def _source(self, body: SampleSource, annotation_id: str | None = None) -> tuple[torch.Tensor, dict]:
-        """The w+ [1, num_ws, w_dim] a request names, with its provenance {source, seed, psi}."""
+    def _source(self, body: SampleSource, annotation_id: str | None = None) -> tuple[Editor, torch.Tensor, dict]:
+        """(the Editor that draws it: tuned for a tuned upload, its w+ [1, num_ws, w_dim], its provenance
+        {source, seed, psi}) of the sample a request names."""
         given = [body.seed is not None, body.session_id is not None, annotation_id is not None]
         if sum(given) != 1:
             raise InputError("name exactly one sample: seed, session_id or annotation_id")
         if annotation_id is not None:
-            return self.store.get(annotation_id).wplus, {"source": f"annotation {annotation_id}"}
+            sample = self.store.get(annotation_id)
+            return self.editor.tuned(sample.tuning), sample.wplus, {"source": f"annotation {annotation_id}"}
         if body.seed is not None:
-            return self.editor.sample(body.seed, psi=body.psi), {"source": f"seed {body.seed}", "seed": body.seed,
-                                                                  "psi": body.psi}
+            return self.editor, self.editor.sample(body.seed, psi=body.psi), {"source": f"seed {body.seed}",
+                                                                               "seed": body.seed, "psi": body.psi}
         session = self.service.sessions.get(body.session_id)
         with session.lock:
-            return session.require_image(), {"source": session.source}
+            return session.drawn_by(self.editor), session.require_image(), {"source": session.source}
 
     def create(self, body, labels: str, annotation_id: str | None) -> dict:
         scheme = self.scheme()
         target = self._labels(labels, scheme)
-        wplus, origin = self._source(body)
-        image = to_uint8(self.editor.render(wplus))[0]
-        return self.store.create(wplus, image, target, scheme, annotation_id=annotation_id, **origin)
+        editor, wplus, origin = self._source(body)
+        image = to_uint8(editor.render(wplus))[0]
+        return self.store.create(wplus, image, target, scheme, annotation_id=annotation_id, tuning=editor.tuning,
+                                 **origin)
 
     def get(self, annotation_id: str) -> dict:
         sample = self.store.get(annotation_id)
@@ -106,8 +113,8 @@ class AnnotationService:
             added = import_annotations(self.store, self.scheme(), path, self._image, shown=Path(filename).name)
         return {"imported": added}
 
-    def _image(self, wplus: torch.Tensor) -> np.ndarray:
-        return to_uint8(self.editor.render(wplus.to(self.editor.device)))[0]
+    def _image(self, wplus: torch.Tensor, tuning: Tuning | None) -> np.ndarray:
+        return to_uint8(self.editor.tuned(tuning).render(wplus.to(self.editor.device)))[0]
 
     def labels_png(self, annotation_id: str) -> bytes:
         """The stored label map as a label-index PNG (mode L)."""
@@ -134,11 +141,11 @@ class AnnotationService:
     def predict(self, body, annotation_id: str | None) -> dict:
         """The sample's image and the segmenter's label map to start painting from (all background,
         `predicted` false, without a segmenter), with its mean uncertainty (nats)."""
-        wplus, origin = self._source(body, annotation_id)
-        image = self.editor.render(wplus)
+        editor, wplus, origin = self._source(body, annotation_id)
+        image = editor.render(wplus)
         labels, mean_unc = np.zeros(self.store.label_size, np.uint8), None
         if self.has_segmenter():
-            predicted, unc = self.editor.segment(wplus, uncertainty=True)
+            predicted, unc = editor.segment(wplus, uncertainty=True)
             if tuple(predicted.shape[1:]) != self.store.label_size:
                 raise InputError(f"the segmenter labels {list(predicted.shape[1:])} pixels, annotations "
                                  f"{list(self.store.label_size)}: retrain it from the annotations")

@@ -48,9 +48,10 @@ class Job:
         with self._lock:
             self.events.append({"event": event, "seq": len(self.events), **data})
 
-    def progress(self, step: int, values: dict[str, float]) -> None:
-        """Record iterate `step` (0..total) with its loss terms."""
-        self.emit("progress", step=step, total=self.total, losses={k: round(float(v), 6) for k, v in values.items()})
+    def progress(self, step: int, values: dict[str, float], phase: str | None = None) -> None:
+        """Record iterate `step` (0..total) with its loss terms (and the phase of a job that has several)."""
+        self.emit("progress", step=step, total=self.total, losses={k: round(float(v), 6) for k, v in values.items()},
+                  **({} if phase is None else {"phase": phase}))
 
     def raise_if_cancelled(self) -> None:
         """For work without a cancel hook: abort (JobCancelled) once cancel was asked."""

@@ -40,6 +40,11 @@ class EditRequest(Strict):
                                                           description="edit settings preset (default: the bundle's)")
 
 
+class TuningRequest(Strict):
+    use: bool = Field(..., description="true: the tuned generator G' draws the upload; false: the bundle's G "
+                                       "draws its W+ pivot")
+
+
 class ApplyRequest(Strict):
     scales: dict[str, Scale] = Field(default_factory=dict,
                                      description=f"{{vector name: scale}}, |scale| <= {MAX_SCALE:g}; scales are summed "

@@ -26,9 +26,9 @@ from editgan.app.annotation_service import AnnotationService
 from editgan.app.jobs import Job
 from editgan.app.limits import BodyLimit
 from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
-                                 SaveVectorRequest)
-from editgan.app.service import (DEFAULT_EMBED_STEPS, Busy, EditService, LibraryNotWritable, NotReady, UploadTooLarge,
-                                 VectorNotFound)
+                                 SaveVectorRequest, TuningRequest)
+from editgan.app.service import (MAX_EMBED_STEPS, MAX_TUNE_STEPS, Busy, EditService, LibraryNotWritable, NotReady,
+                                 UploadTooLarge, VectorNotFound)
 from editgan.app.sessions import SessionNotFound, TooManySessions
 from editgan.edit.vectors import ReadOnlyVector
 from editgan.editor import Editor
@@ -136,13 +136,27 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
         return service.adopt_edited(session(session_id))
 
     @app.post("/api/sessions/{session_id}/upload", status_code=202,
-              summary="Upload an image to embed into W+ (a job; the done event carries image and labels)")
+              summary="Upload an image to embed into W+ with the bundle's embedding settings, then (when tuning) "
+                      "pivotal tuning: one job with progress over both phases; the done event carries image, "
+                      "labels and the reconstruction's fidelity")
     async def upload(session_id: str, file: UploadFile = File(...),
-                     steps: int = Form(DEFAULT_EMBED_STEPS, description="embedding steps")):
+                     steps: int | None = Form(None, description=f"W+ embedding steps, 0-{MAX_EMBED_STEPS} (default: "
+                                                                "the bundle's, /api/info defaults.embed_steps)"),
+                     tune: bool | None = Form(None, description="pivotal tuning after the W+ embedding (default: the "
+                                                               "bundle's choice, defaults.tune)"),
+                     tune_steps: int | None = Form(None, description=f"pivotal tuning steps, 1-{MAX_TUNE_STEPS}, used "
+                                                                     "when tuning (default: defaults.tune_steps)")):
         s = session(session_id)
         data = await file.read(service.max_upload_bytes + 1)
-        job = await asyncio.to_thread(service.submit_upload, s, data, file.filename or "upload", steps)
+        job = await asyncio.to_thread(service.submit_upload, s, data, file.filename or "upload", steps, tune,
+                                      tune_steps)
         return {"job_id": job.id}
+
+    @app.post("/api/sessions/{session_id}/tuning",
+              summary="For a tuned upload: edit it as drawn by its tuned generator G' (use true) or its W+ pivot "
+                      "drawn by the bundle's G (false), to compare; returns the image and its segmentation")
+    def tuning(session_id: str, body: TuningRequest):
+        return service.use_tuning(session(session_id), body.use)
 
     # ------------------------------------------------------------------ editing
     @app.post("/api/sessions/{session_id}/edit", status_code=202,
@@ -199,9 +213,9 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.get("/api/jobs/{job_id}/events", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}},
-             summary="Server-sent events: queued, started, progress {step, total, losses}, then done | failed | "
-                     "cancelled; `after` skips that many events already seen. A finished job's stream ends "
-                     "at once with its final event, even when `after` skips past it")
+             summary="Server-sent events: queued, started, progress {step, total, losses[, phase]}, then done | "
+                     "failed | cancelled; `after` skips that many events already seen. A finished job's stream "
+                     "ends at once with its final event, even when `after` skips past it")
     async def events(job_id: str, after: int = 0):
         job = job_or_404(job_id)
 

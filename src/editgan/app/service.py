@@ -4,6 +4,12 @@ One Editor (one copy of the networks) serves every session. Fast operations (sam
 vectors: no gradients) run in the calling request thread; long ones (embedding an upload, learning
 an edit, refinement) become Jobs on the single worker thread. A job captures its inputs when it is
 submitted and stores its outcome in the session only if the session still shows the same image.
+
+Uploads are embedded with the bundle's EmbedSettings (manifest "embedding"), whose steps and
+pivotal tuning an upload may override. A tuned upload's session keeps the Editor view with its G'
+(`Editor.tuned`): every render, segmentation, edit, refinement and vector application of that image
+and of the edits adopted from it uses G', unless the session is switched to the W+ pivot drawn by G
+(`use_tuning`) to compare.
 """
 
 from __future__ import annotations
@@ -25,17 +31,19 @@ import torch
 from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.redact import Redactor
-from editgan.app.schemas import MAX_SCALE, EditRequest, RefineRequest
+from editgan.app.schemas import MAX_SCALE
 from editgan.app.sessions import Session, SessionStore
 from editgan.edit.region import infer_parts
 from editgan.edit.vectors import EditingVector
 from editgan.editor import Editor
 from editgan.errors import EditGANError, InputError
+from editgan.inversion.optimize import EmbedResult
+from editgan.inversion.settings import FAITHFUL, EmbedSettings
 from editgan.io.images import load_image, to_uint8
 from editgan.labels import LabelScheme
 
-DEFAULT_EMBED_STEPS = 300
 MAX_EMBED_STEPS = 2000
+MAX_TUNE_STEPS = 2000
 DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 MAX_DOWNLOAD_SCALE = 8
 
@@ -103,31 +111,39 @@ class EditService:
     def info(self) -> dict:
         cfg = self.editor.generator.config
         size = cfg.image_size
+        embedding, editing = self.editor.embed_settings(), self.editor.edit_settings()
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
                 "labels": [{"index": i, "name": n, "color": list(c)}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
                 "max_upload_bytes": self.max_upload_bytes, "max_scale": MAX_SCALE,
-                "defaults": {"edit_steps": EditRequest.model_fields["steps"].default,
-                             "refine_steps": RefineRequest.model_fields["steps"].default,
-                             "embed_steps": DEFAULT_EMBED_STEPS}}
+                "max_embed_steps": MAX_EMBED_STEPS, "max_tune_steps": MAX_TUNE_STEPS,
+                "defaults": {"edit_steps": editing.steps, "refine_steps": editing.refine_steps,
+                             "embed_steps": embedding.steps, "tune": embedding.tunes,
+                             "tune_steps": tune_steps_of(embedding)}}
 
     def image_payload(self, session: Session) -> dict:
-        """The session's image (data URL) and its original segmentation (base64 labels)."""
+        """The session's image (data URL, drawn by the session's generator), its original segmentation
+        (base64 labels), whether it has a tuned generator (`tunable`) and whether that draws it (`tuned`)."""
         with session.lock:
             wplus = session.require_image()
-            return {"source": session.source, "image": data_url(image_png(self.editor.render(wplus))),
-                    "labels": encode_labels(session.labels), "label_size": list(self.label_size)}
+            image = session.drawn_by(self.editor).render(wplus)
+            return {"source": session.source, "image": data_url(image_png(image)),
+                    "labels": encode_labels(session.labels), "label_size": list(self.label_size),
+                    "tunable": session.tuned is not None, "tuned": session.use_tuned}
 
     # ------------------------------------------------------------------ images to edit
-    def _set_image(self, session: Session, wplus: torch.Tensor, source: str) -> None:
-        """Show w+ in the session with its segmentation (all background before a segmenter exists:
-        annotation mode samples and embeds uploads for a new domain too)."""
-        labels = self.editor.segment(wplus)[0].cpu() if self.editor.bundle.segmenter_dir is not None else \
+    def _set_image(self, session: Session, wplus: torch.Tensor, source: str, tuned: Editor | None = None,
+                   use_tuned: bool = True) -> None:
+        """Show w+ in the session, drawn by `tuned` (a tuned view, when use_tuned) or the bundle's G,
+        with its segmentation (all background before a segmenter exists: annotation mode samples and
+        embeds uploads for a new domain too)."""
+        drawn_by = tuned if tuned is not None and use_tuned else self.editor
+        labels = drawn_by.segment(wplus)[0].cpu() if self.editor.bundle.segmenter_dir is not None else \
             torch.zeros(self.label_size, dtype=torch.int64)
         with session.lock:
-            session.set_image(wplus, labels, source)
+            session.set_image(wplus, labels, source, tuned, use_tuned)
 
     def sample(self, session: Session, seed: int | None, psi: float) -> dict:
         seed = random.randrange(2**31) if seed is None else seed
@@ -135,47 +151,87 @@ class EditService:
         return {"seed": seed, **self.image_payload(session)}
 
     def adopt_edited(self, session: Session) -> dict:
-        """Make the edited image (last edit or slider result) the image to edit, to chain edits."""
+        """Make the edited image (last edit or slider result) the image to edit, to chain edits; it
+        is drawn by the generator that drew the edit (an edit of a tuned image stays tuned)."""
         with session.lock:
             edited = session.edited
             if edited is None:
                 raise NotReady("no edited image yet: run an edit or move a slider")
-            source = f"edited {session.source}"
-        self._set_image(session, edited, source)
+            source, tuned = f"edited {session.source}", session.tuned if session.use_tuned else None
+        self._set_image(session, edited, source, tuned)
         return self.image_payload(session)
 
-    def submit_upload(self, session: Session, data: bytes, filename: str, steps: int) -> Job:
-        """Check the file now (4xx on a bad one), embed it into W+ as a job."""
-        if not 0 <= steps <= MAX_EMBED_STEPS:
+    def use_tuning(self, session: Session, on: bool) -> dict:
+        """Draw the session's tuned upload by its G' (on) or its W+ pivot by the bundle's G (off), to
+        compare; like a new image, the segmentation is redone and what derived from the other is dropped."""
+        if self.jobs.active(session.id) is not None:
+            raise Busy("this session has a job running on its image; wait for it or cancel it first")
+        with session.lock:
+            wplus, source, tuned = session.require_image(), session.source, session.tuned
+            if tuned is None:
+                raise NotReady("this image has no tuned generator: upload it with faithful (pivotal tuning) on")
+        self._set_image(session, wplus, source, tuned, on)
+        return self.image_payload(session)
+
+    def upload_settings(self, steps: int | None = None, tune: bool | None = None,
+                        tune_steps: int | None = None) -> EmbedSettings:
+        """The bundle's EmbedSettings with an upload's choices: W+ steps (None: the bundle's), pivotal
+        tuning on or off (None: the bundle's choice) and its steps (None: `tune_steps_of` the
+        bundle's); InputError outside [0, MAX_EMBED_STEPS] and [1, MAX_TUNE_STEPS]."""
+        if steps is not None and not 0 <= steps <= MAX_EMBED_STEPS:
             raise InputError(f"embedding steps must be in [0, {MAX_EMBED_STEPS}], got {steps}")
+        if tune_steps is not None and not 1 <= tune_steps <= MAX_TUNE_STEPS:
+            raise InputError(f"tuning steps must be in [1, {MAX_TUNE_STEPS}], got {tune_steps}")
+        base = self.editor.embed_settings()
+        tunes = base.tunes if tune is None else tune
+        return base.replace(steps=steps, tune_steps=(tune_steps or tune_steps_of(base)) if tunes else 0)
+
+    def submit_upload(self, session: Session, data: bytes, filename: str, steps: int | None = None,
+                      tune: bool | None = None, tune_steps: int | None = None) -> Job:
+        """Check the file and the settings (`upload_settings`) now (4xx on bad ones), then embed it as
+        one job: the W+ embedding (progress steps 0..steps, phase "embedding"), then pivotal tuning
+        (steps + 1..steps + tune_steps, phase "tuning"). The done event carries `fidelity_payload`."""
+        settings = self.upload_settings(steps, tune, tune_steps)
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
         target = load_upload(data, filename, self.editor.generator.config.image_size).to(self.editor.device)
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
-                job.progress(step, values)
+                job.progress(step, values, "embedding" if step <= settings.steps else "tuning")
                 job.raise_if_cancelled()
 
-            result = self.editor.embed(target, steps=steps, progress=progress)
-            self._set_image(session, result.wplus, f"upload {filename}")
-            return {"loss": float(result.best_loss[0]), **self.image_payload(session)}
+            result = self.editor.embed(target, settings=settings, progress=progress)
+            tuned = self.editor.tuned(result.tunings[0]) if result.tunings else None
+            self._set_image(session, result.wplus, f"upload {filename}", tuned)
+            return {"loss": float(result.best_loss[0]), **self.fidelity_payload(result), **self.image_payload(session)}
 
-        return self._submit(session, Job("embed", session.id, steps, work))
+        return self._submit(session, Job("embed", session.id, settings.steps + settings.tune_steps, work))
+
+    def fidelity_payload(self, result: EmbedResult) -> dict:
+        """An embedding of one image for the page: its settings' steps, its reconstruction's fidelity
+        {psnr (dB), distance, perceptual (the distance's name)}, the W+ pivot's fidelity and image G(w+)
+        when tuned (else None), and the plain-words warning when the generator cannot draw it (else None)."""
+        tuned = result.tunings is not None
+        return {"embed_steps": result.settings.steps, "tune_steps": result.settings.tune_steps,
+                "fidelity": result.fidelity[0].to_json(),
+                "pivot_fidelity": result.pivot_fidelity[0].to_json() if tuned else None,
+                "pivot_image": data_url(image_png(result.pivot_reconstruction)) if tuned else None,
+                "warning": result.warnings[0]}
 
     # ------------------------------------------------------------------ optimisation edit
     def submit_edit(self, session: Session, labels: str, parts: list[str] | None, steps: int | None = None,
                     lr: float | None = None, buffer: int | None = None, preset: str | None = None) -> Job:
         settings = self.editor.edit_settings(preset, steps=steps, lr=lr, buffer=buffer)
         with session.lock:
-            wplus, original = session.require_image(), session.labels
+            wplus, original, editor = session.require_image(), session.labels, session.drawn_by(self.editor)
             target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
             indices = self.scheme.indices(parts) if parts else infer_parts(original, target)
             session.painted = target
 
         def work(job: Job) -> dict:
-            result, vector = self.editor.edit(wplus, target, indices, settings=settings, progress=job.progress,
-                                              cancel=job.should_stop)
+            result, vector = editor.edit(wplus, target, indices, settings=settings, progress=job.progress,
+                                         cancel=job.should_stop)
             with session.lock:
                 if session.wplus is not wplus:
                     raise NotReady("the image changed while the edit ran; its result was dropped")
@@ -223,9 +279,9 @@ class EditService:
         t0 = time.perf_counter()
         pairs = self._pairs(scales)
         with session.lock:
-            wplus = session.require_image()
+            wplus, editor = session.require_image(), session.drawn_by(self.editor)
         with torch.no_grad():
-            edited, image = self.editor.apply(wplus, pairs)
+            edited, image = editor.apply(wplus, pairs)
         with session.lock:
             session.set_edited(edited, wplus)
         png = image_png(image)
@@ -239,11 +295,11 @@ class EditService:
         if not pairs:
             raise InputError("refinement needs at least one vector with a scale")
         with session.lock:
-            wplus = session.require_image()
+            wplus, editor = session.require_image(), session.drawn_by(self.editor)
 
         def work(job: Job) -> dict:
-            edited, image = self.editor.apply(wplus, pairs, refine_steps=steps, settings=settings,
-                                              progress=job.progress, cancel=job.should_stop)
+            edited, image = editor.apply(wplus, pairs, refine_steps=steps, settings=settings,
+                                         progress=job.progress, cancel=job.should_stop)
             with session.lock:
                 session.set_edited(edited, wplus)
             return {"image": data_url(image_png(image))}
@@ -342,10 +398,10 @@ class EditService:
     def _download_pixels(self, session: Session, what: str) -> np.ndarray:
         """uint8 [H, W, 3] for the images, [H', W'] label indices for the masks."""
         with session.lock:
-            wplus = session.require_image()
+            wplus, editor = session.require_image(), session.drawn_by(self.editor)
             edited, painted = session.edited, session.painted
         if what == "original":
-            return to_uint8(self.editor.render(wplus))[0]
+            return to_uint8(editor.render(wplus))[0]
         if what == "painted-mask":
             if painted is None:
                 raise NotReady("nothing painted has been sent with an edit yet")
@@ -353,8 +409,14 @@ class EditService:
         if edited is None:
             raise NotReady("no edited image yet: run an edit or move a slider")
         if what == "edited":
-            return to_uint8(self.editor.render(edited))[0]
-        return self.editor.segment(edited)[0].cpu().numpy().astype(np.uint8)
+            return to_uint8(editor.render(edited))[0]
+        return editor.segment(edited)[0].cpu().numpy().astype(np.uint8)
+
+
+def tune_steps_of(settings: EmbedSettings) -> int:
+    """Pivotal tuning steps an upload takes when tuning: the settings' own when they tune, else the
+    "faithful" preset's."""
+    return settings.tune_steps if settings.tunes else FAITHFUL.tune_steps
 
 
 class UploadTooLarge(InputError):

@@ -3,9 +3,10 @@
 A full table makes room for a new session only by evicting an idle one (no job, unused for
 `recent_s`); when every session is busy or recent, new ones are refused (HTTP 503).
 
-A session holds the image being edited (its w+ and original segmentation), the last painted label
-map, the last optimisation result and the last slider result. Every read-modify-write of a session
-happens under its own lock; the store's lock only guards the table of sessions.
+A session holds the image being edited (its w+, the generator that draws it and its original
+segmentation), the last painted label map, the last optimisation result and the last slider
+result. Every read-modify-write of a session happens under its own lock; the store's lock only
+guards the table of sessions.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from editgan.edit.optimize import EditResult
 from editgan.edit.vectors import EditingVector
+from editgan.editor import Editor
 from editgan.errors import EditGANError, InputError
 
 
@@ -26,7 +28,10 @@ from editgan.errors import EditGANError, InputError
 class Session:
     """State of one tab. wplus: [1, num_ws, w_dim] of the image being edited (None until a sample or
     upload); labels: its segmentation int64 [H', W']; painted: the label map last sent with an edit;
-    result / vector: the last optimisation edit; edited: the w+ currently shown as the edited image."""
+    result / vector: the last optimisation edit; edited: the w+ currently shown as the edited image.
+    tuned: the Editor view with G' of a pivotally tuned upload (`Editor.tuned`; None for samples and
+    untuned uploads), kept for the image and the edits adopted from it; use_tuned: whether G' draws
+    the image (else the bundle's G draws the W+ pivot alone)."""
 
     id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     source: str = ""
@@ -36,12 +41,17 @@ class Session:
     result: EditResult | None = None
     vector: EditingVector | None = None
     edited: torch.Tensor | None = None
+    tuned: Editor | None = None
+    use_tuned: bool = False
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    def set_image(self, wplus: torch.Tensor, labels: torch.Tensor, source: str) -> None:
-        """A new image to edit; everything derived from the previous one is dropped."""
+    def set_image(self, wplus: torch.Tensor, labels: torch.Tensor, source: str, tuned: Editor | None = None,
+                  use_tuned: bool = True) -> None:
+        """A new image to edit (with its tuned view, if any, and whether it draws the image);
+        everything derived from the previous one is dropped."""
         self.wplus, self.labels, self.source = finite(wplus, "image"), labels, source
+        self.tuned, self.use_tuned = tuned, tuned is not None and use_tuned
         self.painted = self.result = self.vector = self.edited = None
 
     def set_edited(self, wplus: torch.Tensor, base: torch.Tensor) -> None:
@@ -54,6 +64,10 @@ class Session:
         if self.wplus is None:
             raise InputError("this session has no image yet: sample one or upload one first")
         return self.wplus
+
+    def drawn_by(self, editor: Editor) -> Editor:
+        """The Editor that draws the image: the tuned view when in use, else `editor` (the service's)."""
+        return self.tuned if self.use_tuned else editor
 
 
 def finite(wplus: torch.Tensor, what: str) -> torch.Tensor:

@@ -62,7 +62,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     editor, store = opened(args)
     added = import_annotations(store, scheme_of(editor), args.source,
-                               lambda w: to_uint8(editor.render(w.to(editor.device)))[0])
+                               lambda w, tuning: to_uint8(editor.tuned(tuning).render(w.to(editor.device)))[0])
     print(f"imported {len(added)} annotations into {store.root}: {', '.join(m['id'] for m in added)}")
     return 0
 

@@ -12,7 +12,9 @@ Masks hold label indices (PNG mode L/P/I, or .npy) or the scheme's colours (RGB 
 editgan.io.masks). Writes B/segmenter.safetensors and B/segmenter.json (a packaged bundle's into
 its user folder; a segmenter there first moves to backup/), or into --out, with provenance:
 annotations, embedding, steps, final loss, time. A bundle's annotation set (`editgan annotations`)
-is read as it is: `--latents <annotations>/latents.safetensors --masks <annotations>/masks`.
+is read as it is: `--latents <annotations>/latents.safetensors --masks <annotations>/masks`; a
+latent with a tuning beside it (`<folder of the latents>/tunings/<name>.safetensors`, an annotation
+painted on a tuned upload) gives its features from that G'.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.progress import progress_bar
+from editgan.train.annotation_set import tuning_of
 from editgan.train.annotation_training import install_segmenter
 from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
@@ -114,14 +117,16 @@ def run(args: argparse.Namespace) -> int:
     home = open_bundle(bundle).user_dir  # a packaged bundle's user folder, else the bundle
     out = Path(args.out) if args.out else home
     t0 = time.perf_counter()
+    tunings = None
     if args.images:
         names, wplus, masks, source = embedded_annotations(args, bundle, generator, scheme, config, out)
     else:
         names, wplus = load_latents(args.latents, generator.config.num_ws, generator.config.w_dim)
         masks = torch.from_numpy(np.stack([read_mask(p, scheme, config.out_size)
                                            for p in find_masks(args.masks, names)]))
-        source = {"latents": str(args.latents)}
-    feats = extract_features(generator, wplus, config)
+        tunings = [tuning_of(Path(args.latents).parent, name) for name in names]
+        source = {"latents": str(args.latents), "tuned": [n for n, t in zip(names, tunings) if t is not None]}
+    feats = extract_features(generator, wplus, config, tunings=tunings)
     print(f"features of {len(names)} images: {config.in_features} channels ({time.perf_counter() - t0:.1f} s)")
     settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
                              class_balance=args.class_balance)

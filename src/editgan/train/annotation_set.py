@@ -9,16 +9,19 @@ latents.safetensors --masks masks` reads as it is:
     masks/<id>.png          label map: uint8 label indices (PNG mode L) [H, W] on the generator's image
                             grid (its crop's size), which is the label grid of segmenters trained here
     images/<id>.png         G(w+) with constant noise: the image the map was painted on (RGB)
+    tunings/<id>.safetensors  only for a map painted on a pivotally tuned upload: its tuning
+                            (`editgan.io.tuning_files` entries); its image is G'(w+) and its
+                            features for training come from G' (`tuning_of`)
     backup/<id>/<time>.png  every label map a save replaced (UTC time; none is ever dropped)
     trash/<time>-<id>/      deleted annotations: meta.json, <id>.safetensors (w+), masks-<id>.png,
-                            images-<id>.png
+                            images-<id>.png (and tunings-<id>.safetensors)
 
 meta: {"id", "source" ("seed 12", "upload cat.png", "import ..."), "seed" (int or null), "psi",
 "created", "updated" (UTC ISO 8601), "labels" (label indices present in the map)}.
 
-Every file is written atomically. A save writes image and mask, then the latents, then the index
-(the commit point); a delete goes the other way round. An interruption therefore never leaves an
-index entry without its latent, nor a latent without its mask.
+Every file is written atomically. A save writes image, tuning and mask, then the latents, then the
+index (the commit point); a delete goes the other way round. An interruption therefore never leaves
+an index entry without its latent, nor a latent without its mask or tuning.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from PIL import Image
 
 from editgan.bundle import Bundle
 from editgan.errors import CheckpointError, InputError
-from editgan.files import atomic_path, load_tensors, read_json, save_tensors, write_json
+from editgan.files import atomic_path, load_tensors, read_json, read_tensor_metadata, save_tensors, write_json
+from editgan.io.tuning_files import read_tuning, tuning_entries
 from editgan.labels import LabelScheme
+from editgan.nn.tuning import Tuning
 
 FORMAT = "editgan-annotations"
 INDEX = "annotations.json"
@@ -64,6 +69,17 @@ def validate_id(annotation_id: str) -> str:
     return annotation_id
 
 
+def tuning_path(folder: str | Path, annotation_id: str) -> Path:
+    return Path(folder) / "tunings" / f"{annotation_id}.safetensors"
+
+
+def tuning_of(folder: str | Path, annotation_id: str) -> Tuning | None:
+    """The tuning stored for an annotation in the set (or an export) at `folder`, or None when its
+    map was painted on G's image; CheckpointError when the file is malformed."""
+    path = tuning_path(folder, annotation_id)
+    return read_tuning(path, load_tensors(path), read_tensor_metadata(path)) if path.is_file() else None
+
+
 def write_png(path: Path, array: np.ndarray) -> None:
     """uint8 [H, W] (mode L) or [H, W, 3] (RGB) -> PNG, atomically."""
     with atomic_path(path) as tmp:
@@ -72,11 +88,13 @@ def write_png(path: Path, array: np.ndarray) -> None:
 
 @dataclass
 class AnnotatedSample:
-    """One stored annotation: meta (see module), w+ float32 [1, num_ws, w_dim], labels int64 [H, W]."""
+    """One stored annotation: meta (see module), w+ float32 [1, num_ws, w_dim], labels int64 [H, W],
+    and its tuning (None: painted on G(w+))."""
 
     meta: dict
     wplus: torch.Tensor
     labels: np.ndarray
+    tuning: Tuning | None = None
 
 
 class AnnotationSet:
@@ -126,6 +144,9 @@ class AnnotationSet:
     def image_path(self, annotation_id: str) -> Path:
         return self.root / "images" / f"{annotation_id}.png"
 
+    def tuning_path(self, annotation_id: str) -> Path:
+        return tuning_path(self.root, annotation_id)
+
     def latents(self) -> dict[str, torch.Tensor]:
         path = self.root / LATENTS
         return load_tensors(path) if path.is_file() else {}
@@ -140,20 +161,22 @@ class AnnotationSet:
             raise CheckpointError(f"annotation {annotation_id!r}: cannot read its label map ({err})") from None
         if annotation_id not in latents:
             raise CheckpointError(f"annotation {annotation_id!r} has no latent in {self.root / LATENTS}")
-        return AnnotatedSample(meta, latents[annotation_id], labels)
+        return AnnotatedSample(meta, latents[annotation_id], labels, tuning_of(self.root, annotation_id))
 
     def labels_in_use(self) -> set[int]:
         """Label indices that occur in any stored label map."""
         return {int(i) for meta in self.list() for i in meta["labels"]}
 
-    def training_data(self) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-        """(ids, w+ float32 [I, num_ws, w_dim], label maps int64 [I, H, W]) of every annotation."""
+    def training_data(self) -> tuple[list[str], torch.Tensor, torch.Tensor, list[Tuning | None]]:
+        """(ids, w+ float32 [I, num_ws, w_dim], label maps int64 [I, H, W], tunings: per annotation
+        its Tuning or None) of every annotation."""
         with self.lock:  # a consistent snapshot while the web tool keeps saving
             ids = [m["id"] for m in self.list()]
             if not ids:
                 raise InputError(f"no annotations in {self.root} yet")
             samples = [self.get(i) for i in ids]
-        return ids, torch.cat([s.wplus for s in samples]), torch.stack([torch.from_numpy(s.labels) for s in samples])
+        return (ids, torch.cat([s.wplus for s in samples]), torch.stack([torch.from_numpy(s.labels) for s in samples]),
+                [s.tuning for s in samples])
 
     # ------------------------------------------------------------------ writing
     def check_labels(self, labels, scheme: LabelScheme, what: str = "label map") -> np.ndarray:
@@ -186,9 +209,10 @@ class AnnotationSet:
 
     def create(self, wplus: torch.Tensor, image: np.ndarray, labels, scheme: LabelScheme, *, source: str,
                seed: int | None = None, psi: float | None = None, annotation_id: str | None = None,
-               created: str | None = None) -> dict:
-        """Add an annotation: w+ [1, num_ws, w_dim], its image uint8 [H, W, 3], its label map [H', W'];
-        InputError if the id is taken or anything is malformed. Returns its meta."""
+               created: str | None = None, tuning: Tuning | None = None) -> dict:
+        """Add an annotation: w+ [1, num_ws, w_dim], its image uint8 [H, W, 3] (drawn by G, or by G' of
+        `tuning`), its label map [H', W']; InputError if the id is taken or anything is malformed.
+        Returns its meta."""
         w = self.check_wplus(wplus)
         mask = self.check_labels(labels, scheme)
         with self.lock:
@@ -200,6 +224,10 @@ class AnnotationSet:
             meta = {"id": annotation_id, "source": str(source), "seed": seed, "psi": psi,
                     "created": created or now, "updated": now}
             write_png(self.image_path(annotation_id), np.asarray(image, dtype=np.uint8))
+            if tuning is None:
+                self.tuning_path(annotation_id).unlink(missing_ok=True)  # one an interrupted create left
+            else:
+                save_tensors(self.tuning_path(annotation_id), *tuning_entries(tuning))
             self._commit(index, meta, mask, w)
         return meta
 
@@ -250,7 +278,8 @@ class AnnotationSet:
             del index["annotations"][annotation_id]
             write_json(self.root / INDEX, index)
             self._write_latents({k: v for k, v in self.latents().items() if k != annotation_id})
-            for path in (self.mask_path(annotation_id), self.image_path(annotation_id)):
+            for path in (self.mask_path(annotation_id), self.image_path(annotation_id),
+                         self.tuning_path(annotation_id)):
                 if path.is_file():
                     path.rename(trash / f"{path.parent.name}-{path.name}")
         return trash

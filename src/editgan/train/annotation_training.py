@@ -29,6 +29,7 @@ from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.nn.tuning import Tuning
 from editgan.train.annotation_set import AnnotationSet, stamp, utc_now
 from editgan.train.segmenter_training import TrainSettings, extract_features, train_segmenter
 
@@ -63,13 +64,14 @@ def new_segmenter(generator, num_classes: int, members: int, seed: int) -> Segme
 
 def train_from_annotations(generator, ids: list[str], wplus: torch.Tensor, masks: torch.Tensor,
                            scheme: LabelScheme, settings: TrainSettings, *, members: int = 10,
-                           holdout: float = 0.2,
+                           holdout: float = 0.2, tunings: list[Tuning | None] | None = None,
                            progress: Callable[[str, int, float], None] | None = None) -> tuple[Segmenter, dict]:
     """Held-out estimate, then the final segmenter on all annotations (w+ [I, num_ws, w_dim], label
-    maps int64 [I, H, W]). progress(phase "holdout" | "final", step, loss). Returns (segmenter,
-    report: held_out ids, per-class IoU {name: value or None}, mean IoU, both training reports)."""
+    maps int64 [I, H, W]; tunings: per annotation its Tuning, whose G' gives its features, or None).
+    progress(phase "holdout" | "final", step, loss). Returns (segmenter, report: held_out ids,
+    per-class IoU {name: value or None}, mean IoU, both training reports)."""
     config = new_segmenter(generator, scheme.num_classes, 1, 0).config
-    feats = [f.cpu() for f in extract_features(generator, wplus, config)]  # training runs on the CPU
+    feats = [f.cpu() for f in extract_features(generator, wplus, config, tunings=tunings)]  # training runs on the CPU
     train_ids, held_ids = holdout_split(ids, holdout, settings.seed)
     report: dict = {"annotations": list(ids), "held_out": held_ids, "iou": None, "mean_iou": None}
     if held_ids:
@@ -122,11 +124,12 @@ def train_and_install(bundle: Bundle, generator, store: AnnotationSet, scheme: L
     """`train_from_annotations` on every annotation of `store`, then `install_segmenter` with the
     provenance (settings, report, time) -> the report plus "segmenter" (weights path) and "backup"."""
     t0 = time.perf_counter()
-    ids, wplus, masks = store.training_data()
+    ids, wplus, masks, tunings = store.training_data()
     seg, report = train_from_annotations(generator, ids, wplus.to(generator.w_avg.device), masks, scheme, settings,
-                                         members=members, holdout=holdout, progress=progress)
+                                         members=members, holdout=holdout, tunings=tunings, progress=progress)
     provenance = {"source": "annotations", "folder": str(store.root), "num_annotations": len(ids),
-                  "settings": vars(settings), "members": members, "holdout": holdout, "report": report,
+                  "tuned": [i for i, t in zip(ids, tunings) if t is not None], "settings": vars(settings),
+                  "members": members, "holdout": holdout, "report": report,
                   "wall_time_s": round(time.perf_counter() - t0, 1)}
     installed = install_segmenter(bundle, seg, scheme, provenance)
     return {**report, "segmenter": str(installed["path"]),

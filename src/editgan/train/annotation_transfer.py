@@ -1,12 +1,13 @@
 """Exporting and importing annotation sets as a folder or a zip of the store's own layout
 (`editgan.train.annotation_set`): annotations.json (the index plus "scheme", "num_ws", "w_dim"),
-latents.safetensors, masks/<id>.png, images/<id>.png.
+latents.safetensors, masks/<id>.png, images/<id>.png, tunings/<id>.safetensors (tuned uploads only).
 
 An import checks everything before it writes anything: the index, every latent's shape, every
 mask (size, labels inside the bundle's scheme; PNG or .npy as `editgan.io.masks` reads them), the
-names of the labels used against the bundle's scheme when the export carries one, and that no id
-is taken. Without annotations.json the ids are the latents' names (a `train segmenter --latents`
-folder: latents.safetensors + masks/). Images are re-rendered from the latents, never trusted.
+names of the labels used against the bundle's scheme when the export carries one, every tuning
+(made for this bundle's generator: rendering checks it), and that no id is taken. Without
+annotations.json the ids are the latents' names (a `train segmenter --latents` folder:
+latents.safetensors + masks/). Images are re-rendered from the latents (by G' where tuned), never trusted.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.errors import InputError
+from editgan.errors import CheckpointError, InputError
 from editgan.files import atomic_path, load_tensors, read_json, write_json
 from editgan.io.masks import read_mask
 from editgan.labels import LabelScheme
-from editgan.train.annotation_set import FORMAT, INDEX, LATENTS, AnnotationSet, validate_id
+from editgan.nn.tuning import Tuning
+from editgan.train.annotation_set import FORMAT, INDEX, LATENTS, AnnotationSet, tuning_of, validate_id
 from editgan.train.segmenter_training import find_masks
 
 MAX_IMPORT_BYTES = 1 << 30  # uncompressed size of a zip's wanted members
-MEMBER_RE = re.compile(r"^(annotations\.json|latents\.safetensors|masks/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(png|npy))$")
+MEMBER_RE = re.compile(r"^(annotations\.json|latents\.safetensors|masks/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(png|npy)"
+                       r"|tunings/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.safetensors)$")
 
 
 def export_annotations(store: AnnotationSet, scheme: LabelScheme, dest: str | Path) -> Path:
@@ -41,8 +44,9 @@ def export_annotations(store: AnnotationSet, scheme: LabelScheme, dest: str | Pa
         raise InputError(f"no annotations to export in {store.root}")
     index = {**store.index(), "scheme": scheme.to_json(), "num_ws": store.latent_shape[0],
              "w_dim": store.latent_shape[1]}
-    files = [(store.root / LATENTS, LATENTS)] + [
-        (p, f"{p.parent.name}/{p.name}") for m in items for p in (store.mask_path(m["id"]), store.image_path(m["id"]))]
+    paths = [p for m in items for p in (store.mask_path(m["id"]), store.image_path(m["id"]))]
+    paths += [p for m in items if (p := store.tuning_path(m["id"])).is_file()]  # tuned uploads only
+    files = [(store.root / LATENTS, LATENTS)] + [(p, f"{p.parent.name}/{p.name}") for p in paths]
     if dest.suffix.lower() == ".zip":
         with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr(INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
@@ -59,9 +63,11 @@ def export_annotations(store: AnnotationSet, scheme: LabelScheme, dest: str | Pa
 
 
 def import_annotations(store: AnnotationSet, scheme: LabelScheme, src: str | Path,
-                       render: Callable[[torch.Tensor], np.ndarray], shown: str | None = None) -> list[dict]:
-    """Add the annotations of folder or zip `src` (see the module); render(w+ [1, num_ws, w_dim]) ->
-    uint8 [H, W, 3]. `shown` names src in messages (an upload's file name). Returns their metas."""
+                       render: Callable[[torch.Tensor, Tuning | None], np.ndarray],
+                       shown: str | None = None) -> list[dict]:
+    """Add the annotations of folder or zip `src` (see the module); render(w+ [1, num_ws, w_dim],
+    tuning or None) -> uint8 [H, W, 3], drawn by G or that tuning's G' (CheckpointError for a tuning
+    of another generator). `shown` names src in messages (an upload's file name). Returns their metas."""
     src = Path(src)
     shown = shown or str(src)
     if src.is_dir():
@@ -90,24 +96,28 @@ def _extract(zip_path: Path, out: Path, shown: str) -> None:
 
 def _import_folder(store: AnnotationSet, scheme: LabelScheme, folder: Path, render, shown: str,
                    root: Path) -> list[dict]:
-    def named(err: InputError) -> InputError:
-        return InputError(str(err).replace(str(root), shown))
+    def named(err: InputError | CheckpointError) -> InputError | CheckpointError:
+        return type(err)(str(err).replace(str(root), shown))
 
     try:
         metas, latents, masks = _read_folder(store, scheme, folder, shown)
-    except InputError as err:
+        tunings = {k: tuning_of(folder, k) for k in metas}
+    except (InputError, CheckpointError) as err:
         raise named(err) from None
     taken = sorted(set(metas) & {m["id"] for m in store.list()})
     if taken:
         raise InputError(f"{shown}: annotation ids already in this bundle: {', '.join(taken[:10])}; "
                          "delete or rename those first")
-    out = []
-    for annotation_id, meta in metas.items():
-        w = latents[annotation_id]
-        out.append(store.create(w, render(w), masks[annotation_id], scheme, annotation_id=annotation_id,
-                                source=str(meta.get("source") or f"import {Path(shown).name}"),
-                                seed=meta.get("seed"), psi=meta.get("psi"), created=meta.get("created")))
-    return out
+    images = {}
+    for k in metas:  # rendering checks every tuning before anything is added
+        try:
+            images[k] = render(latents[k], tunings[k])
+        except CheckpointError as err:
+            raise CheckpointError(f"{shown}: annotation {k!r}: {err}") from None
+    return [store.create(latents[k], images[k], masks[k], scheme, annotation_id=k, tuning=tunings[k],
+                         source=str(meta.get("source") or f"import {Path(shown).name}"),
+                         seed=meta.get("seed"), psi=meta.get("psi"), created=meta.get("created"))
+            for k, meta in metas.items()]
 
 
 def _read_folder(store: AnnotationSet, scheme: LabelScheme, folder: Path, shown: str):

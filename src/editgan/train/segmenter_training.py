@@ -32,6 +32,7 @@ from editgan.io.masks import MASK_SUFFIXES
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.segmenter_inference import gather_features
+from editgan.nn.tuning import Tuning, generator_digest
 
 
 @dataclass
@@ -77,14 +78,14 @@ def find_masks(mask_dir: str | Path, names: list[str]) -> list[Path]:
 
 
 @torch.no_grad()
-def extract_features(generator, wplus: torch.Tensor, config: SegmenterConfig,
-                     dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Feature maps of every latent, one at a time: list of [I, C_k, r_k, r_k] in `dtype`. `generator`:
-    one for all latents, or a sequence of I (e.g. each image's pivotally tuned G')."""
-    generators = generator if isinstance(generator, (list, tuple)) else [generator] * len(wplus)
-    if len(generators) != len(wplus):
-        raise InputError(f"{len(generators)} generators for {len(wplus)} latents; give one per latent")
-    per_image = [segmentation_features(g, w[None], config)[1] for g, w in zip(generators, wplus)]
+def extract_features(generator, wplus: torch.Tensor, config: SegmenterConfig, dtype: torch.dtype = torch.float32,
+                     tunings: list[Tuning | None] | None = None) -> list[torch.Tensor]:
+    """Feature maps of every latent, one at a time: list of [I, C_k, r_k, r_k] in `dtype`. tunings:
+    per latent a pivotal `Tuning` (its features come from that G') or None (from the generator)."""
+    tunings = tunings or [None] * len(wplus)
+    digest = generator_digest(generator) if any(t is not None for t in tunings) else None
+    per_image = [segmentation_features(generator if t is None else t.apply(generator, digest), w[None], config)[1]
+                 for w, t in zip(wplus, tunings, strict=True)]
     return [torch.cat([f[k] for f in per_image]).to(dtype).contiguous() for k in range(len(per_image[0]))]
 
 

@@ -22,6 +22,7 @@ const state = {
   hasEdit: false,          // the "Edited image" view shows an edit (edit result, vectors, refinement)
   unsavedEdit: false,      // an edit result not saved as a vector
   comparing: false,        // the big stage shows the edited image instead of the original
+  uploadCropped: false,    // the last upload was centre-cropped (its note shows beside it)
   zoom: 1,
 };
 window.editgan = state;    // for tests and benchmarks
@@ -219,7 +220,8 @@ function endJob(row = "job") {
   stageBusy(null);
 }
 
-// Follow a job's events: handlers.done(payload), optional handlers.progress(event) and handlers.end(done).
+// Follow a job's events: handlers.done(payload), optional handlers.progress(event) (which may return
+// the label its phase goes by in the status line) and handlers.end(done).
 function runJob(jobId, label, handlers, row = "job") {
   showJob(label, row);
   const source = new EventSource(`/api/jobs/${jobId}/events`);
@@ -241,9 +243,9 @@ function runJob(jobId, label, handlers, row = "job") {
   source.addEventListener("progress", (e) => {
     const d = JSON.parse(e.data);
     $(`${row}-progress`).value = d.step / Math.max(1, d.total);
-    if (handlers.progress) handlers.progress(d);
+    const shown = (handlers.progress && handlers.progress(d)) || label;
     const loss = d.losses.loss;
-    status(`${label}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
+    status(`${shown}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
   });
   source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`, false, true); handlers.done(JSON.parse(e.data)); } });
   source.addEventListener("cancelled", (e) => {
@@ -257,7 +259,7 @@ function runJob(jobId, label, handlers, row = "job") {
 }
 
 function setBusy(busy) {  // one job at a time: the buttons that start one wait
-  for (const id of ["sample-btn", "random-btn", "upload-btn", "edit-btn", "refine-btn", "annot-train-btn"]) $(id).disabled = busy;
+  for (const id of ["sample-btn", "random-btn", "upload-btn", "tuned-toggle", "edit-btn", "refine-btn", "annot-train-btn"]) $(id).disabled = busy;
 }
 
 function stageBusy(note) {  // dim the stage with a note while its image is being replaced; null: back to normal
@@ -317,6 +319,8 @@ async function upload() {
   const form = new FormData();
   form.append("file", file);
   form.append("steps", $("embed-steps").value);
+  form.append("tune", $("tune").checked);
+  if ($("tune").checked) form.append("tune_steps", $("tune-steps").value);
   let job_id, cropped;
   try {
     cropped = await previewUpload(file);
@@ -328,15 +332,53 @@ async function upload() {
     throw err;
   }
   runJob(job_id, "embedding", {
+    progress: (d) => { $("job-label").textContent = d.phase; return d.phase; },  // embedding, then tuning
     done: (payload) => {
       setImage(payload);
-      $("reconstruction").src = payload.image;
-      $("reconstruction-info").textContent = `reconstruction (loss ${payload.loss.toFixed(4)})`;
-      $("upload-compare").hidden = false;
-      $("upload-note").hidden = !cropped;
+      state.uploadCropped = cropped;
+      showEmbedding(payload);
     },
     end: (done) => { if (!done) { $("upload-compare").hidden = true; $("upload-note").hidden = true; } },
   });
+}
+
+// Beside the upload: its reconstruction (by G′ when tuned, else by G), the W+ pivot by G when tuned,
+// how faithful each is (PSNR, perceptual distance) and the warning when G cannot draw the photo.
+function showEmbedding(r) {
+  const fidelity = (f) => `PSNR ${f.psnr.toFixed(1)} dB, ${f.perceptual} ${f.distance.toFixed(4)}`;
+  const tuned = r.pivot_fidelity !== null;
+  $("reconstruction").src = r.image;
+  $("reconstruction-info").textContent = tuned ? "tuned (G′)" : `reconstruction (loss ${r.loss.toFixed(4)})`;
+  $("pivot-figure").hidden = $("tuned-row").hidden = $("fidelity-pivot").hidden = !tuned;
+  if (tuned) $("pivot").src = r.pivot_image;
+  $("fidelity-reconstruction").textContent = (tuned ? `tuned (${r.tune_steps} steps): ` : "") + fidelity(r.fidelity);
+  $("fidelity-pivot").textContent = tuned ? `W+ pivot (${r.embed_steps} steps): ${fidelity(r.pivot_fidelity)}` : "";
+  $("fidelity-warning").textContent = r.warning ?? "";
+  $("fidelity-warning").hidden = !r.warning;
+  showUploadCompare(r.tuned);
+}
+
+function showUploadCompare(tuned) {  // which reconstruction is the image being edited
+  $("tuned-toggle").checked = tuned;
+  $("reconstruction-figure").classList.toggle("editing", tuned || $("pivot-figure").hidden);
+  $("pivot-figure").classList.toggle("editing", !tuned && !$("pivot-figure").hidden);
+  $("upload-compare").hidden = false;
+  $("upload-note").hidden = !state.uploadCropped;
+}
+
+// A tuned upload is edited as drawn by G′ or, to compare, its W+ pivot as drawn by G; the sliders stay.
+async function setTuned(on) {
+  if (!confirmDiscard(on ? "Editing with G′" : "Editing the W+ pivot with G")) { $("tuned-toggle").checked = !on; return; }
+  let payload;
+  try {
+    payload = await api("POST", sessionPath("/tuning"), { use: on });
+  } catch (err) {
+    $("tuned-toggle").checked = !on;
+    throw err;
+  }
+  setImage(payload);
+  showUploadCompare(payload.tuned);
+  status(payload.tuned ? "editing the tuned reconstruction (G′)" : "editing the W+ pivot (G)");
 }
 
 // ---------------------------------------------------------------- optimisation edit
@@ -588,6 +630,8 @@ function bind() {
   $("sample-btn").addEventListener("click", () => guarded(() => sample(Number($("seed").value))));
   $("random-btn").addEventListener("click", () => guarded(() => sample(null)));
   $("upload-btn").addEventListener("click", () => guarded(upload));
+  $("tuned-toggle").addEventListener("change", () => guarded(() => setTuned($("tuned-toggle").checked)));
+  $("tune").addEventListener("change", () => { $("tune-steps").disabled = !$("tune").checked; });
   $("cancel-btn").addEventListener("click", () => guarded(cancelJob));
   $("edit-btn").addEventListener("click", () => guarded(runEdit));
   $("save-btn").addEventListener("click", () => guarded(saveVector));
@@ -632,6 +676,11 @@ async function start() {
   $("edit-steps").value = state.info.defaults.edit_steps;
   $("refine-steps").value = state.info.defaults.refine_steps;
   $("embed-steps").value = state.info.defaults.embed_steps;
+  $("embed-steps").max = state.info.max_embed_steps;
+  $("tune").checked = state.info.defaults.tune;
+  $("tune-steps").disabled = !state.info.defaults.tune;
+  $("tune-steps").value = state.info.defaults.tune_steps;
+  $("tune-steps").max = state.info.max_tune_steps;
   state.session = (await api("POST", "/api/sessions")).session_id;
   window.addEventListener("pagehide", () => fetch(sessionPath(""), { method: "DELETE", keepalive: true }));
   layoutStage();
