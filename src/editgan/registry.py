@@ -66,8 +66,8 @@ class Registry(Generic[T]):
 @dataclass(frozen=True)
 class DefaultVectors:
     """A domain's default editing vectors: their names, and learn(editor, name, *, faces, embed_steps,
-    edit_steps, progress) -> (EditingVector, one-line summary); faces: how many edited images one
-    vector learns from (1: the paper's recipe)."""
+    edit_steps, tune_steps, progress) -> (EditingVector, one-line summary); faces: how many edited images
+    one vector learns from (1: the paper's recipe); tune_steps: pivotal tuning of the learning face."""
 
     names: list[str]
     learn: Callable

@@ -129,6 +129,7 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
         bar, update = progress_bar(args.edit_steps, name)
         with bar:
             vector, summary = recipe.learn(editor, name, faces=args.faces, embed_steps=args.embed_steps,
+                                           tune_steps=args.tune_steps,
                                            edit_steps=args.edit_steps, progress=update)
         editor.library.add(vector, overwrite=True)
         print(summary, flush=True)
@@ -196,6 +197,8 @@ def register(subparsers) -> None:
     v.add_argument("--faces", type=int, default=1, help="learn each vector from this many faces' edits at once (one "
                                                       "vector for all; default 1, the paper's one-edit recipe)")
     v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
+    v.add_argument("--tune-steps", type=int, default=0,
+                   help="pivotal tuning steps for the learning face (one face only; 0: none)")
     v.add_argument("--edit-steps", type=int, default=EDIT_STEPS,
                    help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
     add_identity_arg(v)

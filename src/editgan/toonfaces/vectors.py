@@ -85,26 +85,31 @@ def learning_faces(edit: DefaultEdit, count: int = 1) -> list[int]:
 
 
 def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_steps: int = 300, edit_steps: int = 100,
-                         progress: Callable[[int, dict], None] | None = None) -> EditingVector:
+                         tune_steps: int = 0, progress: Callable[[int, dict], None] | None = None) -> EditingVector:
     """Learn `edit` with `editor` (a toonfaces bundle's Editor) from its first `faces` learning faces:
     one face is the paper's recipe, more learn ONE vector from all their edits (`Editor.edit` on the
     batch; beyond the paper). Returns the vector (not saved) with default scale 1, its provenance and
     the learning faces' mean attribute change in `created`; the region is each target's repainted
-    pixels grown by the settings' buffer."""
+    pixels grown by the settings' buffer. tune_steps > 0 (one face only): the face is also pivotally
+    tuned, so its prediction and the carried change line up with the render, and the vector is
+    optimised through its G' (it stays a δw+ for every face)."""
+    if tune_steps and faces != 1:
+        raise InputError("a tuned learning face has a generator of its own: learn from one face when tuning")
     indices = learning_faces(edit, faces)
     befores = [sample_params(split_seed("test", i)) for i in indices]
     afters = [edit_params(p, **{edit.param: edit.value}) for p in befores]
     size = editor.generator.config.resolution
     images = torch.stack([image_to_tensor(render(p, size)[0]) for p in befores]).to(editor.device)
     bundle = editor.bundle
-    embedded = editor.embed(images, steps=embed_steps, tune=False)  # vectors are learned in G itself
-    labels = editor.segmentation(embedded.wplus)[1].labels.cpu().numpy()  # the ensemble's: edits optimise it
+    embedded = editor.embed(images, steps=embed_steps, tune_steps=tune_steps)
+    latent = embedded if tune_steps else embedded.wplus  # a tuned face is drawn and edited by its G'
+    labels = editor.segmentation(latent)[1].labels.cpu().numpy()  # the ensemble's: edits optimise it
     targets, painted = (np.stack(m) for m in zip(*map(edit_target, labels, befores, afters)))
     grid = labels.shape[-1]  # the segmenter's label map, which may differ from the image size
     precision = [repaint_precision(y, t, render(b, grid)[1], render(a, grid)[1])
                  for y, t, b, a in zip(labels, targets, befores, afters)]
     parts = list(dict.fromkeys(p for b, a in zip(befores, afters) for p in edited_parts(b, a)))
-    result, vector = editor.edit(embedded.wplus, torch.from_numpy(targets), parts, name=edit.name, steps=edit_steps,
+    result, vector = editor.edit(latent, torch.from_numpy(targets), parts, name=edit.name, steps=edit_steps,
                                  region="painted", painted=torch.from_numpy(painted), progress=progress)
     n = len(indices)
     scores = attribute_scores(torch.cat([result.image_before, result.image_after]).clamp(-1, 1))[edit.attribute]
@@ -113,6 +118,7 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
         method=METHOD if n == 1 else METHOD_SHARED.format(n=n), identity_loss=editor.identity is not None,
         test_index=indices[0], test_indices=indices, seed=split_seed("test", indices[0]),
         change={edit.param: [getattr(befores[0], edit.param), edit.value]}, embed_steps=embed_steps,
+        tune_steps=tune_steps,
         embed_init="encoder" if editor.encoder is not None else "w_avg",
         embed_loss=float(embedded.best_loss.mean()), repaint_precision=precision,
         repainted_pixels=[int(m.sum()) for m in painted], attribute=edit.attribute, direction=edit.sign,
@@ -122,12 +128,12 @@ def learn_default_vector(editor, edit: DefaultEdit, *, faces: int = 1, embed_ste
 
 
 def learn_named(editor, name: str, *, faces: int = 1, embed_steps: int = 300, edit_steps: int = 100,
-                progress: Callable[[int, dict], None] | None = None) -> tuple[EditingVector, str]:
+                tune_steps: int = 0, progress: Callable[[int, dict], None] | None = None) -> tuple[EditingVector, str]:
     """The registered default-vector recipe: learn the default edit `name` from `faces` learning
     faces; (vector, one summary line)."""
     edit = default_edit(name)
     vector = learn_default_vector(editor, edit, faces=faces, embed_steps=embed_steps, edit_steps=edit_steps,
-                                  progress=progress)
+                                  tune_steps=tune_steps, progress=progress)
     c = vector.created
     which = f"test face {c['test_index']}" if faces == 1 else f"test faces {', '.join(map(str, c['test_indices']))}"
     summary = (f"{edit.name}: {which}, parts {', '.join(vector.parts)}; {edit.attribute} "
