@@ -133,3 +133,26 @@ def test_train_segmenter_from_images_refuses_bad_annotations(world, capsys, dama
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and __import__("re").search(message, err)
     assert not (tmp / "seg").exists()
+
+
+def test_train_segmenter_from_tuned_images_learns_g_prime_features(world):
+    g, tmp = world[0], world[-1]
+    assert main(train_args(tmp, "--tune-steps", "3", "--out", str(tmp / "tuned"))) == 0
+    from editgan.train.annotation_set import tuning_of
+    tunings = [tuning_of(tmp / "tuned", f"img{i}") for i in range(3)]
+    assert all(t is not None and t.info["steps"] == 3 for t in tunings)
+    prov = __import__("json").loads((tmp / "tuned" / "segmenter.json").read_text())["provenance"]
+    assert prov["tuned"] is True
+    # retraining from the saved latents and tunings gives the same segmenter; without tunings, another
+    common = ["train", "segmenter", "--bundle", str(tmp / "bundle"), "--masks", str(tmp / "masks"), "--members", "2",
+              "--max-steps", "20"]
+    assert main([*common, "--latents", str(tmp / "tuned" / "annotations.wplus.safetensors"),
+                 "--out", str(tmp / "again")]) == 0
+    a, b = load_tensors(tmp / "tuned" / "segmenter.safetensors"), load_tensors(tmp / "again" / "segmenter.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    (tmp / "bare").mkdir()
+    (tmp / "bare" / "annotations.wplus.safetensors").write_bytes(
+        (tmp / "tuned" / "annotations.wplus.safetensors").read_bytes())
+    assert main([*common, "--latents", str(tmp / "bare" / "annotations.wplus.safetensors"), "--out", str(tmp / "c")]) == 0
+    c = load_tensors(tmp / "c" / "segmenter.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -73,14 +73,16 @@ def _check_image_size(path: Path, image_size: tuple[int, int]) -> None:
 
 
 def embed_annotations(editor, annotations: list[Annotation], settings, *,
-                      progress: Callable[[str, int], None] | None = None) -> torch.Tensor:
+                      progress: Callable[[str, int], None] | None = None) -> tuple[torch.Tensor, list]:
     """Embed each annotated image with `editor.embed(settings=settings)` (EmbedSettings; the same seed
-    each, so a rerun gives the same latents) -> w+ [I, num_ws, w_dim], in the order given.
-    progress(name, step) after every evaluation."""
-    out = []
+    each, so a rerun gives the same latents) -> (w+ [I, num_ws, w_dim], per image its pivotal Tuning
+    or None when the settings do not tune), in the order given. progress(name, step) after every
+    evaluation (embedding, then tuning)."""
+    out, tunings = [], []
     for a in annotations:
         image = load_image(a.image, editor.generator.config.image_size)
         result = editor.embed(image, settings=settings,
                               progress=(lambda step, _losses, n=a.name: progress(n, step)) if progress else None)
         out.append(result.wplus[0].cpu())
-    return torch.stack(out)
+        tunings.append(result.tunings[0] if result.tunings else None)
+    return torch.stack(out), tunings
