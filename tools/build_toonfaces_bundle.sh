@@ -2,14 +2,15 @@
 # Assemble a toonfaces bundle from a GAN training run, as the default bundle is built:
 #   1. the run's EMA generator with its provenance   (editgan bundle create --run)
 #   2. an encoder: fine-tuned from ENCODER_INIT (same resolution) or trained from scratch
-#   3. a segmenter from 16 annotated renders (train faces 900,000..900,015, embedded into W+)
+#   3. a segmenter from 16 annotated renders (train faces 900,000..900,015, embedded into W+ and
+#      pivotally tuned, so the features it learns from line up with the masks)
 #   4. a display segmenter distilled from it          (editgan bundle distill-segmenter)
-#   5. the domain's six default editing vectors       (editgan bundle learn-vectors)
+#   5. the domain's six default editing vectors       (editgan bundle learn-vectors, each on a tuned face)
 # Each step is a plain `editgan` command; a step whose output is already in OUT is skipped, so an
 # interrupted build continues where it stopped (the encoder run resumes from its checkpoint).
 #
 #   tools/build_toonfaces_bundle.sh RUN OUT [ENCODER_INIT]
-#   ENCODER_MINUTES=50 ENCODER_STEPS=100000 EMBED_STEPS=300 SEGMENTER_STEPS=3000 THREADS=2 \
+#   ENCODER_MINUTES=50 ENCODER_STEPS=100000 EMBED_STEPS=300 TUNE_STEPS=200 SEGMENTER_STEPS=3000 THREADS=2 \
 #     tools/build_toonfaces_bundle.sh ...     (the defaults; the 128-px default bundle was built with
 #     THREADS=1 ENCODER_MINUTES=55 beside a training run, 74 min; DISTILL_STEPS and EDIT_STEPS default
 #     to the commands' own, WORK to outputs/build-<name of OUT>)
@@ -41,12 +42,14 @@ if [ ! -f "$OUT/segmenter.json" ]; then
   [ -d "$WORK/annotations/images" ] || $EDITGAN data toonfaces --n 16 --size "$SIZE" --start 900000 \
     --out "$WORK/annotations"
   $EDITGAN train segmenter --bundle "$OUT" --images "$WORK/annotations/images" \
-    --masks "$WORK/annotations/labels" --embed-steps "${EMBED_STEPS:-300}" --batch-pixels 1024 \
+    --masks "$WORK/annotations/labels" --embed-steps "${EMBED_STEPS:-300}" --tune-steps "${TUNE_STEPS:-200}" \
+    --batch-pixels 1024 \
     --max-steps "${SEGMENTER_STEPS:-3000}" --class-balance 0.5 --threads "$THREADS"
 fi
 
 [ -f "$OUT/display_segmenter.json" ] || $EDITGAN bundle distill-segmenter --bundle "$OUT" \
   ${DISTILL_STEPS:+--max-steps "$DISTILL_STEPS"} --threads "$THREADS"
 [ -d "$OUT/vectors" ] || $EDITGAN bundle learn-vectors --bundle "$OUT" --embed-steps "${EMBED_STEPS:-300}" \
+  --tune-steps "${TUNE_STEPS:-200}" \
   ${EDIT_STEPS:+--edit-steps "$EDIT_STEPS"}
 $EDITGAN bundle show "$OUT"
