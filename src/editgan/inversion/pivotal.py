@@ -111,7 +111,7 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
     return Tuning(kept, digest or generator_digest(G), info), recon, losses
 
 
-def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-3,
+def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-2,
          rank: int = 8, perceptual: str = "msssim_l1", locality_weight: float = 0.1, locality_step: float = 0.25,
          locality_every: int = 1, seed: int = 0, progress: ProgressFn | None = None) -> TuneResult:
     """Tune G for each image [N, 3, H, W] in [-1, 1] at its pivot w+ [N, num_ws, w_dim]; G itself is

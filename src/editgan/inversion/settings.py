@@ -64,7 +64,7 @@ class EmbedSettings(PresetSettings):
     use_encoder: bool = True
     seed: int = 0
     tune_steps: int = 0
-    tune_lr: float = 1e-2
+    tune_lr: float = 3e-2
     tune_rank: int = 8
     locality_weight: float = 0.1
     locality_step: float = 0.25
@@ -114,7 +114,7 @@ class EmbedSettings(PresetSettings):
 PAPER = EmbedSettings()
 RELEASE = EmbedSettings(steps=99, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
                         consistency_weight=1.0, keep="final")
-FAITHFUL = EmbedSettings(tune_steps=200)
+FAITHFUL = EmbedSettings(tune_steps=300)
 PRESETS = {"paper": PAPER, "release": RELEASE, "faithful": FAITHFUL}
 
 
