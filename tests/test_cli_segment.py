@@ -136,7 +136,7 @@ def test_train_segmenter_from_images_refuses_bad_annotations(world, capsys, dama
 
 
 def test_train_segmenter_from_tuned_images_learns_g_prime_features(world):
-    g, tmp = world[0], world[-1]
+    tmp = world[-1]
     assert main(train_args(tmp, "--tune-steps", "3", "--out", str(tmp / "tuned"))) == 0
     from editgan.train.annotation_set import tuning_of
     tunings = [tuning_of(tmp / "tuned", f"img{i}") for i in range(3)]
