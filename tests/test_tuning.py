@@ -3,6 +3,8 @@ the pivot, the low-rank delta is W + B A exactly, and tuning files round-trip an
 
 import copy
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -188,3 +190,17 @@ def test_editor_embed_with_tuning_reports_and_routes(tmp_path, tiny_generator):
         editor.render(result)
     untuned = editor.embed(x[:1], steps=2, tune=False)
     assert untuned.tunings is None and untuned.pivot_reconstruction is None
+
+
+def test_the_kept_tuning_is_the_best_step_never_worse_than_the_pivot(tiny_generator, pivot):
+    G = tiny_generator
+    x, w = pivot
+    with torch.no_grad():
+        pivot_error = (G.synthesis(w) - x).square().mean().item()
+    result = tune(G, x, w, steps=15, lr=50.0, rank=4, locality_weight=0.0)  # an lr that diverges
+    assert (result.reconstruction - x).square().mean().item() <= pivot_error + 1e-6
+    tuning = result.tunings[0]
+    totals = [s["l2"] + s["perceptual"] for s in result.losses]
+    assert tuning.info["best_step"] == int(np.argmin(totals)) or tuning.info["best_step"] == 15
+    with torch.no_grad():
+        assert torch.allclose(tuning.apply(G).synthesis(w), result.reconstruction, atol=1e-5)

@@ -14,7 +14,8 @@ fresh latent each step between the pivot and a random sample: w_r = w_p + locali
 w_z the broadcast mapping of z ~ N(0, I). PTI moves a fixed distance (alpha = 30) along that
 direction in its W; a fraction of the way is the scale-free form for any generator. The generator's
 own weights never change; only the factors are optimised. Images are tuned one at a time (each gets
-its own factors); the kept tuning is the last step's.
+its own factors); the kept tuning is the step with the lowest reconstruction loss L2 + D (step 0 is G
+itself, so tuning never reconstructs worse than the pivot: a large lr can diverge on some faces).
 """
 
 from __future__ import annotations
@@ -80,13 +81,21 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         weights = {n: base[n] + (b @ a).view_as(base[n]) for n, (b, a) in factors.items()}
         return functional_call(synthesis, weights, (wplus,), {"noise_mode": "const"})
 
+    def snapshot() -> dict:
+        return {n: (b.detach().clone(), a.detach().clone()) for n, (b, a) in factors.items()}
+
+    def reconstruction_loss(recon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (recon - image).square().mean(), distance(recon, image).mean()
+
     losses = []
+    best, best_loss, best_step = snapshot(), float("inf"), 0
     t0 = time.perf_counter()
     for step in range(steps):
         recon = render(pivot)
-        l2 = (recon - image).square().mean()
-        d = distance(recon, image).mean()
+        l2, d = reconstruction_loss(recon)
         loss = l2 + d
+        if loss.item() < best_loss:  # the factors before this update
+            best, best_loss, best_step = snapshot(), loss.item(), step
         local = torch.zeros(())
         if locality_weight > 0 and step % locality_every == 0:
             w_r = _locality_latent(G, pivot, locality_step, rng)
@@ -103,12 +112,15 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         if progress is not None:
             progress(step, stats)
     with torch.no_grad():
+        final = sum(reconstruction_loss(render(pivot))).item()
+        if final < best_loss:
+            best, best_loss, best_step = snapshot(), final, steps
+        factors = best
         recon = render(pivot)
-    kept = {n: (b.detach().clone(), a.detach().clone()) for n, (b, a) in factors.items()}
     info = {"steps": steps, "lr": lr, "rank": rank, "perceptual": perceptual, "locality_weight": locality_weight,
-            "locality_step": locality_step, "locality_every": locality_every, "seed": seed,
+            "locality_step": locality_step, "locality_every": locality_every, "seed": seed, "best_step": best_step,
             "seconds": time.perf_counter() - t0}
-    return Tuning(kept, digest or generator_digest(G), info), recon, losses
+    return Tuning(best, digest or generator_digest(G), info), recon, losses
 
 
 def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-2,
