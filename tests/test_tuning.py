@@ -4,7 +4,6 @@ the pivot, the low-rank delta is W + B A exactly, and tuning files round-trip an
 import copy
 
 import numpy as np
-
 import pytest
 import torch
 
