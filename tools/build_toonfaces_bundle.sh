@@ -10,7 +10,7 @@
 # interrupted build continues where it stopped (the encoder run resumes from its checkpoint).
 #
 #   tools/build_toonfaces_bundle.sh RUN OUT [ENCODER_INIT]
-#   ENCODER_MINUTES=50 ENCODER_STEPS=100000 EMBED_STEPS=300 TUNE_STEPS=200 SEGMENTER_STEPS=3000 THREADS=2 \
+#   ENCODER_MINUTES=50 ENCODER_STEPS=100000 EMBED_STEPS=300 TUNE_STEPS=300 SEGMENTER_STEPS=3000 THREADS=2 \
 #     tools/build_toonfaces_bundle.sh ...     (the defaults; the 128-px default bundle was built with
 #     THREADS=1 ENCODER_MINUTES=55 beside a training run, 74 min; DISTILL_STEPS and EDIT_STEPS default
 #     to the commands' own, WORK to outputs/build-<name of OUT>)
@@ -42,7 +42,7 @@ if [ ! -f "$OUT/segmenter.json" ]; then
   [ -d "$WORK/annotations/images" ] || $EDITGAN data toonfaces --n 16 --size "$SIZE" --start 900000 \
     --out "$WORK/annotations"
   $EDITGAN train segmenter --bundle "$OUT" --images "$WORK/annotations/images" \
-    --masks "$WORK/annotations/labels" --embed-steps "${EMBED_STEPS:-300}" --tune-steps "${TUNE_STEPS:-200}" \
+    --masks "$WORK/annotations/labels" --embed-steps "${EMBED_STEPS:-300}" --tune-steps "${TUNE_STEPS:-300}" \
     --batch-pixels 1024 \
     --max-steps "${SEGMENTER_STEPS:-3000}" --class-balance 0.5 --threads "$THREADS"
 fi
@@ -50,6 +50,6 @@ fi
 [ -f "$OUT/display_segmenter.json" ] || $EDITGAN bundle distill-segmenter --bundle "$OUT" \
   ${DISTILL_STEPS:+--max-steps "$DISTILL_STEPS"} --threads "$THREADS"
 [ -d "$OUT/vectors" ] || $EDITGAN bundle learn-vectors --bundle "$OUT" --embed-steps "${EMBED_STEPS:-300}" \
-  --tune-steps "${TUNE_STEPS:-200}" \
+  --tune-steps "${TUNE_STEPS:-300}" \
   ${EDIT_STEPS:+--edit-steps "$EDIT_STEPS"}
 $EDITGAN bundle show "$OUT"
