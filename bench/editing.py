@@ -104,10 +104,7 @@ def test_tunings(editor, seeds: list[int], W: torch.Tensor, steps: int, cache: P
         path = folder / f"{s}.tuned{steps}.wplus.safetensors"
         if not path.is_file():
             image = image_to_tensor(render(sample_params(s), size)[0])[None]
-            tuning = tune(editor.generator, image, W[i:i + 1], steps=steps, lr=settings.tune_lr, rank=settings.tune_rank,
-                          perceptual=settings.perceptual, locality_weight=settings.locality_weight,
-                          locality_step=settings.locality_step, locality_every=settings.locality_every,
-                          seed=settings.seed).tunings[0]
+            tuning = tune(editor.generator, image, W[i:i + 1], **settings.tuning_options()).tunings[0]
             save_wplus(path, W[i:i + 1], tuning=tuning)
             print(f"  tuned {i + 1}/{len(seeds)} test faces", flush=True)
         tunings.append(load_tuning(path))

@@ -121,10 +121,7 @@ def main() -> None:
         t0 = time.perf_counter()
         pivot = editor.embed(x, settings=settings.replace(tune_steps=0))
         t1 = time.perf_counter()
-        tuned_run = tune(G, x, pivot.wplus, steps=settings.tune_steps, lr=settings.tune_lr, rank=settings.tune_rank,
-                         perceptual=perceptual, locality_weight=settings.locality_weight,
-                         locality_step=settings.locality_step, locality_every=settings.locality_every,
-                         seed=settings.seed)
+        tuned_run = tune(G, x, pivot.wplus, **settings.tuning_options())
         t2 = time.perf_counter()
         seconds_w, seconds_t = seconds_w + t1 - t0, seconds_t + t2 - t1
         tuning = tuned_run.tunings[0]

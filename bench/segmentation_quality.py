@@ -69,9 +69,7 @@ def tune_all(editor: Editor, images: np.ndarray, wplus: torch.Tensor, steps: int
     s = FAITHFUL.replace(tune_steps=steps, perceptual=editor.embed_settings().perceptual)
     out = []
     for i in range(len(images)):
-        tuning = tune(editor.generator, from_uint8(images[i:i + 1]), wplus[i:i + 1], steps=s.tune_steps, lr=s.tune_lr,
-                      rank=s.tune_rank, perceptual=s.perceptual, locality_weight=s.locality_weight,
-                      locality_step=s.locality_step, locality_every=s.locality_every, seed=s.seed).tunings[0]
+        tuning = tune(editor.generator, from_uint8(images[i:i + 1]), wplus[i:i + 1], **s.tuning_options()).tunings[0]
         out.append(tuning)
         print(f"  tuned {i + 1}/{len(images)}", flush=True)
     return out

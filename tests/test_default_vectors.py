@@ -114,3 +114,11 @@ def test_learn_vectors_refuses_other_domains(tmp_path, capsys):
     write_bundle(tmp_path / "b", "cars", make_tiny_generator())
     assert main(["bundle", "learn-vectors", "--bundle", str(tmp_path / "b")]) == 1
     assert "no default vectors are defined for 'cars' bundles" in capsys.readouterr().err
+
+
+def test_a_tuned_learning_face_is_refused_for_several_faces(tmp_path, capsys):
+    from editgan.cli import main
+    assert main(["bundle", "learn-vectors", "--bundle", "toonfaces", "--vectors", str(tmp_path / "v"), "--only",
+                 "smile", "--faces", "2", "--tune-steps", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "learn from one face when tuning" in err and len(err.strip().splitlines()) == 1

@@ -49,13 +49,13 @@ def test_tuned_generator_is_w_plus_b_a_by_hand(tiny_generator, pivot):
     tuned = tuning.apply(G)
     for name, weight in tunable_weights(G).items():
         b, a = tuning.factors[name]
-        assert b.shape, a.shape == factor_shapes(weight, 3)
+        assert (tuple(b.shape), tuple(a.shape)) == factor_shapes(weight, 3)
         by_hand = weight.double() + (b.double() @ a.double()).view_as(weight)
         assert torch.allclose(dict(tuned.synthesis.named_parameters())[name].double(), by_hand, atol=1e-6)
     with torch.no_grad():
         assert torch.allclose(tuned.synthesis(w), tune(G, x, w, steps=5, lr=0.05, rank=3).reconstruction, atol=1e-5)
-    assert tuning.num_values() == sum(sum(map(int, (s[0] * s[1] for s in factor_shapes(wt, 3))))
-                                      for wt in tunable_weights(G).values())
+    shapes = [factor_shapes(wt, 3) for wt in tunable_weights(G).values()]
+    assert tuning.num_values() == sum(b[0] * b[1] + a[0] * a[1] for b, a in shapes)
 
 
 def test_locality_keeps_g_prime_near_g_away_from_the_pivot(tiny_generator, pivot):

@@ -207,9 +207,7 @@ class Editor:
         result.pivot_fidelity = measure_fidelity(result.reconstruction, images, chosen.perceptual)
         if chosen.tunes:
             offset = chosen.steps + 1
-            tuned = tune(self.generator, images, result.wplus, steps=chosen.tune_steps, lr=chosen.tune_lr,
-                         rank=chosen.tune_rank, perceptual=chosen.perceptual, locality_weight=chosen.locality_weight,
-                         locality_step=chosen.locality_step, locality_every=chosen.locality_every, seed=chosen.seed,
+            tuned = tune(self.generator, images, result.wplus, **chosen.tuning_options(),
                          progress=None if progress is None else (lambda s, v: progress(offset + s, v)))
             result.tunings, result.pivot_reconstruction = tuned.tunings, result.reconstruction
             result.reconstruction = tuned.reconstruction

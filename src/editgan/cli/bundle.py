@@ -115,6 +115,8 @@ def run_show(args: argparse.Namespace) -> int:
 def run_learn_vectors(args: argparse.Namespace) -> int:
     if args.faces < 1:
         raise InputError(f"--faces must be at least 1, got {args.faces}")
+    if args.tune_steps and args.faces != 1:
+        raise InputError("a tuned learning face has a generator of its own: learn from one face when tuning")
     editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
     domain = editor.bundle.domain
     if domain not in DEFAULT_VECTORS:

@@ -110,6 +110,12 @@ class EmbedSettings(PresetSettings):
                 "locality_step", "locality_every"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
+    def tuning_options(self) -> dict:
+        """The keyword options of `editgan.inversion.pivotal.tune`."""
+        return {"steps": self.tune_steps, "lr": self.tune_lr, "rank": self.tune_rank, "perceptual": self.perceptual,
+                "locality_weight": self.locality_weight, "locality_step": self.locality_step,
+                "locality_every": self.locality_every, "seed": self.seed}
+
 
 PAPER = EmbedSettings()
 RELEASE = EmbedSettings(steps=99, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
