@@ -143,7 +143,7 @@ def run_torchrun(args) -> list[float]:
 
 
 def worker(args) -> None:
-    from editgan.train import distributed as ddp
+    from editgan.runtime import distributed as ddp
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)

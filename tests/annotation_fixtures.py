@@ -5,9 +5,9 @@ import editgan
 from conftest import make_tiny_generator
 from edit_fixtures import SCHEME, make_tiny_segmenter, write_edit_bundle
 
+from editgan.annotate.store import AnnotationSet
 from editgan.io.images import to_uint8
 from editgan.nn.segmenter import render_and_segment
-from editgan.train.annotation_set import AnnotationSet
 
 
 def new_domain(tmp_path, name="bundle"):

@@ -16,12 +16,12 @@ from annotation_fixtures import new_domain, teacher_labels
 from app_fixtures import follow, labels_array, labels_b64, png_array
 from edit_fixtures import SCHEME
 
+from editgan.annotate.transfer import export_annotations
 from editgan.app import create_app
 from editgan.bundle import open_bundle
 from editgan.io.images import to_uint8
 from editgan.io.segmenter_files import load_segmenter
 from editgan.nn.segmenter import render_and_segment
-from editgan.train.annotation_transfer import export_annotations
 
 SIZE = (32, 32)
 

@@ -19,6 +19,10 @@ from conftest import make_tiny_generator
 from edit_fixtures import SCHEME, write_edit_bundle
 
 import editgan.bundle as bundle_module
+from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
+from editgan.annotate.store import AnnotationNotFound, AnnotationSet
+from editgan.annotate.suggest import farthest_points, suggest_seeds
+from editgan.annotate.training import holdout_split, new_segmenter, train_and_install, train_from_annotations
 from editgan.bundle import open_bundle
 from editgan.cli import main
 from editgan.cli.train_segmenter import load_latents
@@ -27,11 +31,6 @@ from editgan.io.images import to_uint8
 from editgan.io.masks import read_mask
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import render_and_segment
-from editgan.train.annotation_set import AnnotationNotFound, AnnotationSet
-from editgan.train.annotation_suggest import farthest_points, suggest_seeds
-from editgan.train.annotation_training import (holdout_split, new_segmenter, train_and_install,
-                                               train_from_annotations)
-from editgan.train.scheme_edit import check_scheme_change, parse_scheme, save_scheme
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
 
 FAST = TrainSettings(max_steps=25, batch_pixels=256, window=5, seed=3)

@@ -138,7 +138,7 @@ def test_train_segmenter_from_images_refuses_bad_annotations(world, capsys, dama
 def test_train_segmenter_from_tuned_images_learns_g_prime_features(world):
     tmp = world[-1]
     assert main(train_args(tmp, "--tune-steps", "3", "--out", str(tmp / "tuned"))) == 0
-    from editgan.train.annotation_set import tuning_of
+    from editgan.annotate.store import tuning_of
     tunings = [tuning_of(tmp / "tuned", f"img{i}") for i in range(3)]
     assert all(t is not None and t.info["steps"] == 3 for t in tunings)
     prov = __import__("json").loads((tmp / "tuned" / "segmenter.json").read_text())["provenance"]

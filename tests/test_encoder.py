@@ -18,7 +18,7 @@ from editgan.inversion.optimize import encode
 from editgan.io.images import load_image
 from editgan.nn.encoder import Encoder, EncoderConfig
 from editgan.nn.perceptual import msssim_l1
-from editgan.train.distributed import DistInfo
+from editgan.runtime.distributed import DistInfo
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer, encoder_losses
 from gan_fixtures import RandomSource, run_torchrun
 

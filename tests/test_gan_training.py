@@ -322,8 +322,8 @@ def test_image_sources_centre_crop_to_the_target_aspect():
 
 
 def test_precision_auto_follows_the_hardware_and_a_resume_may_change_it(tmp_path, monkeypatch):
-    from editgan.train import precision as precision_module
-    from editgan.train.precision import choose_precision
+    from editgan.runtime import precision as precision_module
+    from editgan.runtime.precision import choose_precision
     monkeypatch.setattr(precision_module, "fast_bf16", lambda device: False)
     assert choose_precision("auto", "cpu") == "fp32" and choose_precision("bf16", "cpu") == "bf16"
     monkeypatch.setattr(precision_module, "fast_bf16", lambda device: True)

@@ -12,6 +12,8 @@ import editgan
 from conftest import make_tiny_generator
 from edit_fixtures import SCHEME, make_tiny_segmenter, write_edit_bundle
 
+from editgan.annotate.suggest import suggest
+from editgan.annotate.training import install_segmenter
 from editgan.bundle import DISPLAY_SEGMENTER, open_bundle
 from editgan.cli import main
 from editgan.errors import InputError
@@ -19,8 +21,6 @@ from editgan.files import file_sha256
 from editgan.io.segmenter_files import load_segmenter, save_segmenter
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
-from editgan.train.annotation_suggest import suggest
-from editgan.train.annotation_training import install_segmenter
 from editgan.train.segmenter_distillation import (DistillSettings, agreement, distill_segmenter,
                                                   distilled_provenance, sample_latents)
 from editgan.train.segmenter_training import TrainSettings, extract_features, train_segmenter

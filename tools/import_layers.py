@@ -21,11 +21,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first. A module belongs to the layer with the longest prefix of its dotted name.
 LAYERS = [
     ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels", "editgan.files",
-              "editgan.progress")),
+              "editgan.progress", "editgan.runtime")),
     ("nn", ("editgan.nn",)),
     ("io", ("editgan.io",)),
     ("bundle", ("editgan.bundle",)),
-    ("method", ("editgan.inversion", "editgan.edit", "editgan.train", "editgan.eval",
+    ("method", ("editgan.inversion", "editgan.edit", "editgan.train", "editgan.annotate", "editgan.eval",
                 "editgan.official_release")),
     ("editor", ("editgan.editor",)),
     ("front ends", ("editgan.app", "editgan.cli", "editgan")),

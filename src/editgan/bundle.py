@@ -9,7 +9,7 @@
                              shown with; edits, refinement and uncertainty keep the ensemble
     encoder.json/.safetensors     (optional until trained)
     vectors/                      editing vectors learned in this generator's W+
-    annotations/                  the user's annotated samples (editgan.train.annotation_set)
+    annotations/                  the user's annotated samples (editgan.annotate.store)
     superseded/<time>/            what was trained against an earlier generator (see write_bundle)
 
 A packaged bundle is read-only: the user's additions go to `Bundle.user_dir` instead, where a

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from editgan.annotate.suggest import MAX_CANDIDATES
 from editgan.app.schemas import MAX_SEED, Strict
-from editgan.train.annotation_suggest import MAX_CANDIDATES
 
 
 class SampleSource(Strict):

@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
+from editgan.annotate.store import AnnotationSet
+from editgan.annotate.suggest import suggest_seeds
+from editgan.annotate.training import train_and_install
+from editgan.annotate.transfer import import_annotations
 from editgan.app.annotation_schemas import SampleSource, TrainRequest
 from editgan.app.codec import data_url, decode_labels, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job
@@ -24,11 +29,6 @@ from editgan.errors import InputError
 from editgan.io.images import to_uint8
 from editgan.labels import LabelScheme
 from editgan.nn.tuning import Tuning
-from editgan.train.annotation_set import AnnotationSet
-from editgan.train.annotation_suggest import suggest_seeds
-from editgan.train.annotation_training import train_and_install
-from editgan.train.annotation_transfer import import_annotations
-from editgan.train.scheme_edit import check_scheme_change, parse_scheme, save_scheme
 from editgan.train.segmenter_training import TrainSettings
 
 JOB_OWNER = "annotations"  # the session id of training jobs: one at a time
@@ -155,7 +155,7 @@ class AnnotationService:
                 "mean_uncertainty": mean_unc}
 
     def suggest(self, count: int, candidates: int, start_seed: int, psi: float) -> dict:
-        """The seeds to annotate next (rule: `editgan.train.annotation_suggest`)."""
+        """The seeds to annotate next (rule: `editgan.annotate.suggest`)."""
         seg = self.editor.segmenter if self.has_segmenter() else None
         return suggest_seeds(self.editor.generator, seg, self.store, count, candidates, start_seed, psi)
 

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from editgan.annotate.store import AnnotationNotFound
 from editgan.app.annotation_routes import annotation_router
 from editgan.app.annotation_service import AnnotationService
 from editgan.app.jobs import Job
@@ -33,7 +34,6 @@ from editgan.app.sessions import SessionNotFound, TooManySessions
 from editgan.edit.vectors import ReadOnlyVector
 from editgan.editor import Editor
 from editgan.errors import CheckpointError, EditGANError, MissingWeightsError
-from editgan.train.annotation_set import AnnotationNotFound
 
 STATIC = Path(__file__).parent / "static"
 SSE_POLL_S = 0.05

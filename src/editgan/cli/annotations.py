@@ -1,4 +1,4 @@
-"""`editgan annotations`: a bundle's annotation set (`editgan.train.annotation_set`) from the shell.
+"""`editgan annotations`: a bundle's annotation set (`editgan.annotate.store`) from the shell.
 
     editgan annotations list     --bundle B
     editgan annotations export   --bundle B --out set.zip|DIR
@@ -16,16 +16,16 @@ import json
 
 from tqdm import tqdm
 
+from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
+from editgan.annotate.store import AnnotationSet
+from editgan.annotate.suggest import suggest_seeds
+from editgan.annotate.training import train_and_install
+from editgan.annotate.transfer import export_annotations, import_annotations
 from editgan.editor import Editor, load
 from editgan.errors import InputError
 from editgan.files import read_json
 from editgan.io.images import to_uint8
 from editgan.labels import LabelScheme
-from editgan.train.annotation_set import AnnotationSet
-from editgan.train.annotation_suggest import suggest_seeds
-from editgan.train.annotation_training import train_and_install
-from editgan.train.annotation_transfer import export_annotations, import_annotations
-from editgan.train.scheme_edit import check_scheme_change, parse_scheme, save_scheme
 from editgan.train.segmenter_training import TrainSettings
 
 

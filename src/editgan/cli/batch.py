@@ -20,7 +20,7 @@ from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
 from editgan.cli.vector import parse_vector_spec
 from editgan.edit.batch import BatchRunner
 from editgan.errors import InputError
-from editgan.train.distributed import init_from_env, shutdown
+from editgan.runtime.distributed import init_from_env, shutdown
 
 
 def parse_vector_set(spec: str) -> dict[str, float | None]:

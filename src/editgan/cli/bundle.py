@@ -20,6 +20,8 @@ import torch
 
 from tqdm import tqdm
 
+from editgan.annotate.scheme import parse_scheme
+from editgan.annotate.training import install_segmenter
 from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, open_bundle, write_bundle
 from editgan.cli.edit import VECTORS_HELP, add_identity_arg, progress_bar
 from editgan.edit.optimize import EDIT_STEPS
@@ -31,8 +33,6 @@ from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
-from editgan.train.annotation_training import install_segmenter
-from editgan.train.scheme_edit import parse_scheme
 from editgan.train.segmenter_distillation import DistillSettings, distill_segmenter, distilled_provenance
 
 

@@ -16,10 +16,10 @@ from editgan.nn.config import channels_for
 from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import TRAIN_COMMANDS
+from editgan.runtime.precision import choose_precision
 from editgan.train.data import open_source
 from editgan.train.gan import GANTrainConfig
 from editgan.train.gan_run import RunOptions, train_run
-from editgan.train.precision import choose_precision
 
 
 def parse_channels(text: str | None, resolution: int, base: int, cmax: int) -> dict[int, int]:

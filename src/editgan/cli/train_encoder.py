@@ -19,10 +19,10 @@ from editgan.errors import InputError
 from editgan.files import read_json, write_json
 from editgan.io.encoder_files import ENCODERS, load_encoder
 from editgan.registry import DATA_SOURCES
-from editgan.train import distributed as ddp
+from editgan.runtime import distributed as ddp
+from editgan.runtime.precision import choose_precision
 from editgan.train.data import open_source
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
-from editgan.train.precision import choose_precision
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,6 +32,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from editgan.annotate.image_folder import embed_annotations, read_annotations
+from editgan.annotate.store import tuning_of, tuning_path
+from editgan.annotate.training import install_segmenter
 from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
 from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
 from editgan.editor import load
@@ -45,9 +48,6 @@ from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.progress import progress_bar
 from editgan.io.tuning_files import tuning_entries
-from editgan.train.annotation_set import tuning_of, tuning_path
-from editgan.train.annotation_training import install_segmenter
-from editgan.train.annotations import embed_annotations, read_annotations
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
 
 

@@ -39,7 +39,7 @@ from editgan.inversion.files import embed_file, latent_path
 from editgan.inversion.settings import EmbedSettings
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import is_npy
-from editgan.train.distributed import DistInfo
+from editgan.runtime.distributed import DistInfo
 
 RECORD_FORMAT = "editgan-batch-item"
 MANIFEST = "manifest.json"

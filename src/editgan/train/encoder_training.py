@@ -13,7 +13,7 @@ constant noise. The first `warmup` steps use L_Sampling only; afterwards every s
 batch of real images to L_Sampling on a batch of samples (the paper alternates the two "iteratively";
 summing them per step trains on both with one optimiser update). Adam with the paper's lr 3e-5.
 With precision "bf16", E's layers run under bfloat16 autocast and G's convs in bfloat16 (E's weights,
-Adam and the losses stay float32; about 2x faster where bf16 is fast, `editgan.train.precision`).
+Adam and the losses stay float32; about 2x faster where bf16 is fast, `editgan.runtime.precision`).
 
 Every random draw (z, real-image indices) comes from the trainer's own torch.Generator, saved
 with the checkpoint, so N steps equal N/2 steps + save + resume + N/2 steps exactly. Under
@@ -36,10 +36,10 @@ from editgan.nn.config_base import JsonConfig
 from editgan.nn.encoder import place_on_canvas
 from editgan.nn.perceptual import PerceptualFn
 from editgan.nn.stylegan2 import Generator
-from editgan.train import distributed as ddp
+from editgan.runtime import distributed as ddp
+from editgan.runtime.precision import PRECISIONS, autocast, check_precision
 from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
-from editgan.train.precision import PRECISIONS, autocast, check_precision
 from editgan.train.state import load_state, save_state
 
 PAPER_LAMBDAS = (10.0, 1.0, 10.0, 1.0, 5.0)

@@ -26,10 +26,10 @@ from editgan.nn.discriminator import Discriminator, DiscriminatorConfig
 from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.projected_discriminator import ProjectedDiscriminator, ProjectedDiscriminatorConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.train import distributed as ddp
+from editgan.runtime import distributed as ddp
+from editgan.runtime.precision import PRECISIONS, check_precision
 from editgan.train.data import draw_batch
 from editgan.train.loop import run_loop
-from editgan.train.precision import PRECISIONS, check_precision
 from editgan.train.state import load_state, load_state_config, save_state
 
 

@@ -28,7 +28,7 @@ from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
 from editgan.registry import SNAPSHOT_METRICS
-from editgan.train import distributed as ddp
+from editgan.runtime import distributed as ddp
 from editgan.train.gan import GANTrainConfig, GANTrainer
 
 

@@ -9,11 +9,11 @@ may change freely. `save_scheme` writes the manifest, or for a packaged (read-on
 
 from __future__ import annotations
 
+from editgan.annotate.store import stamp, utc_now
 from editgan.bundle import MANIFEST, USER_SCHEME, Bundle, open_bundle
 from editgan.errors import InputError
 from editgan.files import read_json, write_json
 from editgan.labels import LabelScheme
-from editgan.train.annotation_set import stamp, utc_now
 
 MIN_CLASSES, MAX_CLASSES = 2, 256  # label maps are stored as uint8
 

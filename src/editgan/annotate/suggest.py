@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from editgan.annotate.store import AnnotationSet
 from editgan.errors import InputError
 from editgan.nn.segmenter import Segmenter, render_and_segment
-from editgan.train.annotation_set import AnnotationSet
 
 MAX_CANDIDATES = 1000
 

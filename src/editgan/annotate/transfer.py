@@ -1,5 +1,5 @@
 """Exporting and importing annotation sets as a folder or a zip of the store's own layout
-(`editgan.train.annotation_set`): annotations.json (the index plus "scheme", "num_ws", "w_dim"),
+(`editgan.annotate.store`): annotations.json (the index plus "scheme", "num_ws", "w_dim"),
 latents.safetensors, masks/<id>.png, images/<id>.png, tunings/<id>.safetensors (tuned uploads only).
 
 An import checks everything before it writes anything: the index, every latent's shape, every
@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from editgan.annotate.store import FORMAT, INDEX, LATENTS, AnnotationSet, tuning_of, validate_id
 from editgan.errors import CheckpointError, InputError
 from editgan.files import atomic_path, load_tensors, read_json, write_json
 from editgan.io.masks import read_mask
 from editgan.labels import LabelScheme
 from editgan.nn.tuning import Tuning
-from editgan.train.annotation_set import FORMAT, INDEX, LATENTS, AnnotationSet, tuning_of, validate_id
 from editgan.train.segmenter_training import find_masks
 
 MAX_IMPORT_BYTES = 1 << 30  # uncompressed size of a zip's wanted members

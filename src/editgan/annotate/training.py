@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from editgan.annotate.store import AnnotationSet, stamp, utc_now
 from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, Bundle
 from editgan.errors import InputError
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
@@ -30,7 +31,6 @@ from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.tuning import Tuning
-from editgan.train.annotation_set import AnnotationSet, stamp, utc_now
 from editgan.train.segmenter_training import TrainSettings, extract_features, train_segmenter
 
 
