@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from editgan.errors import InputError
+from editgan.nn.perceptual import PIXEL_SPACES
 
 Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Embedding = Callable[[torch.Tensor], torch.Tensor]
@@ -54,7 +55,6 @@ class LossWeights(NamedTuple):
 LEARNING_WEIGHTS = LossWeights(15.0, 1.0, 10.0)  # learning an editing vector, App. A.4
 REFINEMENT_WEIGHTS = LossWeights(5.0, 1.0, 5.0)  # self-supervised refinement, App. A.4
 ENSEMBLE_FORMS = ("mean_logits", "mean_probs")
-PIXEL_SPACES = ("signed", "unit")  # images compared in [-1, 1] (ours) or in [0, 1] (the release)
 
 
 @dataclass

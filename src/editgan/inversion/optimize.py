@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from editgan.bundle import Bundle
-from editgan.edit.losses import PIXEL_SPACES
 from editgan.errors import InputError
 from editgan.inversion.settings import KEEP, SCHEDULES
 from editgan.io.perceptual import get_perceptual
 from editgan.lookahead import Lookahead
 from editgan.nn.encoder import place_on_canvas
+from editgan.nn.perceptual import PIXEL_SPACES
 from editgan.nn.stylegan2 import Generator, check_wplus
 
 ProgressFn = Callable[[int, dict], None]

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from editgan.edit.losses import PIXEL_SPACES
 from editgan.errors import ConfigError
 from editgan.nn.config_base import PresetSettings
+from editgan.nn.perceptual import PIXEL_SPACES
 
 SCHEDULES = ("constant", "rampdown")
 KEEP = ("best", "final")

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from editgan.errors import InputError
 
 PerceptualFn = Callable[..., torch.Tensor]
+# The pixel spaces images are compared in by the embedding and editing objectives: [-1, 1] (ours) or
+# [0, 1] (the official release); a distance itself always takes [-1, 1].
+PIXEL_SPACES = ("signed", "unit")
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
