@@ -48,9 +48,7 @@ import torch
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from segmenter_reference import forward_naive  # noqa: E402  (the tests' referee is the naive variant)
+from editgan.nn.segmenter_reference import forward_naive  # the tests' referee is the naive variant
 
 
 def build(res: int, classes: int, members: int, fraction: float):

@@ -10,7 +10,7 @@ from editgan.errors import ConfigError, InputError
 from editgan.nn.resample import axis_taps, gather_pixels, resample_axis
 from editgan.nn.segmenter import Segmenter, ensemble, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
-from segmenter_reference import forward_naive
+from editgan.nn.segmenter_reference import forward_naive
 
 torch.set_num_threads(1)
 

@@ -12,7 +12,7 @@ from editgan.io.segmenter_files import load_segmenter, save_segmenter
 from editgan.labels import DATASETGAN_BIRD, DATASETGAN_CAR, DATASETGAN_CAT, DATASETGAN_FACE, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
-from segmenter_reference import upsampled_features
+from editgan.nn.segmenter_reference import upsampled_features
 
 torch.set_num_threads(1)
 LAYOUT = dict(feature_shapes=[(6, 4), (5, 8), (3, 16)], out_resolution=16)

@@ -16,9 +16,9 @@ from editgan.io.segmenter_files import load_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter, segmentation_features
 from editgan.nn.segmenter_config import SegmenterConfig
+from editgan.nn.segmenter_reference import upsampled_features
 from editgan.train.segmenter_training import (TrainSettings, draw_pixels, extract_features, pixel_weights,
                                      train_segmenter)
-from segmenter_reference import upsampled_features
 
 torch.set_num_threads(1)
 SCHEME = LabelScheme("three", ("background", "a", "b"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))

@@ -5,8 +5,8 @@ Each resolution's maps are projected to the M*H1 hidden units at their native re
 members in one matmul), and only the projections are resampled: in row tiles for a full label
 map, or at just the requested pixels (an edit region). For sparse pixels at a fine resolution it is
 cheaper to resample the features first and project after; each resolution picks the cheaper of
-the two, both exact. The tests hold the literal definition (interpolate, concatenate, run each
-member) as the referee. The prediction is the ensemble of the members (`ensemble`).
+the two, both exact. `editgan.nn.segmenter_reference` holds the literal definition (interpolate,
+concatenate, run each member), the tests' referee. The prediction is the ensemble of the members (`ensemble`).
 """
 
 from __future__ import annotations
