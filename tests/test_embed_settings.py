@@ -86,7 +86,7 @@ def calls(monkeypatch):
         seen.append((steps, lr, schedule))
         return real(G, images, steps=1, lr=lr, schedule=schedule, **kwargs)
 
-    monkeypatch.setattr("editgan.editor.embed", spy)
+    monkeypatch.setattr("editgan.editor.embedding.embed", spy)
     return seen
 
 
