@@ -16,7 +16,7 @@ from editgan.cli.options import (DEFAULT_BUNDLE, SHARED, TRAINING_DEVICE, Shared
 from editgan.errors import InputError
 from editgan.io.images import save_png, to_uint8
 
-# Commands that give a shared option a default of their own, each documented in its help ("(default: ...)").
+# Commands that give a shared option a default of their own, each documented in its help ("default: ...").
 OWN_DEFAULTS = {
     ("bench quality", "--embed-steps"),  # the benchmark's sizes: 150, --quick 2
     ("bundle learn-vectors", "--embed-steps"), ("bundle learn-vectors", "--tune-steps"),  # the shipped vectors' recipe
@@ -67,7 +67,7 @@ def test_shared_options_have_one_name_default_and_help_everywhere(leaves):
                 if key in spec.kwargs:
                     assert getattr(action, key) == spec.kwargs[key], f"{where}: {key}"
             if (command, flag) in OWN_DEFAULTS:
-                assert action.help.startswith(f"{spec.help} (default: ") and action.help.endswith(")"), where
+                assert action.help.startswith(spec.help.rstrip(")")) and "default: " in action.help, where
                 assert action.help != spec.help_for(spec.default), f"{where}: its own default is not documented"
             else:
                 assert action.default == spec.default, where
@@ -206,7 +206,10 @@ def test_device_and_threads_are_applied_before_the_command(monkeypatch):
         apply_runtime(args)
         assert args.device == "cpu" and torch.get_num_threads() == 1
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
         assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"
+        with pytest.raises(InputError, match="2 cuda device"):
+            resolve_device("cuda:2")
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -219,7 +222,43 @@ def test_device_and_threads_are_applied_before_the_command(monkeypatch):
 
 def test_cpu_only_commands_refuse_another_device(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert main(["train", "measures", "--device", "cuda", "--out", "x"]) == 1
     assert "CPU only" in capsys.readouterr().err
     assert main(["bench", "quality", "--device", "cuda:0", "--quick"]) == 1
     assert "CPU only" in capsys.readouterr().err
+
+
+def _first_network_device(monkeypatch, argv) -> list[str]:
+    """Run `editgan argv` until it loads its first network; the devices that load was asked for."""
+    from editgan.nn.pretrained import Pretrained
+
+    asked = []
+
+    def spy(cls, path, device="cpu", name=None):
+        asked.append(str(device))
+        raise InputError("stopped by the test")
+
+    monkeypatch.setattr(Pretrained, "load_pretrained", classmethod(spy))
+    assert main(argv) == 1
+    return asked
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "{bundle_dir}"], ["embed", "x.png"], ["segment", "x.png"],
+    ["edit", "--seed", "1", "--target", "t.png", "--parts", "mouth", "--out", "{tmp}"],
+    ["vector", "apply", "--seed", "1", "--vector", "smile", "--out", "{tmp}"],
+    ["batch", "apply", "x.png", "--vector", "smile", "--out", "{tmp}"],
+    ["bundle", "learn-vectors"], ["bundle", "distill-segmenter"],
+    ["annotations", "import", "{tmp}"], ["annotations", "suggest"], ["annotations", "train"],
+    ["train", "segmenter", "--latents", "w.safetensors", "--masks", "{tmp}"],
+    ["train", "encoder", "--out", "{tmp}", "--steps", "1"], ["serve"], ["demo", "--out", "{tmp}"],
+])
+def test_the_networks_load_on_the_device_asked_for(argv, monkeypatch, tmp_path, capsys):
+    from editgan.bundle import packaged_bundles_dir
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    argv = [a.format(tmp=tmp_path, bundle_dir=packaged_bundles_dir() / DEFAULT_BUNDLE) for a in argv]
+    assert _first_network_device(monkeypatch, [*argv, "--device", "cuda:0"]) == ["cuda:0"], argv
+    assert "stopped by the test" in capsys.readouterr().err

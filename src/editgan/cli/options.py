@@ -15,7 +15,7 @@ aliases that still work and print a one-line note naming the new flag.
     --quiet, --progress       on `editgan` itself and on every command (`editgan.progress`)
 
 A command may give a shared option a default of its own (e.g. `demo --embed-steps 300`, fast on purpose);
-its help then ends in "(default: VALUE)" and the test lists it as a documented exception.
+its help then states it ("default: VALUE") and the test lists it as a documented exception.
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ class SharedOption:
         else this option's for its own default, else the value."""
         if default_text is None:
             default_text = self.default_text if default == self.default else str(default)
-        return self.help if default_text is None else f"{self.help} (default: {default_text})"
+        if default_text is None:
+            return self.help
+        if self.help.endswith(")"):  # "steps (paper: 500)" -> "steps (paper: 500; default: 300)"
+            return f"{self.help[:-1]}; default: {default_text})"
+        return f"{self.help} (default: {default_text})"
 
     def add(self, p, *, default: Any = _UNSET, default_text: str | None = None,
             old: tuple[str, ...] = ()) -> argparse.Action:
@@ -111,13 +115,13 @@ PRECISION = SharedOption(("--precision",), "bf16: convolutions in bfloat16 with 
 REFINE_STEPS = SharedOption(("--refine-steps",), "self-supervised refinement steps after applying the vectors "
                                                  "(paper: 30; 0: none)", default=0,
                             kwargs={"type": int, "metavar": "N"})
-EDIT_PRESET = SharedOption(("--edit-preset",), "edit and refinement settings: paper, or release (the official "
-                                               "tool's)", default_text="the bundle's, else paper",
+EDIT_PRESET = SharedOption(("--edit-preset",), "edit and refinement settings: the paper's or the official "
+                                               "release's", default_text="the bundle's, else paper",
                            kwargs={"choices": sorted(EDIT_PRESETS)})
 EDIT_STEPS = SharedOption(("--edit-steps",), f"edit optimisation steps (paper: {PAPER_EDIT.steps})",
-                          default_text="the edit settings'", kwargs={"type": int, "metavar": "N"})
+                          default_text="from the edit settings", kwargs={"type": int, "metavar": "N"})
 EDIT_LR = SharedOption(("--edit-lr",), f"edit Adam learning rate (paper: {PAPER_EDIT.lr:g})",
-                       default_text="the edit settings'", kwargs={"type": float, "metavar": "LR"})
+                       default_text="from the edit settings", kwargs={"type": float, "metavar": "LR"})
 EMBED_PRESET = SharedOption(("--embed-preset",), "paper (500 W+ steps), release (the official tool's 99), faithful "
                                                  "(paper + pivotal tuning)", kwargs={"choices": sorted(PRESETS)})
 EMBED_STEPS = SharedOption(("--embed-steps",), f"W+ optimisation steps (paper: {PAPER.steps})",
@@ -194,13 +198,16 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        kind = torch.device(name).type
+        device = torch.device(name)
     except (RuntimeError, ValueError):
         raise InputError(f"--device {name!r} is not a torch device (cpu, cuda, cuda:N, mps, ... or auto)") from None
+    kind = device.type
     missing = (kind == "cuda" and not torch.cuda.is_available()) or \
         (kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()))
     if missing:
         raise InputError(f"--device {name}: this machine has no {kind} device (try --device cpu)")
+    if kind == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"--device {name}: this machine has {torch.cuda.device_count()} cuda device(s)")
     return name
 
 
