@@ -11,8 +11,8 @@ import torch
 from editgan import progress
 from editgan.bundle import write_bundle
 from editgan.cli import build_parser, main
-from editgan.cli.options import (DEFAULT_BUNDLE, SHARED, TRAINING_DEVICE, SharedOption, apply_runtime, leaf_parsers,
-                                 resolve_device)
+from editgan.cli.options import (DEFAULT_BUNDLE, SHARED, TRAINING_DEVICE, SharedOption, apply_runtime, command_parsers,
+                                 leaf_parsers, resolve_device)
 from editgan.errors import InputError
 from editgan.io.images import save_png, to_uint8
 
@@ -102,9 +102,10 @@ def test_every_command_that_computes_has_device_and_threads(leaves):
 
 
 def test_every_command_has_a_one_line_help_and_a_description(leaves):
-    for command, (parser, helptext) in leaves.items():
-        assert helptext and "\n" not in helptext and not helptext.endswith("."), command
-        assert parser.description, command
+    for path, parser, helptext in command_parsers(build_parser()):  # command groups too
+        assert helptext and "\n" not in helptext and not helptext.endswith("."), path
+        assert parser.description, path
+    for command, (parser, _) in leaves.items():
         for flag in ("--quiet", "--progress"):
             assert flag in options_of(parser), command
     text = build_parser().format_help()

@@ -9,7 +9,8 @@ import importlib
 import sys
 
 from editgan import __version__, progress
-from editgan.cli.options import DEFAULT_BUNDLE, QUIET, add_progress_args, apply_runtime, leaf_parsers
+from editgan.cli.options import (DEFAULT_BUNDLE, QUIET, add_progress_args, apply_runtime, command_parsers,
+                                 leaf_parsers)
 from editgan.errors import EditGANError
 from editgan.registry import COMMANDS
 
@@ -44,9 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"editgan.cli.{name}").register(subparsers)
     for name in COMMANDS.names():
         COMMANDS.get(name)(subparsers)
-    for _, leaf, helptext in leaf_parsers(parser):
-        if leaf.description is None:  # each command's own --help opens with its one-line description
-            leaf.description = helptext[:1].upper() + helptext[1:] + "." if helptext else None
+    for _, command, helptext in command_parsers(parser):
+        if command.description is None and helptext:  # each command's --help opens with its one-line description
+            command.description = helptext[:1].upper() + helptext[1:] + "."
+    for _, leaf, _ in leaf_parsers(parser):
         if QUIET.flags[0] not in leaf._option_string_actions:
             add_progress_args(leaf)
     return parser

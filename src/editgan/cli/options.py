@@ -230,13 +230,18 @@ def require_cpu(args: argparse.Namespace, why: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the command tree
-def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    """Yield (command words, parser, one-line help) of every leaf command below `parser`."""
+def command_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Yield (command words, parser, one-line help) of every command and command group below `parser`."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}
             for name, sub in action.choices.items():
-                if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
-                    yield from leaf_parsers(sub, (*path, name))
-                else:
-                    yield (*path, name), sub, helps.get(name)
+                yield (*path, name), sub, helps.get(name)
+                yield from command_parsers(sub, (*path, name))
+
+
+def leaf_parsers(parser: argparse.ArgumentParser):
+    """Yield (command words, parser, one-line help) of every leaf command (one that runs) below `parser`."""
+    for path, sub, helptext in command_parsers(parser):
+        if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+            yield path, sub, helptext
