@@ -186,7 +186,7 @@ def image_and_bundle(tmp_path, tiny_generator):
 
 def test_embed_output_piped_or_quiet_has_a_summary_line_not_bars(tmp_path, image_and_bundle, capsys):
     image, bundle = image_and_bundle
-    common = ["embed", image, "--bundle", bundle, "--embed-steps", "4", "--threads", "1"]
+    common = ["embed", image, "--bundle", bundle, "--embed-steps", "4"]
     assert main([*common, "--out", str(tmp_path / "a")]) == 0  # stderr is not a terminal: as piped
     piped = capsys.readouterr()
     assert "\r" not in piped.err and piped.err.splitlines() == [line for line in piped.err.splitlines()

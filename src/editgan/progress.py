@@ -8,6 +8,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Self
 
 from tqdm import tqdm
 
@@ -65,7 +66,7 @@ class Progress:
         elif self.count and not failed:
             print(self.summary(), file=sys.stderr, flush=True)
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
