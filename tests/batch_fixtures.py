@@ -38,7 +38,7 @@ def write_batch_world(root) -> list[str]:
 def batch_args(root, out, refine: int = 0) -> list[str]:
     inputs = sorted(str(p) for p in (root / "in").iterdir())
     args = ["batch", "apply", *inputs, "--bundle", str(root / "b"), "--out", str(out), "--embed-steps", "3",
-            "--refine", str(refine)]
+            "--refine-steps", str(refine)]
     for s in VECTOR_SETS:
         args += ["--vector", s]
     return args

@@ -192,6 +192,6 @@ def test_identity_term_enters_edits(tmp_path, tiny_generator, capsys):
     from PIL import Image
     Image.fromarray(target[0].numpy().astype(np.uint8), mode="L").save(tmp_path / "mask.png")
     assert main(["edit", "--bundle", str(tmp_path / "b"), "--seed", "1", "--target", str(tmp_path / "mask.png"),
-                 "--parts", "mouth", "--out", str(tmp_path / "o"), "--steps", "1", "--identity",
+                 "--parts", "mouth", "--out", str(tmp_path / "o"), "--edit-steps", "1", "--identity",
                  str(tmp_path / "missing.pth")]) == 1
     assert "missing.pth" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def _error(capsys) -> str:
 def test_edit_then_vector_commands(bundle, capsys):
     b = str(bundle / "b")
     assert main(["edit", "--bundle", b, "--latent", str(bundle / "w.safetensors"), "--target", str(bundle / "mask.png"),
-                 "--parts", "mouth", "--out", str(bundle / "out"), "--steps", "4", "--buffer", "1",
+                 "--parts", "mouth", "--out", str(bundle / "out"), "--edit-steps", "4", "--buffer", "1",
                  "--save-vector", "mouth_up"]) == 0
     for f in ("before.png", "after.png", "labels_before.png", "labels_after.png", "delta.safetensors",
               "wplus_after.safetensors"):
@@ -49,7 +49,7 @@ def test_edit_then_vector_commands(bundle, capsys):
                  "--vector", "mouth_up=-1", "--vector", "mouth_up=2", "--out", str(bundle / "ap")]) == 0
     applied = load_wplus(bundle / "ap" / "wplus_after.safetensors", editor.generator.num_ws, 16)
     assert np.allclose(applied.numpy(), (w + vector.delta).numpy(), atol=1e-5)
-    assert main(["vector", "apply", "--bundle", b, "--seed", "3", "--vector", "mouth_up", "--refine", "2",
+    assert main(["vector", "apply", "--bundle", b, "--seed", "3", "--vector", "mouth_up", "--refine-steps", "2",
                  "--out", str(bundle / "ref")]) == 0
     assert (bundle / "ref" / "after.png").is_file() and (bundle / "ref" / "grid.png").is_file()
     assert main(["vector", "delete", "--bundle", b, "mouth_up"]) == 0
@@ -58,7 +58,7 @@ def test_edit_then_vector_commands(bundle, capsys):
 
 def test_errors_are_one_line(bundle, capsys):
     b = str(bundle / "b")
-    common = ["edit", "--bundle", b, "--seed", "1", "--out", str(bundle / "o"), "--steps", "1"]
+    common = ["edit", "--bundle", b, "--seed", "1", "--out", str(bundle / "o"), "--edit-steps", "1"]
     Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(bundle / "small.png")
     assert main([*common, "--target", str(bundle / "small.png"), "--parts", "mouth"]) == 1
     assert "small.png" in _error(capsys)

@@ -58,7 +58,8 @@ def test_cli_embed_segment_and_edit(world):
     target[8:16, 8:20] = MOUTH
     Image.fromarray(target).save(tmp / "target.png")
     assert main(["edit", "--bundle", str(tmp / "bundle"), "--latent", str(tmp / "emb" / "car.wplus.safetensors"),
-                 "--target", str(tmp / "target.png"), "--parts", "mouth", "--steps", "2", "--out", str(tmp / "edit")]) == 0
+                 "--target", str(tmp / "target.png"), "--parts", "mouth", "--edit-steps", "2",
+                 "--out", str(tmp / "edit")]) == 0
     assert Image.open(tmp / "edit" / "after.png").size == (32, 24)
 
 

@@ -260,7 +260,7 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
     out = tmp_path / "run"
     common = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--out", str(out),
               "--warmup", "1", "--batch", "2", "--lr", "1e-3", "--channels", "4", "--max-channels", "8",
-              "--fpn-channels", "8", "--no-progress", "--threads", "1"]
+              "--fpn-channels", "8", "--quiet", "--threads", "1"]
     assert main([*common, "--steps", "2", "--precision", "bf16"]) == 0
     assert (out / "checkpoint.json").is_file() and (out / "encoder.safetensors").is_file()
     assert json.loads((out / "checkpoint.json").read_text())["state"]["config"]["precision"] == "bf16"
@@ -275,7 +275,7 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
 
     # fine-tune from the installed encoder: its architecture wins over the (default) width flags
     tune = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--batch", "2",
-            "--no-progress", "--threads", "1", "--steps", "1"]
+            "--quiet", "--threads", "1", "--steps", "1"]
     assert main([*tune, "--out", str(tmp_path / "tune"), "--init", str(bundle.path)]) == 0
     tuned = json.loads((tmp_path / "tune" / "encoder.json").read_text())
     assert tuned["provenance"]["init"] == str(bundle.path) and tuned["config"]["channels"] == 4

@@ -187,7 +187,7 @@ def test_train_encoder_from_release_init_and_from_scratch(tmp_path):
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(data / f"{i}.png")
     common = ["train", "encoder", "--bundle", str(bundle.path), "--data", str(data), "--batch", "2",
-              "--lr", "1e-3", "--steps", "1", "--no-progress", "--threads", "1"]
+              "--lr", "1e-3", "--steps", "1", "--quiet", "--threads", "1"]
     assert main([*common, "--out", str(tmp_path / "tune"), "--init", str(bundle.path)]) == 0
     init, tuned = bundle.encoder(), load_encoder(tmp_path / "tune")
     assert isinstance(tuned, FPNEncoder) and tuned.config == init.config

@@ -223,7 +223,7 @@ def test_cli_train_gan_runs_resumes_and_stops_on_time(tmp_path):
     (tmp_path / "data" / "corrupt.jpg").write_bytes(b"\xff\xd8 truncated")
     args = ["train", "gan", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--resolution", "16",
             "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
-            "--batch", "4", "--snapshot-every", "2", "--checkpoint-every", "2", "--no-progress"]
+            "--batch", "4", "--snapshot-every", "2", "--checkpoint-every", "2", "--quiet"]
     assert main(args + ["--kimg", "0.008"]) == 0
     state = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["state"]
     assert state["images_seen"] == 8
@@ -241,7 +241,7 @@ def test_cli_train_gan_runs_resumes_and_stops_on_time(tmp_path):
 def test_cli_grows_a_run_in_bf16_and_logs_honest_throughput(tmp_path, capsys):
     _write_images(tmp_path / "data", 4, size=(32, 32))
     common = ["train", "gan", "--data", str(tmp_path / "data"), "--z-dim", "16", "--w-dim", "16",
-              "--mapping-layers", "2", "--batch", "4", "--snapshot-every", "1", "--no-progress"]
+              "--mapping-layers", "2", "--batch", "4", "--snapshot-every", "1", "--quiet"]
     assert main(common + ["--out", str(tmp_path / "small"), "--resolution", "16", "--channels", "4:16,8:16,16:8",
                           "--kimg", "0.004"]) == 0
     grow = common + ["--resolution", "32", "--channels", "4:16,8:16,16:8,32:8", "--precision", "bf16",
@@ -255,7 +255,7 @@ def test_cli_grows_a_run_in_bf16_and_logs_honest_throughput(tmp_path, capsys):
     assert record["images_per_s_overall"] > 0 and record["train_seconds"] > 0 and record["snapshot_s"] >= 0
     assert main(grow + ["--out", str(tmp_path / "big2"), "--compact-to", str(tmp_path / "compact")]) == 0
     resume = ["train", "gan", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "big3"), "--resume-from",
-              str(tmp_path / "compact"), "--kimg", "0.012", "--no-progress"]
+              str(tmp_path / "compact"), "--kimg", "0.012", "--quiet"]
     assert main(resume) == 0  # a new run directory continues the compact checkpoint, with its own config
     assert json.loads((tmp_path / "big3" / "checkpoint.json").read_text())["state"]["images_seen"] == 12
     assert main(resume[:5] + [str(tmp_path / "big4")] + resume[6:] + ["--lr", "0.001", "--snapshot-every", "1"]) == 0
@@ -277,7 +277,7 @@ def test_bundle_create_from_run(tmp_path, capsys):
     _write_images(tmp_path / "data", 4)
     train = ["train", "gan", "--data", str(tmp_path / "data"), "--out", str(run), "--resolution", "16",
              "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
-             "--batch", "4", "--no-progress"]
+             "--batch", "4", "--quiet"]
     main([*train, "--kimg", "0.004"])
     assert main(["bundle", "create", "--run", str(run), "--domain", "toonfaces", "--out", str(tmp_path / "b")]) == 0
     b = open_bundle(tmp_path / "b")
@@ -302,9 +302,9 @@ def test_bundle_create_records_embedding_settings(tmp_path):
     _write_images(tmp_path / "data", 4)
     main(["train", "gan", "--data", str(tmp_path / "data"), "--out", str(run), "--resolution", "16",
           "--channels", "4:16,8:16,16:8", "--z-dim", "16", "--w-dim", "16", "--mapping-layers", "2",
-          "--batch", "4", "--kimg", "0.004", "--no-progress"])
+          "--batch", "4", "--kimg", "0.004", "--quiet"])
     assert main(["bundle", "create", "--run", str(run), "--domain", "x", "--out", str(tmp_path / "b"),
-                 "--embedding-lr", "0.05", "--perceptual", "msssim_l1"]) == 0
+                 "--embed-lr", "0.05", "--perceptual", "msssim_l1"]) == 0
     b = open_bundle(tmp_path / "b")
     assert Editor(b).embed_settings().lr == 0.05 and b.manifest["perceptual"] == "msssim_l1"
 

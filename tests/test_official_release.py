@@ -95,7 +95,8 @@ def test_edit_with_a_colour_mask_and_the_release_settings(release, tmp_path):
     target[200:260, 100:180] = editor.scheme.index("back wheel")
     Image.fromarray(editor.scheme.colorize(target)).save(tmp_path / "mask.png")  # RGB, the release's colours
     assert main(["edit", "--bundle", str(root / "car"), "--latent", str(latent), "--target", str(tmp_path / "mask.png"),
-                 "--parts", "back wheel", "--steps", "2", "--out", str(tmp_path / "e"), "--save-vector", "mine"]) == 0
+                 "--parts", "back wheel", "--edit-steps", "2", "--out", str(tmp_path / "e"),
+                 "--save-vector", "mine"]) == 0
     saved = json.loads((root / "car" / "vectors" / "mine.json").read_text())
     assert saved["created"]["settings"]["keep"] == "final" and saved["created"]["settings"]["region"] == "painted"
     assert saved["losses"][0]["consistency"] > 0 and len(saved["losses"]) == 3

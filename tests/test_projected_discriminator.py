@@ -183,7 +183,7 @@ def test_gan_training_with_a_projected_discriminator_resumes_exactly(tmp_path):
 
 def test_cli_trains_features_then_a_projected_gan(tmp_path, capsys):
     assert main(["train", "features", "--out", str(tmp_path / "fp"), "--resolution", "64", "--widths", "4,4,8,8",
-                 "--count", "8", "--test-count", "4", "--steps", "2", "--batch", "4", "--no-progress"]) == 0
+                 "--count", "8", "--test-count", "4", "--steps", "2", "--batch", "4", "--quiet"]) == 0
     meta = json.loads((tmp_path / "fp" / "feature_pyramid.json").read_text())
     assert meta["data"] == "toonfaces" and meta["train_images"] == 8 and len(meta["test_iou"]) == 15
     again = ["train", "features", "--out", str(tmp_path / "fp"), "--resolution", "64", "--steps", "1"]
@@ -191,7 +191,7 @@ def test_cli_trains_features_then_a_projected_gan(tmp_path, capsys):
     gan = ["train", "gan", "--resolution", "64", "--channels", "4:16,8:16,16:8,32:8,64:8", "--z-dim", "16",
            "--w-dim", "16", "--mapping-layers", "2", "--batch", "4", "--pool", "8", "--cache-dir",
            str(tmp_path / "cache"), "--discriminator", "projected", "--r1-gamma", "0", "--kimg", "0.008",
-           "--no-progress"]
+           "--quiet"]
     assert main(gan + ["--out", str(tmp_path / "run"), "--features", str(tmp_path / "fp"),
                        "--mbstd-group-size", "2"]) == 0
     config = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["state"]["config"]

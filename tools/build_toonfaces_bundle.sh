@@ -35,7 +35,7 @@ SIZE=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['config'
 if [ ! -f "$OUT/encoder.json" ]; then
   $EDITGAN train encoder --bundle "$OUT" --out "$WORK/encoder" ${INIT:+--init "$INIT"} \
     --steps "${ENCODER_STEPS:-100000}" --lr 1e-4 --max-minutes "${ENCODER_MINUTES:-50}" \
-    --threads "$THREADS" --no-progress --install
+    --threads "$THREADS" --quiet --install
 fi
 
 if [ ! -f "$OUT/segmenter.json" ]; then
@@ -52,4 +52,4 @@ fi
 [ -d "$OUT/vectors" ] || $EDITGAN bundle learn-vectors --bundle "$OUT" --embed-steps "${EMBED_STEPS:-300}" \
   --tune-steps "${TUNE_STEPS:-300}" \
   ${EDIT_STEPS:+--edit-steps "$EDIT_STEPS"}
-$EDITGAN bundle show "$OUT"
+$EDITGAN bundle show --bundle "$OUT"

@@ -38,7 +38,7 @@ LAYERS = [
     ("release", ("editgan.official_release",)),
     ("editor", ("editgan.editor", "editgan")),
     ("app", ("editgan.app",)),
-    ("cli", ("editgan.cli",)),
+    ("cli", ("editgan.cli", "editgan.__main__")),
     ("domains", ("editgan.toonfaces",)),
 ]
 DOMAIN_LAYER = "domains"

@@ -1,12 +1,15 @@
 """`editgan annotations`: a bundle's annotation set (`editgan.annotate.store`) from the shell.
 
-    editgan annotations list     --bundle B
-    editgan annotations export   --bundle B --out set.zip|DIR
-    editgan annotations import   --bundle B SRC            (a zip or folder of an export)
-    editgan annotations delete   --bundle B ID [ID ...]    (moved to the set's trash/)
-    editgan annotations suggest  --bundle B --count N [--candidates M] [--start-seed S] [--psi P]
-    editgan annotations scheme   --bundle B [--set scheme.json]
-    editgan annotations train    --bundle B [--holdout 0.2] [--max-steps N] ...
+    editgan annotations list     [--bundle B]
+    editgan annotations export   [--bundle B] --out set.zip|DIR
+    editgan annotations import   [--bundle B] SRC            (a zip or folder of an export)
+    editgan annotations delete   [--bundle B] ID [ID ...]    (moved to the set's trash/)
+    editgan annotations suggest  [--bundle B] --count N [--candidates M] [--start-seed S] [--psi P]
+    editgan annotations scheme   [--bundle B] [--set scheme.json]
+    editgan annotations train    [--bundle B] [--holdout 0.2] [--max-steps N] ...
+
+--bundle defaults to the packaged bundle (its annotation set lives in the user data folder); import,
+suggest and train take --device and --threads.
 """
 
 from __future__ import annotations
@@ -14,23 +17,23 @@ from __future__ import annotations
 import argparse
 import json
 
-from tqdm import tqdm
-
 from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
 from editgan.annotate.store import AnnotationSet
 from editgan.annotate.suggest import suggest_seeds
 from editgan.annotate.training import train_and_install
 from editgan.annotate.transfer import export_annotations, import_annotations
+from editgan.cli.options import BUNDLE, add_compute_args
 from editgan.editor import Editor, load
 from editgan.errors import InputError
 from editgan.files import read_json
 from editgan.io.images import to_uint8
 from editgan.labels import LabelScheme
+from editgan.progress import Progress
 from editgan.train.segmenter_training import TrainSettings
 
 
 def opened(args: argparse.Namespace) -> tuple[Editor, AnnotationSet]:
-    editor = load(args.bundle)
+    editor = load(args.bundle, device=getattr(args, "device", "cpu"))  # the commands that compute take --device
     return editor, AnnotationSet.of_bundle(editor.bundle, editor.generator.config)
 
 
@@ -100,9 +103,9 @@ def run_train(args: argparse.Namespace) -> int:
     editor, store = opened(args)
     settings = TrainSettings(batch_pixels=args.batch_pixels, max_steps=args.max_steps, seed=args.seed,
                              class_balance=args.class_balance)
-    with tqdm(unit="step", desc="train segmenter") as bar:
+    with Progress(None, "train segmenter") as bar:
         def progress(phase: str, step: int, loss: float) -> None:
-            bar.set_description(f"train segmenter ({phase})", refresh=False)
+            bar.set_description(f"train segmenter ({phase})")
             bar.update(1)
 
         result = train_and_install(editor.bundle, editor.generator, store, scheme_of(editor), settings,
@@ -119,26 +122,30 @@ def register(subparsers) -> None:
                                                   "suggest, scheme, train")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
 
-    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+    def command(name: str, func, help: str, computes: bool = False) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help)
-        c.add_argument("--bundle", required=True, help="bundle directory or packaged bundle name")
+        BUNDLE.add(c)
+        if computes:
+            add_compute_args(c)
         c.set_defaults(func=func)
         return c
 
     command("list", run_list, "list the annotations")
     command("export", run_export, "write every annotation to a zip or a new folder").add_argument(
         "--out", required=True, help="a .zip file or a new folder")
-    command("import", run_import, "add the annotations of an export (all checked first)").add_argument(
+    command("import", run_import, "add the annotations of an export (all checked first)", computes=True).add_argument(
         "source", help="a zip or folder written by export")
     command("delete", run_delete, "move annotations to the set's trash").add_argument("ids", nargs="+")
-    s = command("suggest", run_suggest, "seeds to annotate next (ensemble disagreement, or farthest in W)")
+    s = command("suggest", run_suggest, "seeds to annotate next (ensemble disagreement, or farthest in W)",
+                computes=True)
     s.add_argument("--count", type=int, default=5)
     s.add_argument("--candidates", type=int, default=50, help="seeds scored: start-seed, start-seed + 1, ...")
     s.add_argument("--start-seed", type=int, default=0)
     s.add_argument("--psi", type=float, default=1.0)
     command("scheme", run_scheme, "show, create or edit the label scheme").add_argument(
         "--set", help="JSON {name, names, colors}: labels in use can be renamed and recoloured, and labels appended")
-    t = command("train", run_train, "train the segmenter on the annotations (held-out IoU first) and install it")
+    t = command("train", run_train, "train the segmenter on the annotations (held-out IoU first) and install it",
+                computes=True)
     t.add_argument("--holdout", type=float, default=0.2, help="fraction held out for the IoU estimate (0: none)")
     t.add_argument("--members", type=int, default=10)
     t.add_argument("--max-steps", type=int, default=20000)

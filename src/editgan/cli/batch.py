@@ -1,7 +1,7 @@
 """`editgan batch apply`: editing vectors on many inputs, resumable, single-process or under torchrun.
 
     editgan batch apply faces/*.png latents/*.wplus.safetensors --vector smile=1 \
-        --vector close_eyes=0.8+gaze_left --refine 30 --out outputs/batch
+        --vector close_eyes=0.8+gaze_left --refine-steps 30 --out outputs/batch
     torchrun --nproc_per_node 2 -m editgan.cli batch apply ...     # same files, shared work
 
 Each --vector is one set (vectors joined by '+', each NAME or NAME=SCALE; no scale: the vector's
@@ -15,8 +15,9 @@ import sys
 
 import torch
 
-from editgan.cli.edit import VECTORS_HELP, add_identity_arg, open_editor
-from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
+from editgan.cli.edit import open_editor
+from editgan.cli.options import (BUNDLE, IDENTITY, REFINE_STEPS, VECTORS, add_compute_args, add_embed_args,
+                                 embed_settings_from_args)
 from editgan.cli.vector import parse_vector_spec
 from editgan.edit.batch import BatchRunner
 from editgan.errors import InputError
@@ -41,8 +42,8 @@ def run_apply(args: argparse.Namespace) -> int:
     prefix = f"[rank {info.rank}] " if info.world_size > 1 else ""
     try:
         editor = open_editor(args)
-        runner = BatchRunner(editor, [parse_vector_set(s) for s in args.vector], args.out, refine_steps=args.refine,
-                             embed=embed_settings_from_args(editor, args),
+        runner = BatchRunner(editor, [parse_vector_set(s) for s in args.vector], args.out,
+                             refine_steps=args.refine_steps, embed=embed_settings_from_args(editor, args),
                              log=lambda line: print(prefix + line, flush=True))
         report = runner.run(args.inputs, info)
     finally:
@@ -59,15 +60,15 @@ def run_apply(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("batch", help="apply editing vectors to many images or latents (resumable)")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    q = sub.add_parser("apply", help="inputs x vector sets -> edited images and w+")
+    q = sub.add_parser("apply", help="apply vector sets to images or latents: edited images and w+")
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="latent files (.safetensors, .npy) and/or images")
     q.add_argument("--vector", action="append", required=True, metavar="NAME[=S][+NAME[=S]...]",
                    help="one vector set (composed by summation); repeat for more sets")
-    q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")
+    REFINE_STEPS.add(q, old=("--refine",))
     q.add_argument("--out", required=True, help="output directory")
-    q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    q.add_argument("--vectors", help=VECTORS_HELP)
-    q.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    add_identity_arg(q)
-    add_embed_args(q)
+    BUNDLE.add(q)
+    VECTORS.add(q)
+    add_compute_args(q)
+    IDENTITY.add(q)
+    add_embed_args(q, old={"--embed-seed": ("--seed",)})
     q.set_defaults(func=run_apply)

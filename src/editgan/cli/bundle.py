@@ -14,24 +14,27 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 from pathlib import Path
 
 import torch
 
-from tqdm import tqdm
-
 from editgan.annotate.scheme import parse_scheme
 from editgan.annotate.training import install_segmenter
-from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, open_bundle, write_bundle
-from editgan.cli.edit import VECTORS_HELP, add_identity_arg, progress_bar
-from editgan.edit.optimize import EDIT_STEPS
+from editgan.bundle import DEFAULT_PERCEPTUAL, DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, open_bundle, write_bundle
+from editgan.cli.edit import EDIT_PROGRESS
+from editgan.cli.options import (BUNDLE, EDIT_STEPS, EMBED_LR, EMBED_STEPS, IDENTITY, PERCEPTUAL, TUNE_STEPS, VECTORS,
+                                 add_compute_args)
+from editgan.edit.settings import PAPER as PAPER_EDIT
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import file_sha256, read_json
 from editgan.io.foreign import load_foreign_generator
 from editgan.io.segmenter_files import save_segmenter
+from editgan.inversion.settings import PAPER as PAPER_EMBEDDING
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.stylegan2 import Generator
+from editgan.progress import Progress, progress_bar
 from editgan.registry import DEFAULT_VECTORS, LABEL_SCHEMES
 from editgan.train.segmenter_distillation import DistillSettings, distill_segmenter, distilled_provenance
 
@@ -65,7 +68,8 @@ def run_create(args: argparse.Namespace) -> int:
         generator, provenance = foreign_generator(Path(args.generator))
     labels = scheme_arg(args.scheme) if args.scheme else \
         LABEL_SCHEMES.get(args.domain) if args.domain in LABEL_SCHEMES else None
-    extra = {"perceptual": args.perceptual, "embedding": {"lr": args.embedding_lr}}
+    extra = {"perceptual": args.perceptual or DEFAULT_PERCEPTUAL,
+             "embedding": {"lr": PAPER_EMBEDDING.lr if args.embed_lr is None else args.embed_lr}}
     out = Path(args.out)
     before = read_json(out / MANIFEST) if (out / MANIFEST).is_file() else {}
     bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance},
@@ -108,6 +112,10 @@ def foreign_generator(path: Path) -> tuple[Generator, dict]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    if args.bundle_positional is not None:  # the old spelling `editgan bundle show B`
+        print(f"editgan: note: `bundle show {args.bundle_positional}` is deprecated, use "
+              f"--bundle {args.bundle_positional}", file=sys.stderr)
+        args.bundle = args.bundle_positional
     print(json.dumps(open_bundle(args.bundle).manifest, indent=2))
     return 0
 
@@ -117,7 +125,7 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
         raise InputError(f"--faces must be at least 1, got {args.faces}")
     if args.tune_steps and args.faces != 1:
         raise InputError("a tuned learning face has a generator of its own: learn from one face when tuning")
-    editor = load(args.bundle, vectors=args.vectors, identity=args.identity)
+    editor = load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity)
     domain = editor.bundle.domain
     if domain not in DEFAULT_VECTORS:
         raise InputError(f"no default vectors are defined for {domain!r} bundles ({editor.bundle.path}); "
@@ -128,8 +136,7 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"unknown default vectors {unknown} for {domain}; known: {', '.join(recipe.names)}")
     for name in names:
-        bar, update = progress_bar(args.edit_steps, name)
-        with bar:
+        with progress_bar(args.edit_steps + 1, name, EDIT_PROGRESS) as update:
             vector, summary = recipe.learn(editor, name, faces=args.faces, embed_steps=args.embed_steps,
                                            tune_steps=args.tune_steps,
                                            edit_steps=args.edit_steps, progress=update)
@@ -140,21 +147,17 @@ def run_learn_vectors(args: argparse.Namespace) -> int:
 
 
 def run_distill_segmenter(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     bundle = open_bundle(args.bundle)
-    teacher, scheme = bundle.segmenter()  # MissingWeightsError without one
+    teacher, scheme = bundle.segmenter(args.device)  # MissingWeightsError without one
     teacher_dir = bundle.segmenter_dir
     settings = DistillSettings(samples=args.samples, psi=args.psi, mixing=args.mixing, batch_pixels=args.batch_pixels,
                                lr=args.lr, max_steps=args.max_steps, class_balance=args.class_balance, seed=args.seed,
                                eval_samples=args.eval_samples)
     settings.validate()  # before the generator's samples are rendered
-    generator = bundle.generator()
-    with tqdm(total=settings.max_steps, unit="step", desc="distil segmenter") as bar:
+    generator = bundle.generator(args.device)
+    with Progress(settings.max_steps, "distil segmenter") as bar:
         def progress(step: int, kl: float) -> None:
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(kl=f"{kl:.4f}")
+            bar.update(1, **({"kl": kl} if step % 50 == 0 else {}))
         student, report = distill_segmenter(teacher, generator, settings, tuple(args.hidden) if args.hidden else None,
                                             progress)
     provenance = distilled_provenance(file_sha256(teacher_dir / f"{SEGMENTER}.safetensors"), teacher, settings, report,
@@ -183,31 +186,30 @@ def register(subparsers) -> None:
     c.add_argument("--domain", required=True, help="domain name, e.g. toonfaces")
     c.add_argument("--out", required=True, help="bundle directory to create or update")
     c.add_argument("--hardware", default=None, help="hardware the run trained on (default: this machine)")
-    c.add_argument("--perceptual", default="msssim_l1", help="perceptual distance the bundle's tools use")
-    c.add_argument("--embedding-lr", type=float, default=1e-3,
-                   help="Adam lr for embedding into W+ (1e-3 in the paper, which starts from an encoder)")
+    PERCEPTUAL.add(c)
+    EMBED_LR.add(c, old=("--embedding-lr",))  # written to the manifest's "embedding"; unset: the paper's
     c.set_defaults(func=run_create)
     s = sub.add_parser("show", help="print a bundle's manifest")
-    s.add_argument("bundle", help="bundle name or directory")
+    BUNDLE.add(s)
+    s.add_argument("bundle_positional", nargs="?", metavar="BUNDLE", help=argparse.SUPPRESS)  # the old spelling
     s.set_defaults(func=run_show)
     v = sub.add_parser("learn-vectors", help="learn a bundle's default editing vectors (defined by its domain) into "
                                              "<bundle>/vectors")
-    v.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    v.add_argument("--vectors", help=VECTORS_HELP)
+    BUNDLE.add(v)
+    VECTORS.add(v)
     v.add_argument("--only", help="comma-separated subset (toonfaces: smile, close_eyes, raise_eyebrows, "
                                   "enlarge_pupils, open_mouth, gaze_left)")
     v.add_argument("--faces", type=int, default=1, help="learn each vector from this many faces' edits at once (one "
                                                       "vector for all; default 1, the paper's one-edit recipe)")
-    v.add_argument("--embed-steps", type=int, default=300, help="embedding steps for each learning face")
-    v.add_argument("--tune-steps", type=int, default=0,
-                   help="pivotal tuning steps for the learning face (one face only; 0: none)")
-    v.add_argument("--edit-steps", type=int, default=EDIT_STEPS,
-                   help=f"optimisation steps per vector (paper: {EDIT_STEPS})")
-    add_identity_arg(v)
+    EMBED_STEPS.add(v, default=300)  # the shipped vectors' learning faces were embedded with 300 steps
+    TUNE_STEPS.add(v, default=0)  # one face only
+    EDIT_STEPS.add(v, default=PAPER_EDIT.steps)
+    IDENTITY.add(v)
+    add_compute_args(v)
     v.set_defaults(func=run_learn_vectors)
     d = sub.add_parser("distill-segmenter", help="distil the segmenter's ensemble into one fast pixel MLP that "
                                                  "shows the bundle's label maps")
-    d.add_argument("--bundle", required=True, help="bundle name or directory")
+    BUNDLE.add(d)
     d.add_argument("--out", help="write a plain one-member segmenter (DIR/segmenter.*) instead of installing it")
     d.add_argument("--hidden", type=int, nargs=2, metavar=("H1", "H2"),
                    help="hidden widths (default: the members'; then training starts from the closest member)")
@@ -223,5 +225,5 @@ def register(subparsers) -> None:
     d.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
                    help="held-out samples the agreement with the ensemble is measured on")
     d.add_argument("--seed", type=int, default=defaults.seed)
-    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_compute_args(d)
     d.set_defaults(func=run_distill_segmenter)

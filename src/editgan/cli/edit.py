@@ -12,32 +12,25 @@ import argparse
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from editgan.edit.settings import PAPER, PRESETS
+from editgan.cli.options import BUNDLE, EDIT_LR, EDIT_PRESET, EDIT_STEPS, IDENTITY, VECTORS, add_compute_args
+from editgan.edit.settings import PAPER
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import save_tensors
 from editgan.io.images import save_png, to_uint8
 from editgan.io.masks import read_mask
+from editgan.progress import progress_bar
 
-
-VECTORS_HELP = ("your vector library directory (default: <bundle>/vectors; for a packaged bundle, one in the "
-                "user data folder, $EDITGAN_HOME, next to its read-only shipped vectors)")
-
-
-def add_identity_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--identity", metavar="PATH|toonfaces",
-                   help="identity loss (λ3) with ArcFace IR-SE50 weights (model_ir_se50.pth) or the packaged "
-                        "toonfaces network (default: off)")
+EDIT_PROGRESS = ("loss", "ce")  # shown beside an edit's progress bar: the total and the CE of each iterate
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
-    """--bundle, --vectors and the latent source (--latent or --seed, --psi)."""
-    p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--vectors", help=VECTORS_HELP)
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    add_identity_arg(p)
+    """--bundle, --vectors, --device, --threads, --identity and the latent source (--latent or --seed, --psi)."""
+    BUNDLE.add(p)
+    VECTORS.add(p)
+    add_compute_args(p)
+    IDENTITY.add(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus', and the image's pivotal tuning when "
                                       "`editgan embed` tuned it) or .npy [num_ws, w_dim]")
@@ -60,17 +53,6 @@ def source_wplus(editor, args: argparse.Namespace) -> tuple[object, torch.Tensor
     return editor, editor.sample(args.seed, psi=args.psi)
 
 
-def progress_bar(total: int, desc: str):
-    """(tqdm bar, callback(step, losses)) reporting the total and CE of each iterate."""
-    bar = tqdm(total=total + 1, desc=desc, unit="step", dynamic_ncols=True)
-
-    def update(step: int, losses: dict[str, float]) -> None:
-        bar.set_postfix(loss=f"{losses['loss']:.4f}", ce=f"{losses['ce']:.4f}", refresh=False)
-        bar.update(1)
-
-    return bar, update
-
-
 def save_images(out: Path, editor, result) -> None:
     """before/after images and their coloured label maps (label indices when there is no scheme)."""
     save_png(out / "before.png", to_uint8(result.image_before)[0])
@@ -90,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
     editor, wplus = source_wplus(editor, args)
     if wplus.shape[0] != 1:
         raise InputError(f"{args.latent} holds {wplus.shape[0]} latents; edit learns from one")
-    settings = editor.edit_settings(args.preset, steps=args.steps, lr=args.lr, buffer=args.buffer)
-    bar, update = progress_bar(settings.steps, "edit")
-    with bar:
+    settings = editor.edit_settings(args.edit_preset, steps=args.edit_steps, lr=args.edit_lr, buffer=args.buffer)
+    with progress_bar(settings.steps + 1, "edit", EDIT_PROGRESS) as update:
         result, vector = editor.edit(wplus, target, indices, name=args.save_vector or "edit", settings=settings,
                                      progress=update)
     out = Path(args.out)
@@ -108,16 +89,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("edit", help="learn an editing vector from an edited label map")
+    p = subparsers.add_parser("edit", help="learn an editing vector from an edited label map (Sec. 3.3)")
     add_source_args(p)
     p.add_argument("--target", required=True, help="edited mask at the segmenter's size: label-index PNG (mode L/P/I), colour PNG in the "
                         "scheme's palette, or .npy")
     p.add_argument("--parts", required=True, help="edited part labels Q_edit, comma-separated names")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="edit settings: the paper's or the official release's (default: the bundle's, else paper)")
-    p.add_argument("--steps", type=int, default=None, help=f"optimisation steps (paper: {PAPER.steps})")
-    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (paper: {PAPER.lr})")
+    EDIT_PRESET.add(p, old=("--preset",))
+    EDIT_STEPS.add(p, old=("--steps",))
+    EDIT_LR.add(p, old=("--lr",))
     p.add_argument("--buffer", type=int, default=None, help=f"region buffer in pixels (paper: {PAPER.buffer})")
     p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
+from editgan.cli.options import BUNDLE, add_compute_args, add_embed_args, embed_settings_from_args
 from editgan.cli.per_file import for_each_file
 from editgan.editor import load
 from editgan.inversion.files import embed_file, latent_path
@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("embed", help="embed images into a bundle's W+ space by optimisation")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    BUNDLE.add(p)
+    add_compute_args(p)
     p.add_argument("--out", default="outputs/embed", help="output directory")
-    add_embed_args(p)
+    add_embed_args(p, old={"--embed-preset": ("--preset",), "--embed-steps": ("--steps",), "--embed-lr": ("--lr",),
+                           "--embed-seed": ("--seed",)})  # the spellings before the shared embedding flags
     p.set_defaults(func=run)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from editgan.cli.options import add_compute_args
 from editgan.errors import InputError
 from editgan.io.figures import make_figure
 from editgan.io.images import save_png, to_uint8
@@ -43,7 +44,7 @@ def sample_to_dir(generator, seeds: list[int], out: Path, psi: float = 1.0, nois
 
 
 def run(args: argparse.Namespace) -> int:
-    generator = Generator.from_pretrained(args.generator)
+    generator = Generator.from_pretrained(args.generator, device=args.device)
     t0 = time.perf_counter()
     grid = sample_to_dir(generator, parse_seeds(args.seeds), Path(args.out), args.psi, args.noise_mode)
     print(f"wrote {grid} ({time.perf_counter() - t0:.2f} s)")
@@ -51,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sample", help="sample images from a generator")
+    p = subparsers.add_parser("sample", help="sample images from a generator for a list of seeds")
     p.add_argument("generator", help="generator directory (generator.safetensors + generator.json)")
     p.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 or 1,5,9")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi")
     p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
     p.add_argument("--out", default="outputs/samples", help="output directory")
+    add_compute_args(p)
     p.set_defaults(func=run)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
+from editgan.cli.options import BUNDLE, add_compute_args, add_embed_args, embed_settings_from_args
 from editgan.cli.per_file import for_each_file
 from editgan.editor import Editor, load
 from editgan.errors import InputError
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment image files into parts with a bundle's segmenter")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    BUNDLE.add(p)
+    add_compute_args(p)
     p.add_argument("--latent", help="w+ [N, num_ws, w_dim] for the N images, safetensors or .npy (skips embedding; "
                                     "a tuned file from `editgan embed` is drawn by its tuned generator)")
     p.add_argument("--out", default="outputs/segment", help="output directory")

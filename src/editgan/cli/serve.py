@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from editgan.cli.edit import VECTORS_HELP
+from editgan.cli.options import BUNDLE, VECTORS, add_compute_args
 from editgan.editor import load
 from editgan.errors import InputError
 
@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("serve", help="run the interactive web editing tool")
-    p.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-    p.add_argument("--vectors", help=VECTORS_HELP)
+    p = subparsers.add_parser("serve", help="run the interactive web editing tool on one bundle")
+    BUNDLE.add(p)
+    VECTORS.add(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_compute_args(p)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload (default 20 MiB)")
     p.add_argument("--session-minutes", type=float, default=60.0,
                    help="drop a tab's state after this long unused (default 60)")

@@ -11,6 +11,7 @@ import torch
 
 from editgan.bundle import open_bundle
 from editgan.cli import train_encoder, train_features, train_segmenter
+from editgan.cli.options import PRECISION, TRAINING_DEVICE, add_compute_args, add_progress_args
 from editgan.errors import InputError
 from editgan.nn.config import channels_for
 from editgan.nn.feature_pyramid import FeaturePyramid
@@ -59,8 +60,6 @@ def run_gan(args: argparse.Namespace) -> int:
             r1_gamma=args.r1_gamma, pl_weight=args.pl_weight, style_mixing=args.style_mixing,
             ema_kimg=args.ema_kimg, seed=args.seed, init=args.grow_from, precision=precision)
     if device.type == "cpu":
-        if args.threads:
-            torch.set_num_threads(args.threads)
         torch.set_flush_denormal(True)  # denormal gradients slow x86 math several-fold; flushing them is harmless here
     grow_from = load_grow_source(args.grow_from) if args.grow_from and not resume else None
 
@@ -72,7 +71,7 @@ def run_gan(args: argparse.Namespace) -> int:
                          progress=render_progress)
     opts = RunOptions(total_kimg=args.kimg, max_minutes=args.max_minutes, snapshot_every=args.snapshot_every,
                       checkpoint_every=args.checkpoint_every, metric_samples=args.metric_samples,
-                      progress=not args.no_progress, compile=args.compile, resume_from=args.resume_from,
+                      compile=args.compile, resume_from=args.resume_from,
                       compact_to=args.compact_to)
     train_run(config, source, args.out, opts, device=device, grow_from=grow_from, features=features)
     return 0
@@ -150,12 +149,9 @@ def register(subparsers) -> None:
     g.add_argument("--features", default=None, metavar="DIR",
                    help="the trained feature pyramid of a projected discriminator (`editgan train features`)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    g.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="bf16: conv activations in bfloat16, float32 master weights; auto (default): bf16 where it "
-                        "is fast (AVX-512 BF16 / AMX CPUs, CUDA), else fp32 (emulated bf16 is ~15x slower)")
+    add_compute_args(g, device=TRAINING_DEVICE)
+    PRECISION.add(g)
     g.add_argument("--compile", action="store_true",
                    help="torch.compile G and D (needs a C++ compiler on CPU; ~1 min at the start, faster steps)")
-    g.add_argument("--no-progress", action="store_true")
+    add_progress_args(g, old_quiet=("--no-progress",))
     g.set_defaults(func=run_gan)

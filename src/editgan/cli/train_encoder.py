@@ -12,12 +12,13 @@ import argparse
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from editgan.bundle import MANIFEST, open_bundle
+from editgan.cli.options import BUNDLE, PERCEPTUAL, PRECISION, TRAINING_DEVICE, add_compute_args, add_progress_args
 from editgan.errors import InputError
 from editgan.files import read_json, write_json
 from editgan.io.encoder_files import ENCODERS, load_encoder
+from editgan.progress import Progress
 from editgan.registry import DATA_SOURCES
 from editgan.runtime import distributed as ddp
 from editgan.runtime.precision import choose_precision
@@ -29,8 +30,6 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}")
     device = torch.device(args.device)
-    if device.type == "cpu" and args.threads:
-        torch.set_num_threads(args.threads)
     bundle = open_bundle(args.bundle)
     args.data = args.data or domain_data(bundle.domain)
     G = bundle.generator(device)
@@ -56,14 +55,11 @@ def run(args: argparse.Namespace) -> int:
         trainer = EncoderTrainer(config, G, source, device, dist)
         if init is not None:
             trainer.start_from(init)
-    bar = None
-    if dist.is_main and not args.no_progress:
-        bar = tqdm(total=args.steps, initial=trainer.step_count, unit="step", dynamic_ncols=True, desc="train encoder")
+    bar = Progress(args.steps, "train encoder", initial=trainer.step_count) if dist.is_main else None
 
     def on_step(t: EncoderTrainer, stats: dict) -> None:
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+            bar.update(1, **stats)
 
     reason = trainer.run(args.steps, max_minutes=args.max_minutes, checkpoint=prefix,
                          checkpoint_every=args.checkpoint_every, on_step=on_step)
@@ -116,7 +112,7 @@ def load_init_encoder(where: str):
 def register_train(train_subparsers) -> None:
     """Add `encoder` to the `editgan train` command group."""
     p = train_subparsers.add_parser("encoder", help="train a bundle's image encoder (resumes from OUT/checkpoint.json)")
-    p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
+    BUNDLE.add(p)
     p.add_argument("--data", default=None, help="a folder / zip of real images, or a registered data source "
                                                 "(toonfaces); default: the one registered for the bundle's domain")
     p.add_argument("--out", required=True, help="run directory (checkpoint, encoder.json/.safetensors)")
@@ -124,8 +120,7 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--warmup", type=int, default=0, help="first steps on GAN samples only (paper: 20000)")
     p.add_argument("--batch", type=int, default=8, help="global batch (paper: 8)")
     p.add_argument("--lr", type=float, default=3e-5, help="Adam learning rate (paper: 3e-5)")
-    p.add_argument("--perceptual", default=None,
-                   help="perceptual distance: lpips (paper), msssim_l1 or toon (default: the bundle's)")
+    PERCEPTUAL.add(p)  # the paper trains with lpips
     p.add_argument("--init", default=None,
                    help="start from this encoder's weights (bundle or encoder directory), e.g. after "
                         "retraining the bundle's generator, or the EditGAN release's encoder installed with "
@@ -146,11 +141,7 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--cache-dir", default="outputs/cache",
                    help="registered data sources (toonfaces): where the prepared pool is cached")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="bf16: E's and G's convs in bfloat16, float32 weights, Adam and losses (about 2x faster "
-                        "where bf16 is fast); auto (default): bf16 on CPUs with AVX-512 BF16 or AMX and on "
-                        "bf16 GPUs, else fp32; a resume may change it")
-    p.add_argument("--no-progress", action="store_true")
+    add_compute_args(p, device=TRAINING_DEVICE)
+    PRECISION.add(p)
+    add_progress_args(p, old_quiet=("--no-progress",))
     p.set_defaults(func=run)

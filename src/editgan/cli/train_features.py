@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from editgan.cli.options import add_compute_args, add_progress_args
 from editgan.errors import InputError
 from editgan.eval.iou import mean_iou
 from editgan.nn.feature_pyramid import FeaturePyramid, FeaturePyramidConfig
+from editgan.progress import Progress
 from editgan.registry import LABEL_SCHEMES, LABELLED_DATA
 from editgan.train.feature_training import FeatureTrainSettings, segmentation_iou, train_feature_pyramid
 
@@ -37,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / f"{FeaturePyramid.file_name}.json").exists():
         raise InputError(f"{out} already holds a feature pyramid; choose another --out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     labelled = LABELLED_DATA.get(args.data)
     config = FeaturePyramidConfig(resolution=args.resolution, widths=parse_widths(args.widths),
                                   num_classes=LABEL_SCHEMES.get(args.data).num_classes)
@@ -46,18 +45,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"preparing {args.count} training and {args.test_count} test images of {args.data} at {args.resolution}px")
     images, labels = labelled("train", args.count, args.resolution)
     test_images, test_labels = labelled("test", args.test_count, args.resolution)
-    bar = tqdm(total=settings.steps, unit="step", desc="train features", disable=args.no_progress)
-
-    def progress(step: int, steps: int, loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}")
-
-    net, report = train_feature_pyramid(images, labels, config, settings, progress)
-    bar.close()
+    with Progress(settings.steps, "train features") as bar:
+        net, report = train_feature_pyramid(images, labels, config, settings,
+                                            lambda step, steps, loss: bar.update(1, loss=loss), device=args.device)
     iou = segmentation_iou(net, test_images, test_labels)
     net.save_pretrained(out, data=args.data, train_images=args.count, test_images=args.test_count,
-                        settings=dataclasses.asdict(settings), threads=torch.get_num_threads(), **report,
-                        test_miou=mean_iou(iou), test_iou=[None if np.isnan(v) else float(v) for v in iou])
+                        settings=dataclasses.asdict(settings), threads=torch.get_num_threads(), device=args.device,
+                        **report, test_miou=mean_iou(iou), test_iou=[None if np.isnan(v) else float(v) for v in iou])
     print(f"test mIoU {mean_iou(iou):.3f} (worst part {np.nanmin(iou):.3f}) after {report['seconds']:.0f} s; "
           f"wrote {out / FeaturePyramid.file_name}.json")
     return 0
@@ -76,6 +70,6 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3, help="peak of the one-cycle schedule")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-progress", action="store_true")
+    add_compute_args(p)
+    add_progress_args(p, old_quiet=("--no-progress",))
     p.set_defaults(func=run)

@@ -30,13 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from editgan.annotate.image_folder import embed_annotations, read_annotations
 from editgan.annotate.store import tuning_of, tuning_path
 from editgan.annotate.training import install_segmenter
 from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
-from editgan.cli.embed_args import add_embed_args, embed_settings_from_args
+from editgan.cli.options import BUNDLE, add_compute_args, add_embed_args, embed_settings_from_args
 from editgan.editor import load
 from editgan.errors import InputError
 from editgan.files import load_tensors, read_json, save_tensors
@@ -46,7 +45,7 @@ from editgan.labels import SCHEMES, LabelScheme, get_scheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.progress import progress_bar
+from editgan.progress import Progress, progress_bar
 from editgan.io.tuning_files import tuning_entries
 from editgan.train.segmenter_training import TrainSettings, extract_features, find_masks, train_segmenter
 
@@ -93,7 +92,7 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
     """--images: check every pair, embed with `Editor.embed` (the bundle's EmbedSettings with the
     embedding flags; tuned when they tune), save the latents and tunings in `out`. Returns (names,
     w+ [I, num_ws, w_dim], masks int64 [I, H, W], tunings (per image a Tuning or None), provenance)."""
-    editor = load(bundle)
+    editor = load(bundle, device=generator.w_avg.device)
     settings = embed_settings_from_args(editor, args)
     annotations = read_annotations(args.images, args.masks, scheme, generator.config.image_size, config.out_size)
     t0 = time.perf_counter()
@@ -116,10 +115,8 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     bundle = resolve_bundle_path(args.bundle)
-    generator = Generator.from_pretrained(bundle)
+    generator = Generator.from_pretrained(bundle, device=args.device)
     scheme = resolve_scheme(args.scheme, bundle)
     config = SegmenterConfig.for_generator(generator.config, scheme.num_classes, num_members=args.members,
                                            interpolation=args.interpolation, include_const=not args.no_const)
@@ -134,18 +131,16 @@ def run(args: argparse.Namespace) -> int:
                                            for p in find_masks(args.masks, names)]))
         tunings = [tuning_of(Path(args.latents).parent, name) for name in names]
         source = {"latents": str(args.latents), "tuned": [n for n, t in zip(names, tunings) if t is not None]}
-    feats = extract_features(generator, wplus, config, tunings=tunings)
+    feats = [f.cpu() for f in extract_features(generator, wplus.to(args.device), config, tunings=tunings)]
     print(f"features of {len(names)} images: {config.in_features} channels ({time.perf_counter() - t0:.1f} s)")
     settings = TrainSettings(batch_pixels=args.batch_pixels, lr=args.lr, max_steps=args.max_steps, seed=args.seed,
                              class_balance=args.class_balance)
     seg = Segmenter(config, seeds=[args.seed * 1000 + m for m in range(args.members)])
     last_loss = [float("nan")]
-    with tqdm(total=settings.max_steps, unit="step", desc="train segmenter") as bar:
+    with Progress(settings.max_steps, "train segmenter") as bar:
         def progress(step: int, loss: float) -> None:
-            bar.update(1)
             last_loss[0] = loss
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1, **({"loss": loss} if step % 50 == 0 else {}))
         report = train_segmenter(seg, feats, masks, settings, progress)
     final_loss = report.window_losses[-1] if report.window_losses else last_loss[0]
     provenance = {"num_annotations": len(names), "images": names, **source, "masks": str(args.masks),
@@ -161,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 def register_train(train_subparsers) -> None:
     """Add `segmenter` to the `editgan train` command group."""
     p = train_subparsers.add_parser("segmenter", help="train a bundle's segmentation branch from annotated images")
-    p.add_argument("--bundle", required=True, help="bundle directory (or packaged bundle name)")
+    BUNDLE.add(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", help="directory of annotated images (embedded into W+ first)")
     source.add_argument("--latents", help="safetensors file: image name -> w+ [num_ws, w_dim]")
@@ -178,5 +173,5 @@ def register_train(train_subparsers) -> None:
                    help="0: draw pixels uniformly (paper); up to 1: draw rare parts as often as common ones")
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_compute_args(p)
     p.set_defaults(func=run)

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from editgan.bundle import Bundle, open_bundle
-from editgan.cli.edit import VECTORS_HELP, add_source_args, open_editor, progress_bar, source_wplus
+from editgan.cli.edit import EDIT_PROGRESS, add_source_args, open_editor, source_wplus
+from editgan.cli.options import BUNDLE, EDIT_PRESET, REFINE_STEPS, VECTORS
 from editgan.edit.release_vector import release_vector
-from editgan.edit.settings import PRESETS
 from editgan.edit.vectors import VectorLibrary, bundle_library
 from editgan.errors import InputError
 from editgan.io.figures import make_figure
 from editgan.io.images import save_png, to_uint8
 from editgan.io.release_vectors import CONVENTIONS
 from editgan.labels import LabelScheme
+from editgan.progress import progress_bar
 
 
 def _library(args: argparse.Namespace, bundle: Bundle | None = None) -> VectorLibrary:
@@ -96,10 +97,9 @@ def run_apply(args: argparse.Namespace) -> int:
         v = editor.library.get(name)
         wanted[v] = v.default_scale if scale is None else scale
     editor, wplus = source_wplus(editor, args)
-    if args.refine:
-        bar, update = progress_bar(args.refine, "refine")
-        with bar:
-            new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine, settings=args.preset,
+    if args.refine_steps:
+        with progress_bar(args.refine_steps + 1, "refine", EDIT_PROGRESS) as update:
+            new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine_steps, settings=args.edit_preset,
                                             progress=update)
     else:
         new_wplus, image = editor.apply(wplus, wanted)
@@ -114,7 +114,7 @@ def run_apply(args: argparse.Namespace) -> int:
                                            row_labels=["before", "after"]))
     editor.save_latent(out / "wplus_after.safetensors", new_wplus)
     applied = ", ".join(f"{v.name}x{s:g}" for v, s in wanted.items())
-    print(f"applied {applied}{f' + {args.refine} refinement steps' if args.refine else ''}; wrote {out}")
+    print(f"applied {applied}{f' + {args.refine_steps} refinement steps' if args.refine_steps else ''}; wrote {out}")
     return 0
 
 
@@ -152,8 +152,8 @@ def register(subparsers) -> None:
                                    ("rename", run_rename, "give a vector a new name"),
                                    ("set-scale", run_set_scale, "set a vector's default scale")):
         q = sub.add_parser(action, help=helptext)
-        q.add_argument("--bundle", default="toonfaces", help="bundle name or directory (default: toonfaces)")
-        q.add_argument("--vectors", help=VECTORS_HELP)
+        BUNDLE.add(q)
+        VECTORS.add(q)
         if action != "list":
             q.add_argument("name", help="vector name")
         if action == "rename":
@@ -166,16 +166,15 @@ def register(subparsers) -> None:
     add_source_args(q)
     q.add_argument("--vector", action="append", required=True, metavar="NAME[=SCALE]",
                    help="vector and scale (default: its default scale); repeat to compose")
-    q.add_argument("--refine", type=int, default=0, metavar="N", help="self-supervised refinement steps (paper: 30)")
-    q.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="refinement settings: the paper's or the official release's (default: the bundle's)")
+    REFINE_STEPS.add(q, old=("--refine",))
+    EDIT_PRESET.add(q, old=("--preset",))
     q.add_argument("--out", required=True, help="output directory")
     q.set_defaults(func=run_apply)
     q = sub.add_parser("import", help="add an official EditGAN release vector (.npy or the tool's pickle)")
     q.add_argument("file", help="<operation>_<change>.npy [1, num_ws, w_dim], or the tool's pickle "
                                 "{'edit_vector', 'roi_ids'}")
-    q.add_argument("--bundle", required=True, help="bundle name or directory")
-    q.add_argument("--vectors", help=VECTORS_HELP)
+    BUNDLE.add(q)
+    VECTORS.add(q)
     q.add_argument("--name", help="vector name (default: the file name without its suffix)")
     q.add_argument("--parts", help="edited part labels, comma-separated (default: the pickle's roi_ids, "
                                    "else from the file name, e.g. wheel_enlarge -> the car's wheels)")

@@ -15,9 +15,10 @@ from editgan.toonfaces.params import SMILE_THRESHOLD
 @torch.no_grad()
 def attribute_scores(images: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
     """images float [N, 3, S, S] in [-1, 1] -> {attribute: float32 [N]} in parameter units
-    (smile, gaze_x, gaze_y, brow_raise in about [-1, 1]; mouth_open, eye_open, pupil_size in [0, 1])."""
+    (smile, gaze_x, gaze_y, brow_raise in about [-1, 1]; mouth_open, eye_open, pupil_size in [0, 1]), on the
+    CPU (where the network runs) for images on any device."""
     net = load_measure_nets()[0]
-    pred = torch.cat([net(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    pred = torch.cat([net(images[i:i + batch_size].cpu()) for i in range(0, len(images), batch_size)])
     return {name: pred[:, i] for i, name in enumerate(ATTRIBUTES)}
 
 

@@ -48,20 +48,21 @@ def check_labelled(images: np.ndarray, labels: np.ndarray, config: FeaturePyrami
 
 def train_feature_pyramid(images: np.ndarray, labels: np.ndarray, config: FeaturePyramidConfig,
                           settings: FeatureTrainSettings = FeatureTrainSettings(),
-                          progress: Callable[[int, int, float], None] | None = None) -> tuple[FeaturePyramid, dict]:
-    """(trained pyramid in eval mode, frozen; report {"final_loss", "seconds", "steps"}).
+                          progress: Callable[[int, int, float], None] | None = None,
+                          device: str | torch.device = "cpu") -> tuple[FeaturePyramid, dict]:
+    """(trained pyramid in eval mode, frozen, on `device`; report {"final_loss", "seconds", "steps"}).
     progress(step, steps, loss) is called after every step."""
     check_labelled(images, labels, config)
     torch.manual_seed(settings.seed)
-    net = FeaturePyramid(config).train()
+    net = FeaturePyramid(config).to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.steps)
     draw = torch.Generator().manual_seed(settings.seed)
     start, loss = time.monotonic(), torch.tensor(float("nan"))
     for step in range(settings.steps):
         idx = torch.randint(len(images), (settings.batch,), generator=draw).numpy()
-        target = torch.from_numpy(np.ascontiguousarray(labels[idx])).long()
-        loss = F.cross_entropy(net.segment(images_to_tensor(images[idx])), target)
+        target = torch.from_numpy(np.ascontiguousarray(labels[idx])).long().to(device)
+        loss = F.cross_entropy(net.segment(images_to_tensor(images[idx]).to(device)), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -78,7 +79,8 @@ def segmentation_iou(net: FeaturePyramid, images: np.ndarray, labels: np.ndarray
     check_labelled(images, labels, net.config)
     k = net.config.num_classes
     counts = np.zeros((k, k), dtype=np.int64)
+    device = next(net.parameters()).device
     for i in range(0, len(images), batch):
-        pred = net.segment(images_to_tensor(images[i:i + batch])).argmax(1).numpy()
+        pred = net.segment(images_to_tensor(images[i:i + batch]).to(device)).argmax(1).cpu().numpy()
         counts += confusion(pred, labels[i:i + batch], k)
     return iou_from_confusion(counts)

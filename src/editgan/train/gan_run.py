@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from editgan.errors import ConfigError
 from editgan.io.images import make_grid, save_png, to_uint8
 from editgan.nn.feature_pyramid import FeaturePyramid
 from editgan.nn.stylegan2 import Generator
+from editgan.progress import Progress
 from editgan.registry import SNAPSHOT_METRICS
 from editgan.runtime import distributed as ddp
 from editgan.train.gan import GANTrainConfig, GANTrainer
@@ -39,7 +39,7 @@ class RunOptions:
     snapshot_every: int = 500      # steps between snapshots (grid, fd, exported generator)
     checkpoint_every: int = 200    # steps between checkpoints
     metric_samples: int = 0        # >0: the data's snapshot metric (toonfaces: fd_toon) on this many samples
-    progress: bool = True
+    progress: bool = True          # report progress (editgan.progress: a bar on a terminal, else a summary line)
     compile: bool = False          # torch.compile G's synthesis and D (GANTrainer)
     resume_from: str | None = None  # a new run starts from this checkpoint prefix (full or compact)
     compact_to: str | None = None   # also write a compact checkpoint here at every checkpoint
@@ -94,15 +94,14 @@ def train_run(config: GANTrainConfig, source, out: str | Path, opts: RunOptions,
     total = int(opts.total_kimg * 1000)
     bar = None
     if opts.progress and dist.is_main:
-        bar = tqdm(total=total, initial=trainer.images_seen, unit="img", dynamic_ncols=True, desc="train gan")
+        bar = Progress(total, "train gan", "img", initial=trainer.images_seen)
     window = {"t": time.monotonic(), "images": trainer.images_seen}
 
     def on_step(t: GANTrainer, stats: dict) -> None:
         if opts.compact_to and t.step_count % opts.checkpoint_every == 0:
             t.save(opts.compact_to, compact=True)
         if bar is not None:
-            bar.update(t.config.batch)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+            bar.update(t.config.batch, **stats)
         if t.step_count % opts.snapshot_every == 0 and dist.is_main:
             now = time.monotonic()
             record = snapshot(t, out, opts)

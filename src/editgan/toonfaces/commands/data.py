@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 from editgan.errors import InputError
+from editgan.progress import Progress
 from editgan.toonfaces.canvas import MAX_SIZE, MIN_SIZE
 from editgan.toonfaces.export import write_split
 
@@ -31,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_toonfaces(args: argparse.Namespace) -> int:
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise InputError(f"--size must be in [{MIN_SIZE}, {MAX_SIZE}], got {args.size}")
-    with tqdm(total=args.n, desc="toonfaces", unit="img") as bar:
+    with Progress(args.n, "toonfaces", "img") as bar:
         path = write_split(args.out, args.n, args.size, args.split, args.start, progress=bar.update)
     print(f"wrote {args.n} {args.split} faces ({args.size}x{args.size}) to {args.out} ({path.name})")
     return 0

@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import packaged_bundles_dir, resolve_bundle_path
+from editgan.cli.options import (BUNDLE, DEFAULT_BUNDLE, EDIT_STEPS, EMBED_STEPS, REFINE_STEPS, TUNE_STEPS,
+                                 add_compute_args)
 from editgan.cli.sample import sample_to_dir
 from editgan.edit import VectorLibrary
 from editgan.editor import load
@@ -42,14 +44,14 @@ DEMO_VECTORS = ("close_eyes", "raise_eyebrows")  # learned vectors the bundle sh
 DEMO_FACE = 105  # a test face (not one the vectors were learned on) with eyes open, brows low, no smile
 
 
-def run_stand_in(out: Path, seed: int) -> None:
+def run_stand_in(out: Path, seed: int, device: str = "cpu") -> None:
     print("NOTE: no default bundle is installed yet; running the stand-in demo on a small RANDOMLY "
           "INITIALISED generator (its images are noise-like patterns, not faces).")
     torch.manual_seed(seed)
     generator = Generator(STAND_IN_CONFIG).eval().requires_grad_(False)
     generator.estimate_w_avg(n=2000)
     weights = generator.save_pretrained(out / "generator")
-    generator = Generator.from_pretrained(out / "generator")
+    generator = Generator.from_pretrained(out / "generator", device=device)
     t0 = time.perf_counter()
     grid = sample_to_dir(generator, list(range(8)), out / "samples", psi=0.7)
     dt = time.perf_counter() - t0
@@ -63,8 +65,8 @@ def run_stand_in(out: Path, seed: int) -> None:
 
 
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
-                  refine_steps: int = 30, tune_steps: int = FAITHFUL.tune_steps) -> None:
-    ed = load(bundle)
+                  refine_steps: int = 30, tune_steps: int = FAITHFUL.tune_steps, device: str = "cpu") -> None:
+    ed = load(bundle, device=device)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))
     image = image_to_tensor(render(before, size)[0])[None]
@@ -79,7 +81,7 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
           f"{tune_steps} tuning steps): {embedded.fidelity[0].describe()}"
           + (f"; W+ alone {embedded.pivot_fidelity[0].describe()}" if embedded.tunings else ""))
     latent = embedded  # apply / edit / segment draw a tuned embedding with its own generator
-    labels = ed.segment(latent)[0].numpy()
+    labels = ed.segment(latent)[0].cpu().numpy()
 
     print(f"2. applying learned vectors from the library ({ed.library.directory}), then with "
           f"{refine_steps} refinement steps:")
@@ -111,7 +113,7 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
 
     vector_row = [to_uint8(image)[0], to_uint8(recon)[0], palette[labels]] + [to_uint8(x)[0] for x in applied.values()]
     refined_row = [to_uint8(pivot)[0], None, None] + [to_uint8(x)[0] for x in refined.values()]
-    edit_row = [palette[target], to_uint8(result.image_after)[0], palette[result.labels_after[0].numpy()]]
+    edit_row = [palette[target], to_uint8(result.image_after)[0], palette[result.labels_after[0].cpu().numpy()]]
     shown = [0, 2, 4]  # of SCALES
     edit_row += [to_uint8(x[None])[0] for x in by_scale[shown]]
     vector_captions = [f"input (test face {face})", "reconstruction" + (" (tuned)" if embedded.tunings else ""),
@@ -139,24 +141,29 @@ def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_ste
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    bundle = resolve_bundle_path(args.bundle) if args.bundle else packaged_bundles_dir() / "toonfaces"
-    if args.bundle and not (bundle / "segmenter.json").is_file():
-        raise InputError(f"the demo needs a toonfaces bundle with a segmenter; {bundle} has none")
+    bundle = packaged_bundles_dir() / DEFAULT_BUNDLE  # not installed, or without a segmenter: the stand-in runs
+    if args.bundle != DEFAULT_BUNDLE or (Path(args.bundle) / "manifest.json").is_file():  # a bundle of yours
+        bundle = resolve_bundle_path(args.bundle)
+        if not (bundle / "segmenter.json").is_file():
+            raise InputError(f"the demo needs a toonfaces bundle with a segmenter; {bundle} has none")
     if (bundle / "segmenter.json").is_file():
-        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps, args.tune_steps)
+        run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps, args.tune_steps,
+                      device=args.device)
     else:
-        run_stand_in(out, args.seed)
+        run_stand_in(out, args.seed, device=args.device)
     return 0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="run the main job on the default bundle")
+    p = subparsers.add_parser("demo", help="run the main job (embed, apply vectors, learn an edit) on the default "
+                                           "bundle")
     p.add_argument("--out", default="outputs/demo", help="output directory")
-    p.add_argument("--bundle", default=None, help="a toonfaces bundle (name or directory; default: the packaged one)")
-    p.add_argument("--seed", type=int, default=0)
+    BUNDLE.add(p)  # a toonfaces bundle with a segmenter
+    p.add_argument("--seed", type=int, default=0, help="seed of the stand-in generator (without a bundle)")
     p.add_argument("--face", type=int, default=DEMO_FACE, help="held-out toonface (test split index) to edit")
-    p.add_argument("--embed-steps", type=int, default=300)
-    p.add_argument("--tune-steps", type=int, default=FAITHFUL.tune_steps, help="pivotal tuning steps (0: none)")
-    p.add_argument("--edit-steps", type=int, default=100)
-    p.add_argument("--refine-steps", type=int, default=30, help="self-supervised refinement after applying vectors")
+    EMBED_STEPS.add(p, default=300)  # the demo's own: quick, and tuning follows
+    TUNE_STEPS.add(p, default=FAITHFUL.tune_steps)
+    EDIT_STEPS.add(p, default=100)
+    REFINE_STEPS.add(p, default=30)
+    add_compute_args(p)
     p.set_defaults(func=run)

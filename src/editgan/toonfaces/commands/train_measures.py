@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
+from editgan.cli.options import DEVICE, THREADS, require_cpu
 from editgan.errors import InputError
 from editgan.toonfaces.measure_nets import asset_dir
 from editgan.toonfaces.measures_training import train_measures
@@ -29,17 +28,19 @@ def register_train(train_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--views", type=int, default=3, help="rendered views per train identity")
     p.add_argument("--eval-n", type=int, default=2_000, help="held-out test faces / pair images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    DEVICE.add(p)
+    THREADS.add(p, default=1)  # the shipped weights were trained on one thread
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("attr_steps", "id_steps", "batch", "attr_pool", "identities", "eval_n", "threads"):
+    require_cpu(args, "the measuring networks train on the CPU only (seeded: the defaults reproduce the shipped "
+                      "weights)")
+    for name in ("attr_steps", "id_steps", "batch", "attr_pool", "identities", "eval_n"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive")
     if args.views < 2 or args.batch < 4:
         raise InputError("--views must be at least 2 and --batch at least 4")
-    torch.set_num_threads(args.threads)
     train_measures(args.out or asset_dir(), attr_pool=args.attr_pool, id_identities=args.identities,
                    id_views=args.views, attr_steps=args.attr_steps, id_steps=args.id_steps, batch=args.batch,
                    eval_n=args.eval_n, seed=args.seed, log=lambda msg: print(msg, flush=True))

@@ -1,0 +1,5 @@
+import sys
+
+from editgan.cli import main
+
+sys.exit(main())
