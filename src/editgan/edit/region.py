@@ -23,7 +23,14 @@ DEFAULT_BUFFER = 5  # pixels, EditGAN Sec. 3.3
 
 def dilate(mask: torch.Tensor, buffer: int) -> torch.Tensor:
     """Square dilation of a mask [N, 1, H, W] (bool or float in {0, 1}) by `buffer` >= 0 pixels
-    -> float32 [N, 1, H, W] in {0, 1}."""
+    -> float32 [N, 1, H, W] in {0, 1}.
+
+    Examples:
+        >>> mask = torch.zeros(1, 1, 5, 5)
+        >>> mask[0, 0, 2, 2] = 1
+        >>> dilate(mask, 1)[0, 0].int().tolist()
+        [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]
+    """
     if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
         raise InputError(f"buffer must be a non-negative integer number of pixels, got {buffer!r}")
     if mask.ndim != 4 or mask.shape[1] != 1:
@@ -41,6 +48,15 @@ def edit_region(y: torch.Tensor, y_edited: torch.Tensor, parts: Sequence[int], b
     y, y_edited: integer label maps [N, H, W] (the segmentation before and after the user's edit);
     parts: Q_edit, the label indices relevant to the edit (non-empty); buffer: dilation in pixels;
     num_classes: when given, every label in y, y_edited and parts must lie in [0, num_classes).
+
+    Examples:
+        >>> y = torch.zeros(1, 6, 6, dtype=torch.long)
+        >>> y[:, 2:4, 2:4] = 3                   # part 3 before the edit: 2 x 2 pixels
+        >>> y_edited = y.clone()
+        >>> y_edited[:, 2:5, 2:5] = 3            # painted larger: 3 x 3
+        >>> r = edit_region(y, y_edited, [3], buffer=1)
+        >>> r.shape, int(r.sum())                # the 3 x 3 union grown by 1 px: 5 x 5
+        (torch.Size([1, 1, 6, 6]), 25)
     """
     for what, t in (("y", y), ("y_edited", y_edited)):
         if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype.is_complex \
@@ -73,6 +89,14 @@ def infer_parts(y: torch.Tensor, y_edited: torch.Tensor) -> list[int]:
     repainted pixels, Q_edit gets one of the two: the part with fewer pixels (in y and y_edited
     together). Growing a mouth over skin or shrinking it back both give {mouth}, not the much larger
     skin. InputError when nothing was repainted.
+
+    Examples:
+        >>> y = torch.zeros(6, 6, dtype=torch.long)
+        >>> y[2:4, 2:4] = 3
+        >>> y_edited = y.clone()
+        >>> y_edited[2:5, 2:5] = 3               # part 3 grown over background 0
+        >>> infer_parts(y, y_edited)
+        [3]
     """
     if y.shape != y_edited.shape:
         raise InputError(f"y {list(y.shape)} and y_edited {list(y_edited.shape)} differ in shape")

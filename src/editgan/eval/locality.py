@@ -32,7 +32,20 @@ def parts_region(label_maps: Sequence[np.ndarray] | np.ndarray, parts: Sequence[
 def outside_change(edited: torch.Tensor, reference: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean absolute change outside `region` per image: images float [N, 3, H, W] in [-1, 1],
     region bool [N, h, w] (resized to H x W by nearest neighbour when the grids differ) -> float [N]
-    in [0, 1] units (image range mapped to [0, 1]); NaN for an image whose region is everything."""
+    in [0, 1] units (image range mapped to [0, 1]); NaN for an image whose region is everything.
+
+    Examples:
+        >>> before = np.zeros((1, 6, 6), dtype=np.int64)
+        >>> before[:, 2:4, 2:4] = 3
+        >>> after = before.copy()
+        >>> after[:, 2:5, 2:5] = 3
+        >>> region = parts_region([before, after], [3], dilation=0)   # bool [1, 6, 6], 9 pixels
+        >>> reference = torch.zeros(1, 3, 6, 6)
+        >>> edited = reference.clone()
+        >>> edited[..., 2:5, 2:5] = 1.0                                # changed only inside the region
+        >>> outside_change(edited, reference, region).tolist()
+        [0.0]
+    """
     if edited.shape != reference.shape or edited.ndim != 4:
         raise InputError(f"outside_change needs two image batches of one shape, got {list(edited.shape)}, "
                          f"{list(reference.shape)}")
@@ -47,7 +60,14 @@ def outside_change(edited: torch.Tensor, reference: torch.Tensor, region: torch.
 
 def mask_iou(predicted: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> float:
     """Data-set IoU of two bool masks [N, H, W] (intersection and union summed over all images);
-    NaN when both are empty."""
+    NaN when both are empty.
+
+    Examples:
+        >>> a, b = np.zeros((1, 6, 6), dtype=bool), np.zeros((1, 6, 6), dtype=bool)
+        >>> a[:, 2:4, 2:4], b[:, 2:5, 2:5] = True, True
+        >>> round(mask_iou(a, b), 4)   # 4 / 9
+        0.4444
+    """
     pred, true = np.asarray(predicted, dtype=bool), np.asarray(truth, dtype=bool)
     if pred.shape != true.shape:
         raise InputError(f"masks differ in shape: {pred.shape} vs {true.shape}")

@@ -23,7 +23,15 @@ SQRT2 = math.sqrt(2.0)
 
 
 def make_filter(taps=(1, 3, 3, 1), device=None) -> torch.Tensor:
-    """Separable FIR filter: 1-D taps -> normalised 2-D kernel [k, k] summing to 1."""
+    """Separable FIR filter: 1-D taps -> normalised 2-D kernel [k, k] summing to 1.
+
+    Examples:
+        >>> f = make_filter([1, 3, 3, 1])
+        >>> f.shape, float(f.sum())
+        (torch.Size([4, 4]), 1.0)
+        >>> f[0].tolist()
+        [0.015625, 0.046875, 0.046875, 0.015625]
+    """
     f = torch.as_tensor(taps, dtype=torch.float32, device=device)
     if f.ndim != 1 or f.numel() < 1:
         raise ValueError("filter taps must be a non-empty 1-D sequence")
@@ -51,6 +59,13 @@ def upfirdn2d(
     x: [N, C, H, W]; f: [fh, fw] (true convolution; symmetric filters make this moot);
     pad: (px0, px1, py0, py1), negative values crop. Output height is
     (H * up + py0 + py1 - fh + 1) // down (ceil), likewise for width. `gain` scales the output.
+
+    Examples:
+        >>> x = torch.ones(1, 2, 8, 8)
+        >>> upfirdn2d(x, make_filter([1, 3, 3, 1]), up=2, pad=(2, 1, 2, 1), gain=4).shape
+        torch.Size([1, 2, 16, 16])
+        >>> upfirdn2d(x, make_filter([1, 1]), down=2).shape  # (8 + 0 - 2 + 1) // 2, ceil
+        torch.Size([1, 2, 4, 4])
     """
     n, c, h, w = x.shape
     px0, px1, py0, py1 = _as_pad4(pad)
@@ -74,14 +89,26 @@ def upfirdn2d(
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
-    """Filtered upsampling [N,C,H,W] -> [N,C,H*up,W*up] (StyleGAN2's skip-image upsampler)."""
+    """Filtered upsampling `[N, C, H, W] -> [N, C, H*up, W*up]` (StyleGAN2's skip-image upsampler).
+
+    Examples:
+        >>> y = upsample2d(torch.ones(1, 2, 8, 8), make_filter([1, 3, 3, 1]))
+        >>> y.shape, float(y[0, 0, 4, 4])  # a constant stays constant away from the zero-padded border
+        (torch.Size([1, 2, 16, 16]), 1.0)
+    """
     fh, fw = f.shape
     pad = ((fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2)
     return upfirdn2d(x, f, up=up, pad=pad, gain=up * up)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2) -> torch.Tensor:
-    """Filtered downsampling [N,C,H,W] -> [N,C,H/down,W/down]."""
+    """Filtered downsampling [N,C,H,W] -> [N,C,H/down,W/down].
+
+    Examples:
+        >>> y = downsample2d(torch.ones(1, 2, 8, 8), make_filter([1, 3, 3, 1]))
+        >>> y.shape, float(y[0, 0, 2, 2])
+        (torch.Size([1, 2, 4, 4]), 1.0)
+    """
     fh, fw = f.shape
     pad = ((fw - down + 1) // 2, (fw - down) // 2, (fh - down + 1) // 2, (fh - down) // 2)
     return upfirdn2d(x, f, down=down, pad=pad)
@@ -150,6 +177,16 @@ def modulated_conv2d(
     (at high resolution these epilogues are memory-bound).
     Mixed precision: the result has x's dtype (e.g. bf16 activations); weight, styles and bias may
     be float32 masters, cast here, and the demodulation coefficients are computed in their precision.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, weight = torch.randn(2, 3, 8, 8, generator=g), torch.randn(4, 3, 3, 3, generator=g)
+        >>> styles = torch.rand(2, 3, generator=g) + 0.5
+        >>> fused = modulated_conv2d(x, weight, styles, padding=1, fused=True)
+        >>> fused.shape
+        torch.Size([2, 4, 8, 8])
+        >>> torch.allclose(fused, modulated_conv2d(x, weight, styles, padding=1, fused=False), atol=1e-5)
+        True
     """
     n, cin, h, w = x.shape
     cout = weight.shape[0]
@@ -191,7 +228,14 @@ def _modulated_conv2d_mixed(x, weight, styles, *, demodulate, up, padding, resam
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None, *, act: str = "lrelu", gain: float = 1.0,
              clamp: float | None = None) -> torch.Tensor:
     """Add per-channel bias, apply activation ('lrelu' has gain sqrt(2) built in, or 'linear'),
-    multiply by `gain`, clamp to [-clamp, clamp]. x: [N, C, ...]; bias: [C]."""
+    multiply by `gain`, clamp to [-clamp, clamp]. x: [N, C, ...]; bias: [C].
+
+    Examples:
+        >>> bias_act(torch.tensor([[-1.0, 2.0]]), torch.tensor([0.0, 1.0]))  # leaky ReLU (0.2) times sqrt(2)
+        tensor([[-0.2828,  4.2426]])
+        >>> bias_act(torch.tensor([[-1.0, 2.0]]), None, act="linear", clamp=1.5)
+        tensor([[-1.0000,  1.5000]])
+    """
     if bias is not None:
         x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
     if act == "lrelu":
@@ -207,5 +251,11 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, *, act: str = "lrelu", 
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
-    """x / sqrt(mean(x^2) + eps) along `dim` (StyleGAN's pixel norm of z)."""
+    """x / sqrt(mean(x^2) + eps) along `dim` (StyleGAN's pixel norm of z).
+
+    Examples:
+        >>> z = normalize_2nd_moment(torch.tensor([[3.0, 4.0]]))
+        >>> z, round(float(z.square().mean()), 6)
+        (tensor([[0.8485, 1.1314]]), 1.0)
+    """
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()

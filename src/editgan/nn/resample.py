@@ -40,6 +40,13 @@ def axis_taps(out_size: int, in_size: int, mode: str) -> AxisTaps:
     bilinear (align_corners=False): src = max((o + 0.5) * in/out - 0.5, 0), i0 = floor(src),
     i1 = min(i0 + 1, in - 1), w = src - i0. nearest: i0 = i1 = floor(o * in/out), w = 0.
     This is also what `nn.Upsample(scale_factor=out/in)` computes when out/in is a power of two.
+
+    Examples:
+        >>> taps = axis_taps(4, 2, "bilinear")  # 2 -> 4 samples
+        >>> taps.i0.tolist(), taps.i1.tolist(), taps.w.tolist()
+        ([0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.25])
+        >>> axis_taps(4, 2, "nearest").single
+        True
     """
     if mode not in MODES:
         raise ConfigError(f"interpolation mode must be one of {MODES}, got {mode!r}")
@@ -56,7 +63,16 @@ def axis_taps(out_size: int, in_size: int, mode: str) -> AxisTaps:
 
 def resample_axis(x: torch.Tensor, dim: int, taps: AxisTaps, offset: int = 0) -> torch.Tensor:
     """Resample `x` along `dim` with `taps` whose source indices are shifted by -offset
-    (so `x` may hold only the source slab starting at `offset`). Output size along dim: len(taps)."""
+    (so `x` may hold only the source slab starting at `offset`). Output size along dim: len(taps).
+
+    Examples:
+        >>> import torch.nn.functional as F
+        >>> x = torch.tensor([[0.0, 4.0]])
+        >>> resample_axis(x, 1, axis_taps(4, 2, "bilinear")).tolist()
+        [[0.0, 1.0, 3.0, 4.0]]
+        >>> F.interpolate(x[None], size=4, mode="linear", align_corners=False)[0].tolist()  # the same
+        [[0.0, 1.0, 3.0, 4.0]]
+    """
     idx = taps.i0 - offset
     if taps.single:
         start = int(idx[0])
@@ -109,7 +125,12 @@ def pixel_taps(ty: AxisTaps, tx: AxisTaps, batch: torch.Tensor, in_size: int) ->
 
 
 def taps_matrix(taps: AxisTaps, in_size: int, dtype: torch.dtype) -> torch.Tensor:
-    """The taps as a dense [out, in_size] matrix A: resampling an axis is A @ x along it."""
+    """The taps as a dense [out, in_size] matrix A: resampling an axis is A @ x along it.
+
+    Examples:
+        >>> taps_matrix(axis_taps(4, 2, "bilinear"), 2, torch.float32).tolist()
+        [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+    """
     out = len(taps.i0)
     a = torch.zeros(out, in_size, dtype=torch.float64)
     rows = torch.arange(out)
