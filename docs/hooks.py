@@ -13,6 +13,7 @@ Nothing here touches the network.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import sys
@@ -66,7 +67,8 @@ def _cli_commands() -> str:
 
     rows = ["| command | what it does |", "| --- | --- |"]
     for words, _, helptext in command_parsers(build_parser()):
-        rows.append(f"| `editgan {' '.join(words)}` | {(helptext or '').replace('|', '&#124;')} |")
+        text = html.escape(helptext or "", quote=False).replace("|", "&#124;")  # <bundle> is text, not a tag
+        rows.append(f"| `editgan {' '.join(words)}` | {text} |")
     return "\n".join(rows)
 
 

@@ -169,7 +169,7 @@ def modulated_conv2d(
     """Style-modulated convolution.
 
     x: [N, Cin, H, W]; weight: [Cout, Cin, k, k] (already multiplied by its runtime gain);
-    styles: [N, Cin]. Returns [N, Cout, H*up, W*up] (for k=3, padding=1).
+    styles: [N, Cin]. Returns `[N, Cout, H*up, W*up]` (for k=3, padding=1).
     fused=True builds per-sample weights and runs one grouped convolution (best for inference at
     small batch); fused=False scales activations and shares one weight across the batch (best for
     training batches and for gradients w.r.t. the styles with frozen weights).

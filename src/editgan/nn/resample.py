@@ -114,8 +114,8 @@ def gather_pixels(x: torch.Tensor, ty: AxisTaps, tx: AxisTaps, batch: torch.Tens
 def pixel_taps(ty: AxisTaps, tx: AxisTaps, batch: torch.Tensor, in_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The bilinear taps of P output pixels as sparse-matrix entries: (columns int64 [P, 4], weights
     float64 [P, 4]) so that the interpolated value of pixel p is sum_k weights[p, k] *
-    src[columns[p, k]], src being x [N, C, r, r] flattened pixel-major to [N*r*r, C] (column index
-    b*r*r + y*r + x). Repeated columns (clamped edges, nearest) add up, as a sparse matrix's do."""
+    src[columns[p, k]], src being x [N, C, r, r] flattened pixel-major to `[N*r*r, C]` (column index
+    `b*r*r + y*r + x`). Repeated columns (clamped edges, nearest) add up, as a sparse matrix's do."""
     base = batch * (in_size * in_size)
     cols = torch.stack([base + ty.i0 * in_size + tx.i0, base + ty.i0 * in_size + tx.i1,
                         base + ty.i1 * in_size + tx.i0, base + ty.i1 * in_size + tx.i1], 1)
