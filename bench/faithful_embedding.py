@@ -44,6 +44,7 @@ from editgan.nn.stylegan2 import Generator
 from editgan.nn.tuning import factor_shapes, tunable_weights
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
+from segmentation_quality import one_pixel_off  # noqa: E402  (bench/ is the script's folder)
 
 THIN_PARTS = ("eyebrow", "sclera", "iris", "pupil", "upper_lip", "lower_lip", "mouth_interior", "teeth")
 CONFIG_F_1024 = GeneratorConfig(resolution=1024, z_dim=512, w_dim=512, num_mapping_layers=8,
@@ -154,6 +155,8 @@ def main() -> None:
         "bundle": editor.bundle.path.name, "resolution": size, "n": args.n, "test_start": args.start,
         "threads": torch.get_num_threads(), "load_average_before_after": [load_before[0], os.getloadavg()[0]],
         "settings": settings.to_json(), "rows": [untuned, tuned_row],
+        "truth_one_pixel_off": {**segmentation_scores(confusion(one_pixel_off(labels), labels, k)),
+                                "what": "the rendered labels against themselves shifted 1 px right"},
         "pivot_fidelity_percentiles": {str(p): [float(np.percentile(psnrs, p)), float(np.percentile(dists, p))]
                                        for p in (2, 10, 50, 90, 98)},
         "fidelity_limits": limits,

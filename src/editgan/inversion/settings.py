@@ -120,7 +120,7 @@ class EmbedSettings(PresetSettings):
 PAPER = EmbedSettings()
 RELEASE = EmbedSettings(steps=99, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
                         consistency_weight=1.0, keep="final")
-FAITHFUL = EmbedSettings(tune_steps=300)
+FAITHFUL = EmbedSettings(tune_steps=200)
 PRESETS = {"paper": PAPER, "release": RELEASE, "faithful": FAITHFUL}
 
 
