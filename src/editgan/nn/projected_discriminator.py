@@ -141,7 +141,6 @@ class ProjectedDiscriminator(nn.Module):
                                                             config.max_width, config.mbstd_group_size))
         self.image_branch = BranchDiscriminator(config.img_channels, config.image_width, config.resolution,
                                                 config.head_resolution, config.max_width, config.mbstd_group_size)
-        self.num_scales = len(pyramid.widths)
 
     def train(self, mode: bool = True) -> "ProjectedDiscriminator":
         """The frozen pyramid stays in eval mode (running batch-norm statistics) whatever `mode`."""
