@@ -120,7 +120,7 @@ def main() -> None:
     rows = measure(editor, W, seeds, args.edits.split(","), args.variants.split(","))
     summ = summary(rows)
     print(table(summ))
-    result = {"bundle": str(editor.bundle.path), "perceptual": editor.bundle.perceptual(),
+    result = {"bundle": editor.bundle.path.name, "perceptual": editor.bundle.perceptual(),
               "test_faces": f"test split {args.start}..{args.start + args.n - 1}", "threads": args.threads,
               "cpu": platform.processor() or platform.machine(), "summary": summ, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

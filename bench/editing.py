@@ -309,7 +309,7 @@ def main() -> None:
     W = test_latents(editor, seeds, args.embed_steps, Path(args.cache))
     print(f"{len(W)} test latents ready in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    results = {"bundle": str(editor.bundle.path), "resolution": editor.generator.config.resolution,
+    results = {"bundle": editor.bundle.path.name, "resolution": editor.generator.config.resolution,
                "test_faces": f"test split {args.start}..{args.start + args.n - 1}", "embed_steps": args.embed_steps,
                "threads": args.threads, "cpu": platform.processor() or platform.machine(), "targets": TARGETS,
                "vectors": {}, "speed": {}}

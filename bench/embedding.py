@@ -170,7 +170,7 @@ def main() -> None:
               f"bundle widths): {speed['seconds']:.1f} s (target <= 60 s)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
-        "bundle": str(bundle.path), "resolution": res, "n": args.n, "test_start": args.start, "lr": lr,
+        "bundle": bundle.path.name, "resolution": res, "n": args.n, "test_start": args.start, "lr": lr,
         "batch": args.batch, "threads": torch.get_num_threads(), "rows": rows, "speed": speed}, indent=2) + "\n")
     tiles = []
     for i in range(min(GRID_ROWS, args.n)):

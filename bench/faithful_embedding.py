@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from editgan.bundle import read_manifest, write_manifest
 from editgan.editor import load
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.files import write_json
@@ -171,8 +172,7 @@ def main() -> None:
           f"{tuned_row['random_latent_change']:.4f}, vector effect change {tuned_row['vector_effect_change']:.2f}")
     write_json(args.json, report)
     if args.write_limits:
-        manifest = {**editor.bundle.manifest, "fidelity": limits}
-        write_json(editor.bundle.path / "manifest.json", manifest)
+        write_manifest(editor.bundle.path, {**read_manifest(editor.bundle.path), "fidelity": limits})
         print(f"wrote the fidelity limits into {editor.bundle.path / 'manifest.json'}")
     tiles = []
     for i in range(min(GRID_ROWS, args.n)):

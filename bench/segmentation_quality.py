@@ -190,7 +190,7 @@ def main() -> None:
     print(markdown(results, reference))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({
-        "bundle": str(bundle.path), "resolution": res, "eval_n": args.eval_n, "embed_init": init,
+        "bundle": bundle.path.name, "resolution": res, "eval_n": args.eval_n, "embed_init": init,
         "embed_steps": args.embed_steps, "tune_steps": args.tune_steps,
         "train_on": args.train_on if args.tune_steps else "untuned",
         "perceptual": perceptual, "members": args.members, "max_steps": args.max_steps,

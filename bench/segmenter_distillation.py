@@ -42,6 +42,7 @@ from editgan.bundle import DISPLAY_SEGMENTER, SEGMENTER  # noqa: E402
 from editgan.editor import load  # noqa: E402
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou  # noqa: E402
 from editgan.files import file_sha256, read_json  # noqa: E402
+from editgan.formats import portable_path, portable_paths  # noqa: E402
 from editgan.io.latents import load_wplus, save_wplus  # noqa: E402
 from editgan.io.segmenter_files import load_segmenter, save_segmenter  # noqa: E402
 from editgan.nn.segmenter import Segmenter, render_and_segment  # noqa: E402
@@ -76,7 +77,8 @@ def distilled(editor, args) -> tuple[Segmenter, dict]:
     student, report = distill_segmenter(teacher, editor.generator, settings, tuple(args.hidden) if args.hidden else None,
                                         progress=progress)
     provenance = distilled_provenance(digest, teacher, settings, report,
-                                      teacher_folder=str(editor.bundle.segmenter_dir), command=" ".join(sys.argv))
+                                      teacher_folder=portable_path(editor.bundle.segmenter_dir),
+                                      command=portable_paths(" ".join(sys.argv)))
     save_segmenter(student, work, editor.scheme, provenance, name=DISPLAY_SEGMENTER)
     return student, provenance
 
@@ -215,7 +217,7 @@ def main() -> None:
     editor = load(args.bundle)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results.update(bundle=str(editor.bundle.path), threads=args.threads)
+    results.update(bundle=editor.bundle.path.name, threads=args.threads)
     if args.part in ("all", "quality"):
         results["quality"] = quality(editor, args)
     if args.part in ("all", "speed"):

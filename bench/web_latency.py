@@ -175,7 +175,7 @@ def main() -> None:
             service.sample(session, args.seed, 1.0)
             result.update(server_run(url, session.id, result["vector"], args))
     cfg = editor.generator.config
-    result["meta"] = {"bundle": str(editor.bundle.path.name), "resolution": cfg.resolution,
+    result["meta"] = {"bundle": editor.bundle.path.name, "resolution": cfg.resolution,
                       "label_size": list(service.label_size), "seed": args.seed, "warmup": args.warmup,
                       "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
                       "torch_threads": torch.get_num_threads(), "python": platform.python_version()}

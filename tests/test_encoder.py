@@ -278,7 +278,7 @@ def test_cli_train_install_resume_and_embed_init(tmp_path):
             "--quiet", "--threads", "1", "--steps", "1"]
     assert main([*tune, "--out", str(tmp_path / "tune"), "--init", str(bundle.path)]) == 0
     tuned = json.loads((tmp_path / "tune" / "encoder.json").read_text())
-    assert tuned["provenance"]["init"] == str(bundle.path) and tuned["config"]["channels"] == 4
+    assert tuned["provenance"]["init"] == bundle.path.name and tuned["config"]["channels"] == 4  # portable
     assert main([*tune, "--out", str(tmp_path / "tune2"), "--init", str(tmp_path / "missing" / "x")]) == 1
 
     emb = tmp_path / "emb"

@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # package ("editgan" itself) matches only itself. The methods are one layer each, in import order.
 LAYERS = [
     ("base", ("editgan.errors", "editgan.registry", "editgan.lookahead", "editgan.labels", "editgan.files",
-              "editgan.progress")),
+              "editgan.formats", "editgan.progress")),
     ("runtime", ("editgan.runtime",)),
     ("nn", ("editgan.nn",)),
     ("io", ("editgan.io",)),

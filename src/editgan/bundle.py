@@ -1,7 +1,8 @@
 """Bundles: everything one domain needs, in one directory.
 
-    manifest.json            domain, resolution, w_dim, num_ws, label scheme, perceptual loss,
-                             provenance of every network (data, images seen, hardware, wall time, metrics)
+    manifest.json            format, version, domain, resolution, w_dim, num_ws, label scheme, perceptual
+                             loss, provenance of every network (data, images seen, hardware, wall time,
+                             metrics; paths relative to the bundle or bare names, `editgan.formats`)
     generator.json/.safetensors
     segmenter.json/.safetensors   (optional until trained)
     display_segmenter.json/.safetensors   (optional) one pixel MLP distilled from the segmenter's
@@ -35,6 +36,7 @@ import torch
 
 from editgan.errors import CheckpointError, InputError, MissingWeightsError
 from editgan.files import file_sha256, load_tensors, read_json, user_data_dir, write_json
+from editgan.formats import CURRENT, portable_provenance, upgrade
 from editgan.io.encoder_files import load_encoder
 from editgan.io.perceptual import get_perceptual
 from editgan.io.segmenter_files import load_segmenter
@@ -190,15 +192,29 @@ class Bundle:
 
 
 def open_bundle(name_or_path: str | Path) -> Bundle:
-    """Read a bundle's manifest; CheckpointError if it is not one of ours."""
+    """Read a bundle's manifest (an older format version migrated); CheckpointError if it is not one
+    of ours or is newer than this release reads."""
     path = resolve_bundle_path(name_or_path)
-    manifest = read_json(path / MANIFEST)
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path / MANIFEST} is not an editgan bundle manifest")
+    manifest = read_manifest(path)
     for key in ("domain", "resolution", "w_dim", "num_ws"):
         if key not in manifest:
             raise CheckpointError(f"{path / MANIFEST} lacks {key!r}")
     return Bundle(path, manifest)
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest of the bundle directory `path`, at the current format version; CheckpointError
+    if it is not an editgan bundle manifest or is too new."""
+    manifest = read_json(path / MANIFEST)
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path / MANIFEST} is not an editgan bundle manifest")
+    return upgrade(manifest, FORMAT, path / MANIFEST)
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    """Write the manifest of the bundle directory `path` at the current format version, its paths
+    relative to the bundle or bare names (`portable_provenance`)."""
+    write_json(path / MANIFEST, portable_provenance({**manifest, "format": FORMAT, "version": CURRENT[FORMAT]}, path))
 
 
 def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels: LabelScheme | None = None,
@@ -210,7 +226,7 @@ def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels:
     new manifest's `superseded`: nothing is deleted, and nothing stale stays in use.
     """
     path = Path(path)
-    old = read_json(path / MANIFEST) if (path / MANIFEST).is_file() else {}
+    old = read_manifest(path) if (path / MANIFEST).is_file() else {}
     retired = None
     if (path / "generator.safetensors").is_file() and not same_weights(
             load_tensors(path / "generator.safetensors"), generator.state_dict()):
@@ -219,14 +235,14 @@ def write_bundle(path: str | Path, domain: str, generator: Generator, *, labels:
     cfg = generator.config
     kept_provenance = {k: v for k, v in old.get("provenance", {}).items()
                        if retired is None or k not in ("encoder", "segmenter")}
-    manifest = {**old, **(extra or {}), "format": FORMAT, "version": 1, "domain": domain,
+    manifest = {**old, **(extra or {}), "domain": domain,
                 "resolution": cfg.resolution, "w_dim": cfg.w_dim, "num_ws": cfg.num_ws,
                 "label_scheme": labels.to_json() if labels else old.get("label_scheme"),
                 "provenance": {**kept_provenance, **(provenance or {})}}
     if retired is not None:
         manifest["superseded"] = [*old.get("superseded", []), retired.relative_to(path).as_posix()]
-    write_json(path / MANIFEST, manifest)
-    return Bundle(path, manifest)
+    write_manifest(path, manifest)
+    return Bundle(path, read_manifest(path))
 
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -57,10 +58,27 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    """Write a flat dict of tensors to safetensors atomically (contiguous CPU copies)."""
+    """Write a flat dict of tensors to safetensors atomically (contiguous CPU copies); the same
+    tensors and metadata always give the same bytes."""
     data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    metadata = {k: str(v) for k, v in (metadata or {}).items()}
     with atomic_path(path) as tmp:
-        save_file(data, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(data, str(tmp), metadata=metadata)
+        if len(metadata) > 1:
+            _sort_metadata(tmp)
+
+
+def _sort_metadata(path: Path) -> None:
+    """safetensors writes its metadata map in a random order: rewrite the header with the map's keys
+    sorted (the same characters, so the same length and tensor offsets)."""
+    with open(path, "r+b") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) <= size:  # always, unless a JSON writer escaped a character differently
+            f.seek(8)
+            f.write(text.ljust(size, b" "))
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

@@ -131,7 +131,7 @@ def import_release(root: str | Path, out: str | Path, *, overwrite: bool = False
     library = VectorLibrary(out / "vectors", shape=(cfg.num_ws, cfg.w_dim))
     for path in files.vectors:
         vector = release_vector(path, DATASETGAN_CAR)
-        vector.created["bundle"] = str(out)
+        vector.created["bundle"] = out.name
         library.add(vector, overwrite=overwrite)
         log(f"vector: {vector.name} (parts {', '.join(vector.parts)})")
     log(f"perceptual distance: {perceptual}" + ("" if perceptual == "lpips" else

@@ -10,9 +10,9 @@ may change freely. `save_scheme` writes the manifest, or for a packaged (read-on
 from __future__ import annotations
 
 from editgan.annotate.store import stamp, utc_now
-from editgan.bundle import MANIFEST, USER_SCHEME, Bundle, open_bundle
+from editgan.bundle import USER_SCHEME, Bundle, open_bundle, read_manifest, write_manifest
 from editgan.errors import InputError
-from editgan.files import read_json, write_json
+from editgan.files import write_json
 from editgan.labels import LabelScheme
 
 MIN_CLASSES, MAX_CLASSES = 2, 256  # label maps are stored as uint8
@@ -75,7 +75,7 @@ def save_scheme(bundle: Bundle, scheme: LabelScheme) -> Bundle:
     if bundle.packaged:
         write_json(bundle.user_dir / USER_SCHEME, scheme.to_json())
     else:
-        manifest = read_json(bundle.path / MANIFEST)
+        manifest = read_manifest(bundle.path)
         manifest["label_scheme"] = scheme.to_json()
-        write_json(bundle.path / MANIFEST, manifest)
+        write_manifest(bundle.path, manifest)
     return open_bundle(bundle.path)

@@ -5,7 +5,7 @@ Layout under `<Bundle.user_dir>/annotations/`, which `editgan train segmenter --
 latents.safetensors --masks masks` reads as it is:
 
     annotations.json        index {"format", "version", "label_size": [H, W], "annotations": {id: meta}}
-    latents.safetensors     id -> w+ float32 [1, num_ws, w_dim]
+    latents.safetensors     id -> w+ float32 [1, num_ws, w_dim] (metadata: format, version)
     masks/<id>.png          label map: uint8 label indices (PNG mode L) [H, W] on the generator's image
                             grid (its crop's size), which is the label grid of segmenters trained here
     images/<id>.png         G(w+) with constant noise: the image the map was painted on (RGB)
@@ -21,7 +21,8 @@ meta: {"id", "source" ("seed 12", "upload cat.png", "import ..."), "seed" (int o
 
 Every file is written atomically. A save writes image, tuning and mask, then the latents, then the
 index (the commit point); a delete goes the other way round. An interruption therefore never leaves
-an index entry without its latent, nor a latent without its mask or tuning.
+an index entry without its latent, nor a latent without its mask or tuning. Reading refuses an
+index or latents file of a newer format version than this release reads (`editgan.formats`).
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from PIL import Image
 from editgan.bundle import Bundle
 from editgan.errors import CheckpointError, InputError
 from editgan.files import atomic_path, load_tensors, read_json, read_tensor_metadata, save_tensors, write_json
+from editgan.formats import ANNOTATION_LATENTS, ANNOTATIONS, CURRENT, check_tensor_file, upgrade
 from editgan.io.tuning_files import read_tuning, tuning_entries
 from editgan.labels import LabelScheme
 from editgan.nn.tuning import Tuning
 
-FORMAT = "editgan-annotations"
+FORMAT = ANNOTATIONS
 INDEX = "annotations.json"
 LATENTS = "latents.safetensors"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -78,6 +80,13 @@ def tuning_of(folder: str | Path, annotation_id: str) -> Tuning | None:
     map was painted on G's image; CheckpointError when the file is malformed."""
     path = tuning_path(folder, annotation_id)
     return read_tuning(path, load_tensors(path), read_tensor_metadata(path)) if path.is_file() else None
+
+
+def read_annotation_latents(path: str | Path) -> dict[str, torch.Tensor]:
+    """name -> w+ of an annotation latents file (an annotation set's, or `editgan train segmenter
+    --images`'s); CheckpointError when it is of a newer format version than this release reads."""
+    check_tensor_file(path, ANNOTATION_LATENTS)
+    return load_tensors(path)
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
@@ -118,10 +127,12 @@ class AnnotationSet:
         """The index (an empty one when nothing was saved yet)."""
         path = self.root / INDEX
         if not path.is_file():
-            return {"format": FORMAT, "version": 1, "label_size": list(self.label_size), "annotations": {}}
+            return {"format": FORMAT, "version": CURRENT[FORMAT], "label_size": list(self.label_size),
+                    "annotations": {}}
         index = read_json(path)
         if index.get("format") != FORMAT:
             raise InputError(f"{path} is not an editgan annotation index")
+        index = upgrade(index, FORMAT, path)
         if tuple(index.get("label_size", ())) != self.label_size:
             raise InputError(f"{path} holds {index.get('label_size')} label maps; this generator labels "
                              f"{list(self.label_size)} (HxW)")
@@ -149,7 +160,7 @@ class AnnotationSet:
 
     def latents(self) -> dict[str, torch.Tensor]:
         path = self.root / LATENTS
-        return load_tensors(path) if path.is_file() else {}
+        return read_annotation_latents(path) if path.is_file() else {}
 
     def get(self, annotation_id: str) -> AnnotatedSample:
         meta = self.meta(annotation_id)
@@ -263,7 +274,8 @@ class AnnotationSet:
         write_json(self.root / INDEX, index)
 
     def _write_latents(self, latents: dict[str, torch.Tensor]) -> None:
-        save_tensors(self.root / LATENTS, latents, {"format": "editgan-annotation-latents"})
+        save_tensors(self.root / LATENTS, latents,
+                     {"format": ANNOTATION_LATENTS, "version": CURRENT[ANNOTATION_LATENTS]})
 
     def delete(self, annotation_id: str) -> Path:
         """Move an annotation to trash/<time>-<id>/ (index entry first, then latent, then files);

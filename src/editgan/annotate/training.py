@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from editgan.annotate.store import AnnotationSet, stamp, utc_now
-from editgan.bundle import DISPLAY_SEGMENTER, MANIFEST, SEGMENTER, Bundle
+from editgan.bundle import DISPLAY_SEGMENTER, SEGMENTER, Bundle, read_manifest, write_manifest
 from editgan.errors import InputError
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
-from editgan.files import read_json, write_json
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
@@ -111,10 +110,10 @@ def install_segmenter(bundle: Bundle, seg: Segmenter, scheme: LabelScheme, prove
             path.rename(backup / path.name)
     path = save_segmenter(seg, target, scheme, provenance, name=name)
     if not bundle.packaged:
-        manifest = read_json(bundle.path / MANIFEST)
+        manifest = read_manifest(bundle.path)
         manifest.setdefault("provenance", {})[name] = provenance
         manifest["label_scheme"] = manifest.get("label_scheme") or scheme.to_json()
-        write_json(bundle.path / MANIFEST, manifest)
+        write_manifest(bundle.path, manifest)
     return {"path": path, "backup": backup}
 
 

@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.annotate.store import FORMAT, INDEX, LATENTS, AnnotationSet, tuning_of, validate_id
+from editgan.annotate.store import (FORMAT, INDEX, LATENTS, AnnotationSet, read_annotation_latents, tuning_of,
+                                   validate_id)
 from editgan.errors import CheckpointError, InputError
-from editgan.files import atomic_path, load_tensors, read_json, write_json
+from editgan.files import atomic_path, read_json, write_json
+from editgan.formats import upgrade
 from editgan.io.masks import read_mask
 from editgan.labels import LabelScheme
 from editgan.nn.tuning import Tuning
@@ -124,11 +126,12 @@ def _read_folder(store: AnnotationSet, scheme: LabelScheme, folder: Path, shown:
     """(metas by id, w+ by id, label maps by id), all checked; InputError on the first problem."""
     if not (folder / LATENTS).is_file():
         raise InputError(f"{shown} holds no {LATENTS}")
-    latents = {k: store.check_wplus(v, f"latent {k!r}") for k, v in load_tensors(folder / LATENTS).items()}
+    latents = {k: store.check_wplus(v, f"latent {k!r}") for k, v in read_annotation_latents(folder / LATENTS).items()}
     index = read_json(folder / INDEX) if (folder / INDEX).is_file() else {"format": FORMAT, "annotations": {
         k: {} for k in latents}}
     if index.get("format") != FORMAT or not isinstance(index.get("annotations"), dict):
         raise InputError(f"{shown}: {INDEX} is not an editgan annotation index")
+    index = upgrade(index, FORMAT, folder / INDEX)
     metas = {validate_id(k): v if isinstance(v, dict) else {} for k, v in index["annotations"].items()}
     if not metas:
         raise InputError(f"{shown} holds no annotations")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import torch
 
-from editgan.bundle import MANIFEST, open_bundle
+from editgan.bundle import open_bundle, read_manifest, write_manifest
 from editgan.cli.options import BUNDLE, PERCEPTUAL, PRECISION, TRAINING_DEVICE, add_compute_args, add_progress_args
 from editgan.errors import InputError
-from editgan.files import read_json, write_json
 from editgan.io.encoder_files import ENCODERS, load_encoder
 from editgan.progress import Progress
 from editgan.registry import DATA_SOURCES
@@ -78,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
           f"checkpoint {prefix}.json")
     if args.install:
         trainer.E.save_pretrained(bundle.path, provenance=provenance)
-        manifest = read_json(bundle.path / MANIFEST)
+        manifest = read_manifest(bundle.path)
         manifest["provenance"] = {**manifest.get("provenance", {}), "encoder": provenance}
-        write_json(bundle.path / MANIFEST, manifest)
+        write_manifest(bundle.path, manifest)
         print(f"installed the encoder into {bundle.path}")
     return 0
 

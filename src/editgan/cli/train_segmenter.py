@@ -32,13 +32,14 @@ import numpy as np
 import torch
 
 from editgan.annotate.image_folder import embed_annotations, read_annotations
-from editgan.annotate.store import tuning_of, tuning_path
+from editgan.annotate.store import read_annotation_latents, tuning_of, tuning_path
 from editgan.annotate.training import install_segmenter
 from editgan.bundle import MANIFEST, open_bundle, resolve_bundle_path
 from editgan.cli.options import BUNDLE, add_compute_args, add_embed_args, embed_settings_from_args
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.files import load_tensors, read_json, save_tensors
+from editgan.files import read_json, save_tensors
+from editgan.formats import ANNOTATION_LATENTS as LATENTS_FORMAT, CURRENT, portable_path
 from editgan.io.masks import read_mask
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import SCHEMES, LabelScheme, get_scheme
@@ -68,7 +69,7 @@ def resolve_scheme(value: str | None, bundle: Path) -> LabelScheme:
 
 def load_latents(path: str | Path, num_ws: int, w_dim: int) -> tuple[list[str], torch.Tensor]:
     """Names (sorted) and stacked w+ [I, num_ws, w_dim] from a safetensors file of w+ per image."""
-    tensors = load_tensors(path)
+    tensors = read_annotation_latents(path)
     if not tensors:
         raise InputError(f"{path} holds no latents")
     names = sorted(tensors)
@@ -104,7 +105,8 @@ def embedded_annotations(args: argparse.Namespace, bundle: Path, generator, sche
     for name, tuning in zip(names, tunings):
         if tuning is not None:
             save_tensors(tuning_path(out, name), *tuning_entries(tuning))
-    save_tensors(latents, dict(zip(names, wplus)), {"format": "editgan-annotation-latents", "images": args.images,
+    save_tensors(latents, dict(zip(names, wplus)), {"format": LATENTS_FORMAT, "version": CURRENT[LATENTS_FORMAT],
+                                                    "images": portable_path(args.images, out),
                                                     "embedding": json.dumps(settings.to_json())})
     masks = torch.from_numpy(np.stack([a.mask for a in annotations]))
     embedding = {"image_dir": str(args.images), "latents": str(latents), "embed_steps": settings.steps,

@@ -133,7 +133,7 @@ def run_import(args: argparse.Namespace) -> int:
     lib, scheme = _library(args, bundle), _scheme(bundle)
     parts = None if args.parts is None else [p.strip() for p in args.parts.split(",") if p.strip()]
     vector = release_vector(args.file, scheme, name=args.name, parts=parts, convention=args.scale_convention)
-    vector.created["bundle"] = str(bundle.path)
+    vector.created["bundle"] = bundle.path.name
     existed = lib.owns(vector.name)
     path = lib.add(vector, overwrite=args.overwrite)
     kept = f"; the previous version is in {lib.directory / '.backup'}" if existed else ""

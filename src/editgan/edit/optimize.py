@@ -39,10 +39,6 @@ Progress = Callable[[int, dict[str, float]], None]
 Cancel = Callable[[], bool]
 Encode = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] -> w+ [N, num_ws, w_dim]
 NOISE_MODE = "const"  # deterministic synthesis: the edit must not chase random noise
-# The paper's editing optimisation (Sec. 3.3, App. A.4): the defaults of every front end (API, CLI, web).
-EDIT_STEPS = PAPER.steps
-REFINE_STEPS = PAPER.refine_steps
-EDIT_LR = PAPER.lr
 
 
 @dataclass

@@ -4,10 +4,12 @@ One vector `<name>` is two files, each written atomically (temporary file + rena
 - `<name>.safetensors`: tensor "delta" float32 [num_ws, w_dim] and, optionally, uint8 thumbnails
   "thumbnail.<key>" [H, W, 3] (e.g. the source image before/after the edit);
 - `<name>.json`: format, version, name, parts (Q_edit label names), default_scale, shape,
-  thumbnail keys, learning losses (one {term: value} per optimisation step), created metadata,
-  and the SHA-256 of the tensor file. The JSON is written last and names the exact tensor file it
-  belongs to, so an interrupted save never yields a silently mismatched pair: the old JSON then
-  fails its digest check and the vector is reported as corrupt.
+  thumbnail keys, learning losses (one {term: value} per optimisation step), created metadata
+  (its paths relative to the directory or bare names), and the SHA-256 of the tensor file; an older
+  format version is migrated on loading, a newer one refused (`editgan.formats`). The JSON is
+  written last and names the exact tensor file it belongs to, so an interrupted save never yields
+  a silently mismatched pair: the old JSON then fails its digest check and the vector is reported
+  as corrupt.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from editgan.bundle import Bundle
 from editgan.errors import CheckpointError, InputError
 from editgan.files import read_json, save_tensors, write_json
+from editgan.formats import CURRENT, EDITING_VECTOR, portable_provenance, upgrade
 
-FORMAT = "editgan-editing-vector"
-VERSION = 1
+FORMAT = EDITING_VECTOR
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Device names that Windows refuses as file names, with or without an extension.
 RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
@@ -101,13 +103,13 @@ class EditingVector:
         for key, img in self.thumbnails.items():
             tensors[f"thumbnail.{key}"] = torch.from_numpy(np.ascontiguousarray(img))
         weights = directory / f"{self.name}.safetensors"
-        save_tensors(weights, tensors, {"format": FORMAT, "version": VERSION})
-        meta = {"format": FORMAT, "version": VERSION, "name": self.name, "parts": list(self.parts),
+        save_tensors(weights, tensors, {"format": FORMAT, "version": CURRENT[FORMAT]})
+        meta = {"format": FORMAT, "version": CURRENT[FORMAT], "name": self.name, "parts": list(self.parts),
                 "default_scale": self.default_scale, "shape": list(self.shape),
                 "thumbnails": sorted(self.thumbnails), "losses": self.losses, "created": self.created,
                 "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
         path = directory / f"{self.name}.json"
-        write_json(path, meta)
+        write_json(path, portable_provenance(meta, directory))
         return path
 
     @classmethod
@@ -117,8 +119,9 @@ class EditingVector:
         directory = Path(directory)
         meta_path, weights = directory / f"{name}.json", directory / f"{name}.safetensors"
         meta = read_json(meta_path)
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise CheckpointError(f"{meta_path} is not an editgan editing vector (format {FORMAT} v{VERSION})")
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{meta_path} is not an editgan editing vector (format {FORMAT})")
+        meta = upgrade(meta, FORMAT, meta_path)
         if meta.get("name") != name:
             raise CheckpointError(f"{meta_path} names the vector {meta.get('name')!r}, not {name!r}")
         if not weights.is_file():

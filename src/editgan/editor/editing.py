@@ -84,7 +84,7 @@ class EditingMixin(SegmentationMixin):
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
                                thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
-        vector.created.update(bundle=str(self.bundle.path), images=wplus.shape[0], steps=len(result.losses) - 1,
+        vector.created.update(bundle=self.bundle.path.name, images=wplus.shape[0], steps=len(result.losses) - 1,
                               best_step=result.best_step, cancelled=result.cancelled, settings=chosen.to_json())
         return result, vector
 

@@ -2,7 +2,9 @@
 official EditGAN release's `latents_image_{i}.npy`: one w+ float [num_ws, w_dim], e.g. [16, 512]).
 The file suffix picks the format; .npy is read with allow_pickle=False. A safetensors latent of one
 image may also carry that image's pivotal tuning (`editgan.io.tuning_files`) and string metadata
-(how it was embedded, how faithful the reconstruction is)."""
+(format, version, how it was embedded, how faithful the reconstruction is; paths in it are saved
+relative to the file's folder or as bare names). Reading refuses a newer format version
+(`editgan.formats`); a safetensors file of another or no format is read as plain tensors."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import numpy as np
 import torch
 
 from editgan.errors import CheckpointError, InputError
-from editgan.files import atomic_path, load_tensors, read_tensor_metadata, save_tensors
+from editgan.files import atomic_path, load_tensors, save_tensors
+from editgan.formats import CURRENT, LATENT, check_tensor_file, portable_provenance
 from editgan.io.tuning_files import read_tuning, tuning_entries
 from editgan.nn.tuning import Tuning
 
@@ -31,14 +34,15 @@ def save_wplus(path: str | Path, wplus: torch.Tensor, *, tuning: Tuning | None =
     path = Path(path)
     wplus = wplus.detach().float().cpu()
     if not is_npy(path):
-        tensors, meta = {**(extra or {}), KEY: wplus}, {**(metadata or {}), "format": "editgan-latent"}
+        tensors = {**(extra or {}), KEY: wplus}
+        meta = {**(metadata or {}), "format": LATENT, "version": CURRENT[LATENT]}
         if tuning is not None:
             if wplus.ndim == 3 and wplus.shape[0] != 1:
                 raise InputError(f"a tuning belongs to one image; got {wplus.shape[0]} w+")
             extra, tuning_meta = tuning_entries(tuning)
             tensors.update(extra)
             meta.update(tuning_meta)
-        save_tensors(path, tensors, meta)
+        save_tensors(path, tensors, portable_provenance(meta, path.parent))
         return path
     if tuning is not None or extra:
         raise InputError(f"{path}: .npy latents hold w+ only; save a tuning or noise maps as .safetensors")
@@ -67,10 +71,11 @@ def load_tuning(path: str | Path) -> Tuning | None:
     CheckpointError when the file or its tuning is malformed."""
     if is_npy(path):
         return None
-    return read_tuning(path, load_tensors(path), read_tensor_metadata(path))
+    return read_tuning(path, load_tensors(path), check_tensor_file(path, LATENT))
 
 
 def _read_safetensors(path: str | Path) -> torch.Tensor:
+    check_tensor_file(path, LATENT)
     tensors = load_tensors(path)
     if KEY in tensors:
         return tensors[KEY]

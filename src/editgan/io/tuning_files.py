@@ -1,8 +1,9 @@
 """A pivotal tuning inside a latent file (`editgan.io.latents`), next to the w+ it was tuned at.
 
 Tensors "tuning.<weight name>.b" [C_out, r] and "tuning.<weight name>.a" [r, C_in k k] (float32) per
-tuned synthesis weight (`editgan.nn.tuning`); metadata "tuning.generator" (the generator's digest)
-and "tuning.info" (JSON: how it was made). Reading checks everything a file could get wrong before
+tuned synthesis weight (`editgan.nn.tuning`); metadata "tuning.generator" (the generator's digest),
+"tuning.info" (JSON: how it was made) and "tuning.version" (its format version, `editgan.formats`;
+missing: 1). Reading checks everything a file could get wrong before
 anything is built, and says what is wrong in one line; whether the tuning fits a generator is
 checked when it is applied (`Tuning.check`).
 """
@@ -16,11 +17,13 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.formats import CURRENT, TUNING, check_version
 from editgan.nn.tuning import Tuning
 
 PREFIX = "tuning."
 GENERATOR_KEY = "tuning.generator"
 INFO_KEY = "tuning.info"
+VERSION_KEY = "tuning.version"
 _NAME = re.compile(r"^tuning\.([A-Za-z0-9_.]+)\.([ab])$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -31,7 +34,8 @@ def tuning_entries(tuning: Tuning) -> tuple[dict[str, torch.Tensor], dict[str, s
     for name, (b, a) in tuning.factors.items():
         tensors[f"{PREFIX}{name}.b"] = b.detach().float().cpu()
         tensors[f"{PREFIX}{name}.a"] = a.detach().float().cpu()
-    return tensors, {GENERATOR_KEY: tuning.generator, INFO_KEY: json.dumps(tuning.info, sort_keys=True)}
+    return tensors, {GENERATOR_KEY: tuning.generator, INFO_KEY: json.dumps(tuning.info, sort_keys=True),
+                     VERSION_KEY: str(CURRENT[TUNING])}
 
 
 def read_tuning(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Tuning | None:
@@ -40,6 +44,7 @@ def read_tuning(path: str | Path, tensors: dict[str, torch.Tensor], metadata: di
     entries = {k: v for k, v in tensors.items() if k.startswith(PREFIX)}
     if not entries and GENERATOR_KEY not in metadata:
         return None
+    check_version(metadata, TUNING, path, VERSION_KEY)
     digest = metadata.get(GENERATOR_KEY, "")
     if not _DIGEST.match(digest):
         raise CheckpointError(f"{path}: the tuning names no generator digest (64 hex digits)")

@@ -54,6 +54,12 @@ class Conv2dLayer(nn.Module):
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.register_buffer("resample_filter", ops.make_filter(), persistent=False)
 
+    def extra_repr(self) -> str:
+        out_channels, in_channels, kernel_size = self.weight.shape[:3]
+        return f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size}, " \
+               f"bias={self.bias is not None}, activation={self.activation}, down={self.down}, " \
+               f"conv_clamp={self.conv_clamp}"
+
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         """bias_act(conv(x), act, gain, clamp) in x's dtype. The output gain (sqrt 2 for lrelu, times
         `gain`) is folded into weight and bias, since lrelu(v) * g == lrelu(v * g) for g > 0: one
@@ -114,6 +120,9 @@ class DiscriminatorEpilogue(nn.Module):
         self.fc = FullyConnected(channels * 16, channels, activation="lrelu")
         self.out = FullyConnected(channels, 1)
 
+    def extra_repr(self) -> str:
+        return f"mbstd_group_size={self.group_size}, mbstd_num_channels={self.num_channels}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = minibatch_stddev(x, self.group_size, self.num_channels)
         return self.out(self.fc(self.conv(x).flatten(1)))
@@ -133,6 +142,9 @@ class Discriminator(nn.Module):
                                                         config.conv_clamp))
         self.b4 = DiscriminatorEpilogue(ch[4], config)
         self.memory_format = torch.channels_last  # oneDNN/cuDNN's fastest conv layout (bench/gan_training.py)
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.config.resolution}, img_channels={self.config.img_channels}"
 
     def forward(self, img: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """dtype: the precision of the blocks' activations (e.g. torch.bfloat16 for mixed-precision

@@ -131,10 +131,14 @@ class Map2Style(nn.Module):
 
     def __init__(self, channels: int, resolution: int, w_dim: int):
         super().__init__()
+        self.resolution = resolution
         self.convs = nn.Sequential(*[_conv(channels, channels, 2) for _ in range(int(math.log2(resolution)))])
         self.linear = nn.Linear(channels, w_dim)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.convs(x).flatten(1))
@@ -167,6 +171,11 @@ class Encoder(Pretrained, nn.Module):
                                       for lv in LEVELS})
         self.heads = nn.ModuleList([Map2Style(cfg.fpn_channels, cfg.level_resolution(cfg.level_of(i)), cfg.w_dim)
                                     for i in range(cfg.num_ws)])
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, num_ws={cfg.num_ws}, w_dim={cfg.w_dim}, " \
+               f"coarse_resolution={cfg.coarse_resolution}, fpn_channels={cfg.fpn_channels}"
 
     @classmethod
     def for_generator(cls, G, **fields) -> "Encoder":

@@ -100,6 +100,11 @@ class FeaturePyramid(Pretrained, nn.Module):
         self.head = ConvNormReLU(config.head_width, config.head_width)
         self.classify = nn.Conv2d(config.head_width, config.num_classes, 1)
 
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, widths={cfg.widths}, head_width={cfg.head_width}, " \
+               f"num_classes={cfg.num_classes}"
+
     def _check(self, img: torch.Tensor) -> None:
         r, c = self.config.resolution, self.config.img_channels
         if img.ndim != 4 or img.shape[1:] != (c, r, r):

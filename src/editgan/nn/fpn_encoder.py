@@ -99,11 +99,15 @@ class ToStyle(nn.Module):
 
     def __init__(self, c_in: int, w_dim: int, side: int):
         super().__init__()
+        self.side = side
         layers: list[nn.Module] = []
         for j in range(int(math.log2(side))):
             layers += [nn.Conv2d(c_in if j == 0 else w_dim, w_dim, 3, 2, 1), nn.LeakyReLU(HEAD_SLOPE)]
         self.convs = nn.Sequential(*layers)
         self.linear = nn.Linear(w_dim, w_dim)
+
+    def extra_repr(self) -> str:
+        return f"side={self.side}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.convs(x).flatten(1))
@@ -124,6 +128,11 @@ class FPNEncoder(Pretrained, nn.Module):
         self.pyramid = Pyramid(self.backbone.widths, cfg.fpn_channels)
         self.heads = nn.ModuleList([ToStyle(cfg.fpn_channels, cfg.w_dim, cfg.level_side(i))
                                     for i in range(cfg.num_ws)])
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, num_ws={cfg.num_ws}, w_dim={cfg.w_dim}, depths={cfg.depths}, " \
+               f"fpn_channels={cfg.fpn_channels}"
 
     @classmethod
     def for_generator(cls, G, **fields) -> "FPNEncoder":

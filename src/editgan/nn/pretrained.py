@@ -9,7 +9,9 @@ A network class names its `config_class` (a `JsonConfig` dataclass), its `file_f
 
 The JSON holds {"format", "version", "config", **metadata}; both files are written atomically, the
 JSON last, so a network is complete exactly when its JSON exists. CheckpointError names the file
-for anything that does not fit.
+for anything that does not fit. The JSON's version is the pair's (the weights' metadata copies it):
+loading refuses a newer one and migrates an older one (`editgan.formats`); paths in the metadata
+are saved relative to the directory or as bare names (`portable_provenance`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import torch
 
 from editgan.errors import CheckpointError, ConfigError
 from editgan.files import load_tensors, read_json, save_tensors, write_json
+from editgan.formats import CURRENT, portable_provenance, upgrade
 
-FORMAT_VERSION = 1
 P = TypeVar("P", bound="Pretrained")
 
 
@@ -60,9 +62,10 @@ class Pretrained:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         weights = directory / f"{name}.safetensors"
-        save_tensors(weights, self.state_dict(), {"format": self.file_format, "version": FORMAT_VERSION})
-        write_json(directory / f"{name}.json", {"format": self.file_format, "version": FORMAT_VERSION,
-                                                "config": self.config.to_json(), **metadata})
+        version = CURRENT[self.file_format]
+        save_tensors(weights, self.state_dict(), {"format": self.file_format, "version": version})
+        write_json(directory / f"{name}.json", portable_provenance(
+            {**metadata, "format": self.file_format, "version": version, "config": self.config.to_json()}, directory))
         return weights
 
     @classmethod
@@ -75,6 +78,7 @@ class Pretrained:
         meta = read_json(path / f"{name}.json")
         if meta.get("format") != cls.file_format or "config" not in meta:
             raise CheckpointError(f"{path / (name + '.json')} is not an editgan {cls.config_class.kind} config")
+        meta = upgrade(meta, cls.file_format, path / f"{name}.json")
         try:
             config = cls.config_class.from_json(meta["config"])
         except ConfigError as err:

@@ -88,6 +88,9 @@ class MinibatchStddev(nn.Module):
         super().__init__()
         self.group_size = group_size
 
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return minibatch_stddev(x, self.group_size)
 
@@ -108,6 +111,10 @@ class BranchDiscriminator(nn.Module):
             layers.append(MinibatchStddev(mbstd_group_size))
         layers.append(SpectralConv(c + (1 if mbstd_group_size else 0), 1, 3))
         self.layers = nn.Sequential(*layers)
+        self.resolution, self.head = resolution, head
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}, head={self.head}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -141,7 +148,11 @@ class ProjectedDiscriminator(nn.Module):
                                                             config.max_width, config.mbstd_group_size))
         self.image_branch = BranchDiscriminator(config.img_channels, config.image_width, config.resolution,
                                                 config.head_resolution, config.max_width, config.mbstd_group_size)
-        self.num_scales = len(pyramid.widths)
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, img_channels={cfg.img_channels}, " \
+               f"head_resolution={cfg.head_resolution}, max_width={cfg.max_width}"
 
     def train(self, mode: bool = True) -> "ProjectedDiscriminator":
         """The frozen pyramid stays in eval mode (running batch-norm statistics) whatever `mode`."""

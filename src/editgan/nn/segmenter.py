@@ -49,6 +49,12 @@ class Segmenter(Pretrained, nn.Module):
         self.reset_parameters(seeds if seeds is not None else list(range(m)))
         self.inference = FactorisedInference(self)
 
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"num_members={cfg.num_members}, in_features={cfg.in_features}, hidden={cfg.hidden}, " \
+               f"num_classes={cfg.num_classes}, out_resolution={cfg.out_resolution}, " \
+               f"interpolation={cfg.interpolation}"
+
     @property
     def num_members(self) -> int:
         return self.config.num_members

@@ -39,6 +39,11 @@ class FullyConnected(nn.Module):
         self.weight_gain = lr_mul / math.sqrt(in_features)
         self.bias_gain = lr_mul
 
+    def extra_repr(self) -> str:
+        out_features, in_features = self.weight.shape
+        return f"in_features={in_features}, out_features={out_features}, activation={self.activation}, " \
+               f"lr_mul={self.bias_gain:g}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias * self.bias_gain
@@ -60,6 +65,9 @@ class MappingNetwork(nn.Module):
         for i in range(num_layers):
             setattr(self, f"fc{i}", FullyConnected(dims[i], dims[i + 1], activation="lrelu", lr_mul=lr_mul))
         self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def extra_repr(self) -> str:
+        return f"z_dim={self.z_dim}, w_dim={self.w_dim}, num_layers={self.num_layers}"
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -88,6 +96,11 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", ops.make_filter(), persistent=False)
+
+    def extra_repr(self) -> str:
+        out_channels, in_channels = self.weight.shape[:2]
+        return f"in_channels={in_channels}, out_channels={out_channels}, resolution={self.resolution}, " \
+               f"up={self.up}, activation=lrelu, conv_clamp={self.conv_clamp}"
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, *, noise_mode: str = "const",
                 noise: torch.Tensor | None = None, fused: bool = True) -> torch.Tensor:
@@ -118,6 +131,10 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(img_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels)
 
+    def extra_repr(self) -> str:
+        img_channels, in_channels = self.weight.shape[:2]
+        return f"in_channels={in_channels}, img_channels={img_channels}, conv_clamp={self.conv_clamp}"
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, *, fused: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused, bias=self.bias)
@@ -139,6 +156,9 @@ class SynthesisBlock(nn.Module):
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.register_buffer("resample_filter", ops.make_filter(), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}" + (", const 4x4 input" if self.is_first else ", up=2")
 
     @property
     def num_conv(self) -> int:
@@ -164,6 +184,11 @@ class SynthesisNetwork(nn.Module):
             block = SynthesisBlock(prev, ch, config.w_dim, res, config.img_channels, config.conv_clamp)
             setattr(self, f"b{res}", block)
             prev = ch
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, num_ws={cfg.num_ws}, w_dim={cfg.w_dim}, " \
+               f"img_channels={cfg.img_channels}, crop={cfg.crop}"
 
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{res}") for res in self.resolutions]
@@ -225,6 +250,10 @@ class Generator(Pretrained, nn.Module):
         self.config = config
         self.mapping = MappingNetwork(config.z_dim, config.w_dim, config.num_mapping_layers, config.mapping_lr_mul)
         self.synthesis = SynthesisNetwork(config)
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return f"resolution={cfg.resolution}, z_dim={cfg.z_dim}, w_dim={cfg.w_dim}, num_ws={cfg.num_ws}"
 
     @property
     def num_ws(self) -> int:

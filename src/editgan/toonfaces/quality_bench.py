@@ -421,7 +421,7 @@ def run_quality_benchmark(bundle: str | Path, out: str | Path, settings: Quality
                               "smile": float(attrs["smile"].mean()), "eye_open": float(attrs["eye_open"].mean())})
 
     return {
-        "bundle": str(ed.bundle.path), "resolution": size, "settings": asdict(s),
+        "bundle": ed.bundle.path.name, "resolution": size, "settings": asdict(s),
         "embedding_init": "encoder" if ed.encoder is not None else "w_avg", "mouth_dilation_px": bench.dilation,
         "seconds": round(time.perf_counter() - t_start, 1),
         "methods": {k: {"scale": v.scale, "mask_annotations": v.mask_annotations,

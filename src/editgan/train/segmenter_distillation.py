@@ -34,7 +34,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from editgan.errors import InputError
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou

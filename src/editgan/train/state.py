@@ -2,7 +2,8 @@
 counters) flattened into one safetensors file of tensors plus one JSON file of everything else.
 
 `save_state(path_prefix, state)` writes `<prefix>.safetensors` and `<prefix>.json` atomically
-(JSON last, so a checkpoint is complete exactly when its JSON exists).
+(JSON last, so a checkpoint is complete exactly when its JSON exists). The JSON records the
+format version; loading refuses a newer one (`editgan.formats`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 
 from editgan.errors import CheckpointError
 from editgan.files import load_tensors, read_json, save_tensors, write_json
+from editgan.formats import CURRENT, TRAIN_STATE, upgrade
 
 _TENSOR = "__tensor__"
 
@@ -56,22 +58,26 @@ def save_state(prefix: str | Path, state: dict) -> None:
     tree = _flatten(state, "", tensors)
     # safetensors refuses tensors sharing memory; checkpoints are small enough to copy.
     save_tensors(prefix.with_suffix(".safetensors"), {k: v.clone() for k, v in tensors.items()})
-    write_json(prefix.with_suffix(".json"), {"format": "editgan-train-state", "version": 1, "state": tree})
+    write_json(prefix.with_suffix(".json"), {"format": TRAIN_STATE, "version": CURRENT[TRAIN_STATE], "state": tree})
+
+
+def _read_meta(prefix: Path, needs: str | None = None) -> dict:
+    """The checkpoint's JSON at the current format version (its state holding `needs`, if given);
+    CheckpointError if it is not a training checkpoint or is too new."""
+    path = prefix.with_suffix(".json")
+    meta = read_json(path)
+    if meta.get("format") != TRAIN_STATE or not isinstance(meta.get("state"), dict) \
+            or (needs is not None and needs not in meta["state"]):
+        raise CheckpointError(f"{path} is not an editgan training checkpoint")
+    return upgrade(meta, TRAIN_STATE, path)
 
 
 def load_state(prefix: str | Path) -> dict:
     """Read a state written by `save_state`; CheckpointError if incomplete or malformed."""
     prefix = Path(prefix)
-    meta = read_json(prefix.with_suffix(".json"))
-    if meta.get("format") != "editgan-train-state":
-        raise CheckpointError(f"{prefix.with_suffix('.json')} is not an editgan training checkpoint")
-    return _unflatten(meta["state"], load_tensors(prefix.with_suffix(".safetensors")))
+    return _unflatten(_read_meta(prefix)["state"], load_tensors(prefix.with_suffix(".safetensors")))
 
 
 def load_state_config(prefix: str | Path) -> dict:
     """The "config" entry of a state written by `save_state`, without reading its tensors."""
-    prefix = Path(prefix)
-    meta = read_json(prefix.with_suffix(".json"))
-    if meta.get("format") != "editgan-train-state" or "config" not in meta.get("state", {}):
-        raise CheckpointError(f"{prefix.with_suffix('.json')} is not an editgan training checkpoint")
-    return _unflatten(meta["state"]["config"], {})
+    return _unflatten(_read_meta(Path(prefix), needs="config")["state"]["config"], {})
