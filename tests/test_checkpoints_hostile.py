@@ -91,7 +91,7 @@ def test_not_a_torch_file_with_format_rosinality(tmp_path, capsys):
     err = _convert_error(capsys, tmp_path / "notes.pt", tmp_path / "o", "--format", "rosinality")
     assert "is not a torch checkpoint" in err
     (tmp_path / "legacy.pt").write_bytes(LEGACY_MAGIC + b"garbage that is not a pickle")
-    assert "or is corrupt (Unsupported operand" in _convert_error(capsys, tmp_path / "legacy.pt", tmp_path / "o")
+    assert "legacy.pt is truncated or corrupt" in _convert_error(capsys, tmp_path / "legacy.pt", tmp_path / "o")
 
 
 def test_weights_only_refusal_is_condensed(tmp_path, capsys):

@@ -13,11 +13,12 @@ bound, so no shared-reference blow-up or self-reference can exhaust memory or th
 from __future__ import annotations
 
 import pickletools
+import functools
 from typing import BinaryIO, Iterable
 
 import torch
 
-from editgan.errors import CheckpointError
+from editgan.errors import CheckpointError, EditGANError
 
 MULTIPLE = 4  # bytes of a file: copies made while parsing and fp16 -> fp32 conversion
 NETWORK_ALLOWANCE = 128 << 20  # a config-f 1024 generator: ~30M parameters, ~120 MB of fp32
@@ -129,3 +130,20 @@ def check_pickle_lengths(stream: BinaryIO, where: str) -> None:
         raise CheckpointError(f"{where} is not a readable pickle ({type(err).__name__}: {first_line(err)}); "
                               "malformed") from None
     stream.seek(start)
+
+
+def one_line_errors(reader):
+    """Any error other than an EditGANError out of `reader` (a malformed record) -> one CheckpointError line."""
+
+    @functools.wraps(reader)
+    def wrapped(path, *args, **kwargs):
+        try:
+            return reader(path, *args, **kwargs)
+        except EditGANError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError,
+                RuntimeError, RecursionError, MemoryError) as err:
+            raise CheckpointError(f"{path}: malformed checkpoint ({type(err).__name__}: {first_line(err)})") \
+                from None
+
+    return wrapped

@@ -53,8 +53,9 @@ class _HeaderUnpickler(pickle.Unpickler):
         return ("persistent", pid)
 
 
-def _load_header(f: io.BytesIO):
-    check_pickle_lengths(f, "tensor storage in pickle")
+def load_header(f: io.BytesIO, where: str = "tensor storage in pickle"):
+    """One small header pickle (numbers, a dict, a persistent id, a key list), its lengths checked first."""
+    check_pickle_lengths(f, where)
     return _HeaderUnpickler(f).load()
 
 
@@ -64,7 +65,7 @@ def read_storage(blob: bytes) -> Storage:
         raise CheckpointError("tensor storage in pickle is not a byte string; malformed file")
     f = io.BytesIO(bytes(blob))
     try:
-        magic, protocol, sys_info, ref, keys = (_load_header(f) for _ in range(5))
+        magic, protocol, sys_info, ref, keys = (load_header(f) for _ in range(5))
     except CheckpointError:
         raise
     except Exception as err:  # the pickle module raises many types for corrupt input

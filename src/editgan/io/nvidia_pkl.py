@@ -24,14 +24,13 @@ malformed record ends in one CheckpointError line.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
 import torch
 
-from editgan.errors import CheckpointError, EditGANError
-from editgan.io.budget import NETWORK_ALLOWANCE, NodeCounter, ReadBudget, check_tensors, first_line
+from editgan.errors import CheckpointError
+from editgan.io.budget import NETWORK_ALLOWANCE, NodeCounter, ReadBudget, check_tensors, one_line_errors
 from editgan.io.safe_pickle import EasyDict, PersistentRecord, safe_load
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.discriminator import DiscriminatorConfig
@@ -42,23 +41,6 @@ _STYLEGAN3_MARK = "fused_modconv_default"  # in stylegan3's networks_stylegan2.p
 _OUR_KEY = re.compile(r"mapping\.(fc\d+\.(weight|bias)|w_avg)"
                       r"|synthesis\.b\d+\.(const|(conv0|conv1)\.(affine\.weight|affine\.bias|weight|bias|"
                       r"noise_strength|noise_const)|torgb\.(affine\.weight|affine\.bias|weight|bias))")
-
-
-def _one_line_errors(reader):
-    """Any error other than an EditGANError out of `reader` (a malformed record) -> one CheckpointError line."""
-
-    @functools.wraps(reader)
-    def wrapped(path, *args, **kwargs):
-        try:
-            return reader(path, *args, **kwargs)
-        except EditGANError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError,
-                RuntimeError, RecursionError, MemoryError) as err:
-            raise CheckpointError(f"{path}: malformed network record ({type(err).__name__}: {first_line(err)})") \
-                from None
-
-    return wrapped
 
 
 def declared_generator_bytes(kwargs: dict) -> int:
@@ -92,7 +74,7 @@ def load_network_pickle(path: str | Path) -> dict:
     return data
 
 
-@_one_line_errors
+@one_line_errors
 def read_nvidia_pkl(path: str | Path, *, network: str = "G_ema",
                     crop: tuple[int, int, int, int] | None = None):
     """Read the StyleGAN2 generator `network` ("G_ema" or "G") -> (GeneratorConfig, state dict, extras).
@@ -282,7 +264,7 @@ _D_KEY = re.compile(r"b\d+\.(fromrgb\.(weight|bias)|conv0\.(weight|bias)|conv1\.
                     r"|b4\.(conv|fc|out)\.(weight|bias)")
 
 
-@_one_line_errors
+@one_line_errors
 def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
     """Read the StyleGAN2 discriminator ("resnet" architecture) -> (DiscriminatorConfig, state dict, extras).
 
