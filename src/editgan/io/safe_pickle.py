@@ -13,7 +13,8 @@ explicit allow-list of globals, each mapped to OUR inert re-implementation:
 * containers: `collections.OrderedDict`, `builtins.set/frozenset`, `dnnlib[.util].EasyDict` (a
   plain dict subclass here).
 * numpy numeric scalars, dtypes and arrays (rebuilt from raw bytes; object dtypes refused).
-* `_codecs.encode(text, "latin1")` and `bytes()`: how protocols 0-2 write byte strings (only that).
+* `_codecs.encode(text, "latin1")` and `bytes()`: how protocols 0-2 write byte strings (only that);
+  `copyreg._reconstructor(EasyDict, dict, items)`: how protocols 0-1 write an EasyDict (only that).
 
 Anything else raises `UnsafePickleError` naming the global, before it is ever called. Before
 unpickling, every length the file declares is checked against the bytes that follow it
@@ -129,6 +130,17 @@ def _latin1_bytes(text="", encoding="latin1", *rest):
         return text.encode("latin-1")
     except UnicodeEncodeError:
         raise CheckpointError("pickle holds malformed latin-1 bytes") from None
+
+
+class _DictBase:
+    """Stand-in for `builtins.dict` where protocols 0-1 name it: only as `_reconstructor`'s base."""
+
+
+def _reconstructor(cls, base, state):
+    """`copyreg._reconstructor` as protocols 0-1 rebuild a dict subclass: (EasyDict, dict, items) only."""
+    if cls is not EasyDict or base is not _DictBase or not isinstance(state, dict):
+        raise UnsafePickleError("pickle calls copyreg._reconstructor other than for an EasyDict; refusing to load")
+    return EasyDict(state)
 
 
 def _empty_bytes(*args):
@@ -259,6 +271,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable | type] = {
     ("numpy._core.multiarray", "_reconstruct"): _ndarray_reconstruct,
     ("_codecs", "encode"): _latin1_bytes,
     ("builtins", "bytes"): _empty_bytes,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("builtins", "dict"): _DictBase,
 }
 
 
