@@ -323,8 +323,10 @@ def _load_stream(f: BinaryIO, where: str) -> Any:
     check_pickle_lengths(stream, where)
     try:
         return SafeUnpickler(stream).load()
-    except CheckpointError:
-        raise
+    except CheckpointError as err:
+        if str(err).startswith(where):
+            raise
+        raise type(err)(f"{where}: {err}") from None
     except EOFError:
         raise CheckpointError(f"{where} ends early: the pickle is truncated (re-download or re-copy it)") from None
     except pickle.UnpicklingError as err:
