@@ -15,8 +15,10 @@ import contextlib
 import io
 import os
 import pickle
+import struct
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import torch
@@ -210,22 +212,36 @@ def _bomb_pt(path: Path, referenced: bool, size: int) -> Path:
     return path
 
 
-def real_bomb_pt(path: Path, referenced: bool, size: int) -> Path:
-    """Like the declared-size bombs, but the member really inflates to `size` zero bytes (slow to build)."""
+def real_bomb_pt(path: Path, referenced: bool, mib: int) -> Path:
+    """Like the declared-size bombs, but the member really inflates to `mib` MiB of zeros (`mib` < 4096).
+
+    Written by hand: one deflated MiB of zeros ends in a full flush, so the same bytes repeated
+    `mib` times (then a final empty block) are one valid deflate stream; the CRC is computed.
+    """
     rosinality_file(path)
     with zipfile.ZipFile(path) as archive:
         target = next(i.filename for i in archive.infolist() if "/data/" in i.filename) if referenced else None
         members = [(i.filename, archive.read(i)) for i in archive.infolist() if i.filename != target]
-    prefix = members[0][0].split("/")[0]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
-        for name, data in members:
-            dst.writestr(name, data)
-        info = zipfile.ZipInfo(target or f"{prefix}/data/999")
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with dst.open(info, "w", force_zip64=True) as out:
-            chunk = bytes(1 << 20)
-            for _ in range(size >> 20):
-                out.write(chunk)
+    compressor, zeros = zlib.compressobj(1, zlib.DEFLATED, -15), bytes(1 << 20)
+    chunk = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    entries = [(name, 0, zlib.crc32(data), [data], len(data), len(data)) for name, data in members]
+    bomb = target or members[0][0].split("/")[0] + "/data/999"
+    entries.append((bomb, 8, crc, [chunk] * mib + [compressor.flush()], len(chunk) * mib + 2, mib << 20))
+    with open(path, "wb") as f:
+        central = b""
+        for name, method, crc, parts, csize, usize in entries:
+            fields = struct.pack("<HHHHHIIIHH", 20, 0, method, 0, 0x21, crc, csize, usize, len(name), 0)
+            central += b"PK\x01\x02" + struct.pack("<H", 20) + fields + struct.pack("<HHHII", 0, 0, 0, 0, f.tell()) \
+                + name.encode()
+            f.write(b"PK\x03\x04" + fields + name.encode())
+            for part in parts:
+                f.write(part)
+        start = f.tell()
+        f.write(central + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(entries), len(entries), len(central),
+                                                      start, 0))
     return path
 
 

@@ -203,10 +203,12 @@ def test_unreferenced_members_and_protocol_2_still_convert(tmp_path, capsys, nam
 
 
 def test_real_deflate_bomb_is_refused_from_its_declared_size(tmp_path):
-    path = H.real_bomb_pt(tmp_path / "bomb.pt", referenced=True, size=8 << 20)  # 8 MiB of zeros, ~8 KB deflated
+    path = H.real_bomb_pt(tmp_path / "bomb.pt", referenced=True, mib=8)  # 8 MiB of zeros, ~60 KB deflated
     assert path.stat().st_size < 100_000
     with pytest.raises(CheckpointError, match="more than this file may allocate"):
         load_torch_file(path, budget=ReadBudget(path.stat().st_size, str(path), network_bytes=0))
+    unreferenced = H.real_bomb_pt(tmp_path / "extra.pt", referenced=False, mib=8)
+    assert read_rosinality(unreferenced)[0].resolution == 16  # torch reads the hand-written zip; 999 never read
 
 
 def test_view_rules():
