@@ -10,14 +10,21 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-import torch
-
 import checkpoint_layouts as L
 import hostile_corpus as H
+import pytest
+import torch
+from hostile_corpus import Reduces, storage_blob, tensor_pickle
+
 from editgan.cli import main
 from editgan.errors import CheckpointError, EditGANError, UnsafePickleError
-from editgan.io.budget import NETWORK_ALLOWANCE, NodeCounter, ReadBudget, check_tensors, view_problem
+from editgan.io.budget import (
+    NETWORK_ALLOWANCE,
+    NodeCounter,
+    ReadBudget,
+    check_tensors,
+    view_problem,
+)
 from editgan.io.datasetgan import read_member
 from editgan.io.foreign import read_foreign_generator
 from editgan.io.legacy_storage import read_storage
@@ -25,7 +32,6 @@ from editgan.io.nvidia_pkl import declared_generator_bytes
 from editgan.io.rosinality import read_rosinality
 from editgan.io.safe_pickle import safe_load
 from editgan.io.torch_files import LEGACY_MAGIC, load_torch_file
-from hostile_corpus import Reduces, storage_blob, tensor_pickle
 
 CHANNELS = {4: 16, 8: 16, 16: 8}
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -258,3 +264,29 @@ def test_build_on_storage_or_record_is_refused():
     blob = storage_blob(4, bytes(16))
     with pytest.raises(CheckpointError, match="BUILD"):
         safe_load(pickle.dumps(Reduces(torch.storage._load_from_bytes, blob, state={"data": 1}), protocol=3))
+
+
+def test_legacy_torch_save_files_are_scanned_too(tmp_path):
+    """pre-1.6 torch.save files: same parity, same view rules, declared storages must fit the file."""
+    path = tmp_path / "legacy.pt"
+    sd = H._rosinality_sd()
+    torch.save({"g_ema": sd, "latent_avg": torch.zeros(8)}, path, _use_new_zipfile_serialization=False)
+    assert read_rosinality(path)[0].resolution == 16
+    sd["noises.noise_0"] = torch.zeros(1).expand(H.GiB // 2)
+    torch.save({"g_ema": sd}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="overlap itself"):
+        read_rosinality(path)
+    torch.save({"w": torch.zeros(1000)}, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(path.read_bytes()[:-2000])
+    with pytest.raises(CheckpointError, match="declares 4000 bytes of tensors but only 2008 follow"):
+        load_torch_file(path)
+
+
+def test_zip_with_duplicate_member_names_is_refused(tmp_path):
+    path = H.rosinality_file(tmp_path / "dup.pt")
+    with zipfile.ZipFile(path) as archive:
+        member = next(i.filename for i in archive.infolist() if "/data/" in i.filename)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(member, b"\0" * 64)
+    with pytest.raises(CheckpointError, match="two zip members with the same name"):
+        read_rosinality(path)

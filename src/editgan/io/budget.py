@@ -12,9 +12,10 @@ bound, so no shared-reference blow-up or self-reference can exhaust memory or th
 
 from __future__ import annotations
 
-import pickletools
 import functools
-from typing import BinaryIO, Iterable
+import pickletools
+from collections.abc import Iterable
+from typing import BinaryIO
 
 import torch
 

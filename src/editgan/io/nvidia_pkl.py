@@ -30,7 +30,13 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
-from editgan.io.budget import NETWORK_ALLOWANCE, NodeCounter, ReadBudget, check_tensors, one_line_errors
+from editgan.io.budget import (
+    NETWORK_ALLOWANCE,
+    NodeCounter,
+    ReadBudget,
+    check_tensors,
+    one_line_errors,
+)
 from editgan.io.safe_pickle import EasyDict, PersistentRecord, safe_load
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.discriminator import DiscriminatorConfig

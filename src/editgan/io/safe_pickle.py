@@ -30,15 +30,17 @@ import collections
 import io
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from editgan.errors import CheckpointError, UnsafePickleError
-from editgan.io.budget import NodeCounter, check_pickle_lengths, first_line as _line, view_problem
+from editgan.io.budget import NodeCounter, check_pickle_lengths, view_problem
+from editgan.io.budget import first_line as _line
 from editgan.io.legacy_storage import Storage, read_storage
 
 

@@ -25,7 +25,12 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
-from editgan.io.budget import NETWORK_ALLOWANCE, ReadBudget, check_pickle_lengths, view_problem
+from editgan.io.budget import (
+    NETWORK_ALLOWANCE,
+    ReadBudget,
+    check_pickle_lengths,
+    view_problem,
+)
 from editgan.io.legacy_storage import STORAGE_DTYPES, load_header
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
@@ -52,7 +57,7 @@ class _Declared:
     """Stand-in for any global the scan meets: records nothing, runs nothing (subclassed per name)."""
 
     _global = ""
-    _scan: "_ScanUnpickler"
+    _scan: _ScanUnpickler
 
     def __new__(cls, *args, **kwargs):
         obj = super().__new__(cls)
@@ -164,6 +169,8 @@ def check_zip_declarations(path: Path, budget: ReadBudget) -> None:
             infos = archive.infolist()
             prefix = infos[0].filename.split("/")[0] + "/" if infos else ""
             members = {i.filename: i for i in infos}
+            if len(members) != len(infos):  # which copy a reader picks is up to the reader: refuse
+                raise CheckpointError(f"{path} has two zip members with the same name; malformed or hostile")
             pkl = members.get(prefix + "data.pkl")
             if pkl is None:
                 raise CheckpointError(f"{path} is a zip without {prefix}data.pkl; not a torch checkpoint")
