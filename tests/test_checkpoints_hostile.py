@@ -290,3 +290,14 @@ def test_zip_with_duplicate_member_names_is_refused(tmp_path):
         archive.writestr(member, b"\0" * 64)
     with pytest.raises(CheckpointError, match="two zip members with the same name"):
         read_rosinality(path)
+
+
+def test_zip_directory_is_charged_before_it_is_parsed(tmp_path):
+    path = H.rosinality_file(tmp_path / "many.pt")
+    with zipfile.ZipFile(path, "a") as archive:
+        for i in range(3000):
+            archive.writestr(f"many/x{i}", b"")
+    size = path.stat().st_size
+    with pytest.raises(CheckpointError, match="the zip's directory would need"):
+        load_torch_file(path, budget=ReadBudget(size, str(path), network_bytes=0))
+    assert read_rosinality(path)[0].resolution == 16  # the default budget allows it

@@ -104,14 +104,15 @@ def generator_from_record(record: object, *, crop=None, where: str = "generator"
     """PersistentRecord of an NVIDIA StyleGAN2 `Generator` -> (config, our state dict, extras).
 
     file_bytes: size of the file the record came from; with the declared generator's size it
-    bounds what may be allocated (`budget.ReadBudget`).
+    bounds what may be allocated (`budget.ReadBudget`; 0: a record not read from a file, bounded by
+    `NETWORK_ALLOWANCE`).
     """
     if not isinstance(record, PersistentRecord):
         raise CheckpointError(f"{where} is a {type(record).__name__}, not a pickled NVIDIA network")
     if record.class_name != "Generator":
         raise CheckpointError(f"{where} is a '{record.class_name[:80]}', not a StyleGAN2 Generator")
     kwargs = _plain(record.init_kwargs, NodeCounter(where))
-    budget = ReadBudget(file_bytes, where, declared_generator_bytes(kwargs))
+    budget = ReadBudget(file_bytes, where, declared_generator_bytes(kwargs) if file_bytes else NETWORK_ALLOWANCE)
     c_dim = _int(kwargs.get("c_dim", record.state.get("c_dim", 0)) or 0, "c_dim", where)
     if c_dim > 0:
         raise CheckpointError(f"{where} is class-conditional (c_dim={c_dim}); only unconditional "

@@ -37,6 +37,7 @@ ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
 LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # torch.save before 1.6 (pickled magic)
 
 _NEVER_RUN = "editgan never runs code from checkpoints"
+ZIP_ENTRY_BYTES = 1024  # charged per declared zip member: what parsing its directory entry costs, at most
 # Lines of torch's weights-only error that are advice, not the reason.
 _ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
 
@@ -165,6 +166,7 @@ def check_zip_declarations(path: Path, budget: ReadBudget) -> None:
     """Refuse a zip before torch inflates it: declared sizes of the members torch reads against `budget`,
     data.pkl's storages and views, then those members' CRCs (unreferenced `data/` members are never read)."""
     try:
+        budget.charge(_zip_entries(path) * ZIP_ENTRY_BYTES, "the zip's directory")
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             prefix = infos[0].filename.split("/")[0] + "/" if infos else ""
@@ -186,6 +188,15 @@ def check_zip_declarations(path: Path, budget: ReadBudget) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         raise CheckpointError(f"{path} is truncated or corrupt (not a readable zip archive: {err}); "
                               "re-download it") from None
+
+
+def _zip_entries(path: Path) -> int:
+    """How many members the zip's end record declares, read before the central directory is parsed."""
+    with open(path, "rb") as f:
+        end = zipfile._EndRecData(f)  # noqa: SLF001 - the stdlib's own end-record reader (zip64 included)
+    if not end:
+        raise zipfile.BadZipFile("File is not a zip file")
+    return int(end[zipfile._ECD_ENTRIES_TOTAL])  # noqa: SLF001
 
 
 def _check_crc(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> None:
