@@ -1,22 +1,34 @@
 """Odd and hostile checkpoint files: each is refused with one CheckpointError line, never a traceback."""
 
-import collections
+import codecs
 import fractions
-import io
+import json
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import checkpoint_layouts as L
+import hostile_corpus as H
 import pytest
 import torch
+from hostile_corpus import Reduces, storage_blob, tensor_pickle
 
-import checkpoint_layouts as L
 from editgan.cli import main
-from editgan.errors import CheckpointError
+from editgan.errors import CheckpointError, EditGANError, UnsafePickleError
+from editgan.io.budget import (
+    NETWORK_ALLOWANCE,
+    NodeCounter,
+    ReadBudget,
+    check_tensors,
+    view_problem,
+)
 from editgan.io.datasetgan import read_member
-from editgan.io.legacy_storage import MAGIC, PROTOCOL, read_storage
+from editgan.io.foreign import read_foreign_generator
+from editgan.io.legacy_storage import read_storage
+from editgan.io.nvidia_pkl import declared_generator_bytes
 from editgan.io.rosinality import read_rosinality
 from editgan.io.safe_pickle import safe_load
 from editgan.io.torch_files import LEGACY_MAGIC, load_torch_file
@@ -91,7 +103,7 @@ def test_not_a_torch_file_with_format_rosinality(tmp_path, capsys):
     err = _convert_error(capsys, tmp_path / "notes.pt", tmp_path / "o", "--format", "rosinality")
     assert "is not a torch checkpoint" in err
     (tmp_path / "legacy.pt").write_bytes(LEGACY_MAGIC + b"garbage that is not a pickle")
-    assert "or is corrupt (Unsupported operand" in _convert_error(capsys, tmp_path / "legacy.pt", tmp_path / "o")
+    assert "legacy.pt is truncated or corrupt" in _convert_error(capsys, tmp_path / "legacy.pt", tmp_path / "o")
 
 
 def test_weights_only_refusal_is_condensed(tmp_path, capsys):
@@ -111,37 +123,6 @@ def test_convert_subprocess_prints_one_line(tmp_path):
 
 
 # ---- sizes in NVIDIA pickles are checked against the bytes before allocating --------------------
-
-def storage_blob(declared: int, payload: bytes) -> bytes:
-    """torch's legacy storage bytes (what `_load_from_bytes` receives) for a float storage, by hand."""
-    marker = object()
-
-    class Writer(pickle.Pickler):
-        def persistent_id(self, obj):
-            return ("storage", torch.FloatStorage, "0", "cpu", declared, None) if obj is marker else None
-
-    f = io.BytesIO()
-    for obj in (MAGIC, PROTOCOL, {"protocol_version": PROTOCOL, "little_endian": True}):
-        pickle.dump(obj, f, protocol=2)
-    Writer(f, protocol=2).dump(marker)
-    pickle.dump(["0"], f, protocol=2)
-    f.write(declared.to_bytes(8, "little") + payload)
-    return f.getvalue()
-
-
-class Reduces:
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return (self.func, self.args)
-
-
-def tensor_pickle(blob: bytes, offset: int, size: tuple, stride: tuple) -> bytes:
-    storage = Reduces(torch.storage._load_from_bytes, blob)
-    return pickle.dumps(Reduces(torch._utils._rebuild_tensor_v2, storage, offset, size, stride, False,
-                                collections.OrderedDict()), protocol=3)
-
 
 @pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
 def test_storage_reader_agrees_with_torch_and_the_hand_built_blob():
@@ -172,3 +153,151 @@ def test_storage_declared_huge_but_short_is_refused():
         read_storage(storage_blob(4, bytes(16)).replace(b"FloatStorage", b"FloatStorags"))
     with pytest.raises(CheckpointError, match="malformed"):
         read_storage(b"\x80\x02garbage")
+
+
+# ---- issue 29: a budget for every reader, decided before anything is allocated --------------------
+
+@pytest.mark.parametrize("name", list(H.CASES))
+def test_hostile_corpus_is_refused_in_one_line_by_api_and_cli(tmp_path, capsys, name):
+    builder, expected = H.CASES[name]
+    path = builder(tmp_path / ("f.pt" if name.startswith("pt") else "f.pkl"))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(EditGANError) as info:
+        read_foreign_generator(path)
+    assert isinstance(info.value, CheckpointError) and "\n" not in str(info.value)
+    assert re.search(expected, str(info.value)), str(info.value)
+    err = _convert_error(capsys, path, tmp_path / "out")
+    assert re.search(expected, err) and not (tmp_path / "out" / "generator.json").exists()
+
+
+_UNDER_1GB = """
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+import contextlib, io
+from editgan.cli import main
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = {}
+for name, path in json.loads(sys.argv[1]).items():
+    err = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(err):
+        rc = main(["convert", path, path + ".out"])
+    out[name] = [rc, err.getvalue(), time.perf_counter() - t0]
+out["peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+print(json.dumps(out))
+"""
+
+
+def test_hostile_corpus_is_refused_under_a_1gb_address_space(tmp_path):
+    """Every case claims 2-10 GB: refused before allocating (MemoryError tracebacks without the budget)."""
+    paths = {name: str(p) for name, p in H.build(tmp_path, H.CASES).items()}
+    proc = subprocess.run([sys.executable, "-c", _UNDER_1GB, json.dumps(paths)], capture_output=True, text=True,
+                          env={"PYTHONPATH": SRC + ":" + str(Path(__file__).parent), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result.pop("peak_mb") < 100
+    for name, (rc, err, seconds) in result.items():
+        assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err, (name, err)
+        assert re.search(H.CASES[name][1], err) and seconds < 2, (name, err, seconds)
+
+
+@pytest.mark.parametrize("name", list(H.ACCEPTED))
+def test_unreferenced_members_and_protocol_2_still_convert(tmp_path, capsys, name):
+    path = H.ACCEPTED[name](tmp_path / ("f.pt" if name.startswith("pt") else "f.pkl"))
+    assert main(["convert", str(path), str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "generator.json").exists()
+
+
+def test_real_deflate_bomb_is_refused_from_its_declared_size(tmp_path):
+    path = H.real_bomb_pt(tmp_path / "bomb.pt", referenced=True, mib=8)  # 8 MiB of zeros, ~60 KB deflated
+    assert path.stat().st_size < 100_000
+    with pytest.raises(CheckpointError, match="more than this file may allocate"):
+        load_torch_file(path, budget=ReadBudget(path.stat().st_size, str(path), network_bytes=0))
+    unreferenced = H.real_bomb_pt(tmp_path / "extra.pt", referenced=False, mib=8)
+    assert read_rosinality(unreferenced)[0].resolution == 16  # torch reads the hand-written zip; 999 never read
+
+
+def test_view_rules():
+    assert view_problem((4, 3), (3, 1), 0, 4, 48) is None  # contiguous
+    assert view_problem((3, 4), (1, 3), 0, 4, 48) is None  # transposed
+    assert view_problem((1, 5), (0, 1), 0, 4, 20) is None  # size-1 dims may have any stride
+    assert view_problem((0, 7), (0, 0), 0, 4, 0) is None  # empty
+    assert "overlap" in view_problem((5,), (0,), 0, 4, 20)
+    assert "overlap" in view_problem((4, 4), (2, 1), 0, 4, 64)  # rows overlap
+    assert "reaches byte 24" in view_problem((3,), (2,), 1, 4, 20)
+    assert "malformed" in view_problem((3,), (-1,), 0, 4, 20)
+
+
+def test_budget_counts_views_of_a_shared_storage():
+    storage = torch.zeros(1000)
+    views = [(f"t{i}", storage[:]) for i in range(300)]  # 300 x 4 KB of copies from one 4 KB storage
+    with pytest.raises(CheckpointError, match="more than this file may allocate"):
+        check_tensors(views, ReadBudget(4000, "f.pkl", network_bytes=0))
+    check_tensors(views[:4], ReadBudget(4000, "f.pkl", network_bytes=0))
+    with pytest.raises(CheckpointError, match="overlap itself"):
+        check_tensors([("w", torch.zeros(1).expand(10 ** 9))], ReadBudget(10 ** 12, "f", 0))
+
+
+def test_node_counter_and_declared_network_size():
+    counter = NodeCounter("f", max_nodes=3)
+    for _ in range(3):
+        counter.visit(0)
+    with pytest.raises(CheckpointError, match="more than 3 objects"):
+        counter.visit(0)
+    config_f = dict(z_dim=512, w_dim=512, img_resolution=1024, mapping_kwargs={"num_layers": 8},
+                    synthesis_kwargs={"channel_base": 32768, "channel_max": 512})
+    assert 100e6 < declared_generator_bytes(config_f) <= NETWORK_ALLOWANCE  # ~120 MB of fp32
+    assert declared_generator_bytes({"z_dim": "x"}) == 0
+    assert declared_generator_bytes({**config_f, "img_resolution": 1 << 20}) == 0
+
+
+def test_protocol_2_bytes_only_via_latin1_encode():
+    assert safe_load(pickle.dumps(b"\x00\xffabc", protocol=2)) == b"\x00\xffabc"
+    assert safe_load(pickle.dumps(b"", protocol=2)) == b""
+    with pytest.raises(UnsafePickleError, match="other than for latin-1"):
+        safe_load(pickle.dumps(Reduces(codecs.encode, "abc", "rot13"), protocol=2))
+    with pytest.raises(UnsafePickleError, match="bytes\\(\\) with arguments"):
+        safe_load(pickle.dumps(Reduces(bytes, 10 ** 10), protocol=2))
+
+
+def test_build_on_storage_or_record_is_refused():
+    blob = storage_blob(4, bytes(16))
+    with pytest.raises(CheckpointError, match="BUILD"):
+        safe_load(pickle.dumps(Reduces(torch.storage._load_from_bytes, blob, state={"data": 1}), protocol=3))
+
+
+def test_legacy_torch_save_files_are_scanned_too(tmp_path):
+    """pre-1.6 torch.save files: same parity, same view rules, declared storages must fit the file."""
+    path = tmp_path / "legacy.pt"
+    sd = H._rosinality_sd()
+    torch.save({"g_ema": sd, "latent_avg": torch.zeros(8)}, path, _use_new_zipfile_serialization=False)
+    assert read_rosinality(path)[0].resolution == 16
+    sd["noises.noise_0"] = torch.zeros(1).expand(H.GiB // 2)
+    torch.save({"g_ema": sd}, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="overlap itself"):
+        read_rosinality(path)
+    torch.save({"w": torch.zeros(1000)}, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(path.read_bytes()[:-2000])
+    with pytest.raises(CheckpointError, match="declares 4000 bytes of tensors but only 2008 follow"):
+        load_torch_file(path)
+
+
+def test_zip_with_duplicate_member_names_is_refused(tmp_path):
+    path = H.rosinality_file(tmp_path / "dup.pt")
+    with zipfile.ZipFile(path) as archive:
+        member = next(i.filename for i in archive.infolist() if "/data/" in i.filename)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(member, b"\0" * 64)
+    with pytest.raises(CheckpointError, match="two zip members with the same name"):
+        read_rosinality(path)
+
+
+def test_zip_directory_is_charged_before_it_is_parsed(tmp_path):
+    path = H.rosinality_file(tmp_path / "many.pt")
+    with zipfile.ZipFile(path, "a") as archive:
+        for i in range(3000):
+            archive.writestr(f"many/x{i}", b"")
+    size = path.stat().st_size
+    with pytest.raises(CheckpointError, match="the zip's directory would need"):
+        load_torch_file(path, budget=ReadBudget(size, str(path), network_bytes=0))
+    assert read_rosinality(path)[0].resolution == 16  # the default budget allows it

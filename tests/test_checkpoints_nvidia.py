@@ -61,7 +61,8 @@ def test_pickle_uses_exactly_the_published_globals(tmp_path, protocol):
     assert layer.state["act_gain"] == pytest.approx(2 ** 0.5)  # numpy float64 rebuilt as a plain float
 
 
-@pytest.mark.parametrize("protocol,sg3_style", [(3, False), (4, False), (4, True)])
+@pytest.mark.parametrize("protocol,sg3_style", [(0, False), (1, False), (2, False), (3, False), (4, False),
+                                                (5, False), (4, True)])
 def test_reads_config_and_tensors(tmp_path, protocol, sg3_style):
     G = L.nvidia_generator(conv_clamp=256, stylegan3_kwargs_style=sg3_style)
     path = L.write_nvidia_pkl(tmp_path / "n.pkl", G, protocol=protocol)

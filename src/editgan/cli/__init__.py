@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         apply_runtime(args)
         return int(args.func(args) or 0)
     except EditGANError as err:
-        print(f"editgan {args.command}: error: {err}", file=sys.stderr)
+        one_line = str(err).replace("\r", "\\r").replace("\n", "\\n")  # file contents may hold newlines
+        print(f"editgan {args.command}: error: {one_line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"editgan {args.command}: interrupted", file=sys.stderr)

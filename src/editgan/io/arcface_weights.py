@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.budget import one_line_errors
 from editgan.io.torch_files import load_torch_file
 from editgan.nn.irse import IRSE50
 
@@ -26,6 +27,7 @@ def _listing(keys, limit: int = 5) -> str:
     return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+@one_line_errors
 def load_arcface(path: str | Path) -> IRSE50:
     """IR-SE50 with the weights of `path`, in eval mode with frozen parameters."""
     path = Path(path)

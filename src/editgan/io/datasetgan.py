@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.budget import one_line_errors
 from editgan.io.torch_files import load_torch_file
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.segmenter_config import SegmenterConfig
@@ -68,6 +69,7 @@ def member_files(directory: str | Path, iteration: int | None = None) -> list[Pa
     return [found[m] for m in sorted(found)]
 
 
+@one_line_errors
 def read_member(path: str | Path) -> dict[str, torch.Tensor]:
     """One member file -> its state dict with any `module.` prefix removed."""
     path = Path(path)

@@ -28,6 +28,7 @@ import torch
 
 from editgan.errors import CheckpointError, ConfigError
 from editgan.files import read_json
+from editgan.io.budget import one_line_errors
 from editgan.io.rosinality import load_torch_file
 from editgan.nn.encoder import code_level
 from editgan.nn.fpn_encoder import FPNEncoder, FPNEncoderConfig
@@ -55,6 +56,7 @@ def official_key(key: str, groups: tuple[int, int]) -> str:
     return f"{HEAD_GROUPS[level]}.{int(index) - offset}.{rest}"
 
 
+@one_line_errors
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The file's state dict with any `module.` prefixes removed; CheckpointError if it is not one."""
     data = load_torch_file(path)
@@ -93,6 +95,7 @@ def config_from_state(state: dict[str, torch.Tensor], path: str | Path) -> FPNEn
         raise CheckpointError(f"{path}: {err}") from None
 
 
+@one_line_errors
 def load_editgan_encoder(path: str | Path, device: str | torch.device = "cpu") -> FPNEncoder:
     """The release's encoder file -> FPNEncoder (eval mode, frozen); every key and shape checked."""
     state = read_state(path)

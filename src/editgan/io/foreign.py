@@ -16,6 +16,9 @@ from editgan.io.rosinality import read_rosinality
 from editgan.io.torch_files import is_torch_save_header
 
 FORMATS = ("auto", "rosinality", "nvidia")
+# Protocol 2+ pickles start with PROTO (0x80); protocol 0-1 network pickles with their top-level dict
+# (MARK "(" then DICT, or EMPTY_DICT "}") or a persistent record (GLOBAL "c").
+_PROTOCOL_0_1_STARTS = (b"(", b"}", b"c")
 
 # Published checkpoints whose image content is a crop of the square canvas (file stem -> crop).
 KNOWN_CROPS = {
@@ -42,7 +45,7 @@ def detect_format(path: str | Path) -> str:
         raise CheckpointError(f"{path} is empty")
     if is_torch_save_header(head):
         return "rosinality"
-    if head[:1] == b"\x80":
+    if head[:1] == b"\x80" or head[:1] in _PROTOCOL_0_1_STARTS:
         return "nvidia"
     raise CheckpointError(f"{path} is neither a torch checkpoint nor a pickle (first bytes {head[:4]!r}); "
                           "expected a rosinality .pt or an NVIDIA .pkl")

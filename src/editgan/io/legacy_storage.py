@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.budget import check_pickle_lengths
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL = 1001
@@ -31,6 +32,9 @@ class Storage:
 
     data: torch.UntypedStorage
     dtype: torch.dtype
+
+    def __setstate__(self, state) -> None:
+        raise CheckpointError("pickle sets the state (BUILD) of a tensor storage; refusing to load")
 
     @property
     def nbytes(self) -> int:
@@ -49,15 +53,19 @@ class _HeaderUnpickler(pickle.Unpickler):
         return ("persistent", pid)
 
 
+def load_header(f: io.BytesIO, where: str = "tensor storage in pickle"):
+    """One small header pickle (numbers, a dict, a persistent id, a key list), its lengths checked first."""
+    check_pickle_lengths(f, where)
+    return _HeaderUnpickler(f).load()
+
+
 def read_storage(blob: bytes) -> Storage:
     """Parse one legacy storage blob -> Storage; CheckpointError if malformed or shorter than declared."""
     if not isinstance(blob, (bytes, bytearray)):
         raise CheckpointError("tensor storage in pickle is not a byte string; malformed file")
     f = io.BytesIO(bytes(blob))
     try:
-        magic, protocol, sys_info = (_HeaderUnpickler(f).load() for _ in range(3))
-        ref = _HeaderUnpickler(f).load()
-        keys = _HeaderUnpickler(f).load()
+        magic, protocol, sys_info, ref, keys = (load_header(f) for _ in range(5))
     except CheckpointError:
         raise
     except Exception as err:  # the pickle module raises many types for corrupt input

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError, MissingWeightsError
+from editgan.io.budget import one_line_errors
 from editgan.io.torch_files import load_torch_file
 from editgan.nn.lpips import LPIPS
 from editgan.nn.vgg import STAGE_CHANNELS, conv_shapes
@@ -87,6 +88,7 @@ def _take(sd: dict, key: str, shape: tuple[int, ...], path: Path, what: str) -> 
     return t
 
 
+@one_line_errors
 def read_vgg16(path: Path) -> dict[str, torch.Tensor]:
     """torchvision VGG16 checkpoint -> the trunk's `features.*` tensors (classifier ignored)."""
     what = "torchvision VGG16 state dict"
@@ -94,6 +96,7 @@ def read_vgg16(path: Path) -> dict[str, torch.Tensor]:
     return {k: _take(sd, k, shape, path, what).float() for k, shape in conv_shapes().items()}
 
 
+@one_line_errors
 def read_heads(path: Path) -> dict[str, torch.Tensor]:
     """lpips `weights/v0.1/vgg.pth` -> {"lin{s}": [1, C_s, 1, 1]}, checked non-negative."""
     what = "lpips v0.1 VGG linear heads (lpips/weights/v0.1/vgg.pth)"

@@ -15,6 +15,11 @@ tensors named exactly like ours:
     synthesis.b{r}.resample_filter [4, 4] (dropped)
 
 with C_r = min(channel_base // r, channel_max).
+
+Everything is read under a `budget.ReadBudget` (4x the file's size plus the declared generator's
+fp32 size, at most a config-f 1024 generator): the tensors about to be copied are checked and
+charged before any copy, init kwargs are converted with a node count and depth bound, and any
+malformed record ends in one CheckpointError line.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.budget import (
+    NETWORK_ALLOWANCE,
+    NodeCounter,
+    ReadBudget,
+    check_tensors,
+    one_line_errors,
+)
 from editgan.io.safe_pickle import EasyDict, PersistentRecord, safe_load
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.discriminator import DiscriminatorConfig
@@ -37,6 +49,27 @@ _OUR_KEY = re.compile(r"mapping\.(fc\d+\.(weight|bias)|w_avg)"
                       r"noise_strength|noise_const)|torgb\.(affine\.weight|affine\.bias|weight|bias))")
 
 
+def declared_generator_bytes(kwargs: dict) -> int:
+    """fp32 bytes of the generator that init kwargs declare (mapping + convs + toRGBs, roughly), capped at
+    `NETWORK_ALLOWANCE`; 0 when the kwargs do not declare one."""
+    try:
+        syn = {**dict(kwargs.get("synthesis_kwargs") or {}), **kwargs}
+        w, z = int(kwargs["w_dim"]), int(kwargs["z_dim"])
+        res, base, cmax = int(kwargs["img_resolution"]), int(syn.get("channel_base", 32768)), \
+            int(syn.get("channel_max", 512))
+        layers = int(dict(kwargs.get("mapping_kwargs") or {}).get("num_layers", 8))
+        if min(w, z, res, base, cmax, layers) < 1 or max(w, z, layers) > 1 << 16 or res > 1 << 15:
+            return 0
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return 0
+    params, cin, r = (z + w * (layers - 1)) * (w + 1), min(base // 4, cmax), 4
+    while r <= res and params * 4 < NETWORK_ALLOWANCE:
+        cout = min(base // r, cmax)
+        params += 2 * (cin * cout * 9 + cin * w) + cout * (3 + w)
+        cin, r = cout, r * 2
+    return min(params * 4, NETWORK_ALLOWANCE)
+
+
 def load_network_pickle(path: str | Path) -> dict:
     """Safely unpickle an NVIDIA network pickle; returns its top-level dict of records."""
     data = safe_load(path)
@@ -47,6 +80,7 @@ def load_network_pickle(path: str | Path) -> dict:
     return data
 
 
+@one_line_errors
 def read_nvidia_pkl(path: str | Path, *, network: str = "G_ema",
                     crop: tuple[int, int, int, int] | None = None):
     """Read the StyleGAN2 generator `network` ("G_ema" or "G") -> (GeneratorConfig, state dict, extras).
@@ -57,22 +91,29 @@ def read_nvidia_pkl(path: str | Path, *, network: str = "G_ema",
     """
     data = load_network_pickle(path)
     if network not in data:
-        raise CheckpointError(f"{path} has no '{network}' network (keys: {sorted(map(str, data))}); "
+        raise CheckpointError(f"{path} has no '{network}' network (keys: {_names(data)}); "
                               "is it an NVIDIA StyleGAN2 network pickle?")
     record = data[network]
-    config, sd, extras = generator_from_record(record, crop=crop, where=f"{path}:{network}")
-    extras.update(format="nvidia", network=network, other_keys=sorted(str(k) for k in data if k != network))
+    config, sd, extras = generator_from_record(record, crop=crop, where=f"{path}:{network}",
+                                               file_bytes=Path(path).stat().st_size)
+    extras.update(format="nvidia", network=network, other_keys=sorted(_key(k) for k in data if k != network))
     return config, sd, extras
 
 
-def generator_from_record(record: object, *, crop=None, where: str = "generator"):
-    """PersistentRecord of an NVIDIA StyleGAN2 `Generator` -> (config, our state dict, extras)."""
+def generator_from_record(record: object, *, crop=None, where: str = "generator", file_bytes: int = 0):
+    """PersistentRecord of an NVIDIA StyleGAN2 `Generator` -> (config, our state dict, extras).
+
+    file_bytes: size of the file the record came from; with the declared generator's size it
+    bounds what may be allocated (`budget.ReadBudget`; 0: a record not read from a file, bounded by
+    `NETWORK_ALLOWANCE`).
+    """
     if not isinstance(record, PersistentRecord):
         raise CheckpointError(f"{where} is a {type(record).__name__}, not a pickled NVIDIA network")
     if record.class_name != "Generator":
-        raise CheckpointError(f"{where} is a '{record.class_name}', not a StyleGAN2 Generator")
-    kwargs = _plain(record.init_kwargs)
-    c_dim = int(kwargs.get("c_dim", record.state.get("c_dim", 0)) or 0)
+        raise CheckpointError(f"{where} is a '{record.class_name[:80]}', not a StyleGAN2 Generator")
+    kwargs = _plain(record.init_kwargs, NodeCounter(where))
+    budget = ReadBudget(file_bytes, where, declared_generator_bytes(kwargs) if file_bytes else NETWORK_ALLOWANCE)
+    c_dim = _int(kwargs.get("c_dim", record.state.get("c_dim", 0)) or 0, "c_dim", where)
     if c_dim > 0:
         raise CheckpointError(f"{where} is class-conditional (c_dim={c_dim}); only unconditional "
                               "generators are supported")
@@ -81,6 +122,8 @@ def generator_from_record(record: object, *, crop=None, where: str = "generator"
     if not isinstance(mapping, PersistentRecord) or not isinstance(synthesis, PersistentRecord):
         raise CheckpointError(f"{where} has no mapping/synthesis sub-networks; not a StyleGAN2 generator")
     blocks = synthesis.children
+    if not blocks:
+        raise CheckpointError(f"{where} has no synthesis blocks; not a StyleGAN2 generator")
     if "input" in blocks or any(not re.fullmatch(r"b\d+", name) for name in blocks) \
             or "class SynthesisInput" in synthesis.module_src:
         raise CheckpointError(f"{where} is a StyleGAN3 (alias-free) generator; only StyleGAN2 "
@@ -95,12 +138,12 @@ def generator_from_record(record: object, *, crop=None, where: str = "generator"
     _require(list(syn_kwargs.get("resample_filter", [1, 3, 3, 1])) == [1, 3, 3, 1], where,
              f"resample_filter {syn_kwargs.get('resample_filter')}")
 
-    flat = {k: v for k, v in record.tensors().items() if not k.endswith("resample_filter")}
+    flat = {k: v for k, v in record.tensors(counter=NodeCounter(where)).items() if not k.endswith("resample_filter")}
     unknown = sorted(k for k in flat if not _OUR_KEY.fullmatch(k))
     if unknown:
         raise CheckpointError(f"{where} has tensors this reader does not know: {unknown[:6]} "
                               "(label embedding, resnet skip, or a modified network?)")
-    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+    sd = _materialise(flat, budget)
 
     resolutions = sorted(int(name[1:]) for name in blocks)
     resolution = resolutions[-1]
@@ -161,6 +204,9 @@ def _stored_conv_clamp(layers: list, kwargs: dict, network: PersistentRecord, wh
         sources = (layer.state, layer.init_kwargs) if isinstance(layer, PersistentRecord) else ()
         stored = [src["conv_clamp"] for src in sources if "conv_clamp" in src]
         if stored:
+            if not (stored[0] is None or isinstance(stored[0], (int, float))):
+                raise CheckpointError(f"{where}: conv_clamp of a layer is a {type(stored[0]).__name__}, "
+                                      "not a number")
             found[repr(stored[0])] = stored[0]
     if len(found) > 1:
         raise CheckpointError(f"{where}: layers disagree on conv_clamp ({sorted(found)}); unsupported network")
@@ -175,26 +221,57 @@ def _stored_conv_clamp(layers: list, kwargs: dict, network: PersistentRecord, wh
     return float(value)
 
 
+def _materialise(flat: dict, budget: ReadBudget) -> dict:
+    """Contiguous fp32 copies of the tensors, once all of them are checked and charged to `budget`."""
+    check_tensors(flat.items(), budget)
+    return {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+
+
+def _int(value, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise CheckpointError(f"{where}: {name} {str(value)[:40]!r} is not an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise CheckpointError(f"{where}: {name} {str(value)[:40]!r} is not an integer") from None
+
+
 def _require(ok: bool, where: str, what: str) -> None:
     if not ok:
         raise CheckpointError(f"{where}: unsupported StyleGAN2 generator: {what}")
 
 
-def _plain(value):
-    """EasyDicts and OrderedDicts -> dicts, tuples -> lists (recursively), for JSON-able kwargs."""
+def _plain(value, counter: NodeCounter, depth: int = 0):
+    """EasyDicts and OrderedDicts -> dicts, tuples and sets -> lists (recursively), for JSON-able kwargs.
+
+    Every node visited counts (`counter`): shared references repeated ("billion laughs"), deep
+    nesting and self-references are refused in one line instead of exhausting memory or the stack.
+    """
+    counter.visit(depth)
     if isinstance(value, (dict, EasyDict)):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return {_key(k): _plain(v, counter, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v, counter, depth + 1) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return repr(value)
+    return f"<{type(value).__name__}>"
+
+
+def _names(data: dict) -> list[str]:
+    """Top-level keys for a message: at most 20, each shown without recursing into it."""
+    return sorted(_key(k) for k in list(data)[:20])
+
+
+def _key(key) -> str:
+    return key if isinstance(key, str) else repr(key) if isinstance(key, (int, float, bool)) or key is None \
+        else f"<{type(key).__name__}>"
 
 
 _D_KEY = re.compile(r"b\d+\.(fromrgb\.(weight|bias)|conv0\.(weight|bias)|conv1\.(weight|bias)|skip\.weight)"
                     r"|b4\.(conv|fc|out)\.(weight|bias)")
 
 
+@one_line_errors
 def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
     """Read the StyleGAN2 discriminator ("resnet" architecture) -> (DiscriminatorConfig, state dict, extras).
 
@@ -205,16 +282,18 @@ def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
     record = data.get(network)
     where = f"{path}:{network}"
     if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
-        raise CheckpointError(f"{where} is not a pickled NVIDIA Discriminator (keys: {sorted(map(str, data))})")
-    kwargs = _plain(record.init_kwargs)
-    c_dim = int(kwargs.get("c_dim", 0) or 0)
+        raise CheckpointError(f"{where} is not a pickled NVIDIA Discriminator (keys: {_names(data)})")
+    kwargs = _plain(record.init_kwargs, NodeCounter(where))
+    budget = ReadBudget(Path(path).stat().st_size, where, NETWORK_ALLOWANCE)
+    c_dim = _int(kwargs.get("c_dim", 0) or 0, "c_dim", where)
     _require(c_dim == 0, where, f"class-conditional discriminator (c_dim={c_dim})")
     _require(kwargs.get("architecture", "resnet") == "resnet", where,
              f"architecture '{kwargs.get('architecture')}' (only 'resnet', the StyleGAN2 default)")
-    flat = {k: v for k, v in record.tensors().items() if not k.endswith("resample_filter")}
+    flat = {k: v for k, v in record.tensors(counter=NodeCounter(where)).items() if not k.endswith("resample_filter")}
     unknown = sorted(k for k in flat if not _D_KEY.fullmatch(k))
     _require(not unknown, where, f"unknown tensors {unknown[:6]}")
     _require("b4.conv.weight" in flat, where, "no epilogue b4.conv")
+    check_tensors(flat.items(), budget)
     resolutions = sorted({int(m.group(1)) for k in flat if (m := re.match(r"b(\d+)\.conv0\.", k))})
     channels = {4: int(flat["b4.conv.weight"].shape[0])}
     channels.update({r: int(flat[f"b{r}.conv0.weight"].shape[0]) for r in resolutions})
@@ -235,5 +314,5 @@ def read_nvidia_discriminator(path: str | Path, *, network: str = "D"):
                                      mbstd_num_channels=mbstd_channels)
     except Exception as err:
         raise CheckpointError(f"{where} gives an unsupported discriminator config: {err}") from None
-    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}
+    sd = {k: v.detach().float().contiguous().clone() for k, v in flat.items()}  # charged above
     return config, sd, {"format": "nvidia", "network": network, "init_kwargs": kwargs}

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from editgan.errors import CheckpointError, InputError
+from editgan.io.budget import one_line_errors
 from editgan.io.safe_pickle import NdarrayRecord, safe_load
 from editgan.labels import DATASETGAN_CAR, LabelScheme
 
@@ -44,6 +45,7 @@ class ReleaseVector:
     source_format: str  # "editgan-release-npy" or "editgan-release-pickle"
 
 
+@one_line_errors
 def read_release_vector(path: str | Path) -> ReleaseVector:
     """A release .npy vector or the tool's pickle export; CheckpointError for unreadable or unsafe
     files, InputError for other contents than the layouts above."""

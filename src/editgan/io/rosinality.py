@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from editgan.errors import CheckpointError
+from editgan.io.budget import ReadBudget, check_tensors, one_line_errors
 from editgan.io.torch_files import load_torch_file
 from editgan.nn import ops
 from editgan.nn.config import GeneratorConfig
@@ -45,16 +46,17 @@ class InertNamespace:
             self.__dict__.update(state)
 
 
-def load_rosinality_file(path: str | Path) -> object:
+def load_rosinality_file(path: str | Path, budget: ReadBudget | None = None) -> object:
     """The checkpoint's top-level object (argparse.Namespace `args` become InertNamespace)."""
     return load_torch_file(path, allow=((InertNamespace, "argparse.Namespace"),),
-                           hint="If it is an NVIDIA .pkl use --format nvidia.")
+                           hint="If it is an NVIDIA .pkl use --format nvidia.", budget=budget)
 
 
 def is_rosinality_state_dict(sd: object) -> bool:
     return isinstance(sd, dict) and "input.input" in sd and "style.1.weight" in sd
 
 
+@one_line_errors
 def read_rosinality(path: str | Path, *, key: str = "g_ema", mapping_lr_mul: float = DEFAULT_MAPPING_LR_MUL,
                     crop: tuple[int, int, int, int] | None = None):
     """Read a rosinality `.pt` file -> (GeneratorConfig, our state dict, extras).
@@ -64,7 +66,8 @@ def read_rosinality(path: str | Path, *, key: str = "g_ema", mapping_lr_mul: flo
     "other_keys"}. Without `latent_avg`, mapping.w_avg is zeros and extras["w_avg_present"] is
     False (estimate it with `Generator.estimate_w_avg`).
     """
-    ckpt = load_rosinality_file(path)
+    budget = ReadBudget(Path(path).stat().st_size, str(path)) if Path(path).is_file() else None
+    ckpt = load_rosinality_file(path, budget)  # torch's allocations checked before it reads; ours below
     if is_rosinality_state_dict(ckpt):
         sd, latent_avg, others = ckpt, None, []
     elif isinstance(ckpt, dict) and key in ckpt:
@@ -77,6 +80,8 @@ def read_rosinality(path: str | Path, *, key: str = "g_ema", mapping_lr_mul: flo
     if not is_rosinality_state_dict(sd):
         raise CheckpointError(f"'{key}' in {path} is not a rosinality Generator state dict "
                               "(no input.input / style.1.weight)")
+    check_tensors(((str(k), v) for k, v in [*sd.items(), ("latent_avg", latent_avg)]
+                   if isinstance(v, torch.Tensor)), budget)
     config, ours, noise_present = convert_state_dict(sd, mapping_lr_mul=mapping_lr_mul, crop=crop)
     if latent_avg is not None:
         if not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != config.w_dim:

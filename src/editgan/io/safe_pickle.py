@@ -13,8 +13,14 @@ explicit allow-list of globals, each mapped to OUR inert re-implementation:
 * containers: `collections.OrderedDict`, `builtins.set/frozenset`, `dnnlib[.util].EasyDict` (a
   plain dict subclass here).
 * numpy numeric scalars, dtypes and arrays (rebuilt from raw bytes; object dtypes refused).
+* `_codecs.encode(text, "latin1")` and `bytes()`: how protocols 0-2 write byte strings (only that);
+  `copyreg._reconstructor(EasyDict, dict, items)`: how protocols 0-1 write an EasyDict (only that).
 
-Anything else raises `UnsafePickleError` naming the global, before it is ever called.
+Anything else raises `UnsafePickleError` naming the global, before it is ever called. Before
+unpickling, every length the file declares is checked against the bytes that follow it
+(`pickletools` walks the opcodes; the C unpickler would allocate a declared length up front), and
+BUILD (`__setstate__`) on a tensor, storage or network record is refused: on a tensor it would call
+`set_()` and grow a storage. Tensor views must not overlap themselves (`budget.view_problem`).
 """
 
 from __future__ import annotations
@@ -24,15 +30,23 @@ import collections
 import io
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from editgan.errors import CheckpointError, UnsafePickleError
+from editgan.io.budget import NodeCounter, check_pickle_lengths, view_problem
+from editgan.io.budget import first_line as _line
 from editgan.io.legacy_storage import Storage, read_storage
+
+
+def _refuse_build(state) -> None:
+    raise UnsafePickleError("pickle sets the state (BUILD) of a tensor, storage or network record; "
+                            "no StyleGAN pickle does that; refusing to load")
 
 
 @dataclass
@@ -57,27 +71,45 @@ class PersistentRecord:
     @property
     def children(self) -> dict[str, Any]:
         """Sub-modules (`_modules`), name -> PersistentRecord (or None)."""
-        return dict(self.state.get("_modules") or {})
+        return dict(_group(self.state, "_modules", self.class_name))
 
-    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        """Flat state dict (`_parameters` and `_buffers` of this record and its children)."""
+    def __setstate__(self, state) -> None:
+        _refuse_build(state)
+
+    def tensors(self, prefix: str = "", counter: NodeCounter | None = None, depth: int = 0) -> dict[str, torch.Tensor]:
+        """Flat state dict (`_parameters` and `_buffers` of this record and its children).
+
+        The walk is bounded (`counter`: node count and nesting depth), so a record that contains
+        itself, or is shared a million times, is refused in one line.
+        """
+        counter = counter or NodeCounter(f"network record {self.class_name}")
+        counter.visit(depth)
         out: dict[str, torch.Tensor] = {}
         for group in ("_parameters", "_buffers"):
-            for name, value in (self.state.get(group) or {}).items():
+            for name, value in _group(self.state, group, self.class_name).items():
+                counter.visit(depth + 1)
                 if value is None:
                     continue
                 if not isinstance(value, torch.Tensor):
                     raise CheckpointError(f"{prefix}{name} in {self.class_name} is {type(value).__name__}, "
                                           "not a tensor; the pickle is malformed")
-                out[prefix + name] = value
+                out[f"{prefix}{name}"] = value
         for name, child in self.children.items():
             if child is None:
                 continue
             if not isinstance(child, PersistentRecord):
                 raise CheckpointError(f"sub-module {prefix}{name} of {self.class_name} is not a persistent "
                                       f"network record ({type(child).__name__}); unsupported pickle")
-            out.update(child.tensors(prefix + name + "."))
+            out.update(child.tensors(f"{prefix}{name}.", counter, depth + 1))
         return out
+
+
+def _group(state: dict, group: str, class_name: str) -> dict:
+    value = state.get(group) or {}
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{group} of {class_name} is a {type(value).__name__}, not a dict; the pickle is "
+                              "malformed")
+    return value
 
 
 def _reconstruct_persistent_obj(meta: Any) -> PersistentRecord:
@@ -92,6 +124,34 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentRecord:
                             version=meta.get("version"), state=dict(state))
 
 
+def _latin1_bytes(text="", encoding="latin1", *rest):
+    """`_codecs.encode` as protocols 0-2 use it for bytes: encode(text, "latin1"); nothing else."""
+    if rest or not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("pickle calls _codecs.encode other than for latin-1 bytes; refusing to load")
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise CheckpointError("pickle holds malformed latin-1 bytes") from None
+
+
+class _DictBase:
+    """Stand-in for `builtins.dict` where protocols 0-1 name it: only as `_reconstructor`'s base."""
+
+
+def _reconstructor(cls, base, state):
+    """`copyreg._reconstructor` as protocols 0-1 rebuild a dict subclass: (EasyDict, dict, items) only."""
+    if cls is not EasyDict or base is not _DictBase or not isinstance(state, dict):
+        raise UnsafePickleError("pickle calls copyreg._reconstructor other than for an EasyDict; refusing to load")
+    return EasyDict(state)
+
+
+def _empty_bytes(*args):
+    """`bytes()` as protocols 0-2 write an empty byte string; any argument is refused."""
+    if args:
+        raise UnsafePickleError("pickle calls bytes() with arguments; refusing to load")
+    return b""
+
+
 class EasyDict(dict):
     """Stand-in for `dnnlib.EasyDict`: a dict (with a `__dict__`, so BUILD opcodes work)."""
 
@@ -103,25 +163,21 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
         raise UnsafePickleError("tensor in pickle carries backward hooks; refusing to load")
     _check_view(storage, storage_offset, size, stride)
     try:
-        return torch.empty((0,), dtype=storage.dtype).set_(storage.data, storage_offset, tuple(size), tuple(stride))
+        tensor = torch.empty((0,), dtype=storage.dtype).set_(storage.data, storage_offset, tuple(size), tuple(stride))
     except (RuntimeError, TypeError, ValueError) as err:
         raise CheckpointError(f"tensor in pickle has an invalid size/stride ({type(err).__name__})") from None
+    tensor.__setstate__ = _refuse_build  # BUILD looks the method up on the instance: Tensor's would call set_()
+    return tensor
 
 
 def _check_view(storage: Storage, offset, size, stride) -> None:
-    """The tensor's elements must lie inside the storage's bytes (checked before anything is allocated)."""
-    if not _naturals([offset]) or not _naturals(size) or not _naturals(stride) or len(size) != len(stride):
+    """The view must lie inside the storage and not overlap itself (checked before anything is allocated)."""
+    if not isinstance(size, (tuple, list)) or not isinstance(stride, (tuple, list)) or type(offset) is not int:
         raise CheckpointError("tensor in pickle has a malformed size/stride/offset; malformed file")
     itemsize = torch.empty((), dtype=storage.dtype).element_size()
-    if 0 not in size:
-        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-        if (last + 1) * itemsize > storage.nbytes:
-            raise CheckpointError(f"tensor in pickle of size {list(size)} reaches byte {(last + 1) * itemsize} of "
-                                  f"a {storage.nbytes}-byte storage; the file is malformed")
-
-
-def _naturals(values) -> bool:
-    return isinstance(values, (tuple, list)) and all(type(v) is int and v >= 0 for v in values)
+    why = view_problem(tuple(size), tuple(stride), offset, itemsize, storage.nbytes)
+    if why:
+        raise CheckpointError(f"tensor in pickle has {why}; the file is malformed")
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *state):
@@ -215,6 +271,10 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable | type] = {
     ("numpy._core.multiarray", "scalar"): _scalar,
     ("numpy.core.multiarray", "_reconstruct"): _ndarray_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _ndarray_reconstruct,
+    ("_codecs", "encode"): _latin1_bytes,
+    ("builtins", "bytes"): _empty_bytes,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("builtins", "dict"): _DictBase,
 }
 
 
@@ -261,16 +321,22 @@ def safe_load(source: str | Path | BinaryIO | bytes) -> Any:
 
 
 def _load_stream(f: BinaryIO, where: str) -> Any:
+    stream = io.BytesIO(f.read())
+    check_pickle_lengths(stream, where)
     try:
-        return SafeUnpickler(f).load()
-    except CheckpointError:
-        raise
+        return SafeUnpickler(stream).load()
+    except CheckpointError as err:
+        if str(err).startswith(where):
+            raise
+        raise type(err)(f"{where}: {err}") from None
     except EOFError:
         raise CheckpointError(f"{where} ends early: the pickle is truncated (re-download or re-copy it)") from None
     except pickle.UnpicklingError as err:
         if "truncated" in str(err):
             raise CheckpointError(f"{where} ends early: the pickle is truncated (re-download or re-copy it)") from None
         raise CheckpointError(f"{where} is not a readable pickle ({err})") from None
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
             MemoryError, RecursionError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{where} is not a readable pickle ({type(err).__name__}: {err})") from None
+        raise CheckpointError(f"{where} is not a readable pickle ({type(err).__name__}: {_line(err)})") from None
+
+
