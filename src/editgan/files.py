@@ -56,7 +56,7 @@ def staged_directory(path: str | os.PathLike, *, start_from_existing: bool = Fal
     stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
     try:
         if start_from_existing and path.is_dir():
-            shutil.copytree(path, stage, dirs_exist_ok=True, copy_function=_link_or_copy)
+            shutil.copytree(path, stage, dirs_exist_ok=True, copy_function=link_or_copy)
         yield stage
         os.chmod(stage, 0o777 & ~_umask())
         if start_from_existing and path.exists():
@@ -71,7 +71,9 @@ def staged_directory(path: str | os.PathLike, *, start_from_existing: bool = Fal
         raise
 
 
-def _link_or_copy(src: str, dst: str) -> None:
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """A hard link `dst` to `src` (a copy where links are not possible): safe for our files, which are
+    replaced by rename and never rewritten in place."""
     try:
         os.link(src, dst)
     except OSError:
