@@ -101,28 +101,25 @@ def test_packaged_bundles_keep_user_data_in_the_user_data_dir(tmp_path, monkeypa
 def test_staged_directory_moves_into_place_only_when_complete(tmp_path):
     from editgan.files import staged_directory
     target = tmp_path / "b"
-    with pytest.raises(RuntimeError):
-        with staged_directory(target) as stage:
-            (stage / "manifest.json").write_text("{}")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), staged_directory(target) as stage:
+        (stage / "manifest.json").write_text("{}")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []  # nothing left: no target, no partial folder
     with staged_directory(target) as stage:
         assert stage.parent == tmp_path and stage.name.startswith(".b.partial-")
         (stage / "a").write_text("1")
     assert [p.name for p in tmp_path.iterdir()] == ["b"] and (target / "a").read_text() == "1"
-    with pytest.raises(RuntimeError):
-        with staged_directory(target, start_from_existing=True) as stage:
-            assert (stage / "a").read_text() == "1"
-            (stage / "a").unlink()
-            (stage / "c").write_text("3")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), staged_directory(target, start_from_existing=True) as stage:
+        assert (stage / "a").read_text() == "1"
+        (stage / "a").unlink()
+        (stage / "c").write_text("3")
+        raise RuntimeError("interrupted")
     assert sorted(p.name for p in target.iterdir()) == ["a"] and [p.name for p in tmp_path.iterdir()] == ["b"]
     with staged_directory(target, start_from_existing=True) as stage:
         (stage / "c").write_text("3")
     assert sorted(p.name for p in target.iterdir()) == ["a", "c"] and [p.name for p in tmp_path.iterdir()] == ["b"]
-    with pytest.raises(InputError, match="not an empty folder"):
-        with staged_directory(target):
-            pass
+    with pytest.raises(InputError, match="not an empty folder"), staged_directory(target):
+        pass
 
 
 def test_a_failed_bundle_create_leaves_nothing(tmp_path, tiny_generator, monkeypatch):

@@ -187,8 +187,8 @@ def test_plateau_stops_after_patience_windows_without_enough_improvement():
 
 
 def test_a_failed_install_keeps_the_bundle_as_it_was(tmp_path, world, distilled, monkeypatch):
-    import editgan.annotate.training as training
-    g, teacher = world
+    from editgan.annotate import training
+    _, teacher = world
     path = bundle_with_display(tmp_path, world, distilled)
     before = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
 

@@ -34,8 +34,8 @@ from editgan.io.datasetgan import load_datasetgan_classifiers, member_files
 from editgan.io.editgan_encoder import install_editgan_encoder
 from editgan.io.foreign import KNOWN_CROPS, known_crop, load_foreign_generator
 from editgan.io.latents import load_wplus, save_wplus
-from editgan.io.release_vectors import parts_from_name
 from editgan.io.lpips_weights import heads_candidates, vgg16_candidates
+from editgan.io.release_vectors import parts_from_name
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import DATASETGAN_CAR
 from editgan.nn.segmenter_config import SegmenterConfig

@@ -43,6 +43,7 @@ from editgan.runtime.distributed import DistInfo, run_on_every_rank
 RECORD_FORMAT = "editgan-batch-item"
 MANIFEST = "manifest.json"
 LATENT_SUFFIXES = (".wplus.safetensors", ".safetensors")
+SINGLE_PROCESS = DistInfo()  # the default: one process, no torchrun
 
 
 @dataclass
@@ -203,14 +204,14 @@ class BatchRunner:
         return report
 
     # ------------------------------------------------------------------ all inputs
-    def run_share(self, inputs: Sequence[str | Path], info: DistInfo = DistInfo()) -> BatchReport:
+    def run_share(self, inputs: Sequence[str | Path], info: DistInfo = SINGLE_PROCESS) -> BatchReport:
         """This rank's share of the inputs (every world_size-th, from its rank); no collective."""
         report = BatchReport()
         for path in check_inputs(inputs)[info.rank::info.world_size]:
             report.merge(self.run_input(path))
         return report
 
-    def finish(self, inputs: Sequence[str | Path], reports: Sequence[BatchReport], info: DistInfo = DistInfo()
+    def finish(self, inputs: Sequence[str | Path], reports: Sequence[BatchReport], info: DistInfo = SINGLE_PROCESS
                ) -> BatchReport:
         """The merged report of every rank's share; rank 0 writes the manifest."""
         report = BatchReport()
@@ -223,7 +224,7 @@ class BatchRunner:
                 "errors": dict(sorted(report.errors.items()))})
         return report
 
-    def run(self, inputs: Sequence[str | Path], info: DistInfo = DistInfo()) -> BatchReport:
+    def run(self, inputs: Sequence[str | Path], info: DistInfo = SINGLE_PROCESS) -> BatchReport:
         """This rank's share of the inputs, then (all ranks) the merged report; rank 0 writes the manifest.
         Under torchrun the shares are exchanged with `run_on_every_rank`, which every rank reaches even
         when its share raised (then RankFailed on the others, the error itself here)."""

@@ -7,6 +7,7 @@ each rank trains on its share of every batch and gradients are averaged with all
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,9 +88,8 @@ def shutdown() -> None:
     if not dist.is_initialized():
         return
     try:
-        dist.barrier()
-    except Exception:  # noqa: BLE001 - a failed barrier must not keep the group alive
-        pass
+        with contextlib.suppress(Exception):  # a failed barrier must not keep the group alive
+            dist.barrier()
     finally:
         dist.destroy_process_group()
 
