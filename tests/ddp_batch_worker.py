@@ -1,5 +1,6 @@
 """Run by test_batch (under torchrun or alone): `editgan batch apply` on the world in argv[1], writing
-to <root>/out<WORLD_SIZE>/ with 2 refinement steps; each rank records its exit code."""
+to <root>/out<WORLD_SIZE>/ with 2 refinement steps; each rank records its exit code (or the exception
+that escaped). EDITGAN_TEST_FAIL_RANK=<r>: rank r raises inside its work (the teardown on error)."""
 
 import os
 import sys
@@ -9,9 +10,20 @@ import torch
 
 from batch_fixtures import batch_args
 from editgan.cli import main
+from editgan.edit.batch import BatchRunner
 
 root = Path(sys.argv[1])
 torch.set_num_threads(1)
 world = os.environ.get("WORLD_SIZE", "1")
-code = main(batch_args(root, root / f"out{world}", refine=2))
-(root / f"rc{world}.rank{os.environ.get('RANK', '0')}").write_text(str(code))
+rank = os.environ.get("RANK", "0")
+if os.environ.get("EDITGAN_TEST_FAIL_RANK") == rank:
+    def broken(self, path):
+        raise RuntimeError(f"injected failure on rank {rank}")
+    BatchRunner.run_input = broken
+try:
+    code = str(main(batch_args(root, root / f"out{world}", refine=2)))
+except Exception as err:
+    code = f"{type(err).__name__}: {err}"
+    raise
+finally:
+    (root / f"rc{world}.rank{rank}").write_text(code)

@@ -47,9 +47,10 @@ def straight_and_resumed(make, tmp_path, steps: int = 4):
     return straight, resumed
 
 
-def run_torchrun(worker: str, out, nproc: int = 2) -> None:
+def run_torchrun(worker: str, out, nproc: int = 2, env: dict[str, str] | None = None, check: bool = True):
     """Run tests/<worker> under torchrun with `nproc` CPU processes; torchrun --standalone picks a
-    free rendezvous port itself (no race with other tests). Fails with the workers' stderr."""
+    free rendezvous port itself (no race with other tests). Fails with the workers' stderr unless not
+    check; returns the finished process. env: extra variables for the workers."""
     import os
     import subprocess
     import sys
@@ -57,8 +58,9 @@ def run_torchrun(worker: str, out, nproc: int = 2) -> None:
 
     tests = Path(__file__).parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", **(env or {})}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            str(tests / worker), str(out)]
     proc = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
-    assert proc.returncode == 0, f"torchrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    assert not check or proc.returncode == 0, f"torchrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    return proc

@@ -115,3 +115,28 @@ def test_two_process_torchrun_matches_single_process(world):
         assert a.metadata() == b.metadata() and a.get_tensor("wplus").equal(b.get_tensor("wplus"))
     items = _manifest(world / "out2")["items"]
     assert items["face0/up=1+refine2"] == "done" and items["broken/up=1+refine2"] == "failed"
+
+
+def test_torchrun_error_on_one_rank_tears_down_every_rank(world):
+    """Rank 1 raises inside its share: both ranks still meet in the one exchange, leave through the barrier
+    and destroy_process_group, and end in bounded time (no rank waits in a collective, none aborts)."""
+    proc = run_torchrun("ddp_batch_worker.py", world, nproc=2, env={"EDITGAN_TEST_FAIL_RANK": "1"}, check=False)
+    assert proc.returncode != 0 and "terminate called" not in proc.stderr
+    assert (world / "rc2.rank1").read_text() == "RuntimeError: injected failure on rank 1"
+    # rank 0 leaves the barrier with rank 1, then reports one line naming rank 1 and returns 1, unless
+    # torchrun, seeing rank 1 fail, terminates it first (a race on a loaded machine)
+    if (world / "rc2.rank0").exists():
+        assert (world / "rc2.rank0").read_text() == "1"
+        assert "rank 1 failed: RuntimeError: injected failure on rank 1" in proc.stderr
+    else:
+        assert "SIGTERM" in proc.stderr
+    assert not (world / "out2" / "manifest.json").exists()
+
+
+def test_run_on_every_rank_single_process():
+    from editgan.runtime.distributed import DistInfo, RankFailed, run_on_every_rank, shutdown
+    assert run_on_every_rank(lambda: 3, DistInfo()) == [3]
+    with pytest.raises(ZeroDivisionError):
+        run_on_every_rank(lambda: 1 / 0, DistInfo())
+    assert issubclass(RankFailed, Exception)
+    shutdown()  # no group: a no-op

@@ -96,3 +96,45 @@ def test_packaged_bundles_keep_user_data_in_the_user_data_dir(tmp_path, monkeypa
     assert shipped.packaged and shipped.user_dir == tmp_path / "home" / "bundles" / "toonfaces"
     monkeypatch.delenv("EDITGAN_HOME")
     assert user_data_dir().name == "editgan"
+
+
+def test_staged_directory_moves_into_place_only_when_complete(tmp_path):
+    from editgan.files import staged_directory
+    target = tmp_path / "b"
+    with pytest.raises(RuntimeError), staged_directory(target) as stage:
+        (stage / "manifest.json").write_text("{}")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []  # nothing left: no target, no partial folder
+    with staged_directory(target) as stage:
+        assert stage.parent == tmp_path and stage.name.startswith(".b.partial-")
+        (stage / "a").write_text("1")
+    assert [p.name for p in tmp_path.iterdir()] == ["b"] and (target / "a").read_text() == "1"
+    with pytest.raises(RuntimeError), staged_directory(target, start_from_existing=True) as stage:
+        assert (stage / "a").read_text() == "1"
+        (stage / "a").unlink()
+        (stage / "c").write_text("3")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["a"] and [p.name for p in tmp_path.iterdir()] == ["b"]
+    with staged_directory(target, start_from_existing=True) as stage:
+        (stage / "c").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["a", "c"] and [p.name for p in tmp_path.iterdir()] == ["b"]
+    with pytest.raises(InputError, match="not an empty folder"), staged_directory(target):
+        pass
+
+
+def test_a_failed_bundle_create_leaves_nothing(tmp_path, tiny_generator, monkeypatch):
+    import editgan.cli.bundle as cli_bundle
+    from editgan.cli import main
+    tiny_generator.save_pretrained(tmp_path / "converted")
+    real = cli_bundle.write_bundle
+
+    def interrupted(path, *args, **kwargs):
+        real(path, *args, **kwargs)
+        raise InputError("interrupted after the manifest")
+    monkeypatch.setattr(cli_bundle, "write_bundle", interrupted)
+    args = ["bundle", "create", "--generator", str(tmp_path / "converted"), "--domain", "d", "--out", str(tmp_path / "b")]
+    assert main(args) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted"]
+    monkeypatch.setattr(cli_bundle, "write_bundle", real)
+    assert main(args) == 0 and open_bundle(tmp_path / "b").domain == "d"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "converted"]

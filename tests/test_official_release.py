@@ -141,3 +141,106 @@ def test_train_encoder_fine_tunes_the_release_encoder_on_the_cropped_car(release
                  "--init", str(root / "car"), "--steps", "1", "--batch", "2", "--out", str(tmp_path / "run")]) == 0
     trained = json.loads((tmp_path / "run" / "encoder.json").read_text())
     assert trained["format"] == json.loads((root / "car" / "encoder.json").read_text())["format"]
+
+
+def _copy_release(src, dst, flat: bool = False, skip=()):
+    """The release folder copied to dst (every file directly in dst when flat), without names in skip."""
+    import shutil
+    dst.mkdir(parents=True)
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and not any(s in p.name for s in skip):
+            target = dst / (p.name if flat else p.relative_to(src))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
+    return dst
+
+
+def test_a_failed_import_leaves_nothing_and_the_retry_works(release, tmp_path, capsys):
+    root, _ = release
+    download = _copy_release(root / "editGAN_release", tmp_path / "download")
+    encoder = next(download.rglob("BEST_loss*.pth"))
+    whole = encoder.read_bytes()
+    encoder.write_bytes(whole[:len(whole) // 2])  # a truncated download
+    assert main(["import", "editgan-release", str(download), "--out", str(tmp_path / "car")]) == 1
+    assert "editgan import: error:" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["download"]  # no bundle, no partial folder
+    encoder.write_bytes(whole)  # downloaded again
+    assert main(["import", "editgan-release", str(download), "--out", str(tmp_path / "car")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["car", "download"]
+    assert open_bundle(tmp_path / "car").has("encoder")
+    # a failing --overwrite import leaves the bundle that was there as it was
+    before = {p.relative_to(tmp_path / "car"): p.read_bytes() for p in (tmp_path / "car").rglob("*") if p.is_file()}
+    np.save(download / "static" / "editing_vectors" / "wheel_enlarge.npy", np.zeros((1, 3, 7), np.float32))
+    assert main(["import", "editgan-release", str(download), "--out", str(tmp_path / "car"), "--overwrite"]) == 1
+    after = {p.relative_to(tmp_path / "car"): p.read_bytes() for p in (tmp_path / "car").rglob("*") if p.is_file()}
+    assert after == before and sorted(p.name for p in tmp_path.iterdir()) == ["car", "download"]
+
+
+def test_a_flat_download_imports_everything_and_reports_it(release, tmp_path, capsys):
+    root, arrays = release
+    flat = _copy_release(root / "editGAN_release", tmp_path / "checkpoint", flat=True)
+    assert all(p.is_file() for p in flat.iterdir())
+    capsys.readouterr()
+    assert main(["import", "editgan-release", str(flat), "--out", str(tmp_path / "car")]) == 0
+    out, err = capsys.readouterr()
+    assert "found encoder: BEST_loss2.841871976852417.pth" in out and "found latents: 2" in out
+    assert "found vectors: 3" in out and "warning" not in err
+    bundle = open_bundle(tmp_path / "car")
+    assert bundle.has("encoder") and bundle.manifest["embedding"] == {"preset": "release"}
+    assert sorted(Editor(bundle).library.list()) == sorted(arrays["vectors"])
+    assert len(list((tmp_path / "car" / "latents").glob("*.safetensors"))) == 2
+
+
+def test_without_an_encoder_the_bundle_embeds_and_edits_without_one(release, tmp_path, capsys):
+    root, arrays = release
+    flat = _copy_release(root / "editGAN_release", tmp_path / "checkpoint", flat=True,
+                         skip=("BEST_loss", "latents_image"))
+    capsys.readouterr()
+    assert main(["import", "editgan-release", str(flat), "--out", str(tmp_path / "car")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no encoder (expected BEST_loss<x>.pth" in err
+    assert "warning: no test latents (expected latents_image_<i>.npy" in err
+    bundle = open_bundle(tmp_path / "car")
+    assert not bundle.has("encoder")
+    assert bundle.manifest["embedding"] == bundle.manifest["editing"] == {"preset": "release",
+                                                                          "consistency_weight": 0.0}
+    editor = Editor(bundle)
+    image = to_uint8(editor.render(torch.from_numpy(arrays["latents"][0])[None]))[0]
+    save_png(tmp_path / "car.png", image)
+    assert main(["embed", str(tmp_path / "car.png"), "--bundle", str(tmp_path / "car"), "--embed-steps", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    latent = tmp_path / "o" / "car.wplus.safetensors"
+    labels = editor.segment(load_tensors(latent)["wplus"])[0].numpy()
+    target = labels.copy()
+    target[200:230, 100:140] = editor.scheme.index("back wheel")
+    Image.fromarray(editor.scheme.colorize(target)).save(tmp_path / "mask.png")
+    assert main(["edit", "--bundle", str(tmp_path / "car"), "--latent", str(latent), "--target",
+                 str(tmp_path / "mask.png"), "--parts", "back wheel", "--edit-steps", "1",
+                 "--out", str(tmp_path / "e")]) == 0
+
+
+def test_release_label_maps_are_the_argmax_of_the_mean_logits(release):
+    """The imported segmenter records the release's display rule; the label map follows it, and the
+    painted region of an edit is measured against that map (only the repainted pixels, grown)."""
+    from editgan.edit.optimize import learn_edit
+    from editgan.edit.region import dilate
+    from editgan.nn.segmenter import segmentation_features
+    root, arrays = release
+    editor = Editor(open_bundle(root / "car"))
+    seg = editor.segmenter
+    assert seg.config.label_rule == "mean_logits"
+    assert json.loads((root / "car" / "segmenter.json").read_text())["config"]["label_rule"] == "mean_logits"
+    w = torch.from_numpy(np.stack(arrays["latents"]))
+    with torch.no_grad():
+        _, feats = segmentation_features(editor.generator, w, seg.config, noise_mode="const")
+        logits = seg.member_logits(feats)
+    shown = editor.segment(w)
+    assert torch.equal(shown, logits.mean(1).argmax(1))
+    by_probs = torch.softmax(logits, 2).mean(1).argmax(1)
+    assert not torch.equal(shown, by_probs)  # the two rules disagree somewhere on these random members
+    target = shown[:1].clone()
+    target[0, 200:210, 100:110] = editor.scheme.index("back wheel")
+    painted = target != shown[:1]
+    result = learn_edit(editor.generator, seg, w[:1], target, [editor.scheme.index("back wheel")],
+                        settings=editor.edit_settings(), steps=0, consistency_weight=0.0, region="painted")
+    assert torch.equal(result.region, dilate(painted[:, None], editor.edit_settings().buffer))

@@ -184,3 +184,18 @@ def test_plateau_stops_after_patience_windows_without_enough_improvement():
     stops = [step for step, loss in enumerate(losses, start=1) if plateau.reached(loss)]
     assert stops == [16]  # 0.499 and 0.6 are not 1 % better than 0.5: two stale windows
     assert means == pytest.approx([1.0, 0.5, 0.499, 0.6])
+
+
+def test_a_failed_install_keeps_the_bundle_as_it_was(tmp_path, world, distilled, monkeypatch):
+    from editgan.annotate import training
+    _, teacher = world
+    path = bundle_with_display(tmp_path, world, distilled)
+    before = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(training, "save_segmenter", broken)
+    with pytest.raises(OSError):
+        install_segmenter(open_bundle(path), teacher, SCHEME, {"source": "test"})
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()} == before
+    assert open_bundle(path).display_segmenter_dir is not None

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from editgan.errors import CheckpointError
+from editgan.errors import CheckpointError, InputError
 
 
 @contextlib.contextmanager
@@ -38,6 +39,45 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike, *, start_from_existing: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `path` (`.<name>.partial-*`, the same parent, so paths relative
+    to it are those of `path`); when the block completes it is moved into place, on error it is
+    removed and `path` is left as it was. start_from_existing: the folder starts as a copy of an
+    existing `path` (hard links where possible: our files are replaced by rename, never rewritten in
+    place), which it then replaces (two renames; the old folder is removed once the new one is in
+    place); otherwise `path` must not exist or be empty (InputError before anything is written)."""
+    path = Path(path)
+    if not start_from_existing and path.exists() and not (path.is_dir() and not any(path.iterdir())):
+        raise InputError(f"{path} exists and is not an empty folder; choose another output folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        if start_from_existing and path.is_dir():
+            shutil.copytree(path, stage, dirs_exist_ok=True, copy_function=link_or_copy)
+        yield stage
+        os.chmod(stage, 0o777 & ~_umask())
+        if start_from_existing and path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(stage, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, path)  # over nothing, or over an empty folder
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """A hard link `dst` to `src` (a copy where links are not possible): safe for our files, which are
+    replaced by rename and never rewritten in place."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _umask() -> int:

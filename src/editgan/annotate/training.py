@@ -24,6 +24,7 @@ import torch
 from editgan.annotate.store import AnnotationSet, stamp, utc_now
 from editgan.bundle import DISPLAY_SEGMENTER, SEGMENTER, Bundle, read_manifest, write_manifest
 from editgan.errors import InputError
+from editgan.files import link_or_copy
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou
 from editgan.io.segmenter_files import save_segmenter
 from editgan.labels import LabelScheme
@@ -98,7 +99,10 @@ def install_segmenter(bundle: Bundle, seg: Segmenter, scheme: LabelScheme, prove
     """Write the segmenter as `<name>.*` into `bundle.user_dir` (see the module; name
     DISPLAY_SEGMENTER for a distilled display segmenter), its provenance into the manifest of a
     writable bundle (key `name`); returns {"path": weights file, "backup": folder of the files it
-    replaced or None}. Installing the ensemble also retires the display segmenter beside it."""
+    replaced or None}. Installing the ensemble also retires the display segmenter beside it.
+    The bundle stays usable at every moment: the old files are linked into the backup first, each
+    new file replaces its old one by rename, and the retired display segmenter (no longer distilled
+    from the bundle's segmenter, so no longer used) is removed last."""
     target = bundle.user_dir
     names = (SEGMENTER, DISPLAY_SEGMENTER) if name == SEGMENTER else (name,)
     present = [target / f"{n}{s}" for n in names for s in (".json", ".safetensors") if (target / f"{n}{s}").is_file()]
@@ -107,8 +111,11 @@ def install_segmenter(bundle: Bundle, seg: Segmenter, scheme: LabelScheme, prove
         backup = target / "backup" / f"{name}-{stamp(utc_now())}"
         backup.mkdir(parents=True)
         for path in present:
-            path.rename(backup / path.name)
+            link_or_copy(path, backup / path.name)
     path = save_segmenter(seg, target, scheme, provenance, name=name)
+    for stale in present:
+        if not stale.name.startswith(f"{name}."):
+            stale.unlink()
     if not bundle.packaged:
         manifest = read_manifest(bundle.path)
         manifest.setdefault("provenance", {})[name] = provenance

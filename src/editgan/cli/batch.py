@@ -21,7 +21,7 @@ from editgan.cli.options import (BUNDLE, IDENTITY, REFINE_STEPS, VECTORS, add_co
 from editgan.cli.vector import parse_vector_spec
 from editgan.edit.batch import BatchRunner
 from editgan.errors import InputError
-from editgan.runtime.distributed import init_from_env, shutdown
+from editgan.runtime.distributed import process_group, run_on_every_rank
 
 
 def parse_vector_set(spec: str) -> dict[str, float | None]:
@@ -36,22 +36,26 @@ def parse_vector_set(spec: str) -> dict[str, float | None]:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    info = init_from_env(torch.device(args.device))
-    if info.world_size > 1 and args.device.startswith("cuda"):
-        args.device = f"cuda:{info.local_rank}"
-    prefix = f"[rank {info.rank}] " if info.world_size > 1 else ""
-    try:
-        editor = open_editor(args)
-        runner = BatchRunner(editor, [parse_vector_set(s) for s in args.vector], args.out,
-                             refine_steps=args.refine_steps, embed=embed_settings_from_args(editor, args),
-                             log=lambda line: print(prefix + line, flush=True))
-        report = runner.run(args.inputs, info)
-    finally:
-        shutdown()
+    with process_group(torch.device(args.device)) as info:  # barrier + destroy on every exit path
+        if info.world_size > 1 and args.device.startswith("cuda"):
+            args.device = f"cuda:{info.local_rank}"
+        prefix = f"[rank {info.rank}] " if info.world_size > 1 else ""
+        runners: list[BatchRunner] = []
+
+        def share():
+            editor = open_editor(args)
+            runners.append(BatchRunner(editor, [parse_vector_set(s) for s in args.vector], args.out,
+                                       refine_steps=args.refine_steps, embed=embed_settings_from_args(editor, args),
+                                       log=lambda line: print(prefix + line, flush=True)))
+            return runners[0].run_share(args.inputs, info)
+
+        # every rank reaches the exchange, also when its own setup or share raised
+        reports = run_on_every_rank(share, info)
+        report = runners[0].finish(args.inputs, reports, info)
     failed = report.count("failed")
     if info.is_main:
         print(f"{report.count('done')} items done, {report.count('skipped')} already done, {failed} failed; "
-              f"manifest: {runner.out / 'manifest.json'}")
+              f"manifest: {runners[0].out / 'manifest.json'}")
         if failed:
             print(f"editgan batch: {failed} items failed (see the manifest)", file=sys.stderr)
     return 1 if failed else 0

@@ -28,7 +28,7 @@ from editgan.cli.options import (BUNDLE, EDIT_STEPS, EMBED_LR, EMBED_STEPS, IDEN
 from editgan.edit.settings import PAPER as PAPER_EDIT
 from editgan.editor import load
 from editgan.errors import InputError
-from editgan.files import file_sha256, read_json
+from editgan.files import file_sha256, read_json, staged_directory
 from editgan.io.foreign import load_foreign_generator
 from editgan.io.segmenter_files import save_segmenter
 from editgan.inversion.settings import PAPER as PAPER_EMBEDDING
@@ -72,8 +72,9 @@ def run_create(args: argparse.Namespace) -> int:
              "embedding": {"lr": PAPER_EMBEDDING.lr if args.embed_lr is None else args.embed_lr}}
     out = Path(args.out)
     before = read_json(out / MANIFEST) if (out / MANIFEST).is_file() else {}
-    bundle = write_bundle(args.out, args.domain, generator, labels=labels, provenance={"generator": provenance},
-                          extra=extra)
+    with staged_directory(out, start_from_existing=out.exists()) as stage:  # moved into place when complete
+        write_bundle(stage, args.domain, generator, labels=labels, provenance={"generator": provenance}, extra=extra)
+    bundle = open_bundle(out)
     seen = f", {provenance['images_seen']} images seen" if "images_seen" in provenance else ""
     print(f"wrote bundle {bundle.path} (domain {bundle.domain}, {generator.config.resolution}px{seen}, "
           f"{labels.num_classes if labels else 'no'} labels, segmenter: "

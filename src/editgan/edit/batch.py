@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from editgan.edit.vectors import EditingVector
 from editgan.errors import CheckpointError, InputError
@@ -39,11 +38,12 @@ from editgan.inversion.files import embed_file, latent_path
 from editgan.inversion.settings import EmbedSettings
 from editgan.io.images import save_png, to_uint8
 from editgan.io.latents import is_npy
-from editgan.runtime.distributed import DistInfo
+from editgan.runtime.distributed import DistInfo, run_on_every_rank
 
 RECORD_FORMAT = "editgan-batch-item"
 MANIFEST = "manifest.json"
 LATENT_SUFFIXES = (".wplus.safetensors", ".safetensors")
+SINGLE_PROCESS = DistInfo()  # the default: one process, no torchrun
 
 
 @dataclass
@@ -204,21 +204,28 @@ class BatchRunner:
         return report
 
     # ------------------------------------------------------------------ all inputs
-    def run(self, inputs: Sequence[str | Path], info: DistInfo = DistInfo()) -> BatchReport:
-        """This rank's share of the inputs, then (all ranks) the merged report; rank 0 writes the manifest."""
-        paths = check_inputs(inputs)
+    def run_share(self, inputs: Sequence[str | Path], info: DistInfo = SINGLE_PROCESS) -> BatchReport:
+        """This rank's share of the inputs (every world_size-th, from its rank); no collective."""
         report = BatchReport()
-        for path in paths[info.rank::info.world_size]:
+        for path in check_inputs(inputs)[info.rank::info.world_size]:
             report.merge(self.run_input(path))
-        if info.world_size > 1:
-            gathered: list[BatchReport | None] = [None] * info.world_size
-            dist.all_gather_object(gathered, report)
-            report = BatchReport()
-            for part in gathered:
-                report.merge(part)
+        return report
+
+    def finish(self, inputs: Sequence[str | Path], reports: Sequence[BatchReport], info: DistInfo = SINGLE_PROCESS
+               ) -> BatchReport:
+        """The merged report of every rank's share; rank 0 writes the manifest."""
+        report = BatchReport()
+        for part in reports:
+            report.merge(part)
         if info.is_main:
             write_json(self.out / MANIFEST, {
-                "format": "editgan-batch", "inputs": [str(p) for p in paths], "sets": self.labels,
+                "format": "editgan-batch", "inputs": [str(p) for p in check_inputs(inputs)], "sets": self.labels,
                 "refine_steps": self.refine_steps, "items": dict(sorted(report.status.items())),
                 "errors": dict(sorted(report.errors.items()))})
         return report
+
+    def run(self, inputs: Sequence[str | Path], info: DistInfo = SINGLE_PROCESS) -> BatchReport:
+        """This rank's share of the inputs, then (all ranks) the merged report; rank 0 writes the manifest.
+        Under torchrun the shares are exchanged with `run_on_every_rank`, which every rank reaches even
+        when its share raised (then RankFailed on the others, the error itself here)."""
+        return self.finish(inputs, run_on_every_rank(lambda: self.run_share(inputs, info), info), info)

@@ -17,6 +17,9 @@ def default_hidden(num_classes: int) -> tuple[int, int]:
     return (256, 128) if num_classes >= 32 else (128, 32)
 
 
+LABEL_RULES = ("mean_probs", "mean_logits")  # SegmenterConfig.label_rule: mean softmax (default) / mean logits
+
+
 @dataclass
 class SegmenterConfig(JsonConfig):
     """Shape of a DatasetGAN-style segmentation branch.
@@ -29,6 +32,10 @@ class SegmenterConfig(JsonConfig):
     out_resolution: the square canvas every map is resampled to (bilinear with
     align_corners=False, DatasetGAN's `nn.Upsample(mode='bilinear')`, or nearest).
     crop: (top, left, height, width) of the canvas that is labelled (the 512x384 car: (64, 0, 384, 512)).
+    label_rule: how the members' outputs become the label map that is displayed (and that a painted
+    mask is compared with): "mean_probs", the argmax of the mean softmax (the paper's, our default),
+    or "mean_logits", the argmax of the mean logits (what the official EditGAN release displays).
+    One member: both are the same map.
     """
 
     num_classes: int
@@ -41,6 +48,7 @@ class SegmenterConfig(JsonConfig):
     include_const: bool = True
     layers: list[int] | None = None
     bn_eps: float = 1e-5
+    label_rule: str = "mean_probs"
     kind: ClassVar[str] = "segmenter"
 
     def __post_init__(self) -> None:
@@ -102,3 +110,5 @@ class SegmenterConfig(JsonConfig):
                 raise ConfigError(f"crop {self.crop} does not fit in a {r}x{r} canvas")
         if self.bn_eps <= 0:
             raise ConfigError("bn_eps must be positive")
+        if self.label_rule not in LABEL_RULES:
+            raise ConfigError(f"label_rule must be one of {LABEL_RULES}, got {self.label_rule!r}")

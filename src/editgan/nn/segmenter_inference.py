@@ -29,7 +29,7 @@ DENSE_COLUMNS_MAX = 32  # maps this coarse resample columns by a [W, r] matmul (
 class Segmentation:
     """Ensemble output at the label map's pixels (or at the requested pixels, then H, W -> P).
 
-    probs: [N, K, H, W] mean of member softmaxes; labels: int64 [N, H, W] argmax;
+    probs: [N, K, H, W] mean of member softmaxes; labels: int64 [N, H, W] argmax by the config's label_rule;
     uncertainty: [N, H, W] Jensen-Shannon divergence of the members, nats, in [0, log M].
     """
 
@@ -38,9 +38,11 @@ class Segmentation:
     uncertainty: torch.Tensor
 
 
-def ensemble(logits: torch.Tensor) -> Segmentation:
-    """Member logits [N, M, K, ...] -> mean softmax, argmax labels, Jensen-Shannon uncertainty
-    (zero for one member, which the display segmenter is: then only the softmax is computed)."""
+def ensemble(logits: torch.Tensor, label_rule: str = "mean_probs") -> Segmentation:
+    """Member logits [N, M, K, ...] -> mean softmax, labels, Jensen-Shannon uncertainty (zero for one
+    member, which the display segmenter is: then only the softmax is computed). label_rule
+    (`SegmenterConfig.label_rule`): labels are the argmax of the mean softmax ("mean_probs") or of
+    the mean logits ("mean_logits", the official release's display); one member: the same."""
     if logits.shape[1] == 1:
         p = torch.softmax(logits[:, 0], dim=1)
         return Segmentation(p, p.argmax(1), p.new_zeros(p.shape[:1] + p.shape[2:]))
@@ -49,7 +51,8 @@ def ensemble(logits: torch.Tensor) -> Segmentation:
     mean = p.mean(1)
     member_entropy = -(p * logp).sum(2).mean(1)
     mean_entropy = -(mean * torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))).sum(1)
-    return Segmentation(mean, mean.argmax(1), (mean_entropy - member_entropy).clamp_min(0))
+    labels = logits.mean(1).argmax(1) if label_rule == "mean_logits" else mean.argmax(1)
+    return Segmentation(mean, labels, (mean_entropy - member_entropy).clamp_min(0))
 
 
 def feature_columns(config: SegmenterConfig) -> list[tuple[int, int]]:
@@ -242,7 +245,7 @@ class FactorisedInference:
         """Ensemble prediction (see `Segmentation`), computed tile by tile so that member logits
         of the whole label map never coexist in memory."""
         if pixels is not None:
-            return ensemble(self.member_logits(feats, pixels))
+            return ensemble(self.member_logits(feats, pixels), self.config.label_rule)
         self.check_features(feats)
         if self.seg.training:
             raise InputError("predict runs in eval mode; call .eval() first")
@@ -251,6 +254,6 @@ class FactorisedInference:
         unc = feats[0].new_empty(n, h, w)
         labels = torch.empty(n, h, w, dtype=torch.int64, device=feats[0].device)
         for rows, logits in self._tiles(feats, rows_per_tile):
-            seg = ensemble(logits)
+            seg = ensemble(logits, self.config.label_rule)
             probs[:, :, rows], unc[:, rows], labels[:, rows] = seg.probs, seg.uncertainty, seg.labels
         return Segmentation(probs, labels, unc)

@@ -7,11 +7,17 @@ each rank trains on its share of every batch and gradients are averaged with all
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from editgan.errors import EditGANError
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,65 @@ def local_slice(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 def shutdown() -> None:
-    """Leave the process group cleanly (a live gloo group at interpreter exit can abort the process)."""
-    if dist.is_initialized():
-        dist.barrier()
+    """Leave the process group cleanly: a barrier (every rank has finished its collectives), then
+    `destroy_process_group`, which runs even when the barrier fails (a peer already gone), so that no
+    live gloo group is left to the interpreter's exit (where it can abort the process). A no-op when
+    no group is initialised; safe to call twice."""
+    if not dist.is_initialized():
+        return
+    try:
+        with contextlib.suppress(Exception):  # a failed barrier must not keep the group alive
+            dist.barrier()
+    finally:
         dist.destroy_process_group()
+
+
+def error_line(err: BaseException) -> str:
+    """How an error is reported across ranks: its message, with the type for unexpected errors."""
+    return str(err) if isinstance(err, EditGANError) else f"{type(err).__name__}: {err}"
+
+
+def gather_outcomes(result: Any, error: BaseException | None, info: DistInfo) -> list[tuple[Any, str | None]]:
+    """Every rank's (result, error line or None), in rank order. The one collective after each rank's
+    own work: every rank calls it exactly once, whether its work succeeded or raised, so an error on
+    one rank never leaves the others waiting in a collective it will not reach."""
+    outcome = (result, None if error is None else error_line(error))
+    if info.world_size == 1:
+        return [outcome]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, outcome)
+    return gathered
+
+
+class RankFailed(EditGANError):
+    """Another rank's work raised: names the rank and its error line."""
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[DistInfo]:
+    """`init_from_env`, then `shutdown` on every exit path (return, error, Ctrl-C)."""
+    info = init_from_env(device)
+    try:
+        yield info
+    finally:
+        shutdown()
+
+
+def run_on_every_rank(work: Callable[[], Any], info: DistInfo) -> list[Any]:
+    """Run this rank's `work()`, then exchange outcomes with `gather_outcomes`: every rank's result, in
+    rank order. If this rank's work raised, that error is re-raised (after the exchange); if only another
+    rank's did, RankFailed names it. Either way every rank has left its collectives, so the caller's
+    `shutdown` (barrier, destroy) tears down cleanly on all ranks."""
+    error: BaseException | None = None
+    result = None
+    try:
+        result = work()
+    except Exception as err:  # noqa: BLE001 - reported to the other ranks, then re-raised below
+        error = err
+    outcomes = gather_outcomes(result, error, info)
+    if error is not None:
+        raise error
+    failed = [(rank, line) for rank, (_, line) in enumerate(outcomes) if line is not None]
+    if failed:
+        raise RankFailed("; ".join(f"rank {rank} failed: {line}" for rank, line in failed))
+    return [r for r, _ in outcomes]
