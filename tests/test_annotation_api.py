@@ -177,7 +177,8 @@ def test_import_zip_upload(world, tmp_path):
                    "set.zip: annotation ids already in this bundle: a0001")
     client.delete("/api/annotations/a0001")
     r = client.post("/api/annotations/import", files={"file": ("set.zip", data)})
-    assert r.status_code == 200 and [m["id"] for m in r.json()["imported"]] == ["a0001"]
+    assert r.status_code == 202 and r.json()["count"] == 1
+    assert [m["id"] for m in follow(client, r.json()["job_id"])[-1]["imported"]] == ["a0001"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("padding.bin", np.random.default_rng(0).bytes(60_000))

@@ -212,7 +212,10 @@ class AnnotationSet:
         return w.contiguous()
 
     def new_id(self, prefix: str = "a") -> str:
-        taken = set(self.index()["annotations"])
+        return self._next_id(set(self.index()["annotations"]), prefix)
+
+    @staticmethod
+    def _next_id(taken: set[str], prefix: str = "a") -> str:
         n = len(taken) + 1
         while f"{prefix}{n:04d}" in taken:
             n += 1
@@ -224,23 +227,38 @@ class AnnotationSet:
         """Add an annotation: w+ [1, num_ws, w_dim], its image uint8 [H, W, 3] (drawn by G, or by G' of
         `tuning`), its label map [H', W']; InputError if the id is taken or anything is malformed.
         Returns its meta."""
-        w = self.check_wplus(wplus)
-        mask = self.check_labels(labels, scheme)
+        return self.create_many(scheme, [dict(wplus=wplus, image=image, labels=labels, source=source, seed=seed,
+                                              psi=psi, annotation_id=annotation_id, created=created,
+                                              tuning=tuning)])[0]
+
+    def create_many(self, scheme: LabelScheme, entries: list[dict]) -> list[dict]:
+        """Add several annotations (each a dict of `create`'s arguments) in one commit: every file,
+        then the latents once, then the index once, so adding N costs one rewrite of each, not N;
+        all are checked first (nothing is added when one is malformed or its id taken). Their metas."""
+        checked = [(e, self.check_wplus(e["wplus"]), self.check_labels(e["labels"], scheme)) for e in entries]
         with self.lock:
             index = self.index()
-            annotation_id = validate_id(annotation_id) if annotation_id else self.new_id()
-            if annotation_id in index["annotations"]:
-                raise InputError(f"annotation {annotation_id!r} exists already; save its label map instead")
-            now = utc_now().isoformat()
-            meta = {"id": annotation_id, "source": str(source), "seed": seed, "psi": psi,
-                    "created": created or now, "updated": now}
-            write_png(self.image_path(annotation_id), np.asarray(image, dtype=np.uint8))
-            if tuning is None:
-                self.tuning_path(annotation_id).unlink(missing_ok=True)  # one an interrupted create left
-            else:
-                save_tensors(self.tuning_path(annotation_id), *tuning_entries(tuning))
-            self._commit(index, meta, mask, w)
-        return meta
+            ids, metas = set(index["annotations"]), []
+            for e, _, _ in checked:
+                annotation_id = validate_id(e["annotation_id"]) if e.get("annotation_id") else self._next_id(ids)
+                if annotation_id in ids and e.get("annotation_id"):
+                    raise InputError(f"annotation {annotation_id!r} exists already; save its label map instead")
+                ids.add(annotation_id)
+                now = utc_now().isoformat()
+                metas.append({"id": annotation_id, "source": str(e["source"]), "seed": e.get("seed"),
+                              "psi": e.get("psi"), "created": e.get("created") or now, "updated": now})
+            for meta, (e, _, mask) in zip(metas, checked):
+                write_png(self.image_path(meta["id"]), np.asarray(e["image"], dtype=np.uint8))
+                if e.get("tuning") is None:
+                    self.tuning_path(meta["id"]).unlink(missing_ok=True)  # one an interrupted create left
+                else:
+                    save_tensors(self.tuning_path(meta["id"]), *tuning_entries(e["tuning"]))
+                write_png(self.mask_path(meta["id"]), mask)
+                meta["labels"] = sorted(int(v) for v in np.unique(mask))
+            self._write_latents({**self.latents(), **{m["id"]: w for m, (_, w, _) in zip(metas, checked)}})
+            index["annotations"].update({m["id"]: m for m in metas})
+            write_json(self.root / INDEX, index)
+        return metas
 
     def save_labels(self, annotation_id: str, labels, scheme: LabelScheme) -> dict:
         """Replace an annotation's label map (autosave); the previous map goes to backup/<id>/ first.

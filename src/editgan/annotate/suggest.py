@@ -72,7 +72,7 @@ def suggest_seeds(generator, seg: Segmenter | None, store: AnnotationSet, count:
                   start_seed: int = 0, psi: float = 1.0) -> dict:
     """The next seeds to annotate among `candidates` seeds from start_seed on (annotated seeds skipped):
     {"rule", "psi", "suggestions": [{"seed", "score"}] best first}."""
-    taken = {m.get("seed") for m in store.list()}
+    taken = {seed for m in store.list() if type(seed := m.get("seed")) is int}  # a malformed meta never breaks this
     seeds, s = [], start_seed
     while len(seeds) < min(candidates, MAX_CANDIDATES):
         seeds += [s] if s not in taken else []

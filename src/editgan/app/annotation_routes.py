@@ -3,7 +3,7 @@
 Label maps travel as in the editing API: base64 of H*W uint8 label indices, row-major, on the
 label grid `label_size` (the generator's image size). Errors are one-line {"detail"}: 400 bad input,
 404 unknown annotation or session, 409 no scheme / busy, 413 too large, 422 schema violations.
-Training is a job: follow it at /api/jobs/{id}/events like any other.
+Training and importing are jobs: follow them at /api/jobs/{id}/events like any other.
 """
 
 from __future__ import annotations
@@ -53,10 +53,13 @@ def annotation_router(annotations: AnnotationService) -> APIRouter:
     def train(body: TrainRequest):
         return {"job_id": annotations.submit_train(body).id}
 
-    @router.post("/import", summary="Add the annotations of an exported zip (checked whole before any is added)")
+    @router.post("/import", status_code=202,
+                 summary="Add the annotations of an exported zip: checked whole now (400 naming the bad file), "
+                         "then rendered and added as a job (progress per annotation; all or nothing)")
     async def import_zip(file: UploadFile = File(...)):
         data = await file.read(annotations.service.max_upload_bytes + 1)
-        return await asyncio.to_thread(annotations.import_zip, data, file.filename or "upload.zip")
+        job = await asyncio.to_thread(annotations.submit_import, data, file.filename or "upload.zip")
+        return {"job_id": job.id, "count": job.total}
 
     @router.get("/{annotation_id}", summary="One annotation: meta, image (data URL), label map (base64)")
     def get(annotation_id: str):

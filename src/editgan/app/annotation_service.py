@@ -19,7 +19,7 @@ from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_sche
 from editgan.annotate.store import AnnotationSet
 from editgan.annotate.suggest import suggest_seeds
 from editgan.annotate.training import train_and_install
-from editgan.annotate.transfer import import_annotations
+from editgan.annotate.transfer import add_import, read_import
 from editgan.app.annotation_schemas import SampleSource, TrainRequest
 from editgan.app.codec import data_url, decode_labels, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job
@@ -32,6 +32,7 @@ from editgan.nn.tuning import Tuning
 from editgan.train.segmenter_training import TrainSettings
 
 JOB_OWNER = "annotations"  # the session id of training jobs: one at a time
+IMPORT_OWNER = "annotation-import"  # the session id of import jobs: one at a time
 PROGRESS_EVENTS = 200  # about this many progress events per training phase
 
 
@@ -103,15 +104,32 @@ class AnnotationService:
     def delete(self, annotation_id: str) -> None:
         self.store.delete(annotation_id)
 
-    def import_zip(self, data: bytes, filename: str) -> dict:
+    def submit_import(self, data: bytes, filename: str) -> Job:
+        """Read and check an uploaded export whole now (400 naming the file on the first problem; 409
+        while another import runs), then render and add its annotations as a job: progress step n of
+        N after each rendered image, then one commit (a cancelled or failed import adds nothing).
+        The done event carries {"imported": their metas}."""
         if len(data) > self.service.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.service.max_upload_bytes} "
                                  "are accepted")
+        running = self.service.jobs.active(IMPORT_OWNER)
+        if running is not None:
+            raise Busy(f"an import is running already (job {running.id}); wait for it or cancel it")
         with tempfile.TemporaryDirectory(prefix="editgan-annotations-") as tmp:
             path = Path(tmp) / "upload.zip"
             path.write_bytes(data)
-            added = import_annotations(self.store, self.scheme(), path, self._image, shown=Path(filename).name)
-        return {"imported": added}
+            plan = read_import(self.store, self.scheme(), path, shown=Path(filename).name)
+        scheme = self.scheme()
+
+        def work(job: Job) -> dict:
+            def progress(done: int) -> None:
+                job.progress(done, {}, "rendering")
+                job.raise_if_cancelled()
+
+            added = add_import(self.store, scheme, plan, self._image, progress)
+            return {"imported": added}
+
+        return self.service.jobs.submit(Job("import-annotations", IMPORT_OWNER, len(plan), work))
 
     def _image(self, wplus: torch.Tensor, tuning: Tuning | None) -> np.ndarray:
         return to_uint8(self.editor.tuned(tuning).render(wplus.to(self.editor.device)))[0]
