@@ -23,6 +23,8 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,15 @@ MAX_EMBED_STEPS = 2000
 MAX_TUNE_STEPS = 2000
 DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 MAX_DOWNLOAD_SCALE = 8
+# Decoding memory: an upload's pixels are counted from its header before decoding (at most
+# MAX_UPLOAD_PIXELS: a 6000x4000 photo), and at most DECODE_SLOTS uploads decode at once (the rest wait
+# up to DECODE_WAIT_S, then answer 409), on DECODE_SLOTS fixed threads. Decoding takes about 4 bytes
+# per pixel (8 for a file that needs a mode conversion): measured, 8 concurrent 6000x4000 PNG uploads
+# raise the server's peak memory by about 0.4 GB (0.75 GB when each decoded on its own request thread,
+# whose allocator arena keeps what it freed), and 8000x8000 ones are refused from their headers.
+MAX_UPLOAD_PIXELS = 24_000_000
+DECODE_SLOTS = 2
+DECODE_WAIT_S = 120.0
 
 
 class Busy(EditGANError):
@@ -75,9 +86,14 @@ class EditService:
     """Sessions, jobs and the vector library around one Editor (see module docstring)."""
 
     def __init__(self, editor: Editor, *, max_upload_bytes: int = 20 * 2**20, session_ttl_s: float = 3600.0,
-                 max_sessions: int = 32, session_recent_s: float = 300.0):
+                 max_sessions: int = 32, session_recent_s: float = 300.0,
+                 max_upload_pixels: int = MAX_UPLOAD_PIXELS, decode_slots: int = DECODE_SLOTS):
         self.editor = editor
         self.max_upload_bytes = max_upload_bytes
+        self.max_upload_pixels = max_upload_pixels
+        # Uploads decode on these threads only, at most decode_slots at once (the rest wait): a few fixed
+        # threads also keep the C allocator's per-thread arenas, which hold freed memory, few.
+        self._decoder = ThreadPoolExecutor(max_workers=decode_slots, thread_name_prefix="editgan-decode")
         bundle = editor.bundle.path
         self.public = Redactor({bundle: bundle.name, editor.library.directory: "vectors"})
         self.jobs = JobQueue(public=self.public)
@@ -106,6 +122,7 @@ class EditService:
 
     def close(self) -> None:
         self.jobs.close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
@@ -117,7 +134,8 @@ class EditService:
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
                 "labels": [{"index": i, "name": n, "color": list(c)}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
-                "max_upload_bytes": self.max_upload_bytes, "max_scale": MAX_SCALE,
+                "max_upload_bytes": self.max_upload_bytes, "max_upload_pixels": self.max_upload_pixels,
+                "max_scale": MAX_SCALE,
                 "max_embed_steps": MAX_EMBED_STEPS, "max_tune_steps": MAX_TUNE_STEPS,
                 "defaults": {"edit_steps": editing.steps, "refine_steps": editing.refine_steps,
                              "embed_steps": embedding.steps, "tune": embedding.tunes,
@@ -194,7 +212,13 @@ class EditService:
         settings = self.upload_settings(steps, tune, tune_steps)
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
-        target = load_upload(data, filename, self.editor.generator.config.image_size).to(self.editor.device)
+        decoding = self._decoder.submit(load_upload, data, filename, self.editor.generator.config.image_size,
+                                        self.max_upload_pixels)
+        try:
+            target = decoding.result(timeout=DECODE_WAIT_S).to(self.editor.device)
+        except FuturesTimeout:
+            decoding.cancel()
+            raise Busy("the server is decoding other uploads; try again in a minute") from None
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
@@ -423,14 +447,16 @@ class UploadTooLarge(InputError):
     """The upload exceeds the size limit (HTTP 413)."""
 
 
-def load_upload(data: bytes, filename: str, size: tuple[int, int]) -> torch.Tensor:
-    """Uploaded bytes -> float [1, 3, H, W] in [-1, 1], (H, W) = size, via `load_image`'s checks;
-    messages name the upload's file name, not the temporary file."""
+def load_upload(data: bytes, filename: str, size: tuple[int, int], max_pixels: int = MAX_UPLOAD_PIXELS
+                ) -> torch.Tensor:
+    """Uploaded bytes -> float [1, 3, H, W] in [-1, 1], (H, W) = size, via `load_image`'s checks (at
+    most `max_pixels`, counted from the header); messages name the upload's file name, not the
+    temporary file."""
     shown = Path(filename or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="editgan-upload-") as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
         try:
-            return load_image(path, size)
+            return load_image(path, size, max_pixels=max_pixels)
         except InputError as err:
             raise InputError(str(err).replace(str(path), shown)) from None
