@@ -368,6 +368,25 @@ def test_upload_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
     assert not fresh.editgan_errors, fresh.editgan_errors
 
 
+def test_run_edit_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
+    """Every numeric field starts at the bundle's editing settings (/api/info defaults); painting and
+    clicking Run edit without touching them runs an edit of the bundle's steps that completes."""
+    editor = tiny_editor(tmp_path, editing={"steps": 4, "refine_steps": 3})
+    app = create_app(editor)
+    with BackgroundServer(app) as url:
+        fresh = open_page(page.context.browser, url)
+        assert fresh.input_value("#edit-steps") == "4" and fresh.input_value("#refine-steps") == "3"
+        steps = []
+        fresh.on("request", lambda r: steps.append(r.post_data_json.get("steps")) if r.url.endswith("/edit") else None)
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert "edit: done" in fresh.text_content("#status") and steps == [4]
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
 def test_api_docs_render_offline(page):
     docs = page.context.browser.new_page()
     docs.goto(page.url.split("#")[0].rstrip("/") + "/docs")
