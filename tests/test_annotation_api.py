@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from annotation_fixtures import new_domain, teacher_labels
-from app_fixtures import follow, labels_array, labels_b64, png_array
+from app_fixtures import follow, labels_array, labels_b64, png_array, suggested
 from edit_fixtures import SCHEME
 
 from editgan.annotate.transfer import export_annotations
@@ -57,7 +57,7 @@ def test_annotating_without_a_segmenter(world):
     assert shown["predicted"] is False and shown["mean_uncertainty"] is None and shown["seed"] == 3
     assert not labels_array(shown["labels"], SIZE).any()
     np.testing.assert_array_equal(png_array(shown["image"]), to_uint8(editor.render(editor.sample(3)))[0])
-    assert client.post("/api/annotations/suggest", json={"count": 2, "candidates": 4}).json()["rule"] == "farthest_w"
+    assert suggested(client, count=2, candidates=4)["rule"] == "farthest_w"
 
     meta = add(client, editor, 3)
     assert meta["id"] == "a0001" and meta["source"] == "seed 3" and meta["seed"] == 3
@@ -161,7 +161,7 @@ def test_train_job_end_to_end_then_editing_uses_the_new_segmenter(world, tmp_pat
     assert pre["predicted"] is True and pre["mean_uncertainty"] == pytest.approx(float(expected.uncertainty.mean()),
                                                                                    abs=1e-6)
     np.testing.assert_array_equal(labels_array(pre["labels"], SIZE), expected.labels[0].numpy())
-    assert client.post("/api/annotations/suggest", json={"count": 1}).json()["rule"] == "uncertainty"
+    assert suggested(client, count=1)["rule"] == "uncertainty"
 
     r = client.post("/api/annotations/train", json={"max_steps": 3, "members": 2, "holdout": 0})
     again = follow(client, r.json()["job_id"])[-1]
@@ -208,3 +208,19 @@ def test_bad_requests_are_one_line_4xx(world):
                    "at most 50000 are accepted")
     one_line_error(client.post("/api/annotations/train", json={"holdout": 1.0}), 422, "holdout")
     one_line_error(client.post("/api/annotations/suggest", json={"count": 0}), 422, "count")
+
+
+def test_suggest_is_a_job_with_progress_and_seeds_exact_in_javascript(world):
+    editor, client, _ = world
+    r = client.post("/api/annotations/suggest", json={"count": 2, "candidates": 5})
+    assert r.status_code == 202
+    events = follow(client, r.json()["job_id"])
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [1, 2, 3, 4, 5] and {e["total"] for e in progress} == {5}
+    assert all("eta_s" in e and e["phase"] == "drawing" for e in progress)
+    assert events[-1]["event"] == "done" and len(events[-1]["suggestions"]) == 2
+    top = 2**53 - 1  # Number.MAX_SAFE_INTEGER: no seed past it is taken or returned
+    near = suggested(client, count=3, candidates=10, start_seed=top - 1)
+    assert sorted(s["seed"] for s in near["suggestions"]) == [top - 1, top]
+    one_line_error(client.post("/api/annotations/suggest", json={"start_seed": top + 1}), 422, "start_seed")
+    one_line_error(client.post("/api/annotations", json={"seed": top + 1, "labels": "AA=="}), 422, "seed")

@@ -17,10 +17,11 @@ import pytest
 
 from annotation_fixtures import new_domain
 from app_fixtures import labels_array
-from browser_fixtures import grid_to_screen, served_page, stroke
+from browser_fixtures import grid_to_screen, open_page, served_page, stroke
 from edit_fixtures import SCHEME
 
 from editgan.app import create_app
+from editgan.app.runner import BackgroundServer
 
 CANVAS = "#annot-canvas"
 SIZE = (32, 32)
@@ -226,3 +227,57 @@ def test_annotate_train_and_edit(page, tmp_path):
     sample(page, 7)
     assert "prefilled from the segmenter" in page.text_content("#status")
     np.testing.assert_array_equal(painted(page).ravel(), page.editor.segment(page.editor.sample(7))[0].numpy().ravel())
+
+
+def test_suggest_and_train_show_progress_time_left_and_cancel(page, tmp_path, monkeypatch):
+    """Both slow actions run as jobs: the button waits, the progress row shows the time left, Cancel
+    stops them; the training budget shows before it starts. (Slowed down here: a drawn candidate takes
+    30 ms, a training step 2 ms of a stand-in trainer.)"""
+    import time
+    import editgan.app.annotation_service as annotation_service
+    from annotation_fixtures import annotate
+    editor, store = new_domain(tmp_path)
+    annotate(editor, store, [1, 2])
+    draw = editor.generator.z_to_wplus
+
+    def slow_draw(*args, **kwargs):
+        time.sleep(0.03)
+        return draw(*args, **kwargs)
+
+    def stand_in(bundle, generator, store, scheme, settings, members, holdout, progress):
+        for step in range(1, settings.max_steps + 1):
+            time.sleep(0.002)
+            progress("final", step, 1.0)
+        raise AssertionError("cancelled before this")
+    monkeypatch.setattr(annotation_service, "train_and_install", stand_in)
+    with BackgroundServer(create_app(editor)) as url:
+        page = open_page(page.context.browser, url, 1280, 800)
+        page.click("#modes [data-mode=annotate]")
+        page.wait_for_selector("#annot-list li[data-id=a0002]")
+        assert page.text_content("#train-budget").startswith(
+            "Budget: at most 8,000 steps (4,000 for the held-out estimate, then 4,000 on all) of 10 member(s)")
+        page.fill("#train-holdout", "0")
+        assert page.text_content("#train-budget").startswith("Budget: at most 4,000 steps of 10 member(s)")
+
+        editor.generator.z_to_wplus = slow_draw
+        page.click("#annot-suggest-btn")
+        assert page.is_disabled("#annot-suggest-btn") and page.is_visible("#annot-job")
+        page.wait_for_function("document.querySelector('#status').textContent.includes(' left')")
+        assert page.text_content("#status").startswith("drawing candidates: step ")
+        assert page.evaluate("document.querySelector('#annot-job-progress').value") > 0
+        page.click("#annot-cancel-btn")
+        page.wait_for_function("document.querySelector('#status').textContent === 'suggesting seeds: cancelled'")
+        assert page.is_enabled("#annot-suggest-btn") and page.is_hidden("#annot-job")
+        assert page.locator("#annot-suggestions button").count() == 0
+        editor.generator.z_to_wplus = draw
+        page.click("#annot-suggest-btn")
+        page.locator("#annot-suggestions button").first.wait_for()
+
+        page.click("#annot-train-btn")
+        page.wait_for_function("document.querySelector('#status').textContent.includes(' left')")
+        assert page.is_disabled("#annot-train-btn") and page.is_disabled("#annot-suggest-btn")
+        page.click("#annot-cancel-btn")
+        page.wait_for_function("document.querySelector('#status').textContent === 'training the segmenter: cancelled'")
+        assert page.is_enabled("#annot-train-btn") and page.is_hidden("#annot-job")
+        page.context.close()
+    assert not page.editgan_errors, page.editgan_errors

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from annotation_fixtures import annotate, new_domain
-from app_fixtures import follow
+from app_fixtures import follow, suggested
 from edit_fixtures import SCHEME
 
 from editgan.annotate.transfer import export_annotations
@@ -125,7 +125,7 @@ def test_every_imported_field_is_validated(world, field, value, message):
     files["annotations.json"] = json.dumps(index).encode()
     refused(post(client, rezip(files)), message)
     assert store.list() == []
-    assert client.post("/api/annotations/suggest", json={"count": 1, "candidates": 3}).status_code == 200
+    assert suggested(client, count=1, candidates=3)["event"] == "done"
 
 
 def test_a_malformed_stored_seed_never_breaks_suggest(world):
@@ -135,8 +135,8 @@ def test_a_malformed_stored_seed_never_breaks_suggest(world):
     index["annotations"]["a0001"]["seed"] = [1]  # written by an older release, or by hand
     (store.root / "annotations.json").write_text(json.dumps(index))
     for _ in range(2):
-        r = client.post("/api/annotations/suggest", json={"count": 2, "candidates": 4})
-        assert r.status_code == 200 and len(r.json()["suggestions"]) == 2
+        done = suggested(client, count=2, candidates=4)
+        assert done["event"] == "done" and len(done["suggestions"]) == 2
 
 
 def test_a_bad_entry_or_file_is_400_not_409(world):

@@ -43,10 +43,11 @@ def annotation_router(annotations: AnnotationService) -> APIRouter:
     def predict(body: PredictRequest):
         return annotations.predict(body, body.annotation_id)
 
-    @router.post("/suggest", summary="Seeds to annotate next: most ensemble disagreement, or farthest in W "
-                                     "without a segmenter")
+    @router.post("/suggest", status_code=202,
+                 summary="Seeds to annotate next, as a job: most ensemble disagreement, or farthest in W without a "
+                         "segmenter; the done event carries {rule, psi, suggestions: [{seed, score}]}")
     def suggest(body: SuggestRequest):
-        return annotations.suggest(body.count, body.candidates, body.start_seed, body.psi)
+        return {"job_id": annotations.submit_suggest(body.count, body.candidates, body.start_seed, body.psi).id}
 
     @router.post("/train", status_code=202, summary="Train the segmenter on the annotations (a job): held-out "
                                                     "per-class IoU, then install it and reload the editor")

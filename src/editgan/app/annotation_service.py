@@ -23,6 +23,7 @@ from editgan.annotate.transfer import add_import, read_import
 from editgan.app.annotation_schemas import SampleSource, TrainRequest
 from editgan.app.codec import data_url, decode_labels, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job
+from editgan.app.schemas import MAX_SEED
 from editgan.app.service import Busy, EditService, NotReady, UploadTooLarge
 from editgan.editor import Editor
 from editgan.errors import InputError
@@ -33,6 +34,7 @@ from editgan.train.segmenter_training import TrainSettings
 
 JOB_OWNER = "annotations"  # the session id of training jobs: one at a time
 IMPORT_OWNER = "annotation-import"  # the session id of import jobs: one at a time
+SUGGEST_OWNER = "annotation-suggest"  # the session id of suggest jobs
 PROGRESS_EVENTS = 200  # about this many progress events per training phase
 
 
@@ -172,10 +174,24 @@ class AnnotationService:
                 "label_size": list(self.store.label_size), "predicted": self.has_segmenter(),
                 "mean_uncertainty": mean_unc}
 
-    def suggest(self, count: int, candidates: int, start_seed: int, psi: float) -> dict:
-        """The seeds to annotate next (rule: `editgan.annotate.suggest`)."""
+    def submit_suggest(self, count: int, candidates: int, start_seed: int, psi: float) -> Job:
+        """The seeds to annotate next (rule: `editgan.annotate.suggest`) as a job: progress over drawing
+        the candidates, then scoring them with the segmenter's ensemble (seconds to a minute on a CPU);
+        the done event carries {"rule", "psi", "suggestions": [{"seed", "score"}]}. Seeds stay within
+        the web API's MAX_SEED (exact in JavaScript)."""
         seg = self.editor.segmenter if self.has_segmenter() else None
-        return suggest_seeds(self.editor.generator, seg, self.store, count, candidates, start_seed, psi)
+        scoring = seg is not None and seg.num_members > 1
+
+        def work(job: Job) -> dict:
+            def progress(done: int, total: int) -> None:
+                job.emit("progress", step=done, total=total, losses={},
+                         phase="scoring" if scoring and done > total // 2 else "drawing")
+                job.raise_if_cancelled()
+
+            return suggest_seeds(self.editor.generator, seg, self.store, count, candidates, start_seed, psi,
+                                 progress, max_seed=MAX_SEED)
+
+        return self.service.jobs.submit(Job("suggest", SUGGEST_OWNER, candidates * (2 if scoring else 1), work))
 
     # ------------------------------------------------------------------ training
     def submit_train(self, body: TrainRequest) -> Job:

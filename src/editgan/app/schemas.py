@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from editgan.edit.settings import PAPER, PRESETS
 
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # Number.MAX_SAFE_INTEGER: every seed the API takes or returns is exact in JavaScript
 MAX_EDIT_STEPS = 1000
 MAX_REFINE_STEPS = 500
 MAX_SCALE = 10.0  # |scale| of one vector; the shipped vectors are learned for about 1

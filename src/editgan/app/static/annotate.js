@@ -46,6 +46,7 @@ async function loadOverview() {
   if (!annot.overview.scheme) status("this bundle has no label scheme yet: add labels under Label scheme and save it", true);
   buildAnnotPalette();
   listAnnotations();
+  trainBudget();
   if (annot.labels) drawAnnot();
 }
 
@@ -135,8 +136,15 @@ async function deleteAnnotation(id) {
   status(`deleted ${id}`);
 }
 
-async function suggest() {
-  const r = await api("POST", "/api/annotations/suggest", { count: 5 });
+async function suggest() {  // a job: scoring candidates with the ensemble takes seconds to a minute
+  const { job_id } = await api("POST", "/api/annotations/suggest", { count: 5 });
+  runJob(job_id, "suggesting seeds", {
+    progress: (d) => (d.phase === "scoring" ? "scoring candidates" : "drawing candidates"),
+    done: (r) => showSuggestions(r),
+  }, "annot-job");
+}
+
+function showSuggestions(r) {
   $("annot-suggest-rule").textContent = r.rule === "uncertainty" ? "most uncertain first" : "spread out in W";
   const list = $("annot-suggestions");
   list.innerHTML = "";
@@ -369,6 +377,16 @@ async function saveScheme() {
 }
 
 // ---------------------------------------------------------------- training
+function trainBudget() {  // what a training run may take, shown before it starts
+  const n = annot.overview ? annot.overview.annotations.length : 0;
+  const steps = Number($("train-steps").value), holdout = Number($("train-holdout").value) > 0 && n >= 2;
+  const phases = holdout ? 2 : 1;
+  $("train-budget").textContent = `Budget: at most ${(phases * steps).toLocaleString("en")} steps` +
+    (holdout ? ` (${steps.toLocaleString("en")} for the held-out estimate, then ${steps.toLocaleString("en")} on all)` : "") +
+    ` of ${$("train-members").value} member(s); each phase stops early once the loss plateaus. ` +
+    "The time left shows while it runs; Cancel keeps the installed segmenter.";
+}
+
 async function trainSegmenter() {
   await flushSave();
   const body = { holdout: Number($("train-holdout").value), members: Number($("train-members").value),
@@ -427,7 +445,7 @@ function onAnnotKey(e) {
 
 function bindAnnotate() {
   $("modes").querySelector("[data-mode=annotate]").addEventListener("click", () => guarded(startAnnotate));
-  $("annot-sample-btn").addEventListener("click", () => guarded(() => openSample({ seed: Number($("annot-seed").value), psi: 1 })));
+  $("annot-sample-btn").addEventListener("click", () => guarded(() => openSample({ seed: seedOf("annot-seed"), psi: 1 })));
   $("annot-random-btn").addEventListener("click", () => guarded(() => {
     $("annot-seed").value = Math.floor(Math.random() * 2 ** 31);
     return openSample({ seed: Number($("annot-seed").value), psi: 1 });
@@ -459,6 +477,7 @@ function bindAnnotate() {
   $("scheme-save-btn").addEventListener("click", () => guarded(saveScheme));
   $("scheme-revert-btn").addEventListener("click", () => editScheme(annot.overview.scheme));
   $("annot-train-btn").addEventListener("click", () => guarded(trainSegmenter));
+  for (const id of ["train-steps", "train-holdout", "train-members"]) $(id).addEventListener("input", trainBudget);
   $("annot-cancel-btn").addEventListener("click", () => guarded(cancelJob));
   window.addEventListener("beforeunload", (e) => { if (annot.dirty || annot.saving) e.preventDefault(); });
 }

@@ -245,7 +245,9 @@ function runJob(jobId, label, handlers, row = "job") {
     $(`${row}-progress`).value = d.step / Math.max(1, d.total);
     const shown = (handlers.progress && handlers.progress(d)) || label;
     const loss = d.losses.loss;
-    status(`${shown}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
+    const eta = d.eta_s === null || d.eta_s === undefined ? "" : `, ${duration(d.eta_s)} left`;
+    status(`${shown}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : "") + eta);
+    $(`${row}-label`).title = eta ? `${duration(d.elapsed_s)} so far${eta}` : "";
   });
   source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`, false, true); handlers.done(JSON.parse(e.data)); } });
   source.addEventListener("cancelled", (e) => {
@@ -259,7 +261,22 @@ function runJob(jobId, label, handlers, row = "job") {
 }
 
 function setBusy(busy) {  // one job at a time: the buttons that start one wait
-  for (const id of ["sample-btn", "random-btn", "upload-btn", "tuned-toggle", "edit-btn", "refine-btn", "annot-train-btn"]) $(id).disabled = busy;
+  for (const id of ["sample-btn", "random-btn", "upload-btn", "tuned-toggle", "edit-btn", "refine-btn", "annot-train-btn",
+                    "annot-suggest-btn"]) $(id).disabled = busy;
+}
+
+function seedOf(id) {  // a seed input's value; seeds stop at 2^53 - 1, the largest integer a page holds exactly
+  const text = $(id).value.trim(), seed = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(seed)) {
+    throw new Error(`a seed is a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+  }
+  return seed;
+}
+
+function duration(seconds) {  // "about 3 min", "12 s": an estimate, rounded
+  if (seconds >= 5400) return `about ${(seconds / 3600).toFixed(1)} h`;
+  if (seconds >= 90) return `about ${Math.round(seconds / 60)} min`;
+  return `${Math.max(1, Math.round(seconds))} s`;
 }
 
 function stageBusy(note) {  // dim the stage with a note while its image is being replaced; null: back to normal
@@ -627,7 +644,7 @@ function layoutStage() {
 }
 
 function bind() {
-  $("sample-btn").addEventListener("click", () => guarded(() => sample(Number($("seed").value))));
+  $("sample-btn").addEventListener("click", () => guarded(() => sample(seedOf("seed"))));
   $("random-btn").addEventListener("click", () => guarded(() => sample(null)));
   $("upload-btn").addEventListener("click", () => guarded(upload));
   $("tuned-toggle").addEventListener("change", () => guarded(() => setTuned($("tuned-toggle").checked)));
