@@ -261,7 +261,7 @@ def test_suggest_and_train_show_progress_time_left_and_cancel(page, tmp_path, mo
 
         editor.generator.z_to_wplus = slow_draw
         page.click("#annot-suggest-btn")
-        assert page.is_disabled("#annot-suggest-btn") and page.is_visible("#annot-job")
+        assert page.is_disabled("#annot-suggest-btn") and page.is_visible("#annot-job")  # at once, before the answer
         page.wait_for_function("document.querySelector('#status').textContent.includes(' left')")
         assert page.text_content("#status").startswith("drawing candidates: step ")
         assert page.evaluate("document.querySelector('#annot-job-progress').value") > 0

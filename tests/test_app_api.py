@@ -525,3 +525,29 @@ def test_downloads_coloured_and_enlarged(world):
         r = client.get(f"{base}/edited.png?{bad}")
         assert r.status_code == 400 and "scale must be in [1, 8]" in r.json()["detail"]
     assert client.get(f"{base}/edited.png?scale=two").status_code == 422
+
+
+def test_scheme_edits_reach_the_edit_api_at_once(world):
+    """The bundle's scheme is the one source of truth: a rename and an added label show in /api/info
+    at once; an edit on the renamed part works, one on the added label says to retrain first."""
+    editor, client, service = world
+    scheme = client.get("/api/annotations/scheme").json()["scheme"]
+    names = ["background", "skin", "lips", "freckles"]
+    r = client.put("/api/annotations/scheme", json={"name": scheme["name"], "names": names,
+                                                     "colors": scheme["colors"] + [[200, 120, 40]]})
+    assert r.status_code == 200, r.text
+    info = client.get("/api/info").json()
+    assert [l["name"] for l in info["labels"]] == names and [l["segmented"] for l in info["labels"]] == [True] * 3 + [False]
+    assert "predates label(s) 'freckles'" in info["scheme_note"] and editor.scheme.names == tuple(names)
+    sid = new_session(client)
+    original, target, events = learn(client, sid, steps=2, parts=["lips"])
+    assert events[-1]["event"] == "done" and events[-1]["parts"] == ["lips"]
+    freckled = original.copy()
+    freckled[2:6, 2:6] = 3
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(freckled), "steps": 2})
+    assert r.status_code == 400 and "the segmenter does not predict 'freckles' yet: retrain it" in r.json()["detail"]
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(target), "steps": 2, "parts": ["freckles"]})
+    assert r.status_code == 400 and "'freckles'" in r.json()["detail"]
+    editor.reload()  # a fresh load of the bundle keeps the scheme too
+    _ = editor.segmenter
+    assert editor.scheme.names == tuple(names)

@@ -387,6 +387,37 @@ def test_run_edit_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
     assert not fresh.editgan_errors, fresh.editgan_errors
 
 
+def test_a_scheme_change_reaches_the_edit_tab(page, tmp_path):
+    """Rename "mouth" to "lips" and add "freckles" in the Annotate tab: the Edit tab's palette shows
+    both at once, "freckles" greyed out with the note that the segmenter needs retraining, and an
+    edit of the renamed part runs."""
+    editor = tiny_editor(tmp_path)
+    with BackgroundServer(create_app(editor)) as url:
+        fresh = open_page(page.context.browser, url)
+        fresh.click("#modes [data-mode=annotate]")
+        fresh.wait_for_selector("#scheme-list li >> nth=2")
+        fresh.fill("#scheme-list li >> nth=2 >> input.name", "lips")
+        fresh.click("#scheme-add-btn")
+        fresh.fill("#scheme-list li >> nth=3 >> input.name", "freckles")
+        fresh.click("#scheme-save-btn")
+        fresh.wait_for_function("document.querySelector('#status').textContent === 'label scheme saved'")
+        fresh.click("#modes [data-mode=edit]")
+        names = fresh.eval_on_selector_all("#palette li .name", "(els) => els.map((e) => e.textContent)")
+        assert names == ["background", "skin", "lips", "freckles"]
+        assert "unsegmented" in fresh.get_attribute("#palette li[data-index='3']", "class")
+        assert fresh.is_visible("#scheme-note") and "'freckles'" in fresh.text_content("#scheme-note")
+        fresh.locator("#palette li", has_text="freckles").click()  # not paintable: the brush keeps its label
+        assert fresh.evaluate("window.editgan.current") == 2
+        fresh.locator("#palette li", has_text="lips").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert "parts: lips" in fresh.text_content("#result-info")
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
 def test_api_docs_render_offline(page):
     docs = page.context.browser.new_page()
     docs.goto(page.url.split("#")[0].rstrip("/") + "/docs")

@@ -113,12 +113,34 @@ class EditService:
         else:
             self.num_classes = editor.scheme.num_classes if editor.scheme else 2
             self.label_size = tuple(editor.generator.config.image_size)
-        self.scheme = editor.scheme or fallback_scheme(self.num_classes)
-        if self.scheme.num_classes != self.num_classes:
-            raise InputError(f"the label scheme has {self.scheme.num_classes} labels but the segmenter "
-                             f"predicts {self.num_classes}")
+        scheme = editor.scheme or fallback_scheme(self.num_classes)
+        self.removed_labels = max(0, self.num_classes - scheme.num_classes)
+        if self.removed_labels:  # labels removed from the scheme that the segmenter still predicts
+            extra = fallback_scheme(self.num_classes)
+            scheme = LabelScheme(scheme.name, scheme.names + tuple(f"removed label {i}" for i in range(
+                scheme.num_classes, self.num_classes)), scheme.colors + extra.colors[scheme.num_classes:])
+        self.scheme = scheme
         if self.num_classes > 256:
             raise InputError(f"the web tool handles at most 256 labels; this segmenter has {self.num_classes}")
+
+    def scheme_note(self) -> str | None:
+        """What the page says when the scheme and the segmenter disagree (None when they agree)."""
+        if self.scheme.num_classes > self.num_classes:
+            names = ", ".join(repr(n) for n in self.scheme.names[self.num_classes:])
+            return (f"the segmenter predates label(s) {names}: it cannot show them nor edit with them until "
+                    "it is retrained on annotations that use them (Annotate tab)")
+        if self.removed_labels:
+            return (f"the segmenter still predicts {self.removed_labels} label(s) removed from the scheme (shown as "
+                    "'removed label N'): retrain it on the annotations (Annotate tab)")
+        return None
+
+    def check_segmented(self, labels: torch.Tensor, indices: list[int]) -> None:
+        """InputError when a painted map or the parts use a label the segmenter does not predict yet."""
+        used = sorted({int(v) for v in torch.unique(labels)} | set(indices))
+        new = [self.scheme.names[i] for i in used if i >= self.num_classes]
+        if new:
+            raise InputError(f"the segmenter does not predict {', '.join(repr(n) for n in new)} yet: retrain it on "
+                             "annotations that use it (Annotate tab) before editing with it")
 
     def close(self) -> None:
         self.jobs.close()
@@ -132,8 +154,9 @@ class EditService:
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
-                "labels": [{"index": i, "name": n, "color": list(c)}
+                "labels": [{"index": i, "name": n, "color": list(c), "segmented": i < self.num_classes}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
+                "scheme_note": self.scheme_note(),
                 "max_upload_bytes": self.max_upload_bytes, "max_upload_pixels": self.max_upload_pixels,
                 "max_scale": MAX_SCALE,
                 "max_embed_steps": MAX_EMBED_STEPS, "max_tune_steps": MAX_TUNE_STEPS,
@@ -249,8 +272,9 @@ class EditService:
         settings = self.editor.edit_settings(preset, steps=steps, lr=lr, buffer=buffer)
         with session.lock:
             wplus, original, editor = session.require_image(), session.labels, session.drawn_by(self.editor)
-            target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
+            target = decode_labels(labels, *self.label_size, self.scheme, self.scheme.num_classes)
             indices = self.scheme.indices(parts) if parts else infer_parts(original, target)
+            self.check_segmented(target, list(indices))
             session.painted = target
 
         def work(job: Job) -> dict:

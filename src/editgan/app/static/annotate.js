@@ -137,11 +137,21 @@ async function deleteAnnotation(id) {
 }
 
 async function suggest() {  // a job: scoring candidates with the ensemble takes seconds to a minute
-  const { job_id } = await api("POST", "/api/annotations/suggest", { count: 5 });
+  const job_id = await startJob("suggesting seeds", () => api("POST", "/api/annotations/suggest", { count: 5 }));
   runJob(job_id, "suggesting seeds", {
     progress: (d) => (d.phase === "scoring" ? "scoring candidates" : "drawing candidates"),
     done: (r) => showSuggestions(r),
   }, "annot-job");
+}
+
+async function startJob(label, post) {  // the progress row and waiting buttons from the click on, not from the answer
+  showJob(label, "annot-job");
+  try {
+    return (await post()).job_id;
+  } catch (err) {
+    endJob("annot-job");
+    throw err;
+  }
 }
 
 function showSuggestions(r) {
@@ -391,7 +401,7 @@ async function trainSegmenter() {
   await flushSave();
   const body = { holdout: Number($("train-holdout").value), members: Number($("train-members").value),
                  max_steps: Number($("train-steps").value) };
-  const { job_id } = await api("POST", "/api/annotations/train", body);
+  const job_id = await startJob("training the segmenter", () => api("POST", "/api/annotations/train", body));
   $("train-result").hidden = true;
   runJob(job_id, "training the segmenter", {
     progress: (d) => { $("annot-job-label").textContent = `training (${d.phase === "holdout" ? "held-out estimate" : "final"})`; },

@@ -182,9 +182,17 @@ function buildPalette() {
     part.addEventListener("click", (e) => e.stopPropagation());
     part.addEventListener("change", () => { part.checked ? state.parts.add(label.name) : state.parts.delete(label.name); });
     li.append(swatch, name, part);
-    li.addEventListener("click", () => { selectLabel(label.index, true); if (state.tool !== "fill") setTool("brush"); });
+    if (label.segmented === false) {  // added to the scheme since the segmenter was trained
+      li.classList.add("unsegmented");
+      li.title = `label ${label.index}: the segmenter does not predict it yet; retrain it in the Annotate tab`;
+      part.disabled = true;
+    } else {
+      li.addEventListener("click", () => { selectLabel(label.index, true); if (state.tool !== "fill") setTool("brush"); });
+    }
     list.append(li);
   }
+  $("scheme-note").hidden = !state.info.scheme_note;
+  $("scheme-note").textContent = state.info.scheme_note ?? "";
   selectLabel(defaultLabel());
 }
 
@@ -194,8 +202,9 @@ function labelMemoryKey() { return `editgan.label.${state.info.bundle}`; }
 // broad (background, head, skin, neck, hair...): a small part is what one usually repaints.
 function defaultLabel() {
   const labels = state.info.labels;
-  const remembered = labels.find((l) => l.name === localStorage.getItem(labelMemoryKey()));
-  const small = labels.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
+  const paintable = labels.filter((l) => l.segmented !== false);
+  const remembered = paintable.find((l) => l.name === localStorage.getItem(labelMemoryKey()));
+  const small = paintable.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
   return (remembered ?? small ?? labels[Math.min(1, labels.length - 1)]).index;
 }
 
