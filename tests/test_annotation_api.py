@@ -224,3 +224,41 @@ def test_suggest_is_a_job_with_progress_and_seeds_exact_in_javascript(world):
     assert sorted(s["seed"] for s in near["suggestions"]) == [top - 1, top]
     one_line_error(client.post("/api/annotations/suggest", json={"start_seed": top + 1}), 422, "start_seed")
     one_line_error(client.post("/api/annotations", json={"seed": top + 1, "labels": "AA=="}), 422, "seed")
+
+
+def test_two_tabs_on_one_annotation(world):
+    """Saves carry the version they started from: the second tab's stale save is refused (409 with the
+    current version) and nothing is written; it can reload or save as a copy. Two tabs creating one
+    seed make one annotation. Backups are listed and restored (restoring backs up the current map)."""
+    editor, client, store = world
+    first = add(client, editor, 4)
+    assert first["version"] == 1
+    map1 = labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE)
+    r = client.post("/api/annotations", json={"seed": 4, "labels": labels_b64(map1)})  # the other tab, same seed
+    assert r.status_code == 409 and r.json()["id"] == "a0001" and "seed 4 is annotated already as 'a0001'" in r.json()["detail"]
+    assert [m["id"] for m in store.list()] == ["a0001"]
+    tab_a, tab_b = map1.copy(), map1.copy()
+    tab_a[:4] = 1
+    tab_b[-4:] = 2
+    r = client.put("/api/annotations/a0001", json={"labels": labels_b64(tab_a), "version": 1})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = client.put("/api/annotations/a0001", json={"labels": labels_b64(tab_b), "version": 1})
+    assert r.status_code == 409 and r.json()["version"] == 2 and "saved elsewhere" in r.json()["detail"]
+    assert "reload it, or save yours as a copy" in r.json()["detail"]
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE), tab_a)
+    copy = client.post("/api/annotations/a0001/copy", json={"labels": labels_b64(tab_b)})
+    assert copy.status_code == 201 and copy.json()["source"] == "copy of a0001" and copy.json()["id"] == "a0002"
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0002").json()["labels"], SIZE), tab_b)
+    assert client.get("/api/annotations/a0002").json()["image"] == client.get("/api/annotations/a0001").json()["image"]
+
+    backups = client.get("/api/annotations/a0001/backups").json()["backups"]
+    assert len(backups) == 1 and backups[0]["time"].endswith("+00:00")
+    r = client.post(f"/api/annotations/a0001/backups/{backups[0]['name']}/restore", json={"version": 1})
+    assert r.status_code == 409
+    r = client.post(f"/api/annotations/a0001/backups/{backups[0]['name']}/restore", json={"version": 2})
+    assert r.status_code == 200 and r.json()["version"] == 3
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE), map1)
+    assert len(client.get("/api/annotations/a0001/backups").json()["backups"]) == 2
+    one_line_error(client.post("/api/annotations/a0001/backups/nope/restore", json={}), 404, "no backup 'nope'")
+    assert client.post("/api/annotations", json={"seed": 4, "labels": labels_b64(map1),
+                                                  "allow_duplicate": True}).status_code == 201

@@ -281,3 +281,58 @@ def test_suggest_and_train_show_progress_time_left_and_cancel(page, tmp_path, mo
         assert page.is_enabled("#annot-train-btn") and page.is_hidden("#annot-job")
         page.context.close()
     assert not page.editgan_errors, page.editgan_errors
+
+
+def test_a_stale_save_in_a_second_tab_is_refused_and_kept_as_a_copy(page, tmp_path):
+    """Two tabs on one annotation: the first saves, the second's save is refused with the offer to
+    reload or save as a copy (it saves as a copy); a second tab creating the same seed is offered the
+    first one's annotation; the first tab restores the earlier map from the page."""
+    from annotation_fixtures import annotate
+    editor, store = new_domain(tmp_path)
+    annotate(editor, store, [3])
+    original = store.get("a0001").labels
+    with BackgroundServer(create_app(editor)) as url:
+        one = open_page(page.context.browser, url, 1280, 800)
+        two, two_errors = one.context.new_page(), []
+        two.on("pageerror", lambda err: two_errors.append(str(err)))
+        two.goto(url)
+        two.wait_for_selector("body[data-ready=true]")
+        for tab in (one, two):
+            tab.click("#modes [data-mode=annotate]")
+            tab.click("#annot-list li[data-id=a0001] button.open")
+            tab.wait_for_function("window.editganAnnotate.id === 'a0001'")
+        assert one.is_hidden("#annot-history") and one.get_attribute("#annot-image", "alt") == "image being annotated"
+        one.keyboard.press("1")
+        stroke(one, (2, 2), (12, 2), CANVAS)
+        saved(one)
+        assert store.meta("a0001")["version"] == 2
+        two.keyboard.press("2")
+        stroke(two, (2, 28), (12, 28), CANVAS)
+        two.wait_for_selector("#annot-conflict:not([hidden])")
+        assert "a0001 was saved elsewhere" in two.text_content("#annot-conflict-text")
+        assert two.text_content("#annot-save") == "not saved: see below"
+        mine = painted(two)
+        two.click("#annot-copy-btn")
+        two.wait_for_function("window.editganAnnotate.id === 'a0002'")
+        assert two.is_hidden("#annot-conflict") and two.text_content("#annot-save") == "saved as a0002"
+        np.testing.assert_array_equal(store.get("a0002").labels, mine)
+        assert store.get("a0002").meta["source"] == "copy of a0001" and not np.array_equal(store.get("a0001").labels, mine)
+
+        two.fill("#annot-seed", "3")  # the same seed as a new sample: one annotation, not two
+        two.click("#annot-sample-btn")
+        two.wait_for_function("document.querySelector('#annot-source').textContent === 'seed 3'")
+        stroke(two, (2, 28), (12, 28), CANVAS)
+        two.wait_for_selector("#annot-conflict:not([hidden])")
+        assert "annotated already as a0001" in two.text_content("#annot-conflict-text")
+        two.click("#annot-reload-btn")
+        two.wait_for_function("window.editganAnnotate.id === 'a0001'")
+        assert [m["id"] for m in store.list()] == ["a0001", "a0002"]
+
+        one.wait_for_selector("#annot-history:not([hidden])")
+        assert one.locator("#annot-backups option").count() == 1
+        one.click("#annot-restore-btn")
+        one.wait_for_function("document.querySelector('#status').textContent.startsWith('a0001: restored the map of')")
+        np.testing.assert_array_equal(store.get("a0001").labels, original)
+        np.testing.assert_array_equal(painted(one), original)
+        one.context.close()
+    assert not one.editgan_errors and not two_errors, (one.editgan_errors, two_errors)

@@ -2,7 +2,8 @@
 
 Label maps travel as in the editing API: base64 of H*W uint8 label indices, row-major, on the
 label grid `label_size` (the generator's image size). Errors are one-line {"detail"}: 400 bad input,
-404 unknown annotation or session, 409 no scheme / busy, 413 too large, 422 schema violations.
+404 unknown annotation or session, 409 no scheme / busy / a stale save or a second annotation of one
+seed (with "id" and "version" of the current one), 413 too large, 422 schema violations.
 Training and importing are jobs: follow them at /api/jobs/{id}/events like any other.
 """
 
@@ -13,8 +14,8 @@ import asyncio
 from fastapi import APIRouter, Body, File, UploadFile
 from fastapi.responses import Response
 
-from editgan.app.annotation_schemas import (CreateAnnotationRequest, PredictRequest, SaveLabelsRequest,
-                                            SuggestRequest, TrainRequest)
+from editgan.app.annotation_schemas import (CopyRequest, CreateAnnotationRequest, PredictRequest, RestoreRequest,
+                                            SaveLabelsRequest, SuggestRequest, TrainRequest)
 from editgan.app.annotation_service import AnnotationService
 
 
@@ -66,9 +67,24 @@ def annotation_router(annotations: AnnotationService) -> APIRouter:
     def get(annotation_id: str):
         return annotations.get(annotation_id)
 
-    @router.put("/{annotation_id}", summary="Autosave: replace the label map (the previous one is backed up)")
+    @router.put("/{annotation_id}", summary="Autosave: replace the label map (the previous one is backed up); with "
+                                            "the version it started from, 409 when another save came in between")
     def save(annotation_id: str, body: SaveLabelsRequest):
-        return annotations.save(annotation_id, body.labels)
+        return annotations.save(annotation_id, body.labels, body.version)
+
+    @router.post("/{annotation_id}/copy", status_code=201,
+                 summary="Save as a copy: a new annotation of the same sample with this label map")
+    def copy(annotation_id: str, body: CopyRequest):
+        return annotations.copy(annotation_id, body.labels)
+
+    @router.get("/{annotation_id}/backups", summary="The earlier label maps kept of an annotation, newest first")
+    def backups(annotation_id: str):
+        return annotations.backups(annotation_id)
+
+    @router.post("/{annotation_id}/backups/{name}/restore",
+                 summary="Make a backup the current label map (the current one is backed up first)")
+    def restore(annotation_id: str, name: str, body: RestoreRequest):
+        return annotations.restore(annotation_id, name, body.version)
 
     @router.delete("/{annotation_id}", status_code=204, summary="Delete (moved to the annotation trash folder)")
     def delete(annotation_id: str):

@@ -20,10 +20,22 @@ class CreateAnnotationRequest(SampleSource):
     labels: str = Field(..., description="base64 of H*W uint8 label indices, row-major (GET /api/annotations "
                                          "label_size)")
     id: str | None = Field(None, description="annotation id (1-64 of [A-Za-z0-9_-]); omitted: the next free a0001...")
+    allow_duplicate: bool = Field(False, description="add it even when the seed (with that psi) is annotated "
+                                                     "already; false: 409 naming that annotation")
 
 
 class SaveLabelsRequest(Strict):
     labels: str = Field(..., description="the whole label map, as in CreateAnnotationRequest")
+    version: int | None = Field(None, ge=1, description="the annotation's version this change started from (GET "
+                                                        "gives it); another save since: 409, nothing written")
+
+
+class CopyRequest(Strict):
+    labels: str = Field(..., description="the label map of the copy, as in CreateAnnotationRequest")
+
+
+class RestoreRequest(Strict):
+    version: int | None = Field(None, ge=1, description="as in SaveLabelsRequest")
 
 
 class PredictRequest(SampleSource):

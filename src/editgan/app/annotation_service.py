@@ -10,10 +10,12 @@ annotated as the Edit tab draws it: a tuned upload by its G', whose tuning the a
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
 from editgan.annotate.store import AnnotationSet
@@ -91,17 +93,38 @@ class AnnotationService:
         editor, wplus, origin = self._source(body)
         image = to_uint8(editor.render(wplus))[0]
         return self.store.create(wplus, image, target, scheme, annotation_id=annotation_id, tuning=editor.tuning,
-                                 **origin)
+                                 unique_seed=not body.allow_duplicate, **origin)
+
+    def copy(self, annotation_id: str, labels: str) -> dict:
+        """A new annotation of the same sample (w+, tuning, image) with `labels`: "save as a copy"."""
+        scheme = self.scheme()
+        sample = self.store.get(annotation_id)
+        with Image.open(self.store.image_path(annotation_id)) as im:
+            image = np.asarray(im.convert("RGB"))
+        return self.store.create(sample.wplus, image, self._labels(labels, scheme), scheme, tuning=sample.tuning,
+                                 source=f"copy of {annotation_id}", seed=sample.meta.get("seed"),
+                                 psi=sample.meta.get("psi"))
+
+    def backups(self, annotation_id: str) -> dict:
+        """The earlier maps kept of an annotation, newest first: [{name, time (UTC ISO)}]."""
+        self.store.meta(annotation_id)
+        return {"backups": [{"name": p.stem, "time": datetime.strptime(p.stem, "%Y%m%dT%H%M%S%fZ").replace(
+            tzinfo=timezone.utc).isoformat()} for p in reversed(self.store.backups(annotation_id))]}
+
+    def restore(self, annotation_id: str, name: str, version: int | None) -> dict:
+        """Make backup `name` the current map (the current one is backed up first, so this can be undone)."""
+        scheme = self.scheme()
+        return self.store.save_labels(annotation_id, self.store.backup(annotation_id, name), scheme, version)
 
     def get(self, annotation_id: str) -> dict:
         sample = self.store.get(annotation_id)
-        return {**sample.meta, "image": data_url(self.store.image_path(annotation_id).read_bytes()),
+        return {**sample.meta, "version": sample.meta.get("version", 1), "image": data_url(self.store.image_path(annotation_id).read_bytes()),
                 "labels": encode_labels(sample.labels), "label_size": list(self.store.label_size),
                 "backups": len(self.store.backups(annotation_id))}
 
-    def save(self, annotation_id: str, labels: str) -> dict:
+    def save(self, annotation_id: str, labels: str, version: int | None = None) -> dict:
         scheme = self.scheme()
-        return self.store.save_labels(annotation_id, self._labels(labels, scheme), scheme)
+        return self.store.save_labels(annotation_id, self._labels(labels, scheme), scheme, version)
 
     def delete(self, annotation_id: str) -> None:
         self.store.delete(annotation_id)

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from editgan.annotate.store import AnnotationNotFound
+from editgan.annotate.store import AnnotationConflict, AnnotationNotFound
 from editgan.app.annotation_routes import annotation_router
 from editgan.app.annotation_service import AnnotationService
 from editgan.app.jobs import Job
@@ -50,7 +50,7 @@ def status_of(err: EditGANError) -> int:
         return 503
     if isinstance(err, UploadTooLarge):
         return 413
-    if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError)):
+    if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError, AnnotationConflict)):
         return 409
     return 400
 
@@ -85,7 +85,8 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.exception_handler(EditGANError)
     async def editgan_error(_: Request, err: EditGANError):
-        return JSONResponse({"detail": service.public(str(err))}, status_code=status_of(err))
+        return JSONResponse({"detail": service.public(str(err)), **getattr(err, "extra", {})},
+                            status_code=status_of(err))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError):

@@ -34,10 +34,11 @@ async function api(method, path, body) {
   else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, options);
   if (!response.ok) {
-    let message = response.statusText;
-    try { message = (await response.json()).detail || message; } catch (e) { /* not JSON */ }
+    let message = response.statusText, data = null;
+    try { data = await response.json(); message = data.detail || message; } catch (e) { /* not JSON */ }
     const error = new Error(`${message} (HTTP ${response.status})`);
     error.status = response.status;
+    error.data = data;  // e.g. a conflict's {id, version}
     throw error;
   }
   const type = response.headers.get("Content-Type") || "";
