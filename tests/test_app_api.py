@@ -1,6 +1,7 @@
 """The web tool's JSON API on the tiny bundle: sampling, painting -> edit job with streamed progress,
 the library and sliders (checked against w+ arithmetic), uploads, cancel, concurrency, bad input."""
 
+import base64
 import io
 import json
 import threading
@@ -551,3 +552,23 @@ def test_scheme_edits_reach_the_edit_api_at_once(world):
     editor.reload()  # a fresh load of the bundle keeps the scheme too
     _ = editor.segmenter
     assert editor.scheme.names == tuple(names)
+
+
+def test_a_tabs_image_is_restored_into_a_new_session(world):
+    editor, client, service = world
+    sid = new_session(client)
+    shown = client.post(f"/api/sessions/{sid}/sample", json={"seed": 5}).json()
+    kept = client.get(f"/api/sessions/{sid}/state").json()
+    assert kept["source"] == "seed 5" and kept["tuned"] is False
+    client.delete(f"/api/sessions/{sid}")
+    assert client.get(f"/api/sessions/{sid}/state").status_code == 404
+    other = new_session(client)
+    restored = client.post(f"/api/sessions/{other}/restore", json={"source": kept["source"], "wplus": kept["wplus"]})
+    assert restored.status_code == 200 and restored.json()["source"] == "seed 5"
+    assert restored.json()["image"] == shown["image"] and restored.json()["labels"] == shown["labels"]
+    assert torch.equal(service.sessions.get(other).wplus.cpu(), editor.sample(5).cpu())
+    bad = client.post(f"/api/sessions/{other}/restore", json={"wplus": "AAAA"})
+    assert bad.status_code == 400 and "this generator takes w+ [1, 8, 16]" in bad.json()["detail"]
+    nan = base64.b64encode(np.full(editor.generator.config.num_ws * editor.generator.config.w_dim, np.nan,
+                                   "<f4").tobytes()).decode()
+    assert "non-finite" in client.post(f"/api/sessions/{other}/restore", json={"wplus": nan}).json()["detail"]

@@ -418,6 +418,38 @@ def test_a_scheme_change_reaches_the_edit_tab(page, tmp_path):
     assert not fresh.editgan_errors, fresh.editgan_errors
 
 
+def test_a_reloaded_or_evicted_tab_continues_from_its_image(page, tmp_path):
+    """The tab keeps its image's w+ and its painting in sessionStorage: a reload shows the same image
+    with the painting, and a session the server dropped meanwhile (evicted while idle) is replaced
+    by a new one on the next request, which then goes through."""
+    editor = tiny_editor(tmp_path)
+    app = create_app(editor)
+    with BackgroundServer(app) as url:
+        fresh = open_page(page.context.browser, url)
+        fresh.fill("#seed", "7")
+        fresh.click("#sample-btn")
+        fresh.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 7'")
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        mine = labels(fresh)
+        image = fresh.get_attribute("#image", "src")
+        fresh.reload()
+        fresh.wait_for_selector("body[data-ready=true]")
+        assert fresh.text_content("#status") == "restored this tab: continuing from seed 7"
+        assert fresh.input_value("#seed") == "7" and fresh.get_attribute("#image", "src") == image
+        np.testing.assert_array_equal(labels(fresh), mine)
+
+        old = fresh.evaluate("window.editgan.session")
+        app.state.service.sessions.delete(old)  # what eviction of an idle tab does
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert fresh.evaluate("window.editgan.session") != old and "edit: done" in fresh.text_content("#status")
+        np.testing.assert_array_equal(labels(fresh), mine)
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
 def test_api_docs_render_offline(page):
     docs = page.context.browser.new_page()
     docs.goto(page.url.split("#")[0].rstrip("/") + "/docs")

@@ -26,6 +26,12 @@ class SampleRequest(Strict):
     psi: float = Field(1.0, ge=0.0, le=2.0, description="truncation psi")
 
 
+class RestoreRequest(Strict):
+    source: str = Field("", max_length=300, description="what the image was (shown on the page)")
+    wplus: str = Field(..., max_length=1 << 20, description="base64 of the image's w+, float32 little-endian "
+                                                            "[1, num_ws, w_dim] (GET .../state gives it)")
+
+
 class EditRequest(Strict):
     labels: str = Field(..., description="the painted label map: base64 of H*W uint8 label indices, row-major, "
                                          "on the segmenter's grid (see /api/info label_size)")

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
+from editgan.app.codec import (data_url, decode_labels, decode_latent, difference, encode_labels, encode_latent,
+                               image_png, png_bytes)
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.redact import Redactor
 from editgan.app.schemas import MAX_SCALE
@@ -185,6 +186,21 @@ class EditService:
             torch.zeros(self.label_size, dtype=torch.int64)
         with session.lock:
             session.set_image(wplus, labels, source, tuned, use_tuned)
+
+    def session_state(self, session: Session) -> dict:
+        """What a tab keeps (in its browser storage) to restore its image into a new session after a
+        reload or an eviction: {source, wplus (`encode_latent`), tuned}. A tuned upload's G' is not
+        part of it: restored, its W+ pivot is drawn by the bundle's G."""
+        with session.lock:
+            return {"source": session.source, "wplus": encode_latent(session.require_image()),
+                    "tuned": session.tuned is not None}
+
+    def restore(self, session: Session, source: str, wplus: str) -> dict:
+        """Show a kept image (`session_state`) in `session`: as `sample` for that w+."""
+        cfg = self.editor.generator.config
+        self._set_image(session, decode_latent(wplus, cfg.num_ws, cfg.w_dim).to(self.editor.device),
+                        source or "restored image")
+        return self.image_payload(session)
 
     def sample(self, session: Session, seed: int | None, psi: float) -> dict:
         seed = random.randrange(2**31) if seed is None else seed

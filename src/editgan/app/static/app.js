@@ -28,11 +28,16 @@ const state = {
 window.editgan = state;    // for tests and benchmarks
 
 // ---------------------------------------------------------------- API
-async function api(method, path, body) {
+async function api(method, path, body, retried = false) {
   const options = { method, headers: {}, cache: "no-store" };
   if (body instanceof FormData) options.body = body;
   else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, options);
+  const old = state.session;
+  if (response.status === 404 && old && path.startsWith(`/api/sessions/${old}/`) && !retried) {
+    await recoverSession();  // evicted while idle: a new session continues from the same image
+    return api(method, path.replace(old, state.session), body, true);
+  }
   if (!response.ok) {
     let message = response.statusText, data = null;
     try { data = await response.json(); message = data.detail || message; } catch (e) { /* not JSON */ }
@@ -67,7 +72,8 @@ async function guarded(fn) {
 // ---------------------------------------------------------------- label maps
 function drawLabels() { renderLabels($("overlay"), state.labels, state.info.labels.map((l) => l.color)); }
 
-function setImage(payload) {
+function setImage(payload, remember = true) {
+  if (remember) guarded(rememberImage);
   state.imageSrc = payload.image;
   state.original = decodeLabels(payload.labels);
   state.labels = state.original.slice();
@@ -697,6 +703,47 @@ function bind() {
   });
 }
 
+// ---------------------------------------------------------------- keeping a tab's state
+// The image's w+ (GET .../state) and the painting are kept in this tab's sessionStorage, so a reload,
+// or a session the server dropped while the tab was idle, continues from the same image.
+function keptKey() { return `editgan.tab.${state.info.bundle}`; }
+
+function readKept() {
+  try { return JSON.parse(sessionStorage.getItem(keptKey()) || "null"); } catch (e) { return null; }
+}
+
+async function rememberImage() {
+  try {
+    const kept = await api("GET", sessionPath("/state"));
+    sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, seed: $("seed").value }));
+  } catch (e) { /* storage full or unavailable: the tab just cannot be restored */ }
+}
+
+function rememberPainting() {
+  const kept = readKept();
+  if (!kept || !state.labels) return;
+  try { sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, labels: encodeLabels(state.labels) })); } catch (e) { /* as above */ }
+}
+
+async function restoreKept(kept, why) {
+  const payload = await api("POST", sessionPath("/restore"), { source: kept.source, wplus: kept.wplus });
+  setImage(payload, false);
+  if (kept.seed !== undefined) $("seed").value = kept.seed;
+  const labels = kept.labels ? decodeLabels(kept.labels) : null;
+  if (labels && labels.length === state.labels.length) { state.labels = labels; drawLabels(); }
+  status(`${why}: continuing from ${payload.source}` + (kept.tuned ? " (its W+ pivot: the tuned generator is not kept)" : ""));
+}
+
+async function recoverSession() {
+  const kept = readKept();
+  state.session = (await api("POST", "/api/sessions", undefined, true)).session_id;
+  if (kept) {
+    const painting = state.labels;
+    await restoreKept({ ...kept, labels: null }, "this tab's session had expired");
+    if (painting && painting.length === state.labels.length) { state.labels = painting; drawLabels(); }
+  }
+}
+
 async function start() {
   state.info = await api("GET", "/api/info");
   $("bundle-name").textContent = `bundle ${state.info.bundle} (${state.info.image_size.join("×")})`;
@@ -716,7 +763,11 @@ async function start() {
   bind();
   setMode("edit");
   await loadLibrary();
-  await sample(Number($("seed").value));
+  const kept = readKept();
+  if (kept) await guarded(() => restoreKept(kept, "restored this tab"));
+  if (!state.original) await sample(Number($("seed").value));
+  window.addEventListener("pagehide", rememberPainting);
+  window.addEventListener("beforeunload", (e) => { if (state.job || state.unsavedEdit) e.preventDefault(); });
   document.body.dataset.ready = "true";
 }
 
