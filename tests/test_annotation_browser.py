@@ -336,3 +336,31 @@ def test_a_stale_save_in_a_second_tab_is_refused_and_kept_as_a_copy(page, tmp_pa
         np.testing.assert_array_equal(painted(one), original)
         one.context.close()
     assert not one.editgan_errors and not two_errors, (one.editgan_errors, two_errors)
+
+
+def test_the_annotation_list_at_1024_px_with_many_labels(page, tmp_path):
+    """An annotation using 14 labels: its id/source button keeps a readable width, the swatches wrap,
+    and nothing in the Annotate tab overflows at 1024 px."""
+    from editgan.annotate.scheme import save_scheme
+    from editgan.io.images import to_uint8
+    from editgan.labels import LabelScheme
+    editor, store = new_domain(tmp_path)
+    many = LabelScheme("many", tuple(f"part number {i}" for i in range(14)),
+                       tuple((i * 17, 255 - i * 17, (i * 53) % 256) for i in range(14)))
+    save_scheme(editor.bundle, many)
+    editor.reload()
+    w = editor.sample(1)
+    store.create(w, to_uint8(editor.render(w))[0], np.arange(32 * 32).reshape(SIZE) % 14, many,
+                 source="upload a-very-long-file-name-of-a-photo-taken-on-holiday-2026.png")
+    with BackgroundServer(create_app(editor)) as url:
+        tab = open_page(page.context.browser, url, 1024, 800)
+        tab.click("#modes [data-mode=annotate]")
+        tab.wait_for_selector("#annot-list li[data-id=a0001]")
+        assert tab.locator("#annot-list li[data-id=a0001] button.open").bounding_box()["width"] >= 100
+        assert tab.locator("#annot-list li[data-id=a0001] .present .swatch").count() == 14
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 1024
+        overflowing = tab.evaluate("""[...document.querySelectorAll('main:not([hidden]) .panel')]
+            .filter((p) => p.scrollWidth > p.clientWidth + 1).map((p) => p.id || p.className)""")
+        assert overflowing == []
+        tab.context.close()
+    assert not tab.editgan_errors, tab.editgan_errors

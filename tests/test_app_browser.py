@@ -456,3 +456,34 @@ def test_api_docs_render_offline(page):
     docs.get_by_text("/api/sessions/{session_id}/apply", exact=True).first.wait_for(timeout=30_000)
     assert docs.locator(".opblock").count() >= 15
     docs.close()
+
+
+def test_layout_at_1024_by_800(page):
+    """(Last: it leaves an unsaved edit result.) Before / after / difference at least at the model's resolution and at least 128 px, enlargeable;
+    "Save as vector" in view without scrolling; the upload pair as large; nothing overflows."""
+    page.set_viewport_size({"width": 1024, "height": 800})
+    try:
+        page.locator("#palette li", has_text="mouth").click()
+        stroke(page, (8, 22), (24, 22))
+        page.fill("#edit-steps", "2")
+        page.click("#edit-btn")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('edit: done')", timeout=60_000)
+        page.evaluate("window.scrollTo(0, 0)")
+        for selector in ("#before", "#after", "#difference"):
+            assert page.locator(selector).bounding_box()["width"] >= 128, selector
+        save = page.locator("#save-btn").bounding_box()
+        assert save["y"] + save["height"] <= 800 and save["x"] + save["width"] <= 1024, save
+        page.click("#after")
+        assert page.locator("#after").bounding_box()["width"] >= 250  # enlarged to the panel's width
+        page.click("#after")
+        page.evaluate("document.querySelector('#upload-compare').hidden = false")
+        assert page.locator("#reconstruction-figure").bounding_box()["width"] >= 128
+        page.evaluate("document.querySelector('#upload-compare').hidden = true")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        overflowing = page.evaluate("""[...document.querySelectorAll('main:not([hidden]) .panel')]
+            .filter((p) => p.scrollWidth > p.clientWidth + 1).map((p) => p.id || p.className)""")
+        assert overflowing == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-1024x800.png"))
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 950})

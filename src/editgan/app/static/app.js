@@ -655,6 +655,7 @@ function layoutStage() {
   const [ih, iw] = state.info.image_size;
   const [lh, lw] = state.info.label_size;
   $("stage").style.aspectRatio = `${iw} / ${ih}`;
+  document.documentElement.style.setProperty("--result-px", `${Math.max(128, iw)}px`);
   $("overlay").width = lw; $("overlay").height = lh;
   setZoom(1);
 }
@@ -666,6 +667,9 @@ function bind() {
   $("tuned-toggle").addEventListener("change", () => guarded(() => setTuned($("tuned-toggle").checked)));
   $("tune").addEventListener("change", () => { $("tune-steps").disabled = !$("tune").checked; });
   $("cancel-btn").addEventListener("click", () => guarded(cancelJob));
+  document.querySelectorAll(".triple figure, .pair figure").forEach((f) => f.addEventListener("click", () => {
+    f.classList.toggle("enlarged");  // a result at the panel's width, or back
+  }));
   $("edit-btn").addEventListener("click", () => guarded(runEdit));
   $("save-btn").addEventListener("click", () => guarded(saveVector));
   $("refine-btn").addEventListener("click", () => guarded(refine));
