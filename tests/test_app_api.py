@@ -572,3 +572,16 @@ def test_a_tabs_image_is_restored_into_a_new_session(world):
     nan = base64.b64encode(np.full(editor.generator.config.num_ws * editor.generator.config.w_dim, np.nan,
                                    "<f4").tobytes()).decode()
     assert "non-finite" in client.post(f"/api/sessions/{other}/restore", json={"wplus": nan}).json()["detail"]
+
+
+def test_an_edit_that_changed_nothing_is_not_saved_as_a_vector(world):
+    """A cancelled edit whose best step is 0 has a zero vector: saving it is refused."""
+    import dataclasses
+    editor, client, service = world
+    sid = new_session(client)
+    learn(client, sid, steps=2)
+    session = service.sessions.get(sid)
+    session.vector = dataclasses.replace(session.vector, delta=torch.zeros_like(session.vector.delta))
+    r = client.post(f"/api/sessions/{sid}/vectors", json={"name": "nothing"})
+    assert r.status_code == 400 and "this edit changed nothing" in r.json()["detail"]
+    assert "nothing" not in editor.library.list()

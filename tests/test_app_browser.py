@@ -458,6 +458,38 @@ def test_api_docs_render_offline(page):
     docs.close()
 
 
+def test_vector_rename_delete_and_status_per_tab(page, tmp_path):
+    """Rename and delete a vector from its row, each confirmed in the status line; the Edit and
+    Annotate tabs keep their own status lines; the first brush is a part the image has."""
+    editor = tiny_editor(tmp_path)
+    with BackgroundServer(create_app(editor)) as url:
+        fresh = open_page(page.context.browser, url)
+        current = fresh.evaluate("window.editgan.current")
+        assert current > 0 and current in fresh.evaluate("Array.from(window.editgan.original)")
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        fresh.fill("#vector-name", "first")
+        fresh.click("#save-btn")
+        fresh.locator("#library li[data-name=first]").wait_for()
+        fresh.once("dialog", lambda dialog: dialog.accept("second"))
+        fresh.click("#library li[data-name=first] button.rename")
+        fresh.locator("#library li[data-name=second]").wait_for()
+        assert fresh.text_content("#status") == "renamed vector first to second" and editor.library.list() == ["second"]
+        fresh.once("dialog", lambda dialog: dialog.accept())
+        fresh.click("#library li[data-name=second] button.delete")
+        fresh.locator("#library li[data-name=second]").wait_for(state="detached")
+        assert fresh.text_content("#status") == "deleted vector second" and editor.library.list() == []
+        fresh.click("#modes [data-mode=annotate]")
+        fresh.wait_for_function("document.querySelector('#status').textContent !== 'deleted vector second'")
+        fresh.click("#modes [data-mode=edit]")
+        assert fresh.text_content("#status") == "deleted vector second"
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
 def test_layout_at_1024_by_800(page):
     """(Last: it leaves an unsaved edit result.) Before / after / difference at least at the model's resolution and at least 128 px, enlargeable;
     "Save as vector" in view without scrolling; the upload pair as large; nothing overflows."""

@@ -382,6 +382,9 @@ class EditService:
             vector = session.vector
             if vector is None:
                 raise NotReady("no edit result to save: run an edit first")
+            if not bool(torch.any(vector.delta != 0)):
+                raise InputError("this edit changed nothing (its best step is its start, step 0, e.g. cancelled "
+                                 "before any step improved it): there is no vector to save; run it longer")
         named = EditingVector(delta=vector.delta, name=name, parts=vector.parts,
                               default_scale=vector.default_scale, thumbnails=vector.thumbnails,
                               losses=vector.losses, created={**vector.created, "source": session.source})

@@ -9,6 +9,7 @@ const BROAD_PARTS = new Set(["background", "head", "skin", "face", "neck", "hair
 
 const state = {
   info: null, session: null,
+  statusOf: {},            // per mode (edit, annotate): the status line it showed last
   original: null,          // Uint8Array: the segmentation of the image (eraser target)
   labels: null,            // Uint8Array: the painted map
   sent: null,              // Uint8Array: the map last sent with an edit on this image (null: none)
@@ -80,6 +81,7 @@ function setImage(payload, remember = true) {
   state.sent = null;
   state.undo = []; state.redo = [];
   state.unsavedEdit = false;
+  if (!localStorage.getItem(labelMemoryKey())) selectLabel(defaultLabel());  // a part this image has
   $("source").textContent = payload.source;
   $("result").hidden = true;
   $("upload-compare").hidden = true;
@@ -206,13 +208,15 @@ function buildPalette() {
 function labelMemoryKey() { return `editgan.label.${state.info.bundle}`; }
 
 // The label used last with this bundle (remembered in the browser); else the first part that is not
-// broad (background, head, skin, neck, hair...): a small part is what one usually repaints.
+// broad (background, head, skin, neck, hair...) and that the image shown has (the segmenter draws it
+// there): a small part is what one usually repaints.
 function defaultLabel() {
   const labels = state.info.labels;
-  const paintable = labels.filter((l) => l.segmented !== false);
-  const remembered = paintable.find((l) => l.name === localStorage.getItem(labelMemoryKey()));
+  const drawn = state.original ? new Set(state.original) : null;  // labels in the image shown
+  const paintable = labels.filter((l) => l.segmented !== false && (!drawn || drawn.has(l.index)));
+  const remembered = labels.find((l) => l.name === localStorage.getItem(labelMemoryKey()) && l.segmented !== false);
   const small = paintable.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
-  return (remembered ?? small ?? labels[Math.min(1, labels.length - 1)]).index;
+  return (remembered ?? small ?? paintable.find((l) => l.index > 0) ?? labels[Math.min(1, labels.length - 1)]).index;
 }
 
 function selectLabel(index, remember = false) {
@@ -531,8 +535,21 @@ function vectorItem(v) {
       await api("DELETE", `/api/vectors/${encodeURIComponent(v.name)}`);
       await loadLibrary();
       applyScales();
+      status(`deleted vector ${v.name}`);
     }));
-    actions.append(del);
+    const rename = document.createElement("button");
+    rename.className = "rename";
+    rename.title = "rename";
+    rename.textContent = "✎";
+    rename.addEventListener("click", () => guarded(async () => {
+      const name = (prompt(`New name for vector ${v.name}:`, v.name) ?? "").trim();
+      if (!name || name === v.name) return;
+      await api("POST", `/api/vectors/${encodeURIComponent(v.name)}/rename`, { new_name: name });
+      if (v.name in state.scales) { state.scales[name] = state.scales[v.name]; delete state.scales[v.name]; }
+      await loadLibrary();
+      status(`renamed vector ${v.name} to ${name}`);
+    }));
+    actions.append(rename, del);
   }
   for (const key of ["before", "after"].filter((k) => v.thumbnails.includes(k))) {
     const thumb = document.createElement("img");
@@ -636,7 +653,14 @@ function zeroSliders(apply = true) {
 }
 
 // ---------------------------------------------------------------- start
-function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes
+function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes; each keeps its own status line
+  const previous = document.body.dataset.mode, el = $("status");
+  if (previous && previous !== mode) {
+    state.statusOf[previous] = { text: el.textContent, error: el.classList.contains("error") };
+    const kept = state.statusOf[mode] ?? { text: "", error: false };
+    el.textContent = kept.text;
+    el.classList.toggle("error", kept.error);
+  }
   document.body.dataset.mode = mode;
   document.querySelectorAll("#modes [data-mode]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.mode === mode)));
   document.querySelectorAll("main.mode").forEach((m) => { m.hidden = m.dataset.mode !== mode; });
