@@ -456,7 +456,7 @@ async function saveScheme() {
   await loadOverview();
   editScheme(r.scheme);
   await refreshInfo();  // the Edit tab's labels
-  status("label scheme saved");
+  status(state.info.scheme_note ? `label scheme saved; ${state.info.scheme_note}` : "label scheme saved");
 }
 
 // ---------------------------------------------------------------- training
