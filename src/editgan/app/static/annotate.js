@@ -106,7 +106,7 @@ function showSample(payload, id, source) {
   drawGuides();
   setSaveState(id ? `saved as ${id}` : "not saved yet: it is saved when you paint");
   document.querySelectorAll("#annot-list li").forEach((li) => li.classList.toggle("current", li.dataset.id === id));
-  guarded(loadBackups);
+  loadBackups().catch(() => { $("annot-history").hidden = true; });  // in the background: the status line is the user's
 }
 
 async function loadBackups() {  // the earlier maps the server keeps of the annotation shown

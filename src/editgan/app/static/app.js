@@ -74,7 +74,7 @@ async function guarded(fn) {
 function drawLabels() { renderLabels($("overlay"), state.labels, state.info.labels.map((l) => l.color)); }
 
 function setImage(payload, remember = true) {
-  if (remember) guarded(rememberImage);
+  if (remember) rememberImage();  // in the background; it never touches the status line
   state.imageSrc = payload.image;
   state.original = decodeLabels(payload.labels);
   state.labels = state.original.slice();
