@@ -210,10 +210,10 @@ def test_annotate_train_and_edit(page, tmp_path):
     page.click("#modes [data-mode=edit]")
     assert page.locator("#palette li .name").all_text_contents() == [*SCHEME.names, "ear"]
     page.fill("#seed", "0")
-    page.click("#sample-btn")
-    page.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 0'")
     expected = page.editor.segment(page.editor.sample(0))[0].numpy().ravel()
-    np.testing.assert_array_equal(page.evaluate("Array.from(window.editgan.original)"), expected)
+    page.click("#sample-btn")  # (the Edit tab's status line still says 'sampled seed 0' from the start)
+    page.wait_for_function("(e) => window.editgan.original.every((v, i) => v === e[i])", arg=expected.tolist())
+    assert page.text_content("#status") == "sampled seed 0"
     page.locator("#palette li", has_text="mouth").click()
     page.click("button[data-tool=brush]")
     stroke(page, (8, 20), (24, 20))
