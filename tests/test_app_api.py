@@ -532,6 +532,9 @@ def test_scheme_edits_reach_the_edit_api_at_once(world):
     """The bundle's scheme is the one source of truth: a rename and an added label show in /api/info
     at once; an edit on the renamed part works, one on the added label says to retrain first."""
     editor, client, service = world
+    before = new_session(client)
+    learn(client, before, steps=2)
+    assert client.post(f"/api/sessions/{before}/vectors", json={"name": "wider"}).json()["parts"] == ["mouth"]
     scheme = client.get("/api/annotations/scheme").json()["scheme"]
     names = ["background", "skin", "lips", "freckles"]
     r = client.put("/api/annotations/scheme", json={"name": scheme["name"], "names": names,
@@ -549,6 +552,9 @@ def test_scheme_edits_reach_the_edit_api_at_once(world):
     assert r.status_code == 400 and "the segmenter does not predict 'freckles' yet: retrain it" in r.json()["detail"]
     r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(target), "steps": 2, "parts": ["freckles"]})
     assert r.status_code == 400 and "'freckles'" in r.json()["detail"]
+    r = client.post(f"/api/sessions/{sid}/refine", json={"scales": {"wider": 1.0}, "steps": 2})
+    assert r.status_code == 202, r.text  # a vector learned before the rename still names "mouth"
+    assert follow(client, r.json()["job_id"])[-1]["event"] == "done"
     editor.reload()  # a fresh load of the bundle keeps the scheme too
     _ = editor.segmenter
     assert editor.scheme.names == tuple(names)
