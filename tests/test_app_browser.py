@@ -420,8 +420,8 @@ def test_a_scheme_change_reaches_the_edit_tab(page, tmp_path):
 
 
 def test_a_reloaded_or_evicted_tab_continues_from_its_image(page, tmp_path):
-    """The tab keeps its image's w+ and its painting in sessionStorage: a reload shows the same image
-    with the painting, and a session the server dropped meanwhile (evicted while idle) is replaced
+    """The tab keeps its image's w+, its painting and its undo history in sessionStorage: a reload
+    shows the same image with the painting (undo steps back), and a session the server dropped meanwhile (evicted while idle) is replaced
     by a new one on the next request, which then goes through."""
     editor = tiny_editor(tmp_path)
     app = create_app(editor)
@@ -438,6 +438,10 @@ def test_a_reloaded_or_evicted_tab_continues_from_its_image(page, tmp_path):
         fresh.wait_for_selector("body[data-ready=true]")
         assert fresh.text_content("#status") == "restored this tab: continuing from seed 7"
         assert fresh.input_value("#seed") == "7" and fresh.get_attribute("#image", "src") == image
+        np.testing.assert_array_equal(labels(fresh), mine)
+        fresh.click("#undo-btn")  # the undo history came along
+        np.testing.assert_array_equal(labels(fresh), original(fresh))
+        fresh.click("#redo-btn")
         np.testing.assert_array_equal(labels(fresh), mine)
 
         old = fresh.evaluate("window.editgan.session")

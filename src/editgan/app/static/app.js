@@ -734,6 +734,8 @@ function bind() {
 // ---------------------------------------------------------------- keeping a tab's state
 // The image's w+ (GET .../state) and the painting are kept in this tab's sessionStorage, so a reload,
 // or a session the server dropped while the tab was idle, continues from the same image.
+const KEPT_HISTORY = 20;  // undo (and redo) steps a reload keeps
+
 function keptKey() { return `editgan.tab.${state.info.bundle}`; }
 
 function readKept() {
@@ -747,10 +749,14 @@ async function rememberImage() {
   } catch (e) { /* storage full or unavailable: the tab just cannot be restored */ }
 }
 
-function rememberPainting() {
+function rememberPainting() {  // the painting and its undo / redo history (the last KEPT_HISTORY steps of each)
   const kept = readKept();
   if (!kept || !state.labels) return;
-  try { sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, labels: encodeLabels(state.labels) })); } catch (e) { /* as above */ }
+  const last = (maps) => maps.slice(-KEPT_HISTORY).map(encodeLabels);
+  try {
+    sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, labels: encodeLabels(state.labels),
+                                                       undo: last(state.undo), redo: last(state.redo) }));
+  } catch (e) { /* as above */ }
 }
 
 async function restoreKept(kept, why) {
@@ -758,7 +764,12 @@ async function restoreKept(kept, why) {
   setImage(payload, false);
   if (kept.seed !== undefined) $("seed").value = kept.seed;
   const labels = kept.labels ? decodeLabels(kept.labels) : null;
-  if (labels && labels.length === state.labels.length) { state.labels = labels; drawLabels(); }
+  if (labels && labels.length === state.labels.length) {
+    state.labels = labels;
+    state.undo = (kept.undo || []).map(decodeLabels).filter((m) => m.length === labels.length);
+    state.redo = (kept.redo || []).map(decodeLabels).filter((m) => m.length === labels.length);
+    drawLabels();
+  }
   status(`${why}: continuing from ${payload.source}` + (kept.tuned ? " (its W+ pivot: the tuned generator is not kept)" : ""));
 }
 
