@@ -50,3 +50,10 @@ def follow(client, job_id: str) -> list[dict]:
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
     return events
+
+
+def suggested(client, **body) -> dict:
+    """Run a suggest job (POST /api/annotations/suggest) to its end -> its final event."""
+    r = client.post("/api/annotations/suggest", json=body)
+    assert r.status_code == 202, r.text
+    return follow(client, r.json()["job_id"])[-1]

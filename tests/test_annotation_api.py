@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from annotation_fixtures import new_domain, teacher_labels
-from app_fixtures import follow, labels_array, labels_b64, png_array
+from app_fixtures import follow, labels_array, labels_b64, png_array, suggested
 from edit_fixtures import SCHEME
 
 from editgan.annotate.transfer import export_annotations
@@ -57,7 +57,7 @@ def test_annotating_without_a_segmenter(world):
     assert shown["predicted"] is False and shown["mean_uncertainty"] is None and shown["seed"] == 3
     assert not labels_array(shown["labels"], SIZE).any()
     np.testing.assert_array_equal(png_array(shown["image"]), to_uint8(editor.render(editor.sample(3)))[0])
-    assert client.post("/api/annotations/suggest", json={"count": 2, "candidates": 4}).json()["rule"] == "farthest_w"
+    assert suggested(client, count=2, candidates=4)["rule"] == "farthest_w"
 
     meta = add(client, editor, 3)
     assert meta["id"] == "a0001" and meta["source"] == "seed 3" and meta["seed"] == 3
@@ -161,7 +161,7 @@ def test_train_job_end_to_end_then_editing_uses_the_new_segmenter(world, tmp_pat
     assert pre["predicted"] is True and pre["mean_uncertainty"] == pytest.approx(float(expected.uncertainty.mean()),
                                                                                    abs=1e-6)
     np.testing.assert_array_equal(labels_array(pre["labels"], SIZE), expected.labels[0].numpy())
-    assert client.post("/api/annotations/suggest", json={"count": 1}).json()["rule"] == "uncertainty"
+    assert suggested(client, count=1)["rule"] == "uncertainty"
 
     r = client.post("/api/annotations/train", json={"max_steps": 3, "members": 2, "holdout": 0})
     again = follow(client, r.json()["job_id"])[-1]
@@ -177,7 +177,8 @@ def test_import_zip_upload(world, tmp_path):
                    "set.zip: annotation ids already in this bundle: a0001")
     client.delete("/api/annotations/a0001")
     r = client.post("/api/annotations/import", files={"file": ("set.zip", data)})
-    assert r.status_code == 200 and [m["id"] for m in r.json()["imported"]] == ["a0001"]
+    assert r.status_code == 202 and r.json()["count"] == 1
+    assert [m["id"] for m in follow(client, r.json()["job_id"])[-1]["imported"]] == ["a0001"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("padding.bin", np.random.default_rng(0).bytes(60_000))
@@ -207,3 +208,57 @@ def test_bad_requests_are_one_line_4xx(world):
                    "at most 50000 are accepted")
     one_line_error(client.post("/api/annotations/train", json={"holdout": 1.0}), 422, "holdout")
     one_line_error(client.post("/api/annotations/suggest", json={"count": 0}), 422, "count")
+
+
+def test_suggest_is_a_job_with_progress_and_seeds_exact_in_javascript(world):
+    editor, client, _ = world
+    r = client.post("/api/annotations/suggest", json={"count": 2, "candidates": 5})
+    assert r.status_code == 202
+    events = follow(client, r.json()["job_id"])
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [1, 2, 3, 4, 5] and {e["total"] for e in progress} == {5}
+    assert all("eta_s" in e and e["phase"] == "drawing" for e in progress)
+    assert events[-1]["event"] == "done" and len(events[-1]["suggestions"]) == 2
+    top = 2**53 - 1  # Number.MAX_SAFE_INTEGER: no seed past it is taken or returned
+    near = suggested(client, count=3, candidates=10, start_seed=top - 1)
+    assert sorted(s["seed"] for s in near["suggestions"]) == [top - 1, top]
+    one_line_error(client.post("/api/annotations/suggest", json={"start_seed": top + 1}), 422, "start_seed")
+    one_line_error(client.post("/api/annotations", json={"seed": top + 1, "labels": "AA=="}), 422, "seed")
+
+
+def test_two_tabs_on_one_annotation(world):
+    """Saves carry the version they started from: the second tab's stale save is refused (409 with the
+    current version) and nothing is written; it can reload or save as a copy. Two tabs creating one
+    seed make one annotation. Backups are listed and restored (restoring backs up the current map)."""
+    editor, client, store = world
+    first = add(client, editor, 4)
+    assert first["version"] == 1
+    map1 = labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE)
+    r = client.post("/api/annotations", json={"seed": 4, "labels": labels_b64(map1)})  # the other tab, same seed
+    assert r.status_code == 409 and r.json()["id"] == "a0001" and "seed 4 is annotated already as 'a0001'" in r.json()["detail"]
+    assert [m["id"] for m in store.list()] == ["a0001"]
+    tab_a, tab_b = map1.copy(), map1.copy()
+    tab_a[:4] = 1
+    tab_b[-4:] = 2
+    r = client.put("/api/annotations/a0001", json={"labels": labels_b64(tab_a), "version": 1})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = client.put("/api/annotations/a0001", json={"labels": labels_b64(tab_b), "version": 1})
+    assert r.status_code == 409 and r.json()["version"] == 2 and "saved elsewhere" in r.json()["detail"]
+    assert "reload it, or save yours as a copy" in r.json()["detail"]
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE), tab_a)
+    copy = client.post("/api/annotations/a0001/copy", json={"labels": labels_b64(tab_b)})
+    assert copy.status_code == 201 and copy.json()["source"] == "copy of a0001" and copy.json()["id"] == "a0002"
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0002").json()["labels"], SIZE), tab_b)
+    assert client.get("/api/annotations/a0002").json()["image"] == client.get("/api/annotations/a0001").json()["image"]
+
+    backups = client.get("/api/annotations/a0001/backups").json()["backups"]
+    assert len(backups) == 1 and backups[0]["time"].endswith("+00:00")
+    r = client.post(f"/api/annotations/a0001/backups/{backups[0]['name']}/restore", json={"version": 1})
+    assert r.status_code == 409
+    r = client.post(f"/api/annotations/a0001/backups/{backups[0]['name']}/restore", json={"version": 2})
+    assert r.status_code == 200 and r.json()["version"] == 3
+    np.testing.assert_array_equal(labels_array(client.get("/api/annotations/a0001").json()["labels"], SIZE), map1)
+    assert len(client.get("/api/annotations/a0001/backups").json()["backups"]) == 2
+    one_line_error(client.post("/api/annotations/a0001/backups/nope/restore", json={}), 404, "no backup 'nope'")
+    assert client.post("/api/annotations", json={"seed": 4, "labels": labels_b64(map1),
+                                                  "allow_duplicate": True}).status_code == 201

@@ -17,10 +17,11 @@ import pytest
 
 from annotation_fixtures import new_domain
 from app_fixtures import labels_array
-from browser_fixtures import grid_to_screen, served_page, stroke
+from browser_fixtures import grid_to_screen, open_page, served_page, stroke
 from edit_fixtures import SCHEME
 
 from editgan.app import create_app
+from editgan.app.runner import BackgroundServer
 
 CANVAS = "#annot-canvas"
 SIZE = (32, 32)
@@ -209,10 +210,10 @@ def test_annotate_train_and_edit(page, tmp_path):
     page.click("#modes [data-mode=edit]")
     assert page.locator("#palette li .name").all_text_contents() == [*SCHEME.names, "ear"]
     page.fill("#seed", "0")
-    page.click("#sample-btn")
-    page.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 0'")
     expected = page.editor.segment(page.editor.sample(0))[0].numpy().ravel()
-    np.testing.assert_array_equal(page.evaluate("Array.from(window.editgan.original)"), expected)
+    page.click("#sample-btn")  # (the Edit tab's status line still says 'sampled seed 0' from the start)
+    page.wait_for_function("(e) => window.editgan.original.every((v, i) => v === e[i])", arg=expected.tolist())
+    assert page.text_content("#status") == "sampled seed 0"
     page.locator("#palette li", has_text="mouth").click()
     page.click("button[data-tool=brush]")
     stroke(page, (8, 20), (24, 20))
@@ -226,3 +227,140 @@ def test_annotate_train_and_edit(page, tmp_path):
     sample(page, 7)
     assert "prefilled from the segmenter" in page.text_content("#status")
     np.testing.assert_array_equal(painted(page).ravel(), page.editor.segment(page.editor.sample(7))[0].numpy().ravel())
+
+
+def test_suggest_and_train_show_progress_time_left_and_cancel(page, tmp_path, monkeypatch):
+    """Both slow actions run as jobs: the button waits, the progress row shows the time left, Cancel
+    stops them; the training budget shows before it starts. (Slowed down here: a drawn candidate takes
+    30 ms, a training step 2 ms of a stand-in trainer.)"""
+    import time
+    import editgan.app.annotation_service as annotation_service
+    from annotation_fixtures import annotate
+    editor, store = new_domain(tmp_path)
+    annotate(editor, store, [1, 2])
+    draw = editor.generator.z_to_wplus
+
+    def slow_draw(*args, **kwargs):
+        time.sleep(0.03)
+        return draw(*args, **kwargs)
+
+    def stand_in(bundle, generator, store, scheme, settings, members, holdout, progress):
+        for step in range(1, settings.max_steps + 1):
+            time.sleep(0.002)
+            progress("final", step, 1.0)
+        raise AssertionError("cancelled before this")
+    monkeypatch.setattr(annotation_service, "train_and_install", stand_in)
+    with BackgroundServer(create_app(editor)) as url:
+        page = open_page(page.context.browser, url, 1280, 800)
+        page.click("#modes [data-mode=annotate]")
+        page.wait_for_selector("#annot-list li[data-id=a0002]")
+        assert page.text_content("#train-budget").startswith(
+            "Budget: at most 8,000 steps (4,000 for the held-out estimate, then 4,000 on all) of 10 member(s)")
+        page.fill("#train-holdout", "0")
+        assert page.text_content("#train-budget").startswith("Budget: at most 4,000 steps of 10 member(s)")
+
+        editor.generator.z_to_wplus = slow_draw
+        page.click("#annot-suggest-btn")
+        assert page.is_disabled("#annot-suggest-btn") and page.is_visible("#annot-job")  # at once, before the answer
+        page.wait_for_function("document.querySelector('#status').textContent.includes(' left')")
+        assert page.text_content("#status").startswith("drawing candidates: step ")
+        assert page.evaluate("document.querySelector('#annot-job-progress').value") > 0
+        page.click("#annot-cancel-btn")
+        page.wait_for_function("document.querySelector('#status').textContent === 'suggesting seeds: cancelled'")
+        assert page.is_enabled("#annot-suggest-btn") and page.is_hidden("#annot-job")
+        assert page.locator("#annot-suggestions button").count() == 0
+        editor.generator.z_to_wplus = draw
+        page.click("#annot-suggest-btn")
+        page.locator("#annot-suggestions button").first.wait_for()
+
+        page.click("#annot-train-btn")
+        page.wait_for_function("document.querySelector('#status').textContent.includes(' left')")
+        assert page.is_disabled("#annot-train-btn") and page.is_disabled("#annot-suggest-btn")
+        page.click("#annot-cancel-btn")
+        page.wait_for_function("document.querySelector('#status').textContent === 'training the segmenter: cancelled'")
+        assert page.is_enabled("#annot-train-btn") and page.is_hidden("#annot-job")
+        page.context.close()
+    assert not page.editgan_errors, page.editgan_errors
+
+
+def test_a_stale_save_in_a_second_tab_is_refused_and_kept_as_a_copy(page, tmp_path):
+    """Two tabs on one annotation: the first saves, the second's save is refused with the offer to
+    reload or save as a copy (it saves as a copy); a second tab creating the same seed is offered the
+    first one's annotation; the first tab restores the earlier map from the page."""
+    from annotation_fixtures import annotate
+    editor, store = new_domain(tmp_path)
+    annotate(editor, store, [3])
+    original = store.get("a0001").labels
+    with BackgroundServer(create_app(editor)) as url:
+        one = open_page(page.context.browser, url, 1280, 800)
+        two, two_errors = one.context.new_page(), []
+        two.on("pageerror", lambda err: two_errors.append(str(err)))
+        two.goto(url)
+        two.wait_for_selector("body[data-ready=true]")
+        for tab in (one, two):
+            tab.click("#modes [data-mode=annotate]")
+            tab.click("#annot-list li[data-id=a0001] button.open")
+            tab.wait_for_function("window.editganAnnotate.id === 'a0001'")
+        assert one.is_hidden("#annot-history") and one.get_attribute("#annot-image", "alt") == "image being annotated"
+        one.keyboard.press("1")
+        stroke(one, (2, 2), (12, 2), CANVAS)
+        saved(one)
+        assert store.meta("a0001")["version"] == 2
+        two.keyboard.press("2")
+        stroke(two, (2, 28), (12, 28), CANVAS)
+        two.wait_for_selector("#annot-conflict:not([hidden])")
+        assert "a0001 was saved elsewhere" in two.text_content("#annot-conflict-text")
+        assert two.text_content("#annot-save") == "not saved: see below"
+        mine = painted(two)
+        two.click("#annot-copy-btn")
+        two.wait_for_function("window.editganAnnotate.id === 'a0002'")
+        assert two.is_hidden("#annot-conflict") and two.text_content("#annot-save") == "saved as a0002"
+        np.testing.assert_array_equal(store.get("a0002").labels, mine)
+        assert store.get("a0002").meta["source"] == "copy of a0001" and not np.array_equal(store.get("a0001").labels, mine)
+
+        two.fill("#annot-seed", "3")  # the same seed as a new sample: one annotation, not two
+        two.click("#annot-sample-btn")
+        two.wait_for_function("document.querySelector('#annot-source').textContent === 'seed 3'")
+        stroke(two, (2, 28), (12, 28), CANVAS)
+        two.wait_for_selector("#annot-conflict:not([hidden])")
+        assert "annotated already as a0001" in two.text_content("#annot-conflict-text")
+        two.click("#annot-reload-btn")
+        two.wait_for_function("window.editganAnnotate.id === 'a0001'")
+        assert [m["id"] for m in store.list()] == ["a0001", "a0002"]
+
+        one.wait_for_selector("#annot-history:not([hidden])")
+        assert one.locator("#annot-backups option").count() == 1
+        one.click("#annot-restore-btn")
+        one.wait_for_function("document.querySelector('#status').textContent.startsWith('a0001: restored the map of')")
+        np.testing.assert_array_equal(store.get("a0001").labels, original)
+        np.testing.assert_array_equal(painted(one), original)
+        one.context.close()
+    assert not one.editgan_errors and not two_errors, (one.editgan_errors, two_errors)
+
+
+def test_the_annotation_list_at_1024_px_with_many_labels(page, tmp_path):
+    """An annotation using 14 labels: its id/source button keeps a readable width, the swatches wrap,
+    and nothing in the Annotate tab overflows at 1024 px."""
+    from editgan.annotate.scheme import save_scheme
+    from editgan.io.images import to_uint8
+    from editgan.labels import LabelScheme
+    editor, store = new_domain(tmp_path)
+    many = LabelScheme("many", tuple(f"part number {i}" for i in range(14)),
+                       tuple((i * 17, 255 - i * 17, (i * 53) % 256) for i in range(14)))
+    save_scheme(editor.bundle, many)
+    editor.reload()
+    w = editor.sample(1)
+    store.create(w, to_uint8(editor.render(w))[0], np.arange(32 * 32).reshape(SIZE) % 14, many,
+                 source="upload a-very-long-file-name-of-a-photo-taken-on-holiday-2026.png")
+    with BackgroundServer(create_app(editor)) as url:
+        tab = open_page(page.context.browser, url, 1024, 800)
+        tab.click("#modes [data-mode=annotate]")
+        tab.wait_for_selector("#annot-list li[data-id=a0001]")
+        assert tab.locator("#annot-list li[data-id=a0001] button.open").bounding_box()["width"] >= 100
+        assert tab.locator("#annot-list li[data-id=a0001] .present .swatch").count() == 14
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 1024
+        overflowing = tab.evaluate("""[...document.querySelectorAll('main:not([hidden]) .panel')]
+            .filter((p) => p.scrollWidth > p.clientWidth + 1).map((p) => p.id || p.className)""")
+        assert overflowing == []
+        tab.context.close()
+    assert not tab.editgan_errors, tab.editgan_errors

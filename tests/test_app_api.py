@@ -1,6 +1,7 @@
 """The web tool's JSON API on the tiny bundle: sampling, painting -> edit job with streamed progress,
 the library and sliders (checked against w+ arithmetic), uploads, cancel, concurrency, bad input."""
 
+import base64
 import io
 import json
 import threading
@@ -525,3 +526,68 @@ def test_downloads_coloured_and_enlarged(world):
         r = client.get(f"{base}/edited.png?{bad}")
         assert r.status_code == 400 and "scale must be in [1, 8]" in r.json()["detail"]
     assert client.get(f"{base}/edited.png?scale=two").status_code == 422
+
+
+def test_scheme_edits_reach_the_edit_api_at_once(world):
+    """The bundle's scheme is the one source of truth: a rename and an added label show in /api/info
+    at once; an edit on the renamed part works, one on the added label says to retrain first."""
+    editor, client, service = world
+    before = new_session(client)
+    learn(client, before, steps=2)
+    assert client.post(f"/api/sessions/{before}/vectors", json={"name": "wider"}).json()["parts"] == ["mouth"]
+    scheme = client.get("/api/annotations/scheme").json()["scheme"]
+    names = ["background", "skin", "lips", "freckles"]
+    r = client.put("/api/annotations/scheme", json={"name": scheme["name"], "names": names,
+                                                     "colors": scheme["colors"] + [[200, 120, 40]]})
+    assert r.status_code == 200, r.text
+    info = client.get("/api/info").json()
+    assert [l["name"] for l in info["labels"]] == names and [l["segmented"] for l in info["labels"]] == [True] * 3 + [False]
+    assert "predates label(s) 'freckles'" in info["scheme_note"] and editor.scheme.names == tuple(names)
+    sid = new_session(client)
+    original, target, events = learn(client, sid, steps=2, parts=["lips"])
+    assert events[-1]["event"] == "done" and events[-1]["parts"] == ["lips"]
+    freckled = original.copy()
+    freckled[2:6, 2:6] = 3
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(freckled), "steps": 2})
+    assert r.status_code == 400 and "the segmenter does not predict 'freckles' yet: retrain it" in r.json()["detail"]
+    r = client.post(f"/api/sessions/{sid}/edit", json={"labels": labels_b64(target), "steps": 2, "parts": ["freckles"]})
+    assert r.status_code == 400 and "'freckles'" in r.json()["detail"]
+    r = client.post(f"/api/sessions/{sid}/refine", json={"scales": {"wider": 1.0}, "steps": 2})
+    assert r.status_code == 202, r.text  # a vector learned before the rename still names "mouth"
+    assert follow(client, r.json()["job_id"])[-1]["event"] == "done"
+    editor.reload()  # a fresh load of the bundle keeps the scheme too
+    _ = editor.segmenter
+    assert editor.scheme.names == tuple(names)
+
+
+def test_a_tabs_image_is_restored_into_a_new_session(world):
+    editor, client, service = world
+    sid = new_session(client)
+    shown = client.post(f"/api/sessions/{sid}/sample", json={"seed": 5}).json()
+    kept = client.get(f"/api/sessions/{sid}/state").json()
+    assert kept["source"] == "seed 5" and kept["tuned"] is False
+    client.delete(f"/api/sessions/{sid}")
+    assert client.get(f"/api/sessions/{sid}/state").status_code == 404
+    other = new_session(client)
+    restored = client.post(f"/api/sessions/{other}/restore", json={"source": kept["source"], "wplus": kept["wplus"]})
+    assert restored.status_code == 200 and restored.json()["source"] == "seed 5"
+    assert restored.json()["image"] == shown["image"] and restored.json()["labels"] == shown["labels"]
+    assert torch.equal(service.sessions.get(other).wplus.cpu(), editor.sample(5).cpu())
+    bad = client.post(f"/api/sessions/{other}/restore", json={"wplus": "AAAA"})
+    assert bad.status_code == 400 and "this generator takes w+ [1, 8, 16]" in bad.json()["detail"]
+    nan = base64.b64encode(np.full(editor.generator.config.num_ws * editor.generator.config.w_dim, np.nan,
+                                   "<f4").tobytes()).decode()
+    assert "non-finite" in client.post(f"/api/sessions/{other}/restore", json={"wplus": nan}).json()["detail"]
+
+
+def test_an_edit_that_changed_nothing_is_not_saved_as_a_vector(world):
+    """A cancelled edit whose best step is 0 has a zero vector: saving it is refused."""
+    import dataclasses
+    editor, client, service = world
+    sid = new_session(client)
+    learn(client, sid, steps=2)
+    session = service.sessions.get(sid)
+    session.vector = dataclasses.replace(session.vector, delta=torch.zeros_like(session.vector.delta))
+    r = client.post(f"/api/sessions/{sid}/vectors", json={"name": "nothing"})
+    assert r.status_code == 400 and "this edit changed nothing" in r.json()["detail"]
+    assert "nothing" not in editor.library.list()

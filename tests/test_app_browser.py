@@ -368,9 +368,159 @@ def test_upload_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
     assert not fresh.editgan_errors, fresh.editgan_errors
 
 
+def test_run_edit_on_a_fresh_page_with_the_bundles_defaults(page, tmp_path):
+    """Every numeric field starts at the bundle's editing settings (/api/info defaults); painting and
+    clicking Run edit without touching them runs an edit of the bundle's steps that completes."""
+    editor = tiny_editor(tmp_path, editing={"steps": 4, "refine_steps": 3})
+    app = create_app(editor)
+    with BackgroundServer(app) as url:
+        fresh = open_page(page.context.browser, url)
+        assert fresh.input_value("#edit-steps") == "4" and fresh.input_value("#refine-steps") == "3"
+        steps = []
+        fresh.on("request", lambda r: steps.append(r.post_data_json.get("steps")) if r.url.endswith("/edit") else None)
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert "edit: done" in fresh.text_content("#status") and steps == [4]
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
+def test_a_scheme_change_reaches_the_edit_tab(page, tmp_path):
+    """Rename "mouth" to "lips" and add "freckles" in the Annotate tab: the Edit tab's palette shows
+    both at once, "freckles" greyed out with the note that the segmenter needs retraining, and an
+    edit of the renamed part runs."""
+    editor = tiny_editor(tmp_path)
+    with BackgroundServer(create_app(editor)) as url:
+        fresh = open_page(page.context.browser, url)
+        fresh.click("#modes [data-mode=annotate]")
+        fresh.wait_for_selector("#scheme-list li >> nth=2")
+        fresh.fill("#scheme-list li >> nth=2 >> input.name", "lips")
+        fresh.click("#scheme-add-btn")
+        fresh.fill("#scheme-list li >> nth=3 >> input.name", "freckles")
+        fresh.click("#scheme-save-btn")
+        fresh.wait_for_function("document.querySelector('#status').textContent.startsWith('label scheme saved; "
+                                "the segmenter predates label(s) \\'freckles\\'')")
+        fresh.click("#modes [data-mode=edit]")
+        names = fresh.eval_on_selector_all("#palette li .name", "(els) => els.map((e) => e.textContent)")
+        assert names == ["background", "skin", "lips", "freckles"]
+        assert "unsegmented" in fresh.get_attribute("#palette li[data-index='3']", "class")
+        assert fresh.is_visible("#scheme-note") and "'freckles'" in fresh.text_content("#scheme-note")
+        fresh.locator("#palette li", has_text="freckles").click()  # not paintable: the brush keeps its label
+        assert fresh.evaluate("window.editgan.current") == 2
+        fresh.locator("#palette li", has_text="lips").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert "parts: lips" in fresh.text_content("#result-info")
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
+def test_a_reloaded_or_evicted_tab_continues_from_its_image(page, tmp_path):
+    """The tab keeps its image's w+, its painting and its undo history in sessionStorage: a reload
+    shows the same image with the painting (undo steps back), and a session the server dropped meanwhile (evicted while idle) is replaced
+    by a new one on the next request, which then goes through."""
+    editor = tiny_editor(tmp_path)
+    app = create_app(editor)
+    with BackgroundServer(app) as url:
+        fresh = open_page(page.context.browser, url)
+        fresh.fill("#seed", "7")
+        fresh.click("#sample-btn")
+        fresh.wait_for_function("document.querySelector('#status').textContent === 'sampled seed 7'")
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        mine = labels(fresh)
+        image = fresh.get_attribute("#image", "src")
+        fresh.reload()
+        fresh.wait_for_selector("body[data-ready=true]")
+        assert fresh.text_content("#status") == "restored this tab: continuing from seed 7"
+        assert fresh.input_value("#seed") == "7" and fresh.get_attribute("#image", "src") == image
+        np.testing.assert_array_equal(labels(fresh), mine)
+        fresh.click("#undo-btn")  # the undo history came along
+        np.testing.assert_array_equal(labels(fresh), original(fresh))
+        fresh.click("#redo-btn")
+        np.testing.assert_array_equal(labels(fresh), mine)
+
+        old = fresh.evaluate("window.editgan.session")
+        app.state.service.sessions.delete(old)  # what eviction of an idle tab does
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert fresh.evaluate("window.editgan.session") != old and "edit: done" in fresh.text_content("#status")
+        np.testing.assert_array_equal(labels(fresh), mine)
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
 def test_api_docs_render_offline(page):
     docs = page.context.browser.new_page()
     docs.goto(page.url.split("#")[0].rstrip("/") + "/docs")
     docs.get_by_text("/api/sessions/{session_id}/apply", exact=True).first.wait_for(timeout=30_000)
     assert docs.locator(".opblock").count() >= 15
     docs.close()
+
+
+def test_vector_rename_delete_and_status_per_tab(page, tmp_path):
+    """Rename and delete a vector from its row, each confirmed in the status line; the Edit and
+    Annotate tabs keep their own status lines; the first brush is a part the image has."""
+    editor = tiny_editor(tmp_path)
+    with BackgroundServer(create_app(editor)) as url:
+        fresh = open_page(page.context.browser, url)
+        current = fresh.evaluate("window.editgan.current")
+        assert current > 0 and current in fresh.evaluate("Array.from(window.editgan.original)")
+        fresh.locator("#palette li", has_text="mouth").click()
+        stroke(fresh, (8, 20), (24, 20))
+        fresh.fill("#edit-steps", "2")
+        fresh.click("#edit-btn")
+        fresh.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        fresh.fill("#vector-name", "first")
+        fresh.click("#save-btn")
+        fresh.locator("#library li[data-name=first]").wait_for()
+        fresh.once("dialog", lambda dialog: dialog.accept("second"))
+        fresh.click("#library li[data-name=first] button.rename")
+        fresh.locator("#library li[data-name=second]").wait_for()
+        assert fresh.text_content("#status") == "renamed vector first to second" and editor.library.list() == ["second"]
+        fresh.once("dialog", lambda dialog: dialog.accept())
+        fresh.click("#library li[data-name=second] button.delete")
+        fresh.locator("#library li[data-name=second]").wait_for(state="detached")
+        assert fresh.text_content("#status") == "deleted vector second" and editor.library.list() == []
+        fresh.click("#modes [data-mode=annotate]")
+        fresh.wait_for_function("document.querySelector('#status').textContent !== 'deleted vector second'")
+        fresh.click("#modes [data-mode=edit]")
+        assert fresh.text_content("#status") == "deleted vector second"
+        fresh.context.close()
+    assert not fresh.editgan_errors, fresh.editgan_errors
+
+
+def test_layout_at_1024_by_800(page):
+    """(Last: it leaves an unsaved edit result.) Before / after / difference at least at the model's resolution and at least 128 px, enlargeable;
+    "Save as vector" in view without scrolling; the upload pair as large; nothing overflows."""
+    page.set_viewport_size({"width": 1024, "height": 800})
+    try:
+        page.locator("#palette li", has_text="mouth").click()
+        stroke(page, (8, 22), (24, 22))
+        page.fill("#edit-steps", "2")
+        page.click("#edit-btn")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('edit: done')", timeout=60_000)
+        page.evaluate("window.scrollTo(0, 0)")
+        for selector in ("#before", "#after", "#difference"):
+            assert page.locator(selector).bounding_box()["width"] >= 128, selector
+        save = page.locator("#save-btn").bounding_box()
+        assert save["y"] + save["height"] <= 800 and save["x"] + save["width"] <= 1024, save
+        page.click("#after")
+        assert page.locator("#after").bounding_box()["width"] >= 250  # enlarged to the panel's width
+        page.click("#after")
+        page.evaluate("document.querySelector('#upload-compare').hidden = false")
+        assert page.locator("#reconstruction-figure").bounding_box()["width"] >= 128
+        page.evaluate("document.querySelector('#upload-compare').hidden = true")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        overflowing = page.evaluate("""[...document.querySelectorAll('main:not([hidden]) .panel')]
+            .filter((p) => p.scrollWidth > p.clientWidth + 1).map((p) => p.id || p.className)""")
+        assert overflowing == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-1024x800.png"))
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 950})

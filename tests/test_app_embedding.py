@@ -209,3 +209,47 @@ def test_cancel_during_tuning_keeps_the_image(world):
     assert final["event"] == "cancelled" and final["message"] == "cancelled"
     shown = client.get(f"/api/sessions/{sid}").json()
     assert shown["source"] == "seed 2" and not shown["tunable"]
+
+
+def test_concurrent_large_uploads_decode_two_at_a_time_within_the_pixel_bound(tmp_path, monkeypatch):
+    """8 uploads at once: at most `decode_slots` decode together, each checked against the pixel bound
+    from its header first; so decoding memory stays under slots x max pixels x ~8 bytes."""
+    import threading
+    import editgan.app.service as service_module
+    big = io.BytesIO()
+    Image.new("RGB", (1500, 1000), (40, 90, 200)).save(big, format="PNG")  # 1.5 Mpx in a few KB
+    decoding, peak, lock, real = [0], [0], threading.Lock(), service_module.load_image
+
+    def counted(*args, **kwargs):
+        with lock:
+            decoding[0] += 1
+            peak[0] = max(peak[0], decoding[0])
+        try:
+            time.sleep(0.05)
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                decoding[0] -= 1
+    monkeypatch.setattr(service_module, "load_image", counted)
+    editor = tiny_editor(tmp_path)
+    with TestClient(create_app(editor, max_upload_pixels=2_000_000, decode_slots=2)) as client:
+        assert client.get("/api/info").json()["max_upload_pixels"] == 2_000_000
+        sids = [new_session(client) for _ in range(8)]
+        answers = [None] * 8
+
+        def post(i):
+            answers[i] = client.post(f"/api/sessions/{sids[i]}/upload", data={"steps": "0", "tune": "false"},
+                                     files={"file": ("big.png", big.getvalue(), "image/png")})
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [a.status_code for a in answers] == [202] * 8 and 1 <= peak[0] <= 2
+        for a in answers:
+            assert follow(client, a.json()["job_id"])[-1]["event"] == "done"
+        huge = io.BytesIO()
+        Image.new("L", (2000, 1500)).save(huge, format="PNG")  # 3 Mpx: refused from its header
+        r = client.post(f"/api/sessions/{sids[0]}/upload", files={"file": ("huge.png", huge.getvalue(), "image/png")})
+        assert r.status_code == 400 and r.json()["detail"] == ("huge.png: image is 2000x1500; at most 8192 px per "
+                                                               "side and 2 Mpx are accepted")

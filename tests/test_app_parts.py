@@ -180,3 +180,23 @@ def test_job_queue_runs_in_order_reports_failures_and_cancels():
     assert coop.status == "cancelled" and coop.events[-1]["stopped_at"] < 999
     assert coop.summary()["step"] == coop.events[-1]["stopped_at"] and jobs.active("s3") is None
     jobs.close()
+
+
+def test_progress_events_carry_elapsed_time_and_an_eta():
+    jobs = JobQueue()
+
+    def paced(job):
+        for step in range(1, 5):
+            time.sleep(0.05)
+            job.progress(step, {"loss": 1.0})
+        return {}
+
+    job = jobs.submit(Job("paced", "s", 4, paced))
+    deadline = time.monotonic() + 10
+    while job.status != "done" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    progress = [e for e in job.events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [1, 2, 3, 4] and progress[-1]["eta_s"] == 0
+    first = progress[0]  # one step of four after ~0.05 s: about three more steps' time left
+    assert first["elapsed_s"] >= 0.0 and first["eta_s"] == pytest.approx(3 * first["elapsed_s"], abs=0.2)
+    jobs.close()

@@ -164,6 +164,8 @@ def read_json(path: str | Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path} nests too deep to read") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} must hold a JSON object")
     return data

@@ -17,7 +17,10 @@ latents.safetensors --masks masks` reads as it is:
                             images-<id>.png (and tunings-<id>.safetensors)
 
 meta: {"id", "source" ("seed 12", "upload cat.png", "import ..."), "seed" (int or null), "psi",
-"created", "updated" (UTC ISO 8601), "labels" (label indices present in the map)}.
+"created", "updated" (UTC ISO 8601), "labels" (label indices present in the map), "version" (1 when
+created, one more with every save that changed the map; absent in older sets: 1)}. A save may name
+the version it started from: a stale one is refused (`AnnotationConflict`), so of two tabs editing
+one map the second to save learns of the first instead of silently replacing it.
 
 Every file is written atomically. A save writes image, tuning and mask, then the latents, then the
 index (the commit point); a delete goes the other way round. An interruption therefore never leaves
@@ -53,6 +56,15 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 class AnnotationNotFound(InputError):
     """No annotation with that id (HTTP 404)."""
+
+
+class AnnotationConflict(InputError):
+    """A save based on an older version, or a second annotation of one sample (HTTP 409); `extra`
+    says which annotation and version are current, for the page to offer reload or copy."""
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message)
+        self.extra = extra
 
 
 def utc_now() -> datetime:
@@ -212,7 +224,10 @@ class AnnotationSet:
         return w.contiguous()
 
     def new_id(self, prefix: str = "a") -> str:
-        taken = set(self.index()["annotations"])
+        return self._next_id(set(self.index()["annotations"]), prefix)
+
+    @staticmethod
+    def _next_id(taken: set[str], prefix: str = "a") -> str:
         n = len(taken) + 1
         while f"{prefix}{n:04d}" in taken:
             n += 1
@@ -220,40 +235,73 @@ class AnnotationSet:
 
     def create(self, wplus: torch.Tensor, image: np.ndarray, labels, scheme: LabelScheme, *, source: str,
                seed: int | None = None, psi: float | None = None, annotation_id: str | None = None,
-               created: str | None = None, tuning: Tuning | None = None) -> dict:
+               created: str | None = None, tuning: Tuning | None = None, unique_seed: bool = False) -> dict:
         """Add an annotation: w+ [1, num_ws, w_dim], its image uint8 [H, W, 3] (drawn by G, or by G' of
-        `tuning`), its label map [H', W']; InputError if the id is taken or anything is malformed.
-        Returns its meta."""
-        w = self.check_wplus(wplus)
-        mask = self.check_labels(labels, scheme)
+        `tuning`), its label map [H', W']; InputError if the id is taken or anything is malformed;
+        with `unique_seed`, AnnotationConflict naming the annotation of that seed and psi when there
+        is one (checked under the lock: two tabs creating one sample make one annotation). Its meta."""
+        return self.create_many(scheme, [dict(wplus=wplus, image=image, labels=labels, source=source, seed=seed,
+                                              psi=psi, annotation_id=annotation_id, created=created,
+                                              tuning=tuning, unique_seed=unique_seed)])[0]
+
+    def create_many(self, scheme: LabelScheme, entries: list[dict]) -> list[dict]:
+        """Add several annotations (each a dict of `create`'s arguments) in one commit: every file,
+        then the latents once, then the index once, so adding N costs one rewrite of each, not N;
+        all are checked first (nothing is added when one is malformed or its id taken). Their metas."""
+        checked = [(e, self.check_wplus(e["wplus"]), self.check_labels(e["labels"], scheme)) for e in entries]
         with self.lock:
             index = self.index()
-            annotation_id = validate_id(annotation_id) if annotation_id else self.new_id()
-            if annotation_id in index["annotations"]:
-                raise InputError(f"annotation {annotation_id!r} exists already; save its label map instead")
-            now = utc_now().isoformat()
-            meta = {"id": annotation_id, "source": str(source), "seed": seed, "psi": psi,
-                    "created": created or now, "updated": now}
-            write_png(self.image_path(annotation_id), np.asarray(image, dtype=np.uint8))
-            if tuning is None:
-                self.tuning_path(annotation_id).unlink(missing_ok=True)  # one an interrupted create left
-            else:
-                save_tensors(self.tuning_path(annotation_id), *tuning_entries(tuning))
-            self._commit(index, meta, mask, w)
-        return meta
+            ids, metas = set(index["annotations"]), []
+            for e, _, _ in checked:
+                if e.get("unique_seed") and e.get("seed") is not None:
+                    self._refuse_second(index, e["seed"], e.get("psi"))
+                annotation_id = validate_id(e["annotation_id"]) if e.get("annotation_id") else self._next_id(ids)
+                if annotation_id in ids and e.get("annotation_id"):
+                    raise InputError(f"annotation {annotation_id!r} exists already; save its label map instead")
+                ids.add(annotation_id)
+                now = utc_now().isoformat()
+                metas.append({"id": annotation_id, "source": str(e["source"]), "seed": e.get("seed"),
+                              "psi": e.get("psi"), "created": e.get("created") or now, "updated": now,
+                              "version": 1})
+            for meta, (e, _, mask) in zip(metas, checked):
+                write_png(self.image_path(meta["id"]), np.asarray(e["image"], dtype=np.uint8))
+                if e.get("tuning") is None:
+                    self.tuning_path(meta["id"]).unlink(missing_ok=True)  # one an interrupted create left
+                else:
+                    save_tensors(self.tuning_path(meta["id"]), *tuning_entries(e["tuning"]))
+                write_png(self.mask_path(meta["id"]), mask)
+                meta["labels"] = sorted(int(v) for v in np.unique(mask))
+            self._write_latents({**self.latents(), **{m["id"]: w for m, (_, w, _) in zip(metas, checked)}})
+            index["annotations"].update({m["id"]: m for m in metas})
+            write_json(self.root / INDEX, index)
+        return metas
 
-    def save_labels(self, annotation_id: str, labels, scheme: LabelScheme) -> dict:
+    @staticmethod
+    def _refuse_second(index: dict, seed: int, psi: float | None) -> None:
+        for meta in index["annotations"].values():
+            if meta.get("seed") == seed and (meta.get("psi") or 1.0) == (psi or 1.0):
+                raise AnnotationConflict(f"seed {seed} is annotated already as {meta['id']!r}: open that one, or "
+                                         "save yours as a copy", id=meta["id"], version=meta.get("version", 1))
+
+    def save_labels(self, annotation_id: str, labels, scheme: LabelScheme, version: int | None = None) -> dict:
         """Replace an annotation's label map (autosave); the previous map goes to backup/<id>/ first.
-        An unchanged map writes nothing. Returns the meta."""
+        An unchanged map writes nothing. `version`: the one the change started from; when another
+        save came in between, AnnotationConflict and nothing is written. Returns the meta."""
         mask = self.check_labels(labels, scheme)
         with self.lock:
             index = self.index()
             meta = dict(self.meta(annotation_id))
+            current = meta.get("version", 1)
+            if version is not None and version != current:
+                raise AnnotationConflict(f"annotation {annotation_id!r} was saved elsewhere (another tab?) since you "
+                                         f"opened it (version {current}, yours {version}): reload it, or save yours "
+                                         "as a copy", id=annotation_id, version=current)
             old = self.get(annotation_id).labels
             if np.array_equal(old, mask):
-                return meta
+                return {**meta, "version": current}
             write_png(self.backup_path(annotation_id), old.astype(np.uint8))
             meta["updated"] = utc_now().isoformat()
+            meta["version"] = current + 1
             self._commit(index, meta, mask, None)
         return meta
 
@@ -263,6 +311,17 @@ class AnnotationSet:
     def backups(self, annotation_id: str) -> list[Path]:
         """Earlier label maps of an annotation, oldest first."""
         return sorted((self.root / "backup" / validate_id(annotation_id)).glob("*.png"))
+
+    def backup(self, annotation_id: str, name: str) -> np.ndarray:
+        """The backed-up label map `name` (a `backups` file's stem) of an annotation: int64 [H, W]."""
+        found = {p.stem: p for p in self.backups(annotation_id)}.get(name)
+        if found is None:
+            raise AnnotationNotFound(f"annotation {annotation_id!r} has no backup {name!r}")
+        try:
+            with Image.open(found) as im:
+                return np.asarray(im).astype(np.int64)
+        except OSError as err:
+            raise CheckpointError(f"annotation {annotation_id!r}: cannot read backup {name!r} ({err})") from None
 
     def _commit(self, index: dict, meta: dict, mask: np.ndarray, wplus: torch.Tensor | None) -> None:
         """Mask, then (when given) the latent, then the index entry."""

@@ -2,8 +2,9 @@
 
 Label maps travel as in the editing API: base64 of H*W uint8 label indices, row-major, on the
 label grid `label_size` (the generator's image size). Errors are one-line {"detail"}: 400 bad input,
-404 unknown annotation or session, 409 no scheme / busy, 413 too large, 422 schema violations.
-Training is a job: follow it at /api/jobs/{id}/events like any other.
+404 unknown annotation or session, 409 no scheme / busy / a stale save or a second annotation of one
+seed (with "id" and "version" of the current one), 413 too large, 422 schema violations.
+Training and importing are jobs: follow them at /api/jobs/{id}/events like any other.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import asyncio
 from fastapi import APIRouter, Body, File, UploadFile
 from fastapi.responses import Response
 
-from editgan.app.annotation_schemas import (CreateAnnotationRequest, PredictRequest, SaveLabelsRequest,
-                                            SuggestRequest, TrainRequest)
+from editgan.app.annotation_schemas import (CopyRequest, CreateAnnotationRequest, PredictRequest, RestoreRequest,
+                                            SaveLabelsRequest, SuggestRequest, TrainRequest)
 from editgan.app.annotation_service import AnnotationService
 
 
@@ -43,28 +44,47 @@ def annotation_router(annotations: AnnotationService) -> APIRouter:
     def predict(body: PredictRequest):
         return annotations.predict(body, body.annotation_id)
 
-    @router.post("/suggest", summary="Seeds to annotate next: most ensemble disagreement, or farthest in W "
-                                     "without a segmenter")
+    @router.post("/suggest", status_code=202,
+                 summary="Seeds to annotate next, as a job: most ensemble disagreement, or farthest in W without a "
+                         "segmenter; the done event carries {rule, psi, suggestions: [{seed, score}]}")
     def suggest(body: SuggestRequest):
-        return annotations.suggest(body.count, body.candidates, body.start_seed, body.psi)
+        return {"job_id": annotations.submit_suggest(body.count, body.candidates, body.start_seed, body.psi).id}
 
     @router.post("/train", status_code=202, summary="Train the segmenter on the annotations (a job): held-out "
                                                     "per-class IoU, then install it and reload the editor")
     def train(body: TrainRequest):
         return {"job_id": annotations.submit_train(body).id}
 
-    @router.post("/import", summary="Add the annotations of an exported zip (checked whole before any is added)")
+    @router.post("/import", status_code=202,
+                 summary="Add the annotations of an exported zip: checked whole now (400 naming the bad file), "
+                         "then rendered and added as a job (progress per annotation; all or nothing)")
     async def import_zip(file: UploadFile = File(...)):
         data = await file.read(annotations.service.max_upload_bytes + 1)
-        return await asyncio.to_thread(annotations.import_zip, data, file.filename or "upload.zip")
+        job = await asyncio.to_thread(annotations.submit_import, data, file.filename or "upload.zip")
+        return {"job_id": job.id, "count": job.total}
 
     @router.get("/{annotation_id}", summary="One annotation: meta, image (data URL), label map (base64)")
     def get(annotation_id: str):
         return annotations.get(annotation_id)
 
-    @router.put("/{annotation_id}", summary="Autosave: replace the label map (the previous one is backed up)")
+    @router.put("/{annotation_id}", summary="Autosave: replace the label map (the previous one is backed up); with "
+                                            "the version it started from, 409 when another save came in between")
     def save(annotation_id: str, body: SaveLabelsRequest):
-        return annotations.save(annotation_id, body.labels)
+        return annotations.save(annotation_id, body.labels, body.version)
+
+    @router.post("/{annotation_id}/copy", status_code=201,
+                 summary="Save as a copy: a new annotation of the same sample with this label map")
+    def copy(annotation_id: str, body: CopyRequest):
+        return annotations.copy(annotation_id, body.labels)
+
+    @router.get("/{annotation_id}/backups", summary="The earlier label maps kept of an annotation, newest first")
+    def backups(annotation_id: str):
+        return annotations.backups(annotation_id)
+
+    @router.post("/{annotation_id}/backups/{name}/restore",
+                 summary="Make a backup the current label map (the current one is backed up first)")
+    def restore(annotation_id: str, name: str, body: RestoreRequest):
+        return annotations.restore(annotation_id, name, body.version)
 
     @router.delete("/{annotation_id}", status_code=204, summary="Delete (moved to the annotation trash folder)")
     def delete(annotation_id: str):

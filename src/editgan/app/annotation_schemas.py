@@ -20,10 +20,22 @@ class CreateAnnotationRequest(SampleSource):
     labels: str = Field(..., description="base64 of H*W uint8 label indices, row-major (GET /api/annotations "
                                          "label_size)")
     id: str | None = Field(None, description="annotation id (1-64 of [A-Za-z0-9_-]); omitted: the next free a0001...")
+    allow_duplicate: bool = Field(False, description="add it even when the seed (with that psi) is annotated "
+                                                     "already; false: 409 naming that annotation")
 
 
 class SaveLabelsRequest(Strict):
     labels: str = Field(..., description="the whole label map, as in CreateAnnotationRequest")
+    version: int | None = Field(None, ge=1, description="the annotation's version this change started from (GET "
+                                                        "gives it); another save since: 409, nothing written")
+
+
+class CopyRequest(Strict):
+    labels: str = Field(..., description="the label map of the copy, as in CreateAnnotationRequest")
+
+
+class RestoreRequest(Strict):
+    version: int | None = Field(None, ge=1, description="as in SaveLabelsRequest")
 
 
 class PredictRequest(SampleSource):
@@ -41,7 +53,9 @@ class SuggestRequest(Strict):
 class TrainRequest(Strict):
     holdout: float = Field(0.2, ge=0.0, lt=1.0, description="fraction held out for the IoU estimate (0: none)")
     members: int = Field(10, ge=1, le=32, description="ensemble size")
-    max_steps: int = Field(20000, ge=1, le=200000)
+    max_steps: int = Field(4000, ge=1, le=200000, description="steps per phase at most (held-out estimate, then "
+                                                               "final); about 0.1 s each for 10 members on one CPU "
+                                                               "thread, and a phase stops early at a plateau")
     batch_pixels: int = Field(64, ge=1, le=65536, description="pixels per member per step")
     class_balance: float = Field(0.0, ge=0.0, le=1.0)
     lr: float = Field(1e-3, gt=0.0, le=1.0)

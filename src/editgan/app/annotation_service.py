@@ -10,19 +10,22 @@ annotated as the Edit tab draws it: a tuned upload by its G', whose tuning the a
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from editgan.annotate.scheme import check_scheme_change, parse_scheme, save_scheme
 from editgan.annotate.store import AnnotationSet
 from editgan.annotate.suggest import suggest_seeds
 from editgan.annotate.training import train_and_install
-from editgan.annotate.transfer import import_annotations
+from editgan.annotate.transfer import add_import, read_import
 from editgan.app.annotation_schemas import SampleSource, TrainRequest
 from editgan.app.codec import data_url, decode_labels, encode_labels, image_png, png_bytes
 from editgan.app.jobs import Job
+from editgan.app.schemas import MAX_SEED
 from editgan.app.service import Busy, EditService, NotReady, UploadTooLarge
 from editgan.editor import Editor
 from editgan.errors import InputError
@@ -32,6 +35,8 @@ from editgan.nn.tuning import Tuning
 from editgan.train.segmenter_training import TrainSettings
 
 JOB_OWNER = "annotations"  # the session id of training jobs: one at a time
+IMPORT_OWNER = "annotation-import"  # the session id of import jobs: one at a time
+SUGGEST_OWNER = "annotation-suggest"  # the session id of suggest jobs
 PROGRESS_EVENTS = 200  # about this many progress events per training phase
 
 
@@ -88,30 +93,68 @@ class AnnotationService:
         editor, wplus, origin = self._source(body)
         image = to_uint8(editor.render(wplus))[0]
         return self.store.create(wplus, image, target, scheme, annotation_id=annotation_id, tuning=editor.tuning,
-                                 **origin)
+                                 unique_seed=not body.allow_duplicate, **origin)
+
+    def copy(self, annotation_id: str, labels: str) -> dict:
+        """A new annotation of the same sample (w+, tuning, image) with `labels`: "save as a copy"."""
+        scheme = self.scheme()
+        sample = self.store.get(annotation_id)
+        with Image.open(self.store.image_path(annotation_id)) as im:
+            image = np.asarray(im.convert("RGB"))
+        return self.store.create(sample.wplus, image, self._labels(labels, scheme), scheme, tuning=sample.tuning,
+                                 source=f"copy of {annotation_id}", seed=sample.meta.get("seed"),
+                                 psi=sample.meta.get("psi"))
+
+    def backups(self, annotation_id: str) -> dict:
+        """The earlier maps kept of an annotation, newest first: [{name, time (UTC ISO)}]."""
+        self.store.meta(annotation_id)
+        return {"backups": [{"name": p.stem, "time": datetime.strptime(p.stem, "%Y%m%dT%H%M%S%fZ").replace(
+            tzinfo=timezone.utc).isoformat()} for p in reversed(self.store.backups(annotation_id))]}
+
+    def restore(self, annotation_id: str, name: str, version: int | None) -> dict:
+        """Make backup `name` the current map (the current one is backed up first, so this can be undone)."""
+        scheme = self.scheme()
+        return self.store.save_labels(annotation_id, self.store.backup(annotation_id, name), scheme, version)
 
     def get(self, annotation_id: str) -> dict:
         sample = self.store.get(annotation_id)
-        return {**sample.meta, "image": data_url(self.store.image_path(annotation_id).read_bytes()),
+        return {**sample.meta, "version": sample.meta.get("version", 1), "image": data_url(self.store.image_path(annotation_id).read_bytes()),
                 "labels": encode_labels(sample.labels), "label_size": list(self.store.label_size),
                 "backups": len(self.store.backups(annotation_id))}
 
-    def save(self, annotation_id: str, labels: str) -> dict:
+    def save(self, annotation_id: str, labels: str, version: int | None = None) -> dict:
         scheme = self.scheme()
-        return self.store.save_labels(annotation_id, self._labels(labels, scheme), scheme)
+        return self.store.save_labels(annotation_id, self._labels(labels, scheme), scheme, version)
 
     def delete(self, annotation_id: str) -> None:
         self.store.delete(annotation_id)
 
-    def import_zip(self, data: bytes, filename: str) -> dict:
+    def submit_import(self, data: bytes, filename: str) -> Job:
+        """Read and check an uploaded export whole now (400 naming the file on the first problem; 409
+        while another import runs), then render and add its annotations as a job: progress step n of
+        N after each rendered image, then one commit (a cancelled or failed import adds nothing).
+        The done event carries {"imported": their metas}."""
         if len(data) > self.service.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.service.max_upload_bytes} "
                                  "are accepted")
+        running = self.service.jobs.active(IMPORT_OWNER)
+        if running is not None:
+            raise Busy(f"an import is running already (job {running.id}); wait for it or cancel it")
         with tempfile.TemporaryDirectory(prefix="editgan-annotations-") as tmp:
             path = Path(tmp) / "upload.zip"
             path.write_bytes(data)
-            added = import_annotations(self.store, self.scheme(), path, self._image, shown=Path(filename).name)
-        return {"imported": added}
+            plan = read_import(self.store, self.scheme(), path, shown=Path(filename).name)
+        scheme = self.scheme()
+
+        def work(job: Job) -> dict:
+            def progress(done: int) -> None:
+                job.progress(done, {}, "rendering")
+                job.raise_if_cancelled()
+
+            added = add_import(self.store, scheme, plan, self._image, progress)
+            return {"imported": added}
+
+        return self.service.jobs.submit(Job("import-annotations", IMPORT_OWNER, len(plan), work))
 
     def _image(self, wplus: torch.Tensor, tuning: Tuning | None) -> np.ndarray:
         return to_uint8(self.editor.tuned(tuning).render(wplus.to(self.editor.device)))[0]
@@ -154,10 +197,24 @@ class AnnotationService:
                 "label_size": list(self.store.label_size), "predicted": self.has_segmenter(),
                 "mean_uncertainty": mean_unc}
 
-    def suggest(self, count: int, candidates: int, start_seed: int, psi: float) -> dict:
-        """The seeds to annotate next (rule: `editgan.annotate.suggest`)."""
+    def submit_suggest(self, count: int, candidates: int, start_seed: int, psi: float) -> Job:
+        """The seeds to annotate next (rule: `editgan.annotate.suggest`) as a job: progress over drawing
+        the candidates, then scoring them with the segmenter's ensemble (seconds to a minute on a CPU);
+        the done event carries {"rule", "psi", "suggestions": [{"seed", "score"}]}. Seeds stay within
+        the web API's MAX_SEED (exact in JavaScript)."""
         seg = self.editor.segmenter if self.has_segmenter() else None
-        return suggest_seeds(self.editor.generator, seg, self.store, count, candidates, start_seed, psi)
+        scoring = seg is not None and seg.num_members > 1
+
+        def work(job: Job) -> dict:
+            def progress(done: int, total: int) -> None:
+                job.emit("progress", step=done, total=total, losses={},
+                         phase="scoring" if scoring and done > total // 2 else "drawing")
+                job.raise_if_cancelled()
+
+            return suggest_seeds(self.editor.generator, seg, self.store, count, candidates, start_seed, psi,
+                                 progress, max_seed=MAX_SEED)
+
+        return self.service.jobs.submit(Job("suggest", SUGGEST_OWNER, candidates * (2 if scoring else 1), work))
 
     # ------------------------------------------------------------------ training
     def submit_train(self, body: TrainRequest) -> Job:

@@ -67,3 +67,22 @@ def decode_labels(text: str, height: int, width: int, scheme: LabelScheme | None
     elif arr.max(initial=0) >= num_classes:
         raise InputError(f"painted label map has labels >= {num_classes}, the number of classes")
     return torch.from_numpy(arr.astype(np.int64))
+
+
+def encode_latent(wplus: torch.Tensor) -> str:
+    """w+ [1, num_ws, w_dim] -> base64 of its float32 values, little-endian, row-major."""
+    return base64.b64encode(wplus.detach().cpu().to(torch.float32).numpy().astype("<f4").tobytes()).decode("ascii")
+
+
+def decode_latent(text: str, num_ws: int, w_dim: int) -> torch.Tensor:
+    """`encode_latent`'s text -> float32 [1, num_ws, w_dim]; InputError when it is not that or not finite."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("wplus is not valid base64") from None
+    if len(raw) != 4 * num_ws * w_dim:
+        raise InputError(f"wplus holds {len(raw) // 4} values; this generator takes w+ [1, {num_ws}, {w_dim}]")
+    wplus = torch.from_numpy(np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(1, num_ws, w_dim))
+    if not torch.isfinite(wplus).all():
+        raise InputError("wplus has non-finite values")
+    return wplus

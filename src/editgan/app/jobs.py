@@ -40,11 +40,19 @@ class Job:
     status: str = "queued"
     events: list[dict] = field(default_factory=list)
     created: float = field(default_factory=time.monotonic)
+    started: float | None = None
     finished: float | None = None
     cancel_requested: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def emit(self, event: str, **data) -> None:
+        """Record an event; a progress event {step, total} also gets `elapsed_s` since the job started
+        and `eta_s`, the time left at the pace so far (null before the first step)."""
+        if event == "progress" and self.started is not None and "step" in data:
+            elapsed = time.monotonic() - self.started
+            step, total = data["step"], data.get("total", self.total)
+            data["elapsed_s"] = round(elapsed, 1)
+            data["eta_s"] = round(elapsed * (total - step) / step, 1) if 0 < step <= total else None
         with self._lock:
             self.events.append({"event": event, "seq": len(self.events), **data})
 
@@ -142,7 +150,7 @@ class JobQueue:
             if job.cancel_requested:
                 self._finish(job, "cancelled", message="cancelled before it started")
                 continue
-            job.status = "running"
+            job.status, job.started = "running", time.monotonic()
             job.emit("started")
             try:
                 result = job.work(job)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from editgan.edit.settings import PAPER, PRESETS
 
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # Number.MAX_SAFE_INTEGER: every seed the API takes or returns is exact in JavaScript
 MAX_EDIT_STEPS = 1000
 MAX_REFINE_STEPS = 500
 MAX_SCALE = 10.0  # |scale| of one vector; the shipped vectors are learned for about 1
@@ -24,6 +24,12 @@ class Strict(BaseModel):
 class SampleRequest(Strict):
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="z seed; omitted or null: a random seed")
     psi: float = Field(1.0, ge=0.0, le=2.0, description="truncation psi")
+
+
+class RestoreRequest(Strict):
+    source: str = Field("", max_length=300, description="what the image was (shown on the page)")
+    wplus: str = Field(..., max_length=1 << 20, description="base64 of the image's w+, float32 little-endian "
+                                                            "[1, num_ws, w_dim] (GET .../state gives it)")
 
 
 class EditRequest(Strict):

@@ -21,13 +21,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from editgan.annotate.store import AnnotationNotFound
+from editgan.annotate.store import AnnotationConflict, AnnotationNotFound
 from editgan.app.annotation_routes import annotation_router
 from editgan.app.annotation_service import AnnotationService
 from editgan.app.jobs import Job
 from editgan.app.limits import BodyLimit
-from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, SampleRequest,
-                                 SaveVectorRequest, TuningRequest)
+from editgan.app.schemas import (ApplyRequest, EditRequest, RefineRequest, RenameVectorRequest, RestoreRequest,
+                                 SampleRequest, SaveVectorRequest, TuningRequest)
 from editgan.app.service import (MAX_EMBED_STEPS, MAX_TUNE_STEPS, Busy, EditService, LibraryNotWritable, NotReady,
                                  UploadTooLarge, VectorNotFound)
 from editgan.app.sessions import SessionNotFound, TooManySessions
@@ -50,7 +50,7 @@ def status_of(err: EditGANError) -> int:
         return 503
     if isinstance(err, UploadTooLarge):
         return 413
-    if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError)):
+    if isinstance(err, (Busy, NotReady, LibraryNotWritable, CheckpointError, MissingWeightsError, AnnotationConflict)):
         return 409
     return 400
 
@@ -85,7 +85,8 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
 
     @app.exception_handler(EditGANError)
     async def editgan_error(_: Request, err: EditGANError):
-        return JSONResponse({"detail": service.public(str(err))}, status_code=status_of(err))
+        return JSONResponse({"detail": service.public(str(err)), **getattr(err, "extra", {})},
+                            status_code=status_of(err))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError):
@@ -125,6 +126,16 @@ def create_app(editor: Editor, **service_options) -> FastAPI:
     @app.get("/api/sessions/{session_id}", summary="The session's image and its original segmentation")
     def get_image(session_id: str):
         return service.image_payload(session(session_id))
+
+    @app.get("/api/sessions/{session_id}/state",
+             summary="What a tab keeps to restore its image after a reload or an eviction: {source, wplus, tuned}")
+    def state(session_id: str):
+        return service.session_state(session(session_id))
+
+    @app.post("/api/sessions/{session_id}/restore",
+              summary="Show a kept image ({source, wplus} from .../state) in this session, as a sample")
+    def restore(session_id: str, body: RestoreRequest):
+        return service.restore(session(session_id), body.source, body.wplus)
 
     @app.post("/api/sessions/{session_id}/sample", summary="Show a GAN sample (seed, or random when omitted)")
     def sample(session_id: str, body: SampleRequest):

@@ -23,12 +23,15 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from editgan.app.codec import data_url, decode_labels, difference, encode_labels, image_png, png_bytes
+from editgan.app.codec import (data_url, decode_labels, decode_latent, difference, encode_labels, encode_latent,
+                               image_png, png_bytes)
 from editgan.app.jobs import Job, JobQueue
 from editgan.app.redact import Redactor
 from editgan.app.schemas import MAX_SCALE
@@ -46,6 +49,15 @@ MAX_EMBED_STEPS = 2000
 MAX_TUNE_STEPS = 2000
 DOWNLOADS = ("edited", "edited-mask", "painted-mask", "original")
 MAX_DOWNLOAD_SCALE = 8
+# Decoding memory: an upload's pixels are counted from its header before decoding (at most
+# MAX_UPLOAD_PIXELS: a 6000x4000 photo), and at most DECODE_SLOTS uploads decode at once (the rest wait
+# up to DECODE_WAIT_S, then answer 409), on DECODE_SLOTS fixed threads. Decoding takes about 4 bytes
+# per pixel (8 for a file that needs a mode conversion): measured, 8 concurrent 6000x4000 PNG uploads
+# raise the server's peak memory by about 0.4 GB (0.75 GB when each decoded on its own request thread,
+# whose allocator arena keeps what it freed), and 8000x8000 ones are refused from their headers.
+MAX_UPLOAD_PIXELS = 24_000_000
+DECODE_SLOTS = 2
+DECODE_WAIT_S = 120.0
 
 
 class Busy(EditGANError):
@@ -75,9 +87,14 @@ class EditService:
     """Sessions, jobs and the vector library around one Editor (see module docstring)."""
 
     def __init__(self, editor: Editor, *, max_upload_bytes: int = 20 * 2**20, session_ttl_s: float = 3600.0,
-                 max_sessions: int = 32, session_recent_s: float = 300.0):
+                 max_sessions: int = 32, session_recent_s: float = 300.0,
+                 max_upload_pixels: int = MAX_UPLOAD_PIXELS, decode_slots: int = DECODE_SLOTS):
         self.editor = editor
         self.max_upload_bytes = max_upload_bytes
+        self.max_upload_pixels = max_upload_pixels
+        # Uploads decode on these threads only, at most decode_slots at once (the rest wait): a few fixed
+        # threads also keep the C allocator's per-thread arenas, which hold freed memory, few.
+        self._decoder = ThreadPoolExecutor(max_workers=decode_slots, thread_name_prefix="editgan-decode")
         bundle = editor.bundle.path
         self.public = Redactor({bundle: bundle.name, editor.library.directory: "vectors"})
         self.jobs = JobQueue(public=self.public)
@@ -97,15 +114,38 @@ class EditService:
         else:
             self.num_classes = editor.scheme.num_classes if editor.scheme else 2
             self.label_size = tuple(editor.generator.config.image_size)
-        self.scheme = editor.scheme or fallback_scheme(self.num_classes)
-        if self.scheme.num_classes != self.num_classes:
-            raise InputError(f"the label scheme has {self.scheme.num_classes} labels but the segmenter "
-                             f"predicts {self.num_classes}")
+        scheme = editor.scheme or fallback_scheme(self.num_classes)
+        self.removed_labels = max(0, self.num_classes - scheme.num_classes)
+        if self.removed_labels:  # labels removed from the scheme that the segmenter still predicts
+            extra = fallback_scheme(self.num_classes)
+            scheme = LabelScheme(scheme.name, scheme.names + tuple(f"removed label {i}" for i in range(
+                scheme.num_classes, self.num_classes)), scheme.colors + extra.colors[scheme.num_classes:])
+        self.scheme = scheme
         if self.num_classes > 256:
             raise InputError(f"the web tool handles at most 256 labels; this segmenter has {self.num_classes}")
 
+    def scheme_note(self) -> str | None:
+        """What the page says when the scheme and the segmenter disagree (None when they agree)."""
+        if self.scheme.num_classes > self.num_classes:
+            names = ", ".join(repr(n) for n in self.scheme.names[self.num_classes:])
+            return (f"the segmenter predates label(s) {names}: it cannot show them nor edit with them until "
+                    "it is retrained on annotations that use them (Annotate tab)")
+        if self.removed_labels:
+            return (f"the segmenter still predicts {self.removed_labels} label(s) removed from the scheme (shown as "
+                    "'removed label N'): retrain it on the annotations (Annotate tab)")
+        return None
+
+    def check_segmented(self, labels: torch.Tensor, indices: list[int]) -> None:
+        """InputError when a painted map or the parts use a label the segmenter does not predict yet."""
+        used = sorted({int(v) for v in torch.unique(labels)} | set(indices))
+        new = [self.scheme.names[i] for i in used if i >= self.num_classes]
+        if new:
+            raise InputError(f"the segmenter does not predict {', '.join(repr(n) for n in new)} yet: retrain it on "
+                             "annotations that use it (Annotate tab) before editing with it")
+
     def close(self) -> None:
         self.jobs.close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ description
     def info(self) -> dict:
@@ -115,9 +155,11 @@ class EditService:
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
-                "labels": [{"index": i, "name": n, "color": list(c)}
+                "labels": [{"index": i, "name": n, "color": list(c), "segmented": i < self.num_classes}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
-                "max_upload_bytes": self.max_upload_bytes, "max_scale": MAX_SCALE,
+                "scheme_note": self.scheme_note(),
+                "max_upload_bytes": self.max_upload_bytes, "max_upload_pixels": self.max_upload_pixels,
+                "max_scale": MAX_SCALE,
                 "max_embed_steps": MAX_EMBED_STEPS, "max_tune_steps": MAX_TUNE_STEPS,
                 "defaults": {"edit_steps": editing.steps, "refine_steps": editing.refine_steps,
                              "embed_steps": embedding.steps, "tune": embedding.tunes,
@@ -144,6 +186,21 @@ class EditService:
             torch.zeros(self.label_size, dtype=torch.int64)
         with session.lock:
             session.set_image(wplus, labels, source, tuned, use_tuned)
+
+    def session_state(self, session: Session) -> dict:
+        """What a tab keeps (in its browser storage) to restore its image into a new session after a
+        reload or an eviction: {source, wplus (`encode_latent`), tuned}. A tuned upload's G' is not
+        part of it: restored, its W+ pivot is drawn by the bundle's G."""
+        with session.lock:
+            return {"source": session.source, "wplus": encode_latent(session.require_image()),
+                    "tuned": session.tuned is not None}
+
+    def restore(self, session: Session, source: str, wplus: str) -> dict:
+        """Show a kept image (`session_state`) in `session`: as `sample` for that w+."""
+        cfg = self.editor.generator.config
+        self._set_image(session, decode_latent(wplus, cfg.num_ws, cfg.w_dim).to(self.editor.device),
+                        source or "restored image")
+        return self.image_payload(session)
 
     def sample(self, session: Session, seed: int | None, psi: float) -> dict:
         seed = random.randrange(2**31) if seed is None else seed
@@ -194,7 +251,13 @@ class EditService:
         settings = self.upload_settings(steps, tune, tune_steps)
         if len(data) > self.max_upload_bytes:
             raise UploadTooLarge(f"the upload is {len(data)} bytes; at most {self.max_upload_bytes} are accepted")
-        target = load_upload(data, filename, self.editor.generator.config.image_size).to(self.editor.device)
+        decoding = self._decoder.submit(load_upload, data, filename, self.editor.generator.config.image_size,
+                                        self.max_upload_pixels)
+        try:
+            target = decoding.result(timeout=DECODE_WAIT_S).to(self.editor.device)
+        except FuturesTimeout:
+            decoding.cancel()
+            raise Busy("the server is decoding other uploads; try again in a minute") from None
 
         def work(job: Job) -> dict:
             def progress(step: int, values: dict) -> None:
@@ -225,8 +288,9 @@ class EditService:
         settings = self.editor.edit_settings(preset, steps=steps, lr=lr, buffer=buffer)
         with session.lock:
             wplus, original, editor = session.require_image(), session.labels, session.drawn_by(self.editor)
-            target = decode_labels(labels, *self.label_size, self.editor.scheme, self.num_classes)
+            target = decode_labels(labels, *self.label_size, self.scheme, self.scheme.num_classes)
             indices = self.scheme.indices(parts) if parts else infer_parts(original, target)
+            self.check_segmented(target, list(indices))
             session.painted = target
 
         def work(job: Job) -> dict:
@@ -318,6 +382,9 @@ class EditService:
             vector = session.vector
             if vector is None:
                 raise NotReady("no edit result to save: run an edit first")
+            if not bool(torch.any(vector.delta != 0)):
+                raise InputError("this edit changed nothing (its best step is its start, step 0, e.g. cancelled "
+                                 "before any step improved it): there is no vector to save; run it longer")
         named = EditingVector(delta=vector.delta, name=name, parts=vector.parts,
                               default_scale=vector.default_scale, thumbnails=vector.thumbnails,
                               losses=vector.losses, created={**vector.created, "source": session.source})
@@ -423,14 +490,16 @@ class UploadTooLarge(InputError):
     """The upload exceeds the size limit (HTTP 413)."""
 
 
-def load_upload(data: bytes, filename: str, size: tuple[int, int]) -> torch.Tensor:
-    """Uploaded bytes -> float [1, 3, H, W] in [-1, 1], (H, W) = size, via `load_image`'s checks;
-    messages name the upload's file name, not the temporary file."""
+def load_upload(data: bytes, filename: str, size: tuple[int, int], max_pixels: int = MAX_UPLOAD_PIXELS
+                ) -> torch.Tensor:
+    """Uploaded bytes -> float [1, 3, H, W] in [-1, 1], (H, W) = size, via `load_image`'s checks (at
+    most `max_pixels`, counted from the header); messages name the upload's file name, not the
+    temporary file."""
     shown = Path(filename or "upload").name or "upload"
     with tempfile.TemporaryDirectory(prefix="editgan-upload-") as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
         try:
-            return load_image(path, size)
+            return load_image(path, size, max_pixels=max_pixels)
         except InputError as err:
             raise InputError(str(err).replace(str(path), shown)) from None

@@ -19,10 +19,12 @@ from editgan.edit.optimize import EditResult, learn_edit, refine
 from editgan.edit.settings import EditSettings, edit_settings
 from editgan.edit.vectors import EditingVector
 from editgan.editor.segmentation import SegmentationMixin
-from editgan.errors import InputError
+from editgan.errors import EditGANError, InputError
+from editgan.files import read_json
 from editgan.inversion.optimize import encode
 from editgan.io.images import to_uint8
 from editgan.io.perceptual import get_perceptual
+from editgan.labels import LabelScheme
 
 
 class EditingMixin(SegmentationMixin):
@@ -48,7 +50,20 @@ class EditingMixin(SegmentationMixin):
                 raise InputError(f"vector {vector.name!r} names parts {list(vector.parts)} but the bundle "
                                  "has no label scheme")
             return self.part_indices([int(p) for p in vector.parts])
-        return self.part_indices(list(vector.parts))
+        return self.part_indices([p if p in self.scheme.names else self._former_index(p) for p in vector.parts])
+
+    def _former_index(self, name: str) -> int | str:
+        """A part name the scheme no longer has (renamed since the vector was learned) -> its index in
+        the newest earlier scheme that names it (the backups `save_scheme` keeps; a rename keeps the
+        index), else the name itself (which `part_indices` then refuses)."""
+        for path in sorted((self.bundle.user_dir / "backup").glob("label_scheme-*.json"), reverse=True):
+            try:
+                former = LabelScheme.from_json(read_json(path))
+            except EditGANError:
+                continue
+            if name in former.names:
+                return former.names.index(name)
+        return name
 
     def edit(self, wplus: torch.Tensor, target_labels: torch.Tensor, parts: Sequence[str | int], *,
              name: str = "edit", settings: str | Mapping | EditSettings | None = None,

@@ -30,7 +30,9 @@ class SegmentationMixin(EditorCore):
             return self._parent.segmenter
         if self._segmenter is None:
             seg, scheme = self.bundle.segmenter(self.device)
-            self._segmenter, self._scheme = seg.eval(), scheme or self._scheme
+            # the bundle's scheme (manifest, or a packaged bundle's user-edited one) is the one source of
+            # truth: renames and added labels apply at once; the segmenter file's own only without one
+            self._segmenter, self._scheme = seg.eval(), self._scheme or scheme
         return self._segmenter
 
     @property
@@ -60,7 +62,8 @@ class SegmentationMixin(EditorCore):
 
     @property
     def scheme(self) -> LabelScheme | None:
-        """The label scheme (the segmenter's, else the manifest's), or None if the bundle has none."""
+        """The label scheme: the bundle's (`Bundle.labels`), else its segmenter's once loaded, else None.
+        It may name more labels than the segmenter predicts (labels added since it was trained)."""
         return self._parent.scheme if self._parent is not None else self._scheme
 
     def part_indices(self, parts: Sequence[str | int]) -> list[int]:

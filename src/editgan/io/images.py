@@ -17,6 +17,7 @@ from editgan.files import atomic_path
 MIN_SIDE = 16
 MAX_SIDE = 8192
 MAX_PIXELS = 64_000_000
+ORIENTATION_TAG = 0x0112  # EXIF orientation
 BACKGROUND = (255, 255, 255)
 
 
@@ -61,7 +62,7 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 
 def load_image(path: str | Path, size: int | tuple[int, int],
-               crop: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+               crop: tuple[int, int, int, int] | None = None, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
     """Read a user image file -> float [1, 3, H, W] in [-1, 1], (H, W) = size (an int: square).
     A generator's `config.image_size` is the size it takes (its crop's, e.g. 384x512 for the car model).
 
@@ -75,8 +76,9 @@ def load_image(path: str | Path, size: int | tuple[int, int],
       of that aspect, e.g. a 1024x768 car photo for 512x384, is kept whole);
     - resized with Lanczos to W x H.
     InputError, naming the file, for a missing file, a non-image, a truncated or corrupt file,
-    a side < 16 px, or a side > 8192 px or more than 64 Mpx (checked from the header, before
-    decoding, so a decompression bomb is never expanded).
+    a side < 16 px, or a side > 8192 px or more than `max_pixels` (64 Mpx by default; checked from the
+    header, before decoding, so a decompression bomb is never expanded). Decoding an RGB file takes
+    about 4 bytes per source pixel (one copy of the image; more only to convert, transpose or crop).
     """
     path = Path(path)
     if not path.is_file():
@@ -85,10 +87,11 @@ def load_image(path: str | Path, size: int | tuple[int, int],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                _check_size(path, im.size)
+                _check_size(path, im.size, max_pixels)
                 im.seek(0)
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                if im.getexif().get(ORIENTATION_TAG, 1) != 1:  # only then a transposed copy
+                    im = ImageOps.exif_transpose(im)
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -112,17 +115,18 @@ def load_image(path: str | Path, size: int | tuple[int, int],
     # The largest centred window of aspect out_w:out_h (integer arithmetic: exact for equal aspects).
     win_w, win_h = min(rgb.width, rgb.height * out_w // out_h), min(rgb.height, rgb.width * out_h // out_w)
     left, upper = (rgb.width - win_w) // 2, (rgb.height - win_h) // 2
-    rgb = rgb.crop((left, upper, left + win_w, upper + win_h))
+    if (win_w, win_h) != rgb.size:  # every copy of a large image costs memory: crop only when needed
+        rgb = rgb.crop((left, upper, left + win_w, upper + win_h))
     if rgb.size != (out_w, out_h):
         rgb = rgb.resize((out_w, out_h), Image.LANCZOS)
     return from_uint8(np.asarray(rgb, dtype=np.uint8))
 
 
-def _check_size(path: Path, size: tuple[int, int]) -> None:
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> None:
     w, h = size
-    if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+    if max(w, h) > MAX_SIDE or w * h > max_pixels:
         raise InputError(f"{path}: image is {w}x{h}; at most {MAX_SIDE} px per side and "
-                         f"{MAX_PIXELS // 1_000_000} Mpx are accepted")
+                         f"{max_pixels / 1_000_000:g} Mpx are accepted")
 
 
 def _to_rgb(im: Image.Image, path: Path) -> Image.Image:
@@ -136,4 +140,4 @@ def _to_rgb(im: Image.Image, path: Path) -> Image.Image:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return im.convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")

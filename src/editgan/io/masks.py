@@ -13,10 +13,14 @@ classes 1 and 4, resp. 1 and 5) is ambiguous in a colour mask: it reads as the l
 indices. (The release's own colour reader loops over the palette and keeps the highest.) Save
 such masks as label indices (mode L / P, or .npy) to keep every class. Unknown colours are
 refused, naming up to five as (r, g, b) with their pixel counts.
+
+A mask's size is checked from the file's header (PNG) or .npy header before any pixel is decoded,
+so a small file that claims a huge image (a decompression bomb) is refused without expanding it.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,20 +40,34 @@ def read_mask(path: str | Path, scheme: LabelScheme, size: tuple[int, int]) -> n
     labels outside `scheme` or colours not in its palette."""
     path = Path(path)
     try:
-        if path.suffix.lower() == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            with Image.open(path) as img:
-                arr = _decode(img, scheme, f"mask {path}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if path.suffix.lower() == ".npy":
+                header = np.load(path, allow_pickle=False, mmap_mode="r")  # the header only, no pixels read
+                if not isinstance(header, np.ndarray):  # an .npz archive
+                    raise InputError(f"mask {path} is not a .npy array file")
+                _check_size(path, header.shape, size)
+                arr = np.array(header)
+            else:
+                with Image.open(path) as img:
+                    _check_size(path, (img.height, img.width), size)
+                    arr = _decode(img, scheme, f"mask {path}")
+    except Image.DecompressionBombError:
+        raise InputError(f"mask {path} claims more pixels than PIL decodes safely; the segmenter labels "
+                         f"{size[0]}x{size[1]} pixels") from None
     except (OSError, ValueError, EOFError) as err:
         raise InputError(f"cannot read mask {path}: {err}") from None
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"mask {path} must be a 2-D integer label map, got {arr.dtype} {list(arr.shape)}")
-    if tuple(arr.shape) != tuple(size):
-        raise InputError(f"mask {path} is {arr.shape[0]}x{arr.shape[1]} (HxW), the segmenter labels "
-                         f"{size[0]}x{size[1]} pixels")
     scheme.validate(arr, what=f"mask {path}")
     return arr.astype(np.int64)
+
+
+def _check_size(path: Path, shape: tuple[int, ...], size: tuple[int, int]) -> None:
+    """InputError unless a mask's header shape (H, W) is `size`; checked before decoding."""
+    if len(shape) == 2 and tuple(shape) != tuple(size):
+        raise InputError(f"mask {path} is {shape[0]}x{shape[1]} (HxW), the segmenter labels "
+                         f"{size[0]}x{size[1]} pixels")
 
 
 def _decode(img: Image.Image, scheme: LabelScheme, what: str) -> np.ndarray:

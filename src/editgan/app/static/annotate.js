@@ -18,6 +18,8 @@ const annot = {
   tool: "brush", current: 1, zoom: 1,
   polygon: [],                 // grid points of the polygon being drawn
   dirty: false, saving: null, timer: null,  // a change not saved yet; the save in flight
+  version: null,               // the stored annotation's version this painting started from
+  conflict: null,              // {id, version, creating}: a save refused as stale, or a second annotation of a seed
   stroke: null,                // {point} while painting, {pan: [x, y, left, top]} while panning
   started: false,
 };
@@ -46,6 +48,7 @@ async function loadOverview() {
   if (!annot.overview.scheme) status("this bundle has no label scheme yet: add labels under Label scheme and save it", true);
   buildAnnotPalette();
   listAnnotations();
+  trainBudget();
   if (annot.labels) drawAnnot();
 }
 
@@ -93,12 +96,70 @@ function showSample(payload, id, source) {
   annot.labels = decodeLabels(payload.labels);
   annot.undo = []; annot.redo = []; annot.polygon = [];
   annot.dirty = false;
+  annot.version = payload.version ?? null;
+  showConflict(null);
   $("annot-image").src = payload.image;
+  $("annot-image").alt = "image being annotated";
+  $("annot-image").hidden = false;
   $("annot-note").hidden = true;
   drawAnnot();
   drawGuides();
   setSaveState(id ? `saved as ${id}` : "not saved yet: it is saved when you paint");
   document.querySelectorAll("#annot-list li").forEach((li) => li.classList.toggle("current", li.dataset.id === id));
+  loadBackups().catch(() => { $("annot-history").hidden = true; });  // in the background: the status line is the user's
+}
+
+async function loadBackups() {  // the earlier maps the server keeps of the annotation shown
+  const select = $("annot-backups");
+  select.innerHTML = "";
+  const list = annot.id ? (await api("GET", `/api/annotations/${annot.id}/backups`)).backups : [];
+  for (const b of list) {
+    const option = document.createElement("option");
+    option.value = b.name;
+    option.textContent = new Date(b.time).toLocaleString();
+    select.append(option);
+  }
+  $("annot-history").hidden = !list.length;
+}
+
+async function restoreBackup() {
+  const name = $("annot-backups").value, id = annot.id, shown = $("annot-backups").selectedOptions[0]?.textContent;
+  if (!name || !id) return;
+  await flushSave();
+  await api("POST", `/api/annotations/${id}/backups/${name}/restore`, { version: annot.version });
+  await openAnnotation(id);
+  status(`${id}: restored the map of ${shown ?? name} (the one before is kept too)`);
+}
+
+function showConflict(conflict) {
+  annot.conflict = conflict;
+  $("annot-conflict").hidden = !conflict;
+  if (!conflict) return;
+  $("annot-conflict-text").textContent = conflict.creating
+    ? `This sample is annotated already as ${conflict.id} (another tab?). Your painting is not saved.`
+    : `${conflict.id} was saved elsewhere (another tab?) since you opened it. Your changes are not saved.`;
+  $("annot-reload-btn").textContent = conflict.creating ? `Open ${conflict.id}` : "Reload theirs";
+}
+
+async function reloadTheirs() {  // drop this painting for the stored one
+  const id = annot.conflict.id;
+  annot.dirty = false;
+  showConflict(null);
+  await openAnnotation(id);
+}
+
+async function saveAsCopy() {  // keep this painting as a new annotation of the same sample
+  const labels = encodeLabels(annot.labels), conflict = annot.conflict;
+  const meta = conflict.creating ? await api("POST", "/api/annotations", { ...annot.source, labels, allow_duplicate: true })
+    : await api("POST", `/api/annotations/${conflict.id}/copy`, { labels });
+  annot.id = meta.id;
+  annot.version = meta.version;
+  annot.dirty = false;
+  showConflict(null);
+  setSaveState(`saved as ${meta.id}`);
+  status(`your painting is saved as ${meta.id}`);
+  await loadOverview();
+  await loadBackups();
 }
 
 async function openSample(source) {
@@ -126,7 +187,10 @@ async function deleteAnnotation(id) {
   if (id === annot.id) {  // the deleted map leaves the stage
     annot.id = null;
     annot.labels = null;
+    annot.version = null;
+    $("annot-history").hidden = true;
     $("annot-image").removeAttribute("src");
+    $("annot-image").hidden = true;
     $("annot-canvas").getContext("2d").clearRect(0, 0, annot.size[1], annot.size[0]);
     $("annot-note").hidden = false;
     setSaveState("");
@@ -135,8 +199,25 @@ async function deleteAnnotation(id) {
   status(`deleted ${id}`);
 }
 
-async function suggest() {
-  const r = await api("POST", "/api/annotations/suggest", { count: 5 });
+async function suggest() {  // a job: scoring candidates with the ensemble takes seconds to a minute
+  const job_id = await startJob("suggesting seeds", () => api("POST", "/api/annotations/suggest", { count: 5 }));
+  runJob(job_id, "suggesting seeds", {
+    progress: (d) => (d.phase === "scoring" ? "scoring candidates" : "drawing candidates"),
+    done: (r) => showSuggestions(r),
+  }, "annot-job");
+}
+
+async function startJob(label, post) {  // the progress row and waiting buttons from the click on, not from the answer
+  showJob(label, "annot-job");
+  try {
+    return (await post()).job_id;
+  } catch (err) {
+    endJob("annot-job");
+    throw err;
+  }
+}
+
+function showSuggestions(r) {
   $("annot-suggest-rule").textContent = r.rule === "uncertainty" ? "most uncertain first" : "spread out in W";
   const list = $("annot-suggestions");
   list.innerHTML = "";
@@ -163,27 +244,37 @@ function changed() {
 async function saveNow() {  // one save at a time; the first creates the annotation, the next ones replace its map
   clearTimeout(annot.timer);
   while (annot.saving) await annot.saving.catch(() => {});
-  if (!annot.dirty) return;
+  if (!annot.dirty || annot.conflict) return;  // a conflict waits for the user's choice
   annot.dirty = false;
   setSaveState("saving…");
-  const labels = encodeLabels(annot.labels);
-  annot.saving = annot.id ? api("PUT", `/api/annotations/${annot.id}`, { labels })
-    : api("POST", "/api/annotations", { ...annot.source, labels });
+  const labels = encodeLabels(annot.labels), creating = !annot.id;
+  annot.saving = creating ? api("POST", "/api/annotations", { ...annot.source, labels })
+    : api("PUT", `/api/annotations/${annot.id}`, { labels, version: annot.version });
   try {
     const meta = await annot.saving;
     annot.id = meta.id;
+    annot.version = meta.version;
     setSaveState(`saved as ${meta.id}`);
   } catch (err) {
     annot.dirty = true;
+    if (err.status === 409 && err.data && err.data.id) {  // stale, or the sample is annotated already
+      setSaveState("not saved: see below", true);
+      showConflict({ id: err.data.id, version: err.data.version, creating });
+      return;
+    }
     setSaveState("not saved", true);
     throw err;
   } finally {
     annot.saving = null;
   }
   await loadOverview();
+  if (!creating) await loadBackups();
 }
 
-async function flushSave() { if (annot.dirty || annot.saving) await saveNow(); }
+async function flushSave() {
+  if (annot.conflict && annot.dirty) throw new Error("your painting is not saved: reload theirs or save yours as a copy first");
+  if (annot.dirty || annot.saving) await saveNow();
+}
 
 // ---------------------------------------------------------------- painting
 function annotPoint(event) {
@@ -365,15 +456,25 @@ async function saveScheme() {
   await loadOverview();
   editScheme(r.scheme);
   await refreshInfo();  // the Edit tab's labels
-  status("label scheme saved");
+  status(state.info.scheme_note ? `label scheme saved; ${state.info.scheme_note}` : "label scheme saved");
 }
 
 // ---------------------------------------------------------------- training
+function trainBudget() {  // what a training run may take, shown before it starts
+  const n = annot.overview ? annot.overview.annotations.length : 0;
+  const steps = Number($("train-steps").value), holdout = Number($("train-holdout").value) > 0 && n >= 2;
+  const phases = holdout ? 2 : 1;
+  $("train-budget").textContent = `Budget: at most ${(phases * steps).toLocaleString("en")} steps` +
+    (holdout ? ` (${steps.toLocaleString("en")} for the held-out estimate, then ${steps.toLocaleString("en")} on all)` : "") +
+    ` of ${$("train-members").value} member(s); each phase stops early once the loss plateaus. ` +
+    "The time left shows while it runs; Cancel keeps the installed segmenter.";
+}
+
 async function trainSegmenter() {
   await flushSave();
   const body = { holdout: Number($("train-holdout").value), members: Number($("train-members").value),
                  max_steps: Number($("train-steps").value) };
-  const { job_id } = await api("POST", "/api/annotations/train", body);
+  const job_id = await startJob("training the segmenter", () => api("POST", "/api/annotations/train", body));
   $("train-result").hidden = true;
   runJob(job_id, "training the segmenter", {
     progress: (d) => { $("annot-job-label").textContent = `training (${d.phase === "holdout" ? "held-out estimate" : "final"})`; },
@@ -427,7 +528,7 @@ function onAnnotKey(e) {
 
 function bindAnnotate() {
   $("modes").querySelector("[data-mode=annotate]").addEventListener("click", () => guarded(startAnnotate));
-  $("annot-sample-btn").addEventListener("click", () => guarded(() => openSample({ seed: Number($("annot-seed").value), psi: 1 })));
+  $("annot-sample-btn").addEventListener("click", () => guarded(() => openSample({ seed: seedOf("annot-seed"), psi: 1 })));
   $("annot-random-btn").addEventListener("click", () => guarded(() => {
     $("annot-seed").value = Math.floor(Math.random() * 2 ** 31);
     return openSample({ seed: Number($("annot-seed").value), psi: 1 });
@@ -459,6 +560,10 @@ function bindAnnotate() {
   $("scheme-save-btn").addEventListener("click", () => guarded(saveScheme));
   $("scheme-revert-btn").addEventListener("click", () => editScheme(annot.overview.scheme));
   $("annot-train-btn").addEventListener("click", () => guarded(trainSegmenter));
+  $("annot-reload-btn").addEventListener("click", () => guarded(reloadTheirs));
+  $("annot-copy-btn").addEventListener("click", () => guarded(saveAsCopy));
+  $("annot-restore-btn").addEventListener("click", () => guarded(restoreBackup));
+  for (const id of ["train-steps", "train-holdout", "train-members"]) $(id).addEventListener("input", trainBudget);
   $("annot-cancel-btn").addEventListener("click", () => guarded(cancelJob));
   window.addEventListener("beforeunload", (e) => { if (annot.dirty || annot.saving) e.preventDefault(); });
 }

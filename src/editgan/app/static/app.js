@@ -9,6 +9,7 @@ const BROAD_PARTS = new Set(["background", "head", "skin", "face", "neck", "hair
 
 const state = {
   info: null, session: null,
+  statusOf: {},            // per mode (edit, annotate): the status line it showed last
   original: null,          // Uint8Array: the segmentation of the image (eraser target)
   labels: null,            // Uint8Array: the painted map
   sent: null,              // Uint8Array: the map last sent with an edit on this image (null: none)
@@ -28,16 +29,22 @@ const state = {
 window.editgan = state;    // for tests and benchmarks
 
 // ---------------------------------------------------------------- API
-async function api(method, path, body) {
+async function api(method, path, body, retried = false) {
   const options = { method, headers: {}, cache: "no-store" };
   if (body instanceof FormData) options.body = body;
   else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, options);
+  const old = state.session;
+  if (response.status === 404 && old && path.startsWith(`/api/sessions/${old}/`) && !retried) {
+    await recoverSession();  // evicted while idle: a new session continues from the same image
+    return api(method, path.replace(old, state.session), body, true);
+  }
   if (!response.ok) {
-    let message = response.statusText;
-    try { message = (await response.json()).detail || message; } catch (e) { /* not JSON */ }
+    let message = response.statusText, data = null;
+    try { data = await response.json(); message = data.detail || message; } catch (e) { /* not JSON */ }
     const error = new Error(`${message} (HTTP ${response.status})`);
     error.status = response.status;
+    error.data = data;  // e.g. a conflict's {id, version}
     throw error;
   }
   const type = response.headers.get("Content-Type") || "";
@@ -66,13 +73,15 @@ async function guarded(fn) {
 // ---------------------------------------------------------------- label maps
 function drawLabels() { renderLabels($("overlay"), state.labels, state.info.labels.map((l) => l.color)); }
 
-function setImage(payload) {
+function setImage(payload, remember = true) {
+  if (remember) rememberImage();  // in the background; it never touches the status line
   state.imageSrc = payload.image;
   state.original = decodeLabels(payload.labels);
   state.labels = state.original.slice();
   state.sent = null;
   state.undo = []; state.redo = [];
   state.unsavedEdit = false;
+  if (!localStorage.getItem(labelMemoryKey())) selectLabel(defaultLabel());  // a part this image has
   $("source").textContent = payload.source;
   $("result").hidden = true;
   $("upload-compare").hidden = true;
@@ -182,21 +191,32 @@ function buildPalette() {
     part.addEventListener("click", (e) => e.stopPropagation());
     part.addEventListener("change", () => { part.checked ? state.parts.add(label.name) : state.parts.delete(label.name); });
     li.append(swatch, name, part);
-    li.addEventListener("click", () => { selectLabel(label.index, true); if (state.tool !== "fill") setTool("brush"); });
+    if (label.segmented === false) {  // added to the scheme since the segmenter was trained
+      li.classList.add("unsegmented");
+      li.title = `label ${label.index}: the segmenter does not predict it yet; retrain it in the Annotate tab`;
+      part.disabled = true;
+    } else {
+      li.addEventListener("click", () => { selectLabel(label.index, true); if (state.tool !== "fill") setTool("brush"); });
+    }
     list.append(li);
   }
+  $("scheme-note").hidden = !state.info.scheme_note;
+  $("scheme-note").textContent = state.info.scheme_note ?? "";
   selectLabel(defaultLabel());
 }
 
 function labelMemoryKey() { return `editgan.label.${state.info.bundle}`; }
 
 // The label used last with this bundle (remembered in the browser); else the first part that is not
-// broad (background, head, skin, neck, hair...): a small part is what one usually repaints.
+// broad (background, head, skin, neck, hair...) and that the image shown has (the segmenter draws it
+// there): a small part is what one usually repaints.
 function defaultLabel() {
   const labels = state.info.labels;
-  const remembered = labels.find((l) => l.name === localStorage.getItem(labelMemoryKey()));
-  const small = labels.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
-  return (remembered ?? small ?? labels[Math.min(1, labels.length - 1)]).index;
+  const drawn = state.original ? new Set(state.original) : null;  // labels in the image shown
+  const paintable = labels.filter((l) => l.segmented !== false && (!drawn || drawn.has(l.index)));
+  const remembered = labels.find((l) => l.name === localStorage.getItem(labelMemoryKey()) && l.segmented !== false);
+  const small = paintable.find((l) => l.index > 0 && !BROAD_PARTS.has(l.name.split("***").pop().toLowerCase()));
+  return (remembered ?? small ?? paintable.find((l) => l.index > 0) ?? labels[Math.min(1, labels.length - 1)]).index;
 }
 
 function selectLabel(index, remember = false) {
@@ -245,7 +265,9 @@ function runJob(jobId, label, handlers, row = "job") {
     $(`${row}-progress`).value = d.step / Math.max(1, d.total);
     const shown = (handlers.progress && handlers.progress(d)) || label;
     const loss = d.losses.loss;
-    status(`${shown}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : ""));
+    const eta = d.eta_s === null || d.eta_s === undefined ? "" : `, ${duration(d.eta_s)} left`;
+    status(`${shown}: step ${d.step}/${d.total}` + (loss !== undefined ? `, loss ${loss.toFixed(4)}` : "") + eta);
+    $(`${row}-label`).title = eta ? `${duration(d.elapsed_s)} so far${eta}` : "";
   });
   source.addEventListener("done", (e) => { if (!finished) { finish(`${label}: done`, false, true); handlers.done(JSON.parse(e.data)); } });
   source.addEventListener("cancelled", (e) => {
@@ -259,7 +281,22 @@ function runJob(jobId, label, handlers, row = "job") {
 }
 
 function setBusy(busy) {  // one job at a time: the buttons that start one wait
-  for (const id of ["sample-btn", "random-btn", "upload-btn", "tuned-toggle", "edit-btn", "refine-btn", "annot-train-btn"]) $(id).disabled = busy;
+  for (const id of ["sample-btn", "random-btn", "upload-btn", "tuned-toggle", "edit-btn", "refine-btn", "annot-train-btn",
+                    "annot-suggest-btn"]) $(id).disabled = busy;
+}
+
+function seedOf(id) {  // a seed input's value; seeds stop at 2^53 - 1, the largest integer a page holds exactly
+  const text = $(id).value.trim(), seed = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(seed)) {
+    throw new Error(`a seed is a whole number from 0 to ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+  }
+  return seed;
+}
+
+function duration(seconds) {  // "about 3 min", "12 s": an estimate, rounded
+  if (seconds >= 5400) return `about ${(seconds / 3600).toFixed(1)} h`;
+  if (seconds >= 90) return `about ${Math.round(seconds / 60)} min`;
+  return `${Math.max(1, Math.round(seconds))} s`;
 }
 
 function stageBusy(note) {  // dim the stage with a note while its image is being replaced; null: back to normal
@@ -498,8 +535,21 @@ function vectorItem(v) {
       await api("DELETE", `/api/vectors/${encodeURIComponent(v.name)}`);
       await loadLibrary();
       applyScales();
+      status(`deleted vector ${v.name}`);
     }));
-    actions.append(del);
+    const rename = document.createElement("button");
+    rename.className = "rename";
+    rename.title = "rename";
+    rename.textContent = "✎";
+    rename.addEventListener("click", () => guarded(async () => {
+      const name = (prompt(`New name for vector ${v.name}:`, v.name) ?? "").trim();
+      if (!name || name === v.name) return;
+      await api("POST", `/api/vectors/${encodeURIComponent(v.name)}/rename`, { new_name: name });
+      if (v.name in state.scales) { state.scales[name] = state.scales[v.name]; delete state.scales[v.name]; }
+      await loadLibrary();
+      status(`renamed vector ${v.name} to ${name}`);
+    }));
+    actions.append(rename, del);
   }
   for (const key of ["before", "after"].filter((k) => v.thumbnails.includes(k))) {
     const thumb = document.createElement("img");
@@ -603,7 +653,14 @@ function zeroSliders(apply = true) {
 }
 
 // ---------------------------------------------------------------- start
-function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes
+function setMode(mode) {  // one <main class="mode" data-mode=...> per tab of #modes; each keeps its own status line
+  const previous = document.body.dataset.mode, el = $("status");
+  if (previous && previous !== mode) {
+    state.statusOf[previous] = { text: el.textContent, error: el.classList.contains("error") };
+    const kept = state.statusOf[mode] ?? { text: "", error: false };
+    el.textContent = kept.text;
+    el.classList.toggle("error", kept.error);
+  }
   document.body.dataset.mode = mode;
   document.querySelectorAll("#modes [data-mode]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.mode === mode)));
   document.querySelectorAll("main.mode").forEach((m) => { m.hidden = m.dataset.mode !== mode; });
@@ -622,17 +679,21 @@ function layoutStage() {
   const [ih, iw] = state.info.image_size;
   const [lh, lw] = state.info.label_size;
   $("stage").style.aspectRatio = `${iw} / ${ih}`;
+  document.documentElement.style.setProperty("--result-px", `${Math.max(128, iw)}px`);
   $("overlay").width = lw; $("overlay").height = lh;
   setZoom(1);
 }
 
 function bind() {
-  $("sample-btn").addEventListener("click", () => guarded(() => sample(Number($("seed").value))));
+  $("sample-btn").addEventListener("click", () => guarded(() => sample(seedOf("seed"))));
   $("random-btn").addEventListener("click", () => guarded(() => sample(null)));
   $("upload-btn").addEventListener("click", () => guarded(upload));
   $("tuned-toggle").addEventListener("change", () => guarded(() => setTuned($("tuned-toggle").checked)));
   $("tune").addEventListener("change", () => { $("tune-steps").disabled = !$("tune").checked; });
   $("cancel-btn").addEventListener("click", () => guarded(cancelJob));
+  document.querySelectorAll(".triple figure, .pair figure").forEach((f) => f.addEventListener("click", () => {
+    f.classList.toggle("enlarged");  // a result at the panel's width, or back
+  }));
   $("edit-btn").addEventListener("click", () => guarded(runEdit));
   $("save-btn").addEventListener("click", () => guarded(saveVector));
   $("refine-btn").addEventListener("click", () => guarded(refine));
@@ -670,6 +731,58 @@ function bind() {
   });
 }
 
+// ---------------------------------------------------------------- keeping a tab's state
+// The image's w+ (GET .../state) and the painting are kept in this tab's sessionStorage, so a reload,
+// or a session the server dropped while the tab was idle, continues from the same image.
+const KEPT_HISTORY = 20;  // undo (and redo) steps a reload keeps
+
+function keptKey() { return `editgan.tab.${state.info.bundle}`; }
+
+function readKept() {
+  try { return JSON.parse(sessionStorage.getItem(keptKey()) || "null"); } catch (e) { return null; }
+}
+
+async function rememberImage() {
+  try {
+    const kept = await api("GET", sessionPath("/state"));
+    sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, seed: $("seed").value }));
+  } catch (e) { /* storage full or unavailable: the tab just cannot be restored */ }
+}
+
+function rememberPainting() {  // the painting and its undo / redo history (the last KEPT_HISTORY steps of each)
+  const kept = readKept();
+  if (!kept || !state.labels) return;
+  const last = (maps) => maps.slice(-KEPT_HISTORY).map(encodeLabels);
+  try {
+    sessionStorage.setItem(keptKey(), JSON.stringify({ ...kept, labels: encodeLabels(state.labels),
+                                                       undo: last(state.undo), redo: last(state.redo) }));
+  } catch (e) { /* as above */ }
+}
+
+async function restoreKept(kept, why) {
+  const payload = await api("POST", sessionPath("/restore"), { source: kept.source, wplus: kept.wplus });
+  setImage(payload, false);
+  if (kept.seed !== undefined) $("seed").value = kept.seed;
+  const labels = kept.labels ? decodeLabels(kept.labels) : null;
+  if (labels && labels.length === state.labels.length) {
+    state.labels = labels;
+    state.undo = (kept.undo || []).map(decodeLabels).filter((m) => m.length === labels.length);
+    state.redo = (kept.redo || []).map(decodeLabels).filter((m) => m.length === labels.length);
+    drawLabels();
+  }
+  status(`${why}: continuing from ${payload.source}` + (kept.tuned ? " (its W+ pivot: the tuned generator is not kept)" : ""));
+}
+
+async function recoverSession() {
+  const kept = readKept();
+  state.session = (await api("POST", "/api/sessions", undefined, true)).session_id;
+  if (kept) {
+    const painting = state.labels;
+    await restoreKept({ ...kept, labels: null }, "this tab's session had expired");
+    if (painting && painting.length === state.labels.length) { state.labels = painting; drawLabels(); }
+  }
+}
+
 async function start() {
   state.info = await api("GET", "/api/info");
   $("bundle-name").textContent = `bundle ${state.info.bundle} (${state.info.image_size.join("×")})`;
@@ -689,7 +802,11 @@ async function start() {
   bind();
   setMode("edit");
   await loadLibrary();
-  await sample(Number($("seed").value));
+  const kept = readKept();
+  if (kept) await guarded(() => restoreKept(kept, "restored this tab"));
+  if (!state.original) await sample(Number($("seed").value));
+  window.addEventListener("pagehide", rememberPainting);
+  window.addEventListener("beforeunload", (e) => { if (state.job || state.unsavedEdit) e.preventDefault(); });
   document.body.dataset.ready = "true";
 }
 
