@@ -322,6 +322,9 @@ def safe_load(source: str | Path | BinaryIO | bytes) -> Any:
 
 def _load_stream(f: BinaryIO, where: str) -> Any:
     stream = io.BytesIO(f.read())
+    if stream.getvalue().startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{where} is a zip archive (a torch.save file?), not an NVIDIA .pkl — "
+                              "try --format rosinality")
     check_pickle_lengths(stream, where)
     try:
         return SafeUnpickler(stream).load()
