@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU lane's first command on a lent accelerator (issue 28): install from the lock file if needed
-# (`make venv`: torch==2.13.0 first, which on Linux x86_64 is PyPI's CUDA build), run the `gpu` tests,
+# (tools/gpu_python.sh: a python whose torch sees CUDA, else `make venv`, whose torch==2.13.0 is PyPI's
+# CUDA build on Linux x86_64), run the `gpu` tests,
 # then the short GPU benches (bench/device_check.py). Everything goes into one folder: $OUT if set,
 # else outputs/device_check/ (or the first argument):
 #   pytest_gpu.txt (the tests' output), pytest_gpu.xml (JUnit), device_check.json (benches), nvidia-smi.txt
@@ -13,14 +14,13 @@ DRY=""
 if [ "${1:-}" = "--dry-run" ]; then DRY="--dry-run"; shift; fi
 DEST="${1:-${OUT:-outputs/device_check}}"
 mkdir -p "$DEST"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 if [ -n "$DRY" ]; then
     PY="${PYTHON:-python3}"
 else
-    if [ ! -x .venv/bin/python ] || [ ! -f .venv/.installed ]; then make venv >"$DEST/install.txt" 2>&1 || { tail -30 "$DEST/install.txt"; exit 1; }; fi
-    PY=.venv/bin/python
+    PY=$(tools/gpu_python.sh "$DEST/install.txt") || { tail -30 "$DEST/install.txt"; exit 1; }
     nvidia-smi >"$DEST/nvidia-smi.txt" 2>&1 || true
 fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" | tee "$DEST/torch.txt"
 status=0
 if [ -z "$DRY" ]; then
