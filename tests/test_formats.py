@@ -5,6 +5,7 @@ saved portable, and the packaged bundle and bench results hold no absolute path.
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,17 @@ def test_tensor_files_list_their_metadata_in_order(tmp_path):
     assert raw[8:].startswith('{"__metadata__":{"a":"é","format":"f","version":"2","z":"1"},'.encode())
     assert read_tensor_metadata(tmp_path / "t.safetensors")["version"] == "2"
     assert torch.equal(load_tensors(tmp_path / "t.safetensors")["w"], torch.ones(3))
+
+
+def test_the_rewrite_tool_refuses_missing_paths_and_malformed_files_in_one_line(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import portable_paths as tool
+
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "absent")])
+    assert "no such file or folder" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert tool.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("portable_paths: error:") and "not valid JSON" in err and err.count("\n") == 1
+    assert (tmp_path / "bad.json").read_text() == "{not json"

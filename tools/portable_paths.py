@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from editgan.errors import EditGANError
 from editgan.formats import rewrite_portable
 
 
@@ -25,7 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="+", help="files or folders to rewrite")
     ap.add_argument("--base", help="the folder the files were written in: paths inside it are kept relative to it")
     args = ap.parse_args(argv)
-    for path in rewrite_portable(args.paths, base=args.base):
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        ap.error(f"no such file or folder: {', '.join(missing)}")
+    try:
+        written = rewrite_portable(args.paths, base=args.base)
+    except EditGANError as err:  # a malformed or newer file: each file is rewritten atomically, none half-written
+        print(f"portable_paths: error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
         print(f"rewrote {path}")
     return 0
 
