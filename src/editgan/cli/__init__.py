@@ -7,12 +7,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+from typing import NoReturn
 
 from editgan import __version__, progress
 from editgan.cli.options import (DEFAULT_BUNDLE, QUIET, add_progress_args, apply_runtime, command_parsers,
                                  leaf_parsers)
 from editgan.errors import EditGANError
 from editgan.registry import COMMANDS
+from editgan.runtime.distributed import exit_process
 
 # Modules under editgan.cli that define sub-commands, in the order `--help` lists them; domain
 # plug-ins add theirs (editgan.registry.COMMANDS, e.g. toonfaces' demo, data and bench), listed after.
@@ -75,5 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         progress.set_mode("auto")
 
 
+def run() -> NoReturn:
+    """The `editgan` console command: `main()` on sys.argv, then `exit_process` with its status (1,
+    after the traceback, when an unexpected error escapes)."""
+    try:
+        code = main()
+    except Exception:  # noqa: BLE001 - printed as Python would, then the same exit path
+        traceback.print_exc()
+        code = 1
+    exit_process(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -1,5 +1,3 @@
-import sys
+from editgan.cli import run
 
-from editgan.cli import main
-
-sys.exit(main())
+run()
