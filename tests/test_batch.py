@@ -140,3 +140,15 @@ def test_run_on_every_rank_single_process():
         run_on_every_rank(lambda: 1 / 0, DistInfo())
     assert issubclass(RankFailed, Exception)
     shutdown()  # no group: a no-op
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_exit_process_keeps_the_status_and_buffered_output(joined):
+    """Outside a torchrun group `exit_process` is sys.exit (atexit handlers run); inside one it flushes
+    stdout/stderr and leaves with os._exit (no finalisation, so no atexit handlers), same status."""
+    script = ("import atexit, sys\nimport editgan.runtime.distributed as d\n"
+              f"d._joined_group = {joined}\natexit.register(lambda: print('atexit', file=sys.stderr))\n"
+              "print('out', end=''); print('err', end='', file=sys.stderr)\nd.exit_process(3)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (3, "out")
+    assert proc.stderr == ("err" if joined else "erratexit\n")
