@@ -54,10 +54,11 @@ CONFIG_F_1024 = GeneratorConfig(resolution=1024, z_dim=512, w_dim=512, num_mappi
 GRID_ROWS = 6
 
 
-def tuning_bytes(config: GeneratorConfig, rank: int) -> int:
-    """float32 bytes of a rank-`rank` tuning of a generator with `config` (its factors' shapes)."""
-    G = Generator(config)
-    return 4 * sum(b[0] * b[1] + a[0] * a[1] for b, a in (factor_shapes(w, rank) for w in tunable_weights(G).values()))
+def tuning_bytes(config: GeneratorConfig, rank: int, min_resolution: int = 0) -> int:
+    """float32 bytes of a rank-`rank` tuning of the blocks >= min_resolution of a generator with `config`
+    (its factors' shapes)."""
+    weights = tunable_weights(Generator(config), min_resolution)
+    return 4 * sum(b[0] * b[1] + a[0] * a[1] for b, a in (factor_shapes(w, rank) for w in weights.values()))
 
 
 def segmentation_scores(confusions: np.ndarray) -> dict:
@@ -161,7 +162,8 @@ def main() -> None:
         "pivot_fidelity_percentiles": {str(p): [float(np.percentile(psnrs, p)), float(np.percentile(dists, p))]
                                        for p in (2, 10, 50, 90, 98)},
         "fidelity_limits": limits,
-        "tuning_bytes_1024px_config_f": tuning_bytes(CONFIG_F_1024, settings.tune_rank),
+        "tuning_bytes_1024px_config_f": tuning_bytes(CONFIG_F_1024, settings.tune_rank,
+                                                     settings.tune_min_resolution),
         "perceptual_reduction": 1 - tuned_row[perceptual] / untuned[perceptual]}
     for r in report["rows"]:
         print(f"| {r['row']} | {r['psnr']:.2f} dB | {perceptual} {r[perceptual]:.4f} | toon {r['toon']:.4f} | "

@@ -11,6 +11,7 @@ from editgan.errors import CheckpointError, InputError
 from editgan.files import load_tensors, read_tensor_metadata, save_tensors
 from editgan.inversion.optimize import embed
 from editgan.inversion.pivotal import tune
+from editgan.inversion.settings import embed_settings
 from editgan.io.latents import load_tuning, load_wplus, save_wplus
 from editgan.nn.tuning import Tuning, factor_shapes, generator_digest, tunable_weights
 
@@ -134,6 +135,28 @@ def test_truncated_and_hostile_tuning_files_are_refused(tmp_path, tiny_generator
     save_tensors(tmp_path / "name.safetensors", {"wplus": w, **unknown}, meta)
     with pytest.raises(CheckpointError, match="synthesis lacks"):
         load_tuning(tmp_path / "name.safetensors").apply(G)
+
+
+def test_min_resolution_tunes_only_the_finer_blocks(tiny_generator, pivot):
+    """Blocks below min_resolution keep G's weights exactly; the others carry the tuning, the tuning
+    records the choice, and the settings field reaches `tune`."""
+    G = tiny_generator
+    x, w = pivot
+    finest = G.synthesis.resolutions[-1]
+    tuning = tune(G, x, w, steps=4, lr=0.05, rank=2, min_resolution=finest).tunings[0]
+    assert tuning.factors and all(name.startswith(f"b{finest}.") for name in tuning.factors)
+    assert set(tuning.factors) == set(tunable_weights(G, finest)) < set(tunable_weights(G))
+    assert tuning.info["min_resolution"] == finest
+    tuned = dict(tuning.apply(G).synthesis.named_parameters())
+    for name, weight in G.synthesis.named_parameters():
+        changed = not torch.equal(tuned[name], weight)
+        assert changed == (name in tuning.factors), name
+    assert embed_settings({"preset": "faithful", "tune_min_resolution": 32}).tuning_options()["min_resolution"] == 32
+    beyond = tune(G, x, w, steps=1, min_resolution=2 * finest).tunings[0]  # a preset's 32 on a 16-px generator
+    assert set(beyond.factors) == set(tuning.factors) and beyond.info["min_resolution"] == finest
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InputError, match="min_resolution"):
+            tune(G, x, w, steps=1, min_resolution=bad)
 
 
 def test_bad_tuning_arguments(tiny_generator, pivot):

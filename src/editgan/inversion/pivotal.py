@@ -66,12 +66,13 @@ def _locality_latent(G: Generator, pivot: torch.Tensor, step: float, rng: torch.
 @torch.enable_grad()
 def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: int, lr: float, rank: int,
              perceptual: str, locality_weight: float, locality_step: float, locality_every: int = 1, seed: int = 0,
-             digest: str | None = None, progress: ProgressFn | None = None) -> tuple[Tuning, torch.Tensor, list]:
-    """Tune G for one image [1, 3, H, W] at its pivot w+ [1, num_ws, w_dim] (module docstring) ->
-    (the Tuning, G'(pivot) [1, 3, H, W], per-step loss dicts)."""
+             min_resolution: int = 0, digest: str | None = None,
+             progress: ProgressFn | None = None) -> tuple[Tuning, torch.Tensor, list]:
+    """Tune G for one image [1, 3, H, W] at its pivot w+ [1, num_ws, w_dim] (module docstring; only the
+    blocks of resolution >= min_resolution) -> (the Tuning, G'(pivot) [1, 3, H, W], per-step loss dicts)."""
     distance = get_perceptual(perceptual)
     rng = torch.Generator().manual_seed(seed)
-    base = tunable_weights(G)
+    base = tunable_weights(G, min_resolution)
     factors = _init_factors(base, rank, rng)
     params = [t.requires_grad_(True) for pair in factors.values() for t in pair]
     adam = torch.optim.Adam(params, lr=lr)
@@ -118,22 +119,28 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         factors = best
         recon = render(pivot)
     info = {"steps": steps, "lr": lr, "rank": rank, "perceptual": perceptual, "locality_weight": locality_weight,
-            "locality_step": locality_step, "locality_every": locality_every, "seed": seed, "best_step": best_step,
+            "locality_step": locality_step, "locality_every": locality_every, "seed": seed,
+            "min_resolution": min_resolution, "best_step": best_step,
             "seconds": time.perf_counter() - t0}
     return Tuning(best, digest or generator_digest(G), info), recon, losses
 
 
 def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-2,
          rank: int = 8, perceptual: str = "msssim_l1", locality_weight: float = 0.1, locality_step: float = 0.25,
-         locality_every: int = 1, seed: int = 0, progress: ProgressFn | None = None) -> TuneResult:
+         locality_every: int = 1, seed: int = 0, min_resolution: int = 0,
+         progress: ProgressFn | None = None) -> TuneResult:
     """Tune G for each image [N, 3, H, W] in [-1, 1] at its pivot w+ [N, num_ws, w_dim]; G itself is
-    never changed. progress(step, losses) after every update of every image (step counts on across
-    images: image i's update s is step i * steps + s)."""
+    never changed. min_resolution: only the synthesis blocks of at least that resolution are tuned (0:
+    all; above the generator's resolution: its last block). progress(step, losses) after every update of every image
+    (step counts on across images: image i's update s is step i * steps + s)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"tuning steps must be a non-negative integer, got {steps!r}")
     for name, value in (("rank", rank), ("locality_every", locality_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"tuning {name} must be a positive integer, got {value!r}")
+    if isinstance(min_resolution, bool) or not isinstance(min_resolution, int) or min_resolution < 0:
+        raise InputError(f"tuning min_resolution must be a non-negative integer, got {min_resolution!r}")
+    min_resolution = min(min_resolution, G.config.resolution)
     h, w = G.config.image_size
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w):
         raise InputError(f"images must be [N, 3, {h}, {w}] for this generator, got {list(images.shape)}")
@@ -147,8 +154,7 @@ def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int
         tuning, recon, losses = tune_one(
             G, images[i:i + 1].float(), pivots[i:i + 1], steps=steps, lr=lr, rank=rank, perceptual=perceptual,
             locality_weight=locality_weight, locality_step=locality_step, locality_every=locality_every,
-            seed=seed + i, digest=digest,
-            progress=report)
+            seed=seed + i, min_resolution=min_resolution, digest=digest, progress=report)
         tunings.append(tuning)
         recons.append(recon)
         history.append(losses)

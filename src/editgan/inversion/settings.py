@@ -8,7 +8,8 @@
                 1 * mean (w+ - E(G(w+)))^2, the last iterate returned.
     "faithful"  beyond the paper: the paper's W+ embedding as the pivot, then pivotal tuning of the
                 generator's synthesis weights for the image (Roich et al. 2021; `editgan.inversion.pivotal`)
-                so that G'(pivot) reproduces it.
+                so that G'(pivot) reproduces it; the blocks below 32 px (pose and shape, where tuning
+                damped the editing vectors most) keep G's weights.
 
 A bundle records its choice in the manifest ("embedding": "faithful", or {"preset": ..., field:
 value}; a mapping without "preset" overrides the paper's, e.g. the older {"lr": 0.05}); every call
@@ -46,7 +47,8 @@ class EmbedSettings(PresetSettings):
     tune_lr, tune_rank (rank of each synthesis weight's low-rank delta), locality_weight (weight of
     the term keeping G' equal to G on latents around the pivot; 0: off), locality_step (where those
     latents lie: that fraction of the way from the pivot to a random sample, in (0, 1]),
-    locality_every (the term is evaluated on every n-th step).
+    locality_every (the term is evaluated on every n-th step), tune_min_resolution (only the synthesis
+    blocks of at least this resolution are tuned; 0: all).
     """
 
     steps: int = 500
@@ -69,10 +71,12 @@ class EmbedSettings(PresetSettings):
     locality_weight: float = 0.1
     locality_step: float = 0.25
     locality_every: int = 4
+    tune_min_resolution: int = 0
     kind: ClassVar[str] = "embedding settings"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "lookahead_k", "tune_steps", "tune_rank", "seed", "locality_every"):
+        for name in ("steps", "lookahead_k", "tune_steps", "tune_rank", "seed", "locality_every",
+                     "tune_min_resolution"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEPS:
                 raise ConfigError(f"{name} must be an integer in [0, {MAX_STEPS}], got {value!r}")
@@ -107,20 +111,20 @@ class EmbedSettings(PresetSettings):
         """The keyword options of `editgan.inversion.optimize.embed` (all but steps, perceptual,
         use_encoder and the tuning fields)."""
         skip = {"steps", "perceptual", "use_encoder", "tune_steps", "tune_lr", "tune_rank", "locality_weight",
-                "locality_step", "locality_every"}
+                "locality_step", "locality_every", "tune_min_resolution"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
     def tuning_options(self) -> dict:
         """The keyword options of `editgan.inversion.pivotal.tune`."""
         return {"steps": self.tune_steps, "lr": self.tune_lr, "rank": self.tune_rank, "perceptual": self.perceptual,
                 "locality_weight": self.locality_weight, "locality_step": self.locality_step,
-                "locality_every": self.locality_every, "seed": self.seed}
+                "locality_every": self.locality_every, "seed": self.seed, "min_resolution": self.tune_min_resolution}
 
 
 PAPER = EmbedSettings()
 RELEASE = EmbedSettings(steps=99, lr=0.1, schedule="rampdown", lookahead_k=0, pixel_space="unit",
                         consistency_weight=1.0, keep="final")
-FAITHFUL = EmbedSettings(tune_steps=200)
+FAITHFUL = EmbedSettings(tune_steps=200, tune_min_resolution=32)
 PRESETS = {"paper": PAPER, "release": RELEASE, "faithful": FAITHFUL}
 
 

@@ -23,10 +23,13 @@ from editgan.errors import CheckpointError
 from editgan.nn.stylegan2 import Generator
 
 
-def tunable_weights(G: Generator) -> dict[str, torch.Tensor]:
-    """Name (in G.synthesis) -> weight [C_out, C_in, 3, 3] of every conv a tuning may change (not ToRGB)."""
+def tunable_weights(G: Generator, min_resolution: int = 0) -> dict[str, torch.Tensor]:
+    """Name (in G.synthesis) -> weight [C_out, C_in, 3, 3] of every conv a tuning may change (not ToRGB),
+    in the synthesis blocks of resolution >= min_resolution (0: every block)."""
+    chosen = {f"b{res}." for res in G.synthesis.resolutions if res >= min_resolution}
     return {name: p for name, p in G.synthesis.named_parameters()
-            if name.endswith(".weight") and p.ndim == 4 and ".torgb." not in f".{name}"}
+            if name.endswith(".weight") and p.ndim == 4 and ".torgb." not in f".{name}"
+            and name[:name.index(".") + 1] in chosen}
 
 
 def factor_shapes(weight: torch.Tensor, rank: int) -> tuple[tuple[int, int], tuple[int, int]]:
