@@ -30,7 +30,8 @@ def test_presets_and_manifest_records_resolve():
     assert (PAPER.steps, PAPER.lr, PAPER.schedule, PAPER.lookahead_k, PAPER.keep) == (500, 1e-3, "constant", 5, "best")
     assert (RELEASE.steps, RELEASE.lr, RELEASE.schedule, RELEASE.lookahead_k, RELEASE.keep) == \
         (99, 0.1, "rampdown", 0, "final")
-    assert FAITHFUL.tunes and not PAPER.tunes and FAITHFUL.replace(tune_steps=0) == PAPER
+    assert FAITHFUL.tunes and not PAPER.tunes and FAITHFUL.replace(tune_steps=0, tune_min_resolution=0) == PAPER
+    assert FAITHFUL.tune_min_resolution == 32 and FAITHFUL.tuning_options()["min_resolution"] == 32
     assert embed_settings({"lr": 0.05}) == PAPER.replace(lr=0.05)  # older manifests: overrides of the paper's
     assert embed_settings({"preset": "release", "steps": 7}) == RELEASE.replace(steps=7)
     for preset in PRESETS.values():
