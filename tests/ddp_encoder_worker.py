@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import make_tiny_generator
-from editgan.runtime.distributed import init_from_env
+from editgan.runtime.distributed import exit_process, init_from_env, shutdown
 from editgan.train.encoder_training import EncoderTrainConfig, EncoderTrainer
 from gan_fixtures import RandomSource
 
@@ -18,6 +18,5 @@ config = EncoderTrainConfig(encoder=dict(channels=4, max_channels=8, fpn_channel
 trainer = EncoderTrainer(config, G, RandomSource(), dist=dist)
 trainer.run(3)
 save_file({k: v.contiguous() for k, v in trainer.E.state_dict().items()}, f"{out}/rank{dist.rank}.safetensors")
-from editgan.runtime.distributed import shutdown  # noqa: E402
-
 shutdown()
+exit_process(0)  # as the `editgan` command ends: no interpreter finalisation after a process group

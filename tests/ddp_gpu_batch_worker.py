@@ -9,6 +9,7 @@ import torch
 
 from batch_fixtures import batch_args
 from editgan.cli import main
+from editgan.runtime.distributed import exit_process
 
 root = Path(sys.argv[1])
 torch.set_num_threads(1)
@@ -19,3 +20,4 @@ try:
     code = str(main(batch_args(root, root / f"out-{device}-{world}", refine=0) + ["--device", device]))
 finally:
     (root / f"rc-{device}-{world}.rank{rank}").write_text(code)
+exit_process(0)  # as the `editgan` command ends: no interpreter finalisation after a process group

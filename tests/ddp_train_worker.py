@@ -5,7 +5,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 
-from editgan.runtime.distributed import init_from_env
+from editgan.runtime.distributed import exit_process, init_from_env, shutdown
 from editgan.train.gan import GANTrainer
 from gan_fixtures import TINY_TRAIN, RandomSource
 
@@ -18,6 +18,5 @@ for _ in range(3):
 state = {f"G.{k}": v for k, v in trainer.G.state_dict().items()}
 state.update({f"D.{k}": v for k, v in trainer.D.state_dict().items()})
 save_file({k: v.contiguous() for k, v in state.items()}, f"{out}/rank{dist.rank}.safetensors")
-from editgan.runtime.distributed import shutdown  # noqa: E402
-
 shutdown()
+exit_process(0)  # as the `editgan` command ends: no interpreter finalisation after a process group
