@@ -152,3 +152,14 @@ def test_exit_process_keeps_the_status_and_buffered_output(joined):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (3, "out")
     assert proc.stderr == ("err" if joined else "erratexit\n")
+
+
+def test_the_editgan_command_reports_an_unexpected_error_and_exits_1():
+    """`editgan.cli.run`: an error main() does not turn into a one-line message is printed as Python
+    prints it (traceback), and the status is 1, through the same exit path."""
+    script = ("import editgan.cli as cli\n"
+              "def boom():\n    raise RuntimeError('boom')\n"
+              "cli.main = boom\ncli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and proc.stderr.rstrip().endswith("RuntimeError: boom")

@@ -43,6 +43,8 @@ def test_presets_and_manifest_records_resolve():
     ({"preset": "paper", "steps": -1}, "steps must be an integer"),
     ({"preset": "paper", "schedule": "cosine"}, "schedule must be one of"),
     ({"preset": "paper", "locality_step": 2.0}, "locality_step must lie in"),
+    ({"preset": "faithful", "tune_min_resolution": -32}, "tune_min_resolution must be an integer"),
+    ({"preset": "faithful", "tune_min_resolution": "32"}, "tune_min_resolution must be an integer"),
     ({"preset": "paper", "warp": 1}, "unknown embedding settings config keys"),
     (3, "must be a preset name or a mapping"),
 ])
