@@ -78,7 +78,8 @@ def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int =
     b = editor.bundle
     networks = [b.path / f"{n}.safetensors" for n in ("generator", "encoder") if b.has(n)]
     settings = editor.embed_settings(steps=steps, tune_steps=0)
-    cache = cache / fingerprint(*networks, settings.to_json())
+    pivot_fields = {k: v for k, v in settings.to_json().items() if not k.startswith(("tune_", "locality_"))}
+    cache = cache / fingerprint(*networks, pivot_fields)  # the tuning fields do not change a pivot
     path = {s: cache / f"{s}.wplus.safetensors" for s in seeds}
     missing = [s for s in seeds if not path[s].is_file()]
     for i in range(0, len(missing), batch):
@@ -91,13 +92,15 @@ def test_latents(editor, seeds: list[int], steps: int, cache: Path, batch: int =
     return torch.cat([load_wplus(path[s], cfg.num_ws, cfg.w_dim) for s in seeds])
 
 
-def test_tunings(editor, seeds: list[int], W: torch.Tensor, steps: int, cache: Path) -> list:
+def test_tunings(editor, seeds: list[int], W: torch.Tensor, steps: int, cache: Path,
+                 min_resolution: int = FAITHFUL.tune_min_resolution) -> list:
     """One pivotal tuning per test face at its cached pivot W[i] (`editgan.inversion.pivotal`, the
-    "faithful" preset's fields with `steps`), cached beside the latents as <seed>.tuned<steps>.wplus.safetensors."""
+    "faithful" preset's fields with `steps` and `min_resolution`), cached beside the latents as
+    <seed>.tuned<steps>.wplus.safetensors."""
     size = editor.generator.config.resolution
     b = editor.bundle
     networks = [b.path / f"{n}.safetensors" for n in ("generator", "encoder") if b.has(n)]
-    settings = FAITHFUL.replace(tune_steps=steps, perceptual=b.perceptual())
+    settings = FAITHFUL.replace(tune_steps=steps, perceptual=b.perceptual(), tune_min_resolution=min_resolution)
     folder = cache / fingerprint(*networks, W, settings.to_json())
     tunings = []
     for i, s in enumerate(seeds):

@@ -2,12 +2,12 @@
 
 For each --min-resolutions R (tune only the blocks of resolution >= R; 0: all), with the "faithful"
 preset's other fields and the bundle's perceptual distance:
-- transfer: the held-out faces --transfer-start.. (--transfer-n, the editing bench's 150-step pivots,
-  cached in its folder) are tuned to their renders and every shipped vector is measured on each face's
-  G' as `bench/editing.py` measures it (success rate, median attribute change, outside change);
-- segmentation: the held-out faces --seg-start.. (--seg-n, 500-step pivots cached under --cache, by
-  the networks and settings they depend on) are tuned; PSNR of G'(pivot), the shipped segmenter's
-  mIoU and its pupil and iris IoU against the renderer's labels, tuning seconds per face.
+- transfer: the held-out faces --transfer-start.. (--transfer-n, the editing bench's 150-step pivots and
+  tunings, cached in its folder) are tuned to their renders and every shipped vector is measured on each
+  face's G' as `bench/editing.py` measures it (success rate, median attribute change, outside change);
+- segmentation: the held-out faces --seg-start.. (--seg-n, 500-step pivots cached the same way) are
+  tuned; PSNR of G'(pivot), the shipped segmenter's mIoU and its pupil and iris IoU against the
+  renderer's labels, tuning seconds per face.
 The JSON is updated in place: entries for settings not run this time are kept.
 
     python bench/tuning_blocks.py --min-resolutions 0 32 64 --threads 1   # bench/results/tuning-blocks.json
@@ -30,21 +30,15 @@ from editgan.inversion.fidelity import measure_fidelity
 from editgan.inversion.pivotal import tune
 from editgan.inversion.settings import FAITHFUL
 from editgan.io.images import from_uint8
-from editgan.toonfaces.bench_faces import fingerprint
-from editgan.toonfaces.dataset import image_to_tensor, render_split, split_seed
-from editgan.toonfaces.params import sample_params
-from editgan.toonfaces.render import render
+from editgan.toonfaces.dataset import render_split, split_seed
 from editgan.toonfaces.scheme import TOONFACES_LABELS
-from editing import measure_vector, test_latents  # noqa: E402  (bench/ is the script's folder)
+from editing import measure_vector, test_latents, test_tunings  # noqa: E402  (bench/ is the script's folder)
 
 
 def transfer(editor, min_resolution: int, seeds: list[int], cache: Path) -> dict:
     """Per vector: success rate, median attribute change and outside change on the tuned faces."""
-    size = editor.generator.config.resolution
     W = test_latents(editor, seeds, 150, cache)
-    settings = FAITHFUL.replace(tune_min_resolution=min_resolution, perceptual=editor.bundle.perceptual())
-    tunings = [tune(editor.generator, image_to_tensor(render(sample_params(s), size)[0])[None], W[i:i + 1],
-                    **settings.tuning_options()).tunings[0] for i, s in enumerate(seeds)]
+    tunings = test_tunings(editor, seeds, W, FAITHFUL.tune_steps, cache, min_resolution)
     out = {}
     for name in editor.library.list():
         r = measure_vector(editor, editor.library.get(name), seeds, W, 0, 0, tunings=tunings)
@@ -56,17 +50,9 @@ def transfer(editor, min_resolution: int, seeds: list[int], cache: Path) -> dict
 def segmentation(editor, min_resolution: int, n: int, start: int, cache: Path) -> dict:
     """PSNR, mIoU, pupil and iris IoU, tuning seconds per face on the tuned faces."""
     size = editor.generator.config.resolution
-    _, images, labels = render_split("test", n, size, start=start)
+    seeds, images, labels = render_split("test", n, size, start=start)
     x = from_uint8(images)
-    pivot_settings = editor.embed_settings(steps=500, tune_steps=0)
-    networks = [editor.bundle.path / f"{m}.safetensors" for m in ("generator", "encoder") if editor.bundle.has(m)]
-    pivots_path = cache / fingerprint(*networks, pivot_settings.to_json()) / f"pivots-{start}-{n}.pt"
-    if pivots_path.is_file():
-        pivots = torch.load(pivots_path)
-    else:
-        pivots = editor.embed(x, settings=pivot_settings).wplus
-        pivots_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(pivots, pivots_path)
+    pivots = test_latents(editor, seeds, 500, cache)
     settings = editor.embed_settings(steps=500).replace(tune_min_resolution=min_resolution)
     k, names = TOONFACES_LABELS.num_classes, TOONFACES_LABELS.names
     conf, psnr, seconds = np.zeros((k, k), np.int64), [], 0.0
@@ -91,8 +77,7 @@ def main() -> None:
     ap.add_argument("--transfer-start", type=int, default=100)
     ap.add_argument("--seg-n", type=int, default=12)
     ap.add_argument("--seg-start", type=int, default=1000)
-    ap.add_argument("--cache", default="outputs/bench_editing/latents",
-                    help="the editing bench's latent cache (the 500-step pivots are cached there too)")
+    ap.add_argument("--cache", default="outputs/bench_editing/latents", help="the editing bench's latent cache")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="bench/results/tuning-blocks.json")
     args = ap.parse_args()
