@@ -23,11 +23,14 @@ With --tune-steps T every face is also tuned to its render (pivotal tuning from 
 "faithful" preset's other fields; tunings cached beside the latents) and every vector measured again
 with each face's G': transfer and outside change on tuned against untuned faces.
 A figure (--grid) shows the vectors on the first four test faces.
-Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (and
-the image alone); a
-100-step optimisation; a 30-step refinement. On a random-weight generator at --speed-res (the
-bundle's widths, the last one repeated for new resolutions) with a random segmenter of the bundle's
-shape, and on the bundle itself.
+Precision: every measure is taken in each of --precisions (fp32, bf16: the generator and segmenter in
+bfloat16, `editgan.load(precision=)`), interleaved vector by vector and speed row by speed row, on the
+same cached latents; the table puts bf16 beside fp32.
+Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (with
+the ensemble, and on the bundle also with its display segmenter: what `apply` and the web tool run),
+and the image alone; a 100-step optimisation; a 30-step refinement. On a random-weight generator at
+--speed-res (the bundle's widths, the last one repeated for new resolutions) with a random segmenter
+of the bundle's shape, and on the bundle itself.
 
     OMP_NUM_THREADS=1 python bench/editing.py --bundle toonfaces            # writes bench/results/editing.json
     python bench/editing.py --n 4 --refine-n 1 --opt-n 1 --speed-repeats 2  # smoke run
@@ -58,6 +61,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.runtime.precision import PRECISIONS, fast_bf16
 from editgan.toonfaces import edit_params, edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.bench_faces import fingerprint
@@ -159,7 +163,8 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
     for i in subset:
         G = editor.tuned(tunings[i]).generator if tunings else editor.generator
         t0 = time.perf_counter()
-        result = refine(G, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30)
+        result = refine(G, editor.segmenter, W[i:i + 1], vector.delta, 1.0, parts=parts, steps=30,
+                        dtype=editor.compute_dtype)
         t_refine.append(time.perf_counter() - t0)
         refined_preserve.append(float(outside_change(result.image_after, result.image_before, regions[i:i + 1])[0]))
 
@@ -174,7 +179,7 @@ def measure_vector(editor, vector, seeds: list[int], W: torch.Tensor, refine_n: 
                                            render(after_params, len(labels))[1]))
         q = editor.part_indices(list(edited_parts(before_params, after_params)))
         result = learn_edit(view.generator, editor.segmenter, W[i:i + 1], torch.from_numpy(target)[None], q,
-                            region="painted", painted=torch.from_numpy(painted)[None])
+                            region="painted", painted=torch.from_numpy(painted)[None], dtype=editor.compute_dtype)
         ious.append(iou_inside(result.labels_after[0].numpy(), target, result.region[0, 0].numpy(),
                                editor.segmenter.config.num_classes))
     return {
@@ -209,9 +214,12 @@ def random_networks(editor, res: int, seed: int = 0) -> tuple[Generator, Segment
     return G, seg
 
 
-def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
-    """Median apply time (w+ + δ -> image + segmentation), one 100-step optimisation, median 30-step
-    refinement. The edited part is the label covering closest to 10% of G(w+ + δ)'s label map."""
+def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp32",
+                display: Segmenter | None = None) -> dict:
+    """Median apply time (w+ + δ -> image + segmentation by `seg`, and by `display` when given), one
+    100-step optimisation, median 30-step refinement, with the networks in `precision`. The edited part
+    is the label covering closest to 10% of G(w+ + δ)'s label map."""
+    dtype = None if precision == "fp32" else PRECISIONS[precision]
     w = G.z_to_wplus(G.sample_z(1, seed=1))
     delta = 0.1 * torch.randn(w.shape[1:], generator=torch.Generator().manual_seed(2))
     labels = render_and_segment(G, seg, w + delta)[1].labels
@@ -220,30 +228,34 @@ def time_config(G: Generator, seg: Segmenter, repeats: int) -> dict:
     target = render_and_segment(G, seg, w)[1].labels.clone()
     h = target.shape[-1]
     target[:, h // 3:h // 2, h // 3:2 * h // 3] = part
-    apply_times = []
-    for _ in range(max(repeats * 5, 10) + 1):  # the first call warms up
-        t0 = time.perf_counter()
-        render_and_segment(G, seg, w + delta)
-        apply_times.append(time.perf_counter() - t0)
-    render_times = []
-    with torch.no_grad():
-        for _ in range(len(apply_times)):
-            t0 = time.perf_counter()
-            G.synthesis(w + delta, noise_mode="const")
-            render_times.append(time.perf_counter() - t0)
+    calls = max(repeats * 5, 10) + 1  # the first call warms up
+
+    def median_ms(fn) -> float:
+        times = []
+        with torch.no_grad():
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        return 1000 * statistics.median(times[1:])
+
+    out = {"resolution": G.config.resolution, "channels": G.config.channels, "precision": precision,
+           "segmenter_members": seg.config.num_members, "segmenter_hidden": list(seg.config.hidden),
+           "edited_part_area": float(area[part]),
+           "apply_ms_median": median_ms(lambda: render_and_segment(G, seg, w + delta, dtype=dtype)),
+           "apply_display_ms_median": None if display is None else
+           median_ms(lambda: render_and_segment(G, display, w + delta, dtype=dtype)),
+           "image_only_ms_median": median_ms(lambda: G.synthesis(w + delta, noise_mode="const", dtype=dtype))}
     t0 = time.perf_counter()
-    learn_edit(G, seg, w, target, [part], steps=100)
-    optimise = time.perf_counter() - t0
+    learn_edit(G, seg, w, target, [part], steps=100, dtype=dtype)
+    out["optimise_100_s"] = time.perf_counter() - t0
     refine_times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        refine(G, seg, w, delta, 1.0, parts=[part], steps=30)
+        refine(G, seg, w, delta, 1.0, parts=[part], steps=30, dtype=dtype)
         refine_times.append(time.perf_counter() - t0)
-    return {"resolution": G.config.resolution, "channels": G.config.channels, "segmenter_members": seg.config.num_members,
-            "segmenter_hidden": list(seg.config.hidden), "edited_part_area": float(area[part]),
-            "apply_ms_median": 1000 * statistics.median(apply_times[1:]),
-            "image_only_ms_median": 1000 * statistics.median(render_times[1:]),
-            "optimise_100_s": optimise, "refine_30_s_median": statistics.median(refine_times)}
+    out["refine_30_s_median"] = statistics.median(refine_times)
+    return out
 
 
 @torch.no_grad()
@@ -276,11 +288,22 @@ def table(results: dict) -> str:
             u = results["vectors"][name]
             rate = (lambda x: f"{100 * x['success_rate']:.0f}%" if x["success_rate"] is not None else "n/a")
             rows.append(f"| {name} | {rate(u)} → {rate(r)} | {u['preservation']:.4f} → {r['preservation']:.4f} |")
-    rows += ["", "| speed config | apply (image + seg.) | image only | 100-step optimisation | 30-step refinement |",
-             "| --- | --- | --- | --- | --- |"]
+    for precision, other in results.get("other_precisions", {}).items():
+        first = results["precisions"][0]
+        rows += ["", f"| vector | success {first} → {precision} | outside change {first} → {precision} | "
+                     f"opt. IoU in r {first} → {precision} |", "| --- | --- | --- | --- |"]
+        for name, r in other["vectors"].items():
+            u = results["vectors"][name]
+            rate = (lambda x: f"{100 * x['success_rate']:.0f}%" if x["success_rate"] is not None else "n/a")
+            iou = (lambda x: f"{x['opt_iou_mean']:.3f}" if x["opt_n"] else "-")
+            rows.append(f"| {name} | {rate(u)} → {rate(r)} | {u['preservation']:.4f} → {r['preservation']:.4f} | "
+                        f"{iou(u)} → {iou(r)} |")
+    rows += ["", "| speed config | precision | apply (image + seg.) | apply, display segmenter | image only | "
+                 "100-step optimisation | 30-step refinement |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, s in results["speed"].items():
-        rows.append(f"| {name} ({s['resolution']}²) | {s['apply_ms_median']:.1f} ms | {s['image_only_ms_median']:.1f} ms | "
-                    f"{s['optimise_100_s']:.2f} s | "
+        display = "-" if s.get("apply_display_ms_median") is None else f"{s['apply_display_ms_median']:.1f} ms"
+        rows.append(f"| {name} ({s['resolution']}²) | {s.get('precision', 'fp32')} | {s['apply_ms_median']:.1f} ms | "
+                    f"{display} | {s['image_only_ms_median']:.1f} ms | {s['optimise_100_s']:.2f} s | "
                     f"{s['refine_30_s_median']:.2f} s |")
     return "\n".join(rows)
 
@@ -300,12 +323,16 @@ def main() -> None:
     ap.add_argument("--speed-res", type=int, default=128)
     ap.add_argument("--speed-repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=None,
+                    help="precisions measured side by side (default: fp32, and bf16 where it is fast)")
     ap.add_argument("--out", default="bench/results/editing.json")
     ap.add_argument("--grid", default="reports/editing_vectors.png", help="figure of the vectors on test faces")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    editor = editgan.load(args.bundle, vectors=args.vectors)
+    precisions = args.precisions or (["fp32", "bf16"] if fast_bf16("cpu") else ["fp32"])
+    editors = {p: editgan.load(args.bundle, vectors=args.vectors, precision=p) for p in precisions}
+    editor = editors[precisions[0]]
     names = editor.library.list()
     seeds = [split_seed("test", i) for i in range(args.start, args.start + args.n)]
     t0 = time.perf_counter()
@@ -315,13 +342,15 @@ def main() -> None:
     results = {"bundle": editor.bundle.path.name, "resolution": editor.generator.config.resolution,
                "test_faces": f"test split {args.start}..{args.start + args.n - 1}", "embed_steps": args.embed_steps,
                "threads": args.threads, "cpu": platform.processor() or platform.machine(), "targets": TARGETS,
-               "vectors": {}, "speed": {}}
+               "precisions": precisions, "vectors": {}, "speed": {},
+               "other_precisions": {p: {"vectors": {}} for p in precisions[1:]}}
     for name in names:
-        t0 = time.perf_counter()
-        results["vectors"][name] = measure_vector(editor, editor.library.get(name), seeds, W, args.refine_n,
-                                                  args.opt_n)
-        print(f"{name}: success {results['vectors'][name]['success_rate']} ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
+        for p in precisions:  # interleaved, so that load changes hit every precision alike
+            t0 = time.perf_counter()
+            r = measure_vector(editors[p], editors[p].library.get(name), seeds, W, args.refine_n, args.opt_n)
+            (results["vectors"] if p == precisions[0] else results["other_precisions"][p]["vectors"])[name] = r
+            print(f"{name} ({p}): success {r['success_rate']}, outside {r['preservation']:.4f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.tune_steps:
         tunings = test_tunings(editor, seeds, W, args.tune_steps, Path(args.cache))
         results["tuned"] = {"tune_steps": args.tune_steps, "vectors": {}}
@@ -334,8 +363,11 @@ def main() -> None:
     grid = vector_grid(editor, names, W, Path(args.grid))
     print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
     G, seg = random_networks(editor, args.speed_res)
-    results["speed"][f"random {args.speed_res}"] = time_config(G, seg, args.speed_repeats)
-    results["speed"]["bundle"] = time_config(editor.generator, editor.segmenter, args.speed_repeats)
+    for p in precisions:
+        results["speed"][f"random {args.speed_res} {p}"] = time_config(G, seg, args.speed_repeats, p)
+    for p in precisions:
+        results["speed"][f"bundle {p}"] = time_config(editor.generator, editor.segmenter, args.speed_repeats, p,
+                                                      display=editor.display_segmenter)
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -122,7 +122,7 @@ def test_tuning_flows_from_embed_to_every_consumer(release_world, capsys):
     assert "PSNR" in line and "W+ alone: PSNR" in line and "tuned" in line
     tuning = load_tuning(latent)
     assert tuning is not None and tuning.info["steps"] == 3
-    editor = Editor(open_bundle(root / "b"))
+    editor = Editor(open_bundle(root / "b"), precision="auto")  # the commands' default precision
     tuned, w = editor.open_latent(latent)
     assert tuned.tuning is tuning or tuned.tuning.generator == tuning.generator
     assert not torch.allclose(tuned.render(w), editor.render(w))

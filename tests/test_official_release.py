@@ -79,7 +79,7 @@ def test_vector_apply_from_a_release_latent(release, tmp_path):
     assert main(["vector", "apply", "--bundle", str(root / "car"), "--latent", str(latent), "--vector",
                  "wheel_enlarge=2", "--out", str(tmp_path / "a")]) == 0
     w = torch.from_numpy(arrays["latents"][0] + arrays["vectors"]["wheel_enlarge"][0])  # the release's w + v * 2/2
-    editor = Editor(open_bundle(root / "car"))
+    editor = Editor(open_bundle(root / "car"), precision="auto")  # the command's default precision
     expected = to_uint8(editor.render(w[None]))[0]
     written = sorted((tmp_path / "a").glob("*.png"))
     assert any(np.array_equal(np.asarray(Image.open(p).convert("RGB")), expected) for p in written), written

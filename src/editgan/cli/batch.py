@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     q.add_argument("--out", required=True, help="output directory")
     BUNDLE.add(q)
     VECTORS.add(q)
-    add_compute_args(q)
+    add_compute_args(q, precision=True)
     IDENTITY.add(q)
     add_embed_args(q, old={"--embed-seed": ("--seed",)})
     q.set_defaults(func=run_apply)

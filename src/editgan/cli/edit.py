@@ -26,10 +26,10 @@ EDIT_PROGRESS = ("loss", "ce")  # shown beside an edit's progress bar: the total
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
-    """--bundle, --vectors, --device, --threads, --identity and the latent source (--latent or --seed, --psi)."""
+    """--bundle, --vectors, --device, --threads, --precision, --identity and the latent source (--latent or --seed, --psi)."""
     BUNDLE.add(p)
     VECTORS.add(p)
-    add_compute_args(p)
+    add_compute_args(p, precision=True)
     IDENTITY.add(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--latent", help="w+ file: safetensors (tensor 'wplus', and the image's pivotal tuning when "
@@ -39,7 +39,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_editor(args: argparse.Namespace):
-    return load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity)
+    return load(args.bundle, device=args.device, vectors=args.vectors, identity=args.identity,
+                precision=args.precision)
 
 
 def source_wplus(editor, args: argparse.Namespace) -> tuple[object, torch.Tensor]:

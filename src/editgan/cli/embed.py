@@ -34,7 +34,7 @@ def fidelity_line(editor, result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    editor = load(args.bundle, device=args.device)
+    editor = load(args.bundle, device=args.device, precision=args.precision)
     settings = embed_settings_from_args(editor, args)  # bad values fail before any work
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("embed", help="embed images into a bundle's W+ space by optimisation")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     BUNDLE.add(p)
-    add_compute_args(p)
+    add_compute_args(p, precision=True)
     p.add_argument("--out", default="outputs/embed", help="output directory")
     add_embed_args(p, old={"--embed-preset": ("--preset",), "--embed-steps": ("--steps",), "--embed-lr": ("--lr",),
                            "--embed-seed": ("--seed",)})  # the spellings before the shared embedding flags

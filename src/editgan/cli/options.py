@@ -5,7 +5,8 @@ aliases that still work and print a one-line note naming the new flag.
     --bundle                  every command that opens a bundle; default: the packaged bundle "toonfaces"
     --device, --threads       every command that computes; --device defaults to cpu, except the trainers of
                               large networks (`train gan`, `train encoder`): auto, i.e. cuda when available
-    --precision               commands that train in mixed precision (`train gan`, `train encoder`)
+    --precision               commands that run the generator or segmenter heavily: embed, segment, edit,
+                              vector apply, batch apply, serve, demo, and the trainers `train gan`, `train encoder`
     --refine-steps            commands that apply editing vectors
     --edit-preset, --edit-steps, --edit-lr   commands that learn or refine edits
     the embedding group       --embed-preset, --embed-steps, --embed-lr, --perceptual, --noise, --embed-seed,
@@ -107,10 +108,10 @@ DEVICE = SharedOption(("--device",), "torch device the networks run on: cpu, cud
                       kwargs={"metavar": "DEVICE"})
 THREADS = SharedOption(("--threads",), "torch CPU threads (0: torch's default)", default=0, kwargs={"type": int,
                                                                                                      "metavar": "N"})
-PRECISION = SharedOption(("--precision",), "bf16: convolutions in bfloat16 with float32 weights, optimiser and "
-                                           "losses (about 2x faster where bf16 is fast); auto: bf16 on CPUs with "
-                                           "AVX-512 BF16 or AMX and on bf16 GPUs, else fp32 (emulated bf16 is ~15x "
-                                           "slower); a resume may change it", default="auto", default_text="auto",
+PRECISION = SharedOption(("--precision",), "bf16: the networks' layers in bfloat16 with float32 weights, latents, "
+                                           "optimisers and losses (about 1.5-2x faster where bf16 is fast); auto: bf16 "
+                                           "on CPUs with AVX-512 BF16 or AMX and on bf16 GPUs, else fp32 (emulated "
+                                           "bf16 is ~15x slower)", default="auto", default_text="auto",
                          kwargs={"choices": ["auto", "fp32", "bf16"]})
 REFINE_STEPS = SharedOption(("--refine-steps",), "self-supervised refinement steps after applying the vectors "
                                                  "(paper: 30; 0: none)", default=0,
@@ -152,10 +153,13 @@ EMBED_GROUP = "embedding (default: the bundle's settings, manifest \"embedding\"
 
 
 # ---------------------------------------------------------------------------------------------- groups of options
-def add_compute_args(p, *, device: str = "cpu") -> None:
-    """--device and --threads (a command that computes); device "auto" for the trainers of large networks."""
+def add_compute_args(p, *, device: str = "cpu", precision: bool = False) -> None:
+    """--device and --threads (a command that computes), and --precision with `precision`; device "auto"
+    for the trainers of large networks."""
     DEVICE.add(p, default=device)
     THREADS.add(p)
+    if precision:
+        PRECISION.add(p)
 
 
 def add_progress_args(p, *, old_quiet: tuple[str, ...] = ()) -> None:

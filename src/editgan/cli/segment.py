@@ -36,7 +36,7 @@ def segment_file(editor: Editor, image: Path, out: Path, *, wplus, settings: Emb
 
 
 def run(args: argparse.Namespace) -> int:
-    editor = load(args.bundle, device=args.device)
+    editor = load(args.bundle, device=args.device, precision=args.precision)
     settings = embed_settings_from_args(editor, args)  # bad values fail before any work
     editor.segmenter  # loads it (and its label scheme); MissingWeightsError without one
     if editor.scheme is None:
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("segment", help="segment image files into parts with a bundle's segmenter")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     BUNDLE.add(p)
-    add_compute_args(p)
+    add_compute_args(p, precision=True)
     p.add_argument("--latent", help="w+ [N, num_ws, w_dim] for the N images, safetensors or .npy (skips embedding; "
                                     "a tuned file from `editgan embed` is drawn by its tuned generator)")
     p.add_argument("--out", default="outputs/segment", help="output directory")

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--port must be in 0..65535, got {args.port}")
     if args.max_upload_mb <= 0:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    editor = load(args.bundle, device=args.device, vectors=args.vectors)
+    editor = load(args.bundle, device=args.device, vectors=args.vectors, precision=args.precision)
     app = create_app(editor, max_upload_bytes=int(args.max_upload_mb * 2**20),
                      session_ttl_s=args.session_minutes * 60)
     print(f"editgan serve: bundle {editor.bundle.path}, vectors in {editor.library.directory}\n"
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     VECTORS.add(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    add_compute_args(p)
+    add_compute_args(p, precision=True)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload (default 20 MiB)")
     p.add_argument("--session-minutes", type=float, default=60.0,
                    help="drop a tab's state after this long unused (default 60)")

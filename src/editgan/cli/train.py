@@ -11,7 +11,7 @@ import torch
 
 from editgan.bundle import open_bundle
 from editgan.cli import train_encoder, train_features, train_segmenter
-from editgan.cli.options import PRECISION, TRAINING_DEVICE, add_compute_args, add_progress_args
+from editgan.cli.options import TRAINING_DEVICE, add_compute_args, add_progress_args
 from editgan.errors import InputError
 from editgan.nn.config import channels_for
 from editgan.nn.feature_pyramid import FeaturePyramid
@@ -149,8 +149,7 @@ def register(subparsers) -> None:
     g.add_argument("--features", default=None, metavar="DIR",
                    help="the trained feature pyramid of a projected discriminator (`editgan train features`)")
     g.add_argument("--seed", type=int, default=0)
-    add_compute_args(g, device=TRAINING_DEVICE)
-    PRECISION.add(g)
+    add_compute_args(g, device=TRAINING_DEVICE, precision=True)
     g.add_argument("--compile", action="store_true",
                    help="torch.compile G and D (needs a C++ compiler on CPU; ~1 min at the start, faster steps)")
     add_progress_args(g, old_quiet=("--no-progress",))

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from editgan.bundle import open_bundle, read_manifest, write_manifest
-from editgan.cli.options import BUNDLE, PERCEPTUAL, PRECISION, TRAINING_DEVICE, add_compute_args, add_progress_args
+from editgan.cli.options import BUNDLE, PERCEPTUAL, TRAINING_DEVICE, add_compute_args, add_progress_args
 from editgan.errors import InputError
 from editgan.io.encoder_files import ENCODERS, load_encoder
 from editgan.progress import Progress
@@ -140,7 +140,6 @@ def register_train(train_subparsers) -> None:
     p.add_argument("--cache-dir", default="outputs/cache",
                    help="registered data sources (toonfaces): where the prepared pool is cached")
     p.add_argument("--seed", type=int, default=0)
-    add_compute_args(p, device=TRAINING_DEVICE)
-    PRECISION.add(p)
+    add_compute_args(p, device=TRAINING_DEVICE, precision=True)
     add_progress_args(p, old_quiet=("--no-progress",))
     p.set_defaults(func=run)

@@ -12,6 +12,9 @@ artifacts outside r (relative to the unedited G(w+)) disappear while the segment
 Every choice (steps, weights, region, pixel space, features, best or final iterate...) comes from
 an `EditSettings` (the paper's by default, or the release's); keyword overrides change single fields.
 
+Precision: `dtype=torch.bfloat16` runs the generator's and the segmenter's layers in bfloat16; δw+,
+Adam, the image the losses see and the losses stay float32 (`editgan.runtime.precision`).
+
 Step bookkeeping: `losses[i]` is the objective at the i-th iterate, i = 0 being the start (δ = 0);
 `steps` Adam updates give steps + 1 iterates. The iterate kept is the one with the lowest loss
 (keep="best") or the last (keep="final", the release's behaviour).
@@ -98,7 +101,8 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
               region: torch.Tensor, before: tuple[torch.Tensor, Segmentation], *, steps: int,
               weights: LossWeights, settings: EditSettings, perceptual: Perceptual | None,
               identity: Embedding | None, encode: Encode | None, progress: Progress | None,
-              cancel: Cancel | None, checkpoints: Sequence[int] = (), shared: bool = False) -> EditResult:
+              cancel: Cancel | None, checkpoints: Sequence[int] = (), shared: bool = False,
+              dtype: torch.dtype | None = None) -> EditResult:
     """Minimise Eq. 5 over δ for x_edit = G(start + δ) against x = G(wplus) inside `region` [N, 1, H', W'];
     see the module docstring. before: render_and_segment(G, seg, wplus). encode: E for the
     consistency term (used when settings.consistency_weight > 0). shared: one δ [1, num_ws, w_dim]
@@ -133,7 +137,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
     checkpoint_deltas: dict[int, torch.Tensor] = {}
     with frozen(G, seg):
         for step in range(steps + 1):
-            image, feats = segmentation_features(G, start + delta, seg.config, noise_mode=NOISE_MODE)
+            image, feats = segmentation_features(G, start + delta, seg.config, noise_mode=NOISE_MODE, dtype=dtype)
             logits = ensemble_logits(inference.member_logits(feats, pixels), settings.ensemble)
             consistency = None
             if use_consistency:
@@ -163,7 +167,7 @@ def _optimize(G: Generator, seg: Segmenter, wplus: torch.Tensor, start: torch.Te
             delta.grad = grad
             opt.step()
     change = start - wplus + kept_delta
-    image_after, seg_after = render_and_segment(G, seg, wplus + change)
+    image_after, seg_after = render_and_segment(G, seg, wplus + change, dtype=dtype)
     return EditResult(wplus, change, image_before, image_after, seg_before.labels, seg_after.labels, region,
                       losses, kept_step, cancelled, checkpoint_deltas)
 
@@ -184,7 +188,8 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
                parts: Sequence[int], *, settings: EditSettings = PAPER, perceptual: Perceptual | None = None,
                identity: Embedding | None = None, encode: Encode | None = None,
                painted: torch.Tensor | None = None, progress: Progress | None = None,
-               cancel: Cancel | None = None, shared: bool = False, **overrides) -> EditResult:
+               cancel: Cancel | None = None, shared: bool = False, dtype: torch.dtype | None = None,
+               **overrides) -> EditResult:
     """Learn an editing vector δw+ from edited segmentations (Sec. 3.3; the paper learns from one).
 
     wplus: [N, num_ws, w_dim]; target_labels: y_edited, integer [N, H', W'] on the segmenter's label
@@ -195,14 +200,14 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
     progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
     next update (the iterate kept so far is returned, `cancelled` set). shared=True learns ONE δw+
     for all N samples (the batch mean of Eq. 5: one vector from N edited images; beyond the paper).
-    Returns an EditResult whose delta is the learned δw+ per sample (N equal rows when shared).
+    dtype: the networks' precision (module docstring; None: their weights'). Returns an EditResult whose delta is the learned δw+ per sample (N equal rows when shared).
     """
     settings = settings.replace(**overrides)
     wplus = check_wplus(G, wplus)
     target = _check_target(target_labels, wplus.shape[0], seg).to(wplus.device)
     if seg.training:
         raise InputError("the segmenter must be in eval mode (call .eval())")
-    before = render_and_segment(G, seg, wplus)
+    before = render_and_segment(G, seg, wplus, dtype=dtype)
     if settings.region == "painted":
         region = _painted_region(painted, before[1].labels, target, settings.buffer)
     else:
@@ -212,14 +217,14 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
                              "target segmentation")
     return _optimize(G, seg, wplus, wplus, target, region, before, steps=settings.steps, weights=settings.weights,
                      settings=settings, perceptual=perceptual, identity=identity, encode=encode,
-                     progress=progress, cancel=cancel, shared=shared)
+                     progress=progress, cancel=cancel, shared=shared, dtype=dtype)
 
 
 def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tensor, scale: float = 1.0, *,
            parts: Sequence[int], settings: EditSettings = PAPER, steps: int | None = None,
            weights: LossWeights | None = None, perceptual: Perceptual | None = None,
            identity: Embedding | None = None, progress: Progress | None = None, cancel: Cancel | None = None,
-           checkpoints: Sequence[int] = (), **overrides) -> EditResult:
+           checkpoints: Sequence[int] = (), dtype: torch.dtype | None = None, **overrides) -> EditResult:
     """Self-supervised refinement of wplus + scale·delta (Sec. 3.4; settings.refine_steps updates
     with settings.refine_weights; `steps` / `weights` override those two, other fields by keyword).
 
@@ -231,6 +236,7 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
     neither G(wplus) nor the applied image shows any of `parts`, there is nothing to refine: the
     plain application comes back with no losses). checkpoints: step counts k < steps whose results
     (what `steps=k` would return) are kept in `checkpoint_deltas`, so one run serves several budgets.
+    dtype: the networks' precision (module docstring).
     """
     settings = settings.replace(**overrides, consistency_weight=0.0)
     steps = settings.refine_steps if steps is None else steps
@@ -243,12 +249,12 @@ def refine(G: Generator, seg: Segmenter, wplus: torch.Tensor, delta: torch.Tenso
     if seg.training:
         raise InputError("the segmenter must be in eval mode (call .eval())")
     start = wplus + float(scale) * delta.detach().to(wplus.device, wplus.dtype)
-    image_start, seg_start = render_and_segment(G, seg, start)
-    before = render_and_segment(G, seg, wplus)
+    image_start, seg_start = render_and_segment(G, seg, start, dtype=dtype)
+    before = render_and_segment(G, seg, wplus, dtype=dtype)
     region = edit_region(before[1].labels, seg_start.labels, list(parts), settings.buffer, seg.config.num_classes)
     if not region.any():  # the parts show in neither image: nothing to refine
         return EditResult(wplus, start - wplus, before[0], image_start, before[1].labels, seg_start.labels,
                           region, [], 0, False, {k: start - wplus for k in checkpoints if k < steps})
     return _optimize(G, seg, wplus, start, seg_start.labels, region, before, steps=steps, weights=weights,
                      settings=settings, perceptual=perceptual, identity=identity, encode=None,
-                     progress=progress, cancel=cancel, checkpoints=checkpoints)
+                     progress=progress, cancel=cancel, checkpoints=checkpoints, dtype=dtype)

@@ -1,6 +1,6 @@
 """The Editor: one bundle's networks, its label scheme, its vector library and every default behind a small API.
 
-    editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda" when present
+    editor = editgan.load("toonfaces")          # or a bundle directory; device="cuda", precision="auto"
     w = editor.sample(seed=3)                   # w+ [1, num_ws, w_dim]
     w = editor.embed("photo.png").wplus         # or a real image: encoder + optimisation
     photo = editor.embed("photo.png", tune=True)  # + pivotal tuning: G' redraws the photo faithfully
@@ -47,11 +47,14 @@ class Editor(EmbeddingMixin, EditingMixin):
 
 
 def load(bundle: str | Path = "toonfaces", device: str | torch.device = "cpu",
-         vectors: str | Path | None = None, identity: str | Path | Identity | None = None) -> Editor:
+         vectors: str | Path | None = None, identity: str | Path | Identity | None = None,
+         precision: str = "fp32") -> Editor:
     """An Editor for a packaged bundle name or a bundle directory; `vectors` overrides the user's library
     directory (default `<bundle>/vectors/`, for a packaged bundle one in the user data folder, next to
-    its read-only shipped vectors: `bundle_library`); `identity` turns on the identity loss (see the module)."""
-    return Editor(open_bundle(bundle), device=device, vectors=vectors, identity=identity)
+    its read-only shipped vectors: `bundle_library`); `identity` turns on the identity loss (see the module);
+    `precision`: "fp32" (exact, the default), "bf16" (the networks' layers in bfloat16, about 2x faster on
+    CPUs with AVX-512 BF16 or AMX and on GPUs) or "auto" (bf16 where it is fast; `choose_precision`)."""
+    return Editor(open_bundle(bundle), device=device, vectors=vectors, identity=identity, precision=precision)
 
 
 __all__ = ["Editor", "load"]

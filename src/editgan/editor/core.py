@@ -1,8 +1,9 @@
-"""The Editor's core: one bundle's generator on one device, and which generator draws a latent.
+"""The Editor's core: one bundle's generator on one device in one precision, and which generator draws a latent.
 
 A latent is w+ [N, num_ws, w_dim] (a single [num_ws, w_dim] gets a batch axis) or an `EmbedResult`;
 a pivotally tuned one is drawn by its image's G' (a `tuned` view of the Editor, sharing everything
-else). The other parts of the Editor (`editgan.editor.segmentation`, `.embedding`, `.editing`) build
+else). Its precision ("fp32", or "bf16": the generator's and segmenters' layers in bfloat16, latents,
+optimisers and losses in float32; `editgan.runtime.precision`) holds for every path. The other parts of the Editor (`editgan.editor.segmentation`, `.embedding`, `.editing`) build
 on this one.
 """
 
@@ -25,19 +26,24 @@ from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.stylegan2 import check_wplus
 from editgan.nn.tuning import Tuning, generator_digest
+from editgan.runtime.precision import PRECISIONS, check_precision, choose_precision
 
 View = TypeVar("View", bound="EditorCore")
 
 
 class EditorCore:
-    """The bundle, device, generator, vector library and identity network; tuned views; sampling and rendering."""
+    """The bundle, device, precision, generator, vector library and identity network; tuned views;
+    sampling and rendering."""
 
     def __init__(self, bundle: Bundle, device: str | torch.device = "cpu", vectors: str | Path | None = None,
-                 identity: str | Path | Identity | None = None):
+                 identity: str | Path | Identity | None = None, precision: str = "fp32"):
         self.bundle = bundle
         self.device = torch.device(device)
+        if precision != "auto":
+            check_precision(precision)  # a wrong name fails before any weights load
         self.identity = load_identity(identity, self.device)
         self.generator = bundle.generator(self.device).eval()
+        self.precision = choose_precision(precision, self.device)
         self.library = bundle_library(bundle, vectors)
         self._segmenter: Segmenter | None = None  # loaded on first use (editgan.editor.segmentation)
         self._display: Segmenter | None = None
@@ -49,6 +55,11 @@ class EditorCore:
     def encoder(self):
         """The bundle's image encoder (embedding starts from E(x), App. A.2), or None without one."""
         return self.bundle.encoder(self.device) if self.bundle.has("encoder") else None
+
+    @property
+    def compute_dtype(self) -> torch.dtype | None:
+        """The dtype the networks' layers compute in: None (their weights', float32) or torch.bfloat16."""
+        return None if self.precision == "fp32" else PRECISIONS[self.precision]
 
     @functools.cached_property
     def generator_digest(self) -> str:
@@ -105,4 +116,4 @@ class EditorCore:
     def render(self, wplus: torch.Tensor | EmbedResult) -> torch.Tensor:
         """G(w+) -> [N, 3, H, W] in [-1, 1] (constant noise); a tuned EmbedResult is drawn by its G'."""
         editor, wplus = self._route(wplus)
-        return editor.generator.synthesis(wplus, noise_mode="const")
+        return editor.generator.synthesis(wplus, noise_mode="const", dtype=self.compute_dtype)

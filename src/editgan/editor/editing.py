@@ -95,7 +95,7 @@ class EditingMixin(SegmentationMixin):
                                  "term; train one or set consistency_weight=0")
             kwargs["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
         result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, settings=chosen,
-                            shared=True, **self._optimiser_terms(chosen, kwargs))
+                            shared=True, dtype=self.compute_dtype, **self._optimiser_terms(chosen, kwargs))
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
                                thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
@@ -125,6 +125,7 @@ class EditingMixin(SegmentationMixin):
             fields = {k: kwargs.pop(k) for k in list(kwargs) if k in EditSettings.__dataclass_fields__}
             chosen = self.edit_settings(settings, **fields)
             result = refine(self.generator, self.segmenter, wplus, (applied - wplus), 1.0, parts=parts,
-                            settings=chosen, steps=refine_steps, **self._optimiser_terms(chosen, kwargs))
+                            settings=chosen, steps=refine_steps, dtype=self.compute_dtype,
+                            **self._optimiser_terms(chosen, kwargs))
             applied = result.wplus_after
         return applied, self.render(applied)

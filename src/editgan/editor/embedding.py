@@ -60,12 +60,12 @@ class EmbeddingMixin(EditorCore):
                                  "train one or set consistency_weight=0")
             encode_fn = functools.partial(encode, self.encoder, crop=crop)
         result = embed(self.generator, images, init=init, steps=chosen.steps, perceptual=chosen.perceptual,
-                       encode=encode_fn, progress=progress, **chosen.optimizer_options())
+                       encode=encode_fn, progress=progress, dtype=self.compute_dtype, **chosen.optimizer_options())
         result.settings, result.init = chosen, "encoder" if init is not None else "w_avg"
         result.pivot_fidelity = measure_fidelity(result.reconstruction, images, chosen.perceptual)
         if chosen.tunes:
             offset = chosen.steps + 1
-            tuned = tune(self.generator, images, result.wplus, **chosen.tuning_options(),
+            tuned = tune(self.generator, images, result.wplus, **chosen.tuning_options(), dtype=self.compute_dtype,
                          progress=None if progress is None else (lambda s, v: progress(offset + s, v)))
             result.tunings, result.pivot_reconstruction = tuned.tunings, result.reconstruction
             result.reconstruction = tuned.reconstruction

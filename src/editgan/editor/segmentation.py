@@ -94,7 +94,7 @@ class SegmentationMixin(EditorCore):
         A tuned EmbedResult is drawn (and its features read) from its G'."""
         editor, wplus = self._route(wplus)
         seg = editor.display_segmenter if display else editor.segmenter
-        return render_and_segment(editor.generator, seg, wplus)
+        return render_and_segment(editor.generator, seg, wplus, dtype=self.compute_dtype)
 
     def segment(self, wplus: torch.Tensor | EmbedResult, uncertainty: bool = False):
         """Labels int64 [N, H', W'] by the display segmenter, or (labels, uncertainty [N, H', W'] in

@@ -155,7 +155,7 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
           schedule: str = "constant", pixel_space: str = "signed", consistency_weight: float = 0.0,
           encode: Callable[[torch.Tensor], torch.Tensor] | None = None, keep: str = "best",
           progress: ProgressFn | None = None, seed: int = 0,
-          generator: torch.Generator | None = None) -> EmbedResult:
+          generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> EmbedResult:
     """Embed images [N, 3, H, W] in [-1, 1] ((H, W): G's image_size) into W+ (module docstring).
 
     init: w+ [N, num_ws, w_dim] (default w_avg broadcast). perceptual: the name of a registered
@@ -165,6 +165,7 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
     consistency_weight with encode (images -> w+): the release's encoder term. keep: each image's
     "best" step, or the "final" one. progress(step, losses) is called after every evaluation.
     seed / generator (a torch.Generator on CPU; it wins over seed) draw the initial noise maps.
+    dtype: the precision of G's layers (torch.bfloat16: w+, Adam, the image and the losses stay float32).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"steps must be a non-negative integer, got {steps!r}")
@@ -191,7 +192,7 @@ def embed(G: Generator, images: torch.Tensor, *, init: torch.Tensor | None = Non
     unit = pixel_space == "unit"
 
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, dict]:
-        recon = G.synthesis(wplus, noise_mode="const", noise=noise)
+        recon = G.synthesis(wplus, noise_mode="const", noise=noise, dtype=dtype)
         d = distance(recon, target)
         l2 = (recon - target).square().mean(dim=(1, 2, 3)) / (4 if unit else 1)
         reg = noise_regularization(noise) if noise is not None else torch.zeros_like(l2)

@@ -66,7 +66,7 @@ def _locality_latent(G: Generator, pivot: torch.Tensor, step: float, rng: torch.
 @torch.enable_grad()
 def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: int, lr: float, rank: int,
              perceptual: str, locality_weight: float, locality_step: float, locality_every: int = 1, seed: int = 0,
-             min_resolution: int = 0, digest: str | None = None,
+             min_resolution: int = 0, digest: str | None = None, dtype: torch.dtype | None = None,
              progress: ProgressFn | None = None) -> tuple[Tuning, torch.Tensor, list]:
     """Tune G for one image [1, 3, H, W] at its pivot w+ [1, num_ws, w_dim] (module docstring; only the
     blocks of resolution >= min_resolution) -> (the Tuning, G'(pivot) [1, 3, H, W], per-step loss dicts)."""
@@ -80,7 +80,7 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
 
     def render(wplus: torch.Tensor) -> torch.Tensor:
         weights = {n: base[n] + (b @ a).view_as(base[n]) for n, (b, a) in factors.items()}
-        return functional_call(synthesis, weights, (wplus,), {"noise_mode": "const"})
+        return functional_call(synthesis, weights, (wplus,), {"noise_mode": "const", "dtype": dtype})
 
     def snapshot() -> dict:
         return {n: (b.detach().clone(), a.detach().clone()) for n, (b, a) in factors.items()}
@@ -101,7 +101,7 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
         if locality_weight > 0 and step % locality_every == 0:
             w_r = _locality_latent(G, pivot, locality_step, rng)
             with torch.no_grad():
-                reference = synthesis(w_r, noise_mode="const")
+                reference = synthesis(w_r, noise_mode="const", dtype=dtype)
             moved = render(w_r)
             local = (moved - reference).square().mean() + distance(moved, reference).mean()
             loss = loss + locality_weight * local
@@ -127,11 +127,12 @@ def tune_one(G: Generator, image: torch.Tensor, pivot: torch.Tensor, *, steps: i
 
 def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int = 300, lr: float = 3e-2,
          rank: int = 8, perceptual: str = "msssim_l1", locality_weight: float = 0.1, locality_step: float = 0.25,
-         locality_every: int = 1, seed: int = 0, min_resolution: int = 0,
+         locality_every: int = 1, seed: int = 0, min_resolution: int = 0, dtype: torch.dtype | None = None,
          progress: ProgressFn | None = None) -> TuneResult:
     """Tune G for each image [N, 3, H, W] in [-1, 1] at its pivot w+ [N, num_ws, w_dim]; G itself is
     never changed. min_resolution: only the synthesis blocks of at least that resolution are tuned (0:
-    all; above the generator's resolution: its last block). progress(step, losses) after every update of every image
+    all; above the generator's resolution: its last block). dtype: the precision of G's layers
+    (torch.bfloat16: the factors, Adam and the losses stay float32). progress(step, losses) after every update of every image
     (step counts on across images: image i's update s is step i * steps + s)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"tuning steps must be a non-negative integer, got {steps!r}")
@@ -154,7 +155,7 @@ def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int
         tuning, recon, losses = tune_one(
             G, images[i:i + 1].float(), pivots[i:i + 1], steps=steps, lr=lr, rank=rank, perceptual=perceptual,
             locality_weight=locality_weight, locality_step=locality_step, locality_every=locality_every,
-            seed=seed + i, min_resolution=min_resolution, digest=digest, progress=report)
+            seed=seed + i, min_resolution=min_resolution, digest=digest, dtype=dtype, progress=report)
         tunings.append(tuning)
         recons.append(recon)
         history.append(losses)

@@ -104,15 +104,16 @@ class Segmenter(Pretrained, nn.Module):
         return (x - mean[..., None]) * torch.rsqrt(var[..., None] + self.config.bn_eps) * w[..., None] + b[..., None]
 
     def tail(self, z1: torch.Tensor) -> torch.Tensor:
-        """First-layer pre-activations z1 [..., M, H1, L] (bias included) -> logits [..., M, K, L].
-        Training mode needs z1 [M, H1, L] (BatchNorm statistics over the L pixels)."""
+        """First-layer pre-activations z1 [..., M, H1, L] (bias included) -> logits [..., M, K, L], computed
+        in z1's dtype (bfloat16 z1: the folded weights are cast to it). Training mode needs z1 [M, H1, L]
+        (BatchNorm statistics over the L pixels)."""
         if self.training:
             if z1.ndim != 3:
                 raise InputError("training-mode segmenter takes pre-activations [M, H1, L]")
             h = self._batch_norm_train(F.relu(z1), 1)
             h = self._batch_norm_train(F.relu(torch.matmul(self.w2, h) + self.b2[..., None]), 2)
             return torch.matmul(self.w3, h) + self.b3[..., None]
-        w2, b2, w3, b3 = self._folded()
+        w2, b2, w3, b3 = (t.to(z1.dtype) for t in self._folded())
         h = F.relu(torch.matmul(w2, F.relu(z1)) + b2[..., None])
         return torch.matmul(w3, h) + b3[..., None]
 
@@ -141,12 +142,13 @@ def segmentation_features(generator, wplus: torch.Tensor, config: SegmenterConfi
     """Run the synthesis network and return (image, the feature maps `config` reads, in order).
 
     With config.include_const the generator's learned 4x4 constant input comes first (as in the
-    EditGAN release), then S^k for k in config.layers (all when None). kwargs go to synthesis.
+    EditGAN release), then S^k for k in config.layers (all when None). kwargs go to synthesis
+    (dtype=torch.bfloat16: feature maps in bfloat16, the const cast to match; the image stays float32).
     """
     img, feats = generator.synthesis(wplus, return_features=True, **synthesis_kwargs)
     chosen = feats if config.layers is None else [feats[k] for k in config.layers]
     if config.include_const:
-        const = generator.synthesis.b4.const
+        const = generator.synthesis.b4.const.to(feats[0].dtype)
         chosen = [const.unsqueeze(0).expand(wplus.shape[0], -1, -1, -1)] + list(chosen)
     got = [(f.shape[1], f.shape[-1]) for f in chosen]
     if got != [tuple(s) for s in config.feature_shapes]:
@@ -155,9 +157,10 @@ def segmentation_features(generator, wplus: torch.Tensor, config: SegmenterConfi
 
 
 @torch.no_grad()
-def render_and_segment(G, seg: Segmenter, wplus: torch.Tensor,
-                       noise_mode: str = "const") -> tuple[torch.Tensor, Segmentation]:
+def render_and_segment(G, seg: Segmenter, wplus: torch.Tensor, noise_mode: str = "const",
+                       dtype: torch.dtype | None = None) -> tuple[torch.Tensor, Segmentation]:
     """(G(w+) [N, 3, H, W] in [-1, 1], the segmenter's ensemble prediction of its feature maps);
-    constant noise by default, so that repeated renders of one w+ agree."""
-    image, feats = segmentation_features(G, wplus, seg.config, noise_mode=noise_mode)
+    constant noise by default, so that repeated renders of one w+ agree. dtype: the precision both
+    networks compute in (None: the weights'; torch.bfloat16: the image and prediction stay float32)."""
+    image, feats = segmentation_features(G, wplus, seg.config, noise_mode=noise_mode, dtype=dtype)
     return image, seg.predict(feats)

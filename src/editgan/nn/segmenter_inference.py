@@ -5,7 +5,8 @@ Each resolution's maps are projected to the M*H1 hidden units at their native re
 members in one matmul), and only the projections are resampled: in row tiles for a full label
 map, or at just the requested pixels (an edit region). For sparse pixels at a fine resolution it is
 cheaper to resample the features first and project after; each resolution picks the cheaper of
-the two, both exact. `editgan.nn.segmenter_reference` holds the literal definition (interpolate,
+the two, both exact. The hidden layers compute in the feature maps' dtype (bfloat16 maps halve the
+bytes moved); logits and predictions are at least float32. `editgan.nn.segmenter_reference` holds the literal definition (interpolate,
 concatenate, run each member), the tests' referee. The prediction is the ensemble of the members (`ensemble`).
 """
 
@@ -77,6 +78,11 @@ def gather_features(config: SegmenterConfig, feats: list[torch.Tensor], batch: t
     return torch.cat(parts, 1)
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """x in float32 when it is in a lower precision (bfloat16, float16); float32/float64 unchanged."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class FactorisedInference:
     """Member logits and ensemble predictions of `seg` (eval mode), over a whole label map tile by
     tile or at chosen pixels; holds no parameters of its own."""
@@ -124,20 +130,22 @@ class FactorisedInference:
         flat = flat.reshape(-1)
         return batch, flat // w + top, flat % w + left, p
 
-    def _group_weight(self, maps: list[int]) -> torch.Tensor:
-        """w1 columns of `maps` as [M*H1, C_group] (a view when the columns are contiguous)."""
+    def _group_weight(self, maps: list[int], dtype: torch.dtype) -> torch.Tensor:
+        """w1 columns of `maps` as [M*H1, C_group] in `dtype` (a view when the columns are contiguous
+        and dtype is w1's)."""
         m, h1 = self.seg.w1.shape[:2]
         cols = [self.columns[i] for i in maps]
         if all(cols[j][1] == cols[j + 1][0] for j in range(len(cols) - 1)):
-            return self.seg.w1[:, :, cols[0][0]:cols[-1][1]].reshape(m * h1, -1)
-        return torch.cat([self.seg.w1[:, :, a:b] for a, b in cols], dim=2).reshape(m * h1, -1)
+            return self.seg.w1[:, :, cols[0][0]:cols[-1][1]].reshape(m * h1, -1).to(dtype)
+        return torch.cat([self.seg.w1[:, :, a:b] for a, b in cols], dim=2).reshape(m * h1, -1).to(dtype)
 
     def _project(self, maps: list[int], feats: list[torch.Tensor], rows: slice) -> torch.Tensor:
         """Group `maps` on source rows `rows` projected by their w1 columns -> [N, R, r, M*H1]
         (pixel-major, so that resampling moves whole M*H1 vectors)."""
         slab = torch.cat([feats[i][:, :, rows] for i in maps], 1) if len(maps) > 1 else feats[maps[0]][:, :, rows]
         n, _, height, r = slab.shape
-        return torch.matmul(slab.flatten(2).transpose(1, 2), self._group_weight(maps).T).view(n, height, r, -1)
+        weight = self._group_weight(maps, slab.dtype)
+        return torch.matmul(slab.flatten(2).transpose(1, 2), weight.T).view(n, height, r, -1)
 
     def _hidden_rows(self, feats: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor,
                      projected: dict[int, torch.Tensor]) -> torch.Tensor:
@@ -196,15 +204,17 @@ class FactorisedInference:
                 offset += n * r * r
             else:
                 vec = torch.cat([gather_pixels(feats[i], ty, tx, batch) for i in maps], 1)
-                part = vec @ self._group_weight(maps).T
+                part = vec @ self._group_weight(maps, vec.dtype).T
                 z1 = part if z1 is None else z1 + part
         if projections:
-            dense = torch.cat(projections)
+            # the sparse product in at least float32: torch's CPU sparse kernels have no fast bfloat16
+            # path (measured 2.7x slower than float32 at 3500 pixels)
+            dense = at_least_float32(torch.cat(projections))
             rows = torch.arange(p).repeat_interleave(4 * len(columns))
             interpolate = torch.sparse_coo_tensor(
                 torch.stack([rows, torch.cat(columns, 1).flatten()]).to(dense.device),
                 torch.cat(weights, 1).flatten().to(dense.device, dense.dtype), (p, offset), check_invariants=False)
-            part = torch.sparse.mm(interpolate, dense)
+            part = torch.sparse.mm(interpolate, dense).to(projections[0].dtype)
             z1 = part if z1 is None else z1 + part
         return z1
 
@@ -222,12 +232,12 @@ class FactorisedInference:
             y1 = min(h, y0 + rows_per_tile)
             z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)
             z1 = z1.add_(self.seg.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
-            yield slice(y0, y1), self.seg.tail(z1).unflatten(3, (y1 - y0, w))
+            yield slice(y0, y1), at_least_float32(self.seg.tail(z1)).unflatten(3, (y1 - y0, w))
 
     def member_logits(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
                       rows_per_tile: int | None = None) -> torch.Tensor:
         """Factorised member logits: [N, M, K, H, W] over the label map, or [N, M, K, P] at `pixels`
-        (bool mask [H, W], or flat indices [P] / [N, P] into the label map). Differentiable.
+        (bool mask [H, W], or flat indices [P] / [N, P] into the label map), at least float32. Differentiable.
         rows_per_tile: label-map rows per tile (default: about TILE_ELEMENTS hidden values)."""
         self.check_features(feats)
         if self.seg.training:
@@ -237,7 +247,7 @@ class FactorisedInference:
         if pixels is not None:
             batch, ys, xs, p = self.pixel_coords(pixels, n)
             z1 = self._hidden_pixels(feats, batch, ys, xs).view(n, p, m, h1).permute(0, 2, 3, 1)
-            return self.seg.tail(z1 + self.seg.b1[..., None])
+            return at_least_float32(self.seg.tail(z1 + self.seg.b1[..., None].to(z1.dtype)))
         return torch.cat([logits for _, logits in self._tiles(feats, rows_per_tile)], dim=3)
 
     def predict(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
@@ -250,8 +260,9 @@ class FactorisedInference:
         if self.seg.training:
             raise InputError("predict runs in eval mode; call .eval() first")
         n, (h, w), k = feats[0].shape[0], self.config.out_size, self.config.num_classes
-        probs = feats[0].new_empty(n, k, h, w)
-        unc = feats[0].new_empty(n, h, w)
+        dtype = torch.promote_types(feats[0].dtype, torch.float32)
+        probs = feats[0].new_empty(n, k, h, w, dtype=dtype)
+        unc = feats[0].new_empty(n, h, w, dtype=dtype)
         labels = torch.empty(n, h, w, dtype=torch.int64, device=feats[0].device)
         for rows, logits in self._tiles(feats, rows_per_tile):
             seg = ensemble(logits, self.config.label_rule)

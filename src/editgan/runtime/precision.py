@@ -1,5 +1,6 @@
-"""Training precisions: the dtype that convolutions run in while master weights, optimisers and
-losses stay float32. "bf16" pays only where the hardware has fast bfloat16."""
+"""Precisions: the dtype that the networks' layers run in while weights, optimised latents,
+optimisers and losses stay float32 (training, and the Editor's embedding, editing and rendering).
+"bf16" pays only where the hardware has fast bfloat16."""
 
 from __future__ import annotations
 

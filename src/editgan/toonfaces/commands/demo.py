@@ -65,12 +65,13 @@ def run_stand_in(out: Path, seed: int, device: str = "cpu") -> None:
 
 
 def run_toonfaces(bundle: Path, out: Path, face: int, embed_steps: int, edit_steps: int,
-                  refine_steps: int = 30, tune_steps: int = DEMO_TUNE_STEPS, device: str = "cpu") -> None:
-    ed = load(bundle, device=device)
+                  refine_steps: int = 30, tune_steps: int = DEMO_TUNE_STEPS, device: str = "cpu",
+                  precision: str = "fp32") -> None:
+    ed = load(bundle, device=device, precision=precision)
     size, palette = ed.generator.config.resolution, ed.scheme.palette()
     before = sample_params(split_seed("test", face))
     image = image_to_tensor(render(before, size)[0])[None]
-    print(f"bundle: {ed.bundle.path} ({size}px); held-out test face {face}")
+    print(f"bundle: {ed.bundle.path} ({size}px, {ed.precision} on {ed.device}); held-out test face {face}")
 
     t0 = time.perf_counter()
     embedded = ed.embed(image, steps=embed_steps, tune_steps=tune_steps)
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"the demo needs a toonfaces bundle with a segmenter; {bundle} has none")
     if (bundle / "segmenter.json").is_file():
         run_toonfaces(bundle, out, args.face, args.embed_steps, args.edit_steps, args.refine_steps, args.tune_steps,
-                      device=args.device)
+                      device=args.device, precision=args.precision)
     else:
         run_stand_in(out, args.seed, device=args.device)
     return 0
@@ -165,5 +166,5 @@ def register(subparsers) -> None:
     TUNE_STEPS.add(p, default=DEMO_TUNE_STEPS)
     EDIT_STEPS.add(p, default=100)
     REFINE_STEPS.add(p, default=30)
-    add_compute_args(p)
+    add_compute_args(p, precision=True)
     p.set_defaults(func=run)

@@ -1,0 +1,107 @@
+"""bfloat16 on the user-facing paths: the generator and segmenter compute in bf16 while w+, Adam and the
+losses stay float32. Referee: the same computation in float32 (gradients, predictions, the edit's effect)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import editgan
+from edit_fixtures import MOUTH, make_tiny_segmenter, painted_target, write_edit_bundle
+from editgan.edit.losses import ensemble_logits
+from editgan.edit.optimize import learn_edit
+from editgan.errors import ConfigError
+from editgan.inversion.optimize import embed
+from editgan.inversion.pivotal import tune
+from editgan.nn.segmenter import render_and_segment, segmentation_features
+from editgan.runtime.precision import choose_precision
+
+BF16 = torch.bfloat16
+
+
+@pytest.fixture
+def world(tiny_generator):
+    seg = make_tiny_segmenter(tiny_generator)
+    w = tiny_generator.z_to_wplus(tiny_generator.sample_z(1, seed=1)).contiguous()
+    return tiny_generator, seg, w, painted_target(tiny_generator, seg, w)
+
+
+def edit_objective_grad(G, seg, w, target, dtype):
+    """d(L2 to a fixed image + CE of the segmenter at the painted pixels) / d w+, with the networks in `dtype`."""
+    w = w.clone().requires_grad_(True)
+    image, feats = segmentation_features(G, w, seg.config, dtype=dtype)
+    pixels = torch.zeros(seg.config.out_size, dtype=torch.bool)
+    pixels[6:22, 6:22] = True
+    logits = ensemble_logits(seg.inference.member_logits(feats, pixels), "mean_logits")
+    ce = F.cross_entropy(logits, target.flatten(1)[:, pixels.flatten()])
+    loss = image.square().mean() + ce
+    return torch.autograd.grad(loss, w)[0], image, logits
+
+
+def test_wplus_gradients_in_bf16_track_float32(world):
+    G, seg, w, target = world
+    g32, image32, logits32 = edit_objective_grad(G, seg, w, target, None)
+    g16, image16, logits16 = edit_objective_grad(G, seg, w, target, BF16)
+    assert image16.dtype == logits16.dtype == torch.float32 and g16.dtype == torch.float32
+    assert F.cosine_similarity(g16.flatten(), g32.flatten(), dim=0) > 0.99
+    assert (image16 - image32).abs().max() < 0.1 and (image16 - image32).abs().mean() < 0.01
+
+
+def test_bf16_segmentation_agrees_with_float32(world):
+    G, seg, w, _ = world
+    image32, seg32 = render_and_segment(G, seg, w)
+    image16, seg16 = render_and_segment(G, seg, w, dtype=BF16)
+    assert seg16.probs.dtype == seg16.uncertainty.dtype == torch.float32
+    assert (seg16.probs - seg32.probs).abs().mean() < 0.02
+    assert (seg16.labels == seg32.labels).float().mean() > 0.97
+
+
+def test_an_edit_in_bf16_moves_the_same_parts_as_in_float32(world):
+    G, seg, w, target = world
+    results = [learn_edit(G, seg, w, target, [MOUTH], steps=30, lr=0.05, buffer=1, dtype=dtype)
+               for dtype in (None, BF16)]
+    moved = [(r.image_after - r.image_before).abs().amax(1) > 0.05 for r in results]
+    overlap = (moved[0] & moved[1]).sum() / (moved[0] | moved[1]).sum()
+    assert overlap > 0.7
+    inside = results[0].region[:, 0] > 0.5
+    for r in results:  # both reach the painted labels inside the region
+        assert (r.labels_after == target)[inside].float().mean() > (r.labels_before == target)[inside].float().mean() + 0.2
+    assert results[1].delta.dtype == torch.float32
+    assert F.cosine_similarity(results[0].delta.flatten(), results[1].delta.flatten(), dim=0) > 0.9
+
+
+def test_embedding_and_tuning_in_bf16_reach_float32_quality(tiny_generator):
+    G = tiny_generator
+    x = G.synthesis(G.z_to_wplus(G.sample_z(1, seed=4)), noise_mode="const")
+    runs = {dtype: embed(G, x, steps=40, lr=0.05, perceptual="msssim_l1", dtype=dtype) for dtype in (None, BF16)}
+    errors = {dtype: float((r.reconstruction - x).square().mean()) for dtype, r in runs.items()}
+    start = float((G.synthesis(G.w_avg.expand(1, G.num_ws, -1), noise_mode="const") - x).square().mean())
+    assert runs[BF16].wplus.dtype == torch.float32
+    assert errors[BF16] < 0.5 * start and errors[BF16] < 2 * errors[None] + 1e-4
+    tuned = {dtype: tune(G, x, runs[None].wplus, steps=20, lr=1e-2, locality_weight=0.0, dtype=dtype)
+             for dtype in (None, BF16)}
+    tuned_errors = {dtype: float((t.reconstruction - x).square().mean()) for dtype, t in tuned.items()}
+    assert tuned_errors[BF16] < errors[None] and tuned_errors[BF16] < 2 * tuned_errors[None] + 1e-4
+
+
+def test_editor_precision_runs_every_path_in_bf16(tmp_path, tiny_generator):
+    seg = make_tiny_segmenter(tiny_generator)
+    write_edit_bundle(tmp_path / "b", tiny_generator, seg)
+    eds = {p: editgan.load(tmp_path / "b", precision=p) for p in ("fp32", "bf16")}
+    assert eds["fp32"].compute_dtype is None and eds["bf16"].compute_dtype is BF16
+    w = eds["fp32"].sample(3)
+    images = {p: ed.render(w) for p, ed in eds.items()}
+    assert images["bf16"].dtype == torch.float32 and 0 < (images["bf16"] - images["fp32"]).abs().max() < 0.1
+    target = painted_target(tiny_generator, seg, w)
+    result, vector = eds["bf16"].edit(w, target, ["mouth"], steps=5, buffer=1)
+    assert vector.delta.dtype == torch.float32 and len(result.losses) == 6
+    w2, image = eds["bf16"].apply(w, {vector: 1.0}, refine_steps=2)
+    assert w2.dtype == image.dtype == torch.float32
+    embedded = eds["bf16"].embed(images["fp32"], steps=3, tune_steps=2, perceptual="msssim_l1", use_encoder=False)
+    assert embedded.wplus.dtype == torch.float32 and eds["bf16"].segment(embedded).shape == (1, 32, 32)
+
+
+def test_precision_names():
+    assert choose_precision("fp32", "cpu") == "fp32" and choose_precision("bf16", "cpu") == "bf16"
+    assert choose_precision("auto", "cpu") in ("fp32", "bf16")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        editgan.load("toonfaces", precision="fp16")
