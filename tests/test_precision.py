@@ -1,6 +1,9 @@
 """bfloat16 on the user-facing paths: the generator and segmenter compute in bf16 while w+, Adam and the
 losses stay float32. Referee: the same computation in float32 (gradients, predictions, the edit's effect)."""
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +15,7 @@ from editgan.edit.optimize import learn_edit
 from editgan.errors import ConfigError
 from editgan.inversion.optimize import embed
 from editgan.inversion.pivotal import tune
-from editgan.nn.segmenter import render_and_segment, segmentation_features
+from editgan.nn.segmenter import Segmenter, render_and_segment, segmentation_features
 from editgan.runtime.precision import choose_precision
 
 BF16 = torch.bfloat16
@@ -46,8 +49,17 @@ def test_wplus_gradients_in_bf16_track_float32(world):
     assert (image16 - image32).abs().max() < 0.1 and (image16 - image32).abs().mean() < 0.01
 
 
-def test_bf16_segmentation_agrees_with_float32(world):
+def one_member(seg: Segmenter) -> Segmenter:
+    """The first member of `seg` alone (a display segmenter's shape)."""
+    single = Segmenter(dataclasses.replace(seg.config, num_members=1), seeds=[0])
+    single.load_state_dict({k: v[:1] for k, v in seg.state_dict().items()})
+    return single.eval()
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_bf16_segmentation_agrees_with_float32(world, members):
     G, seg, w, _ = world
+    seg = seg if members == 2 else one_member(seg)
     image32, seg32 = render_and_segment(G, seg, w)
     image16, seg16 = render_and_segment(G, seg, w, dtype=BF16)
     assert seg16.probs.dtype == seg16.uncertainty.dtype == torch.float32
@@ -105,3 +117,26 @@ def test_precision_names():
     assert choose_precision("auto", "cpu") in ("fp32", "bf16")
     with pytest.raises(ConfigError, match="precision must be one of"):
         editgan.load("toonfaces", precision="fp16")
+
+
+def test_a_frozen_layer_prepares_its_weight_once_and_follows_every_change(tiny_generator):
+    G = tiny_generator  # frozen: requires_grad off
+    w = G.z_to_wplus(G.sample_z(1, seed=2))
+    layer = G.synthesis.b8.conv1
+    first = G.synthesis(w, dtype=BF16)
+    prepared = layer.prepared_weight(BF16)
+    assert prepared is layer.prepared_weight(BF16) and prepared.cast.dtype == BF16  # kept while unchanged
+    assert torch.equal(prepared.square_sums, layer.weight.square().sum(dim=[2, 3]))
+    with torch.no_grad():
+        layer.weight.mul_(0.5).add_(0.1)  # an in-place change (a loaded state dict, an EMA update)
+    changed = G.synthesis(w, dtype=BF16)
+    assert layer.prepared_weight(BF16) is not prepared
+    fresh = copy.deepcopy(G)
+    for module in fresh.modules():
+        if hasattr(module, "_prepared"):
+            module._prepared = None  # nothing prepared: computed from the weights in this call
+    assert torch.equal(changed, fresh.synthesis(w, dtype=BF16)) and not torch.equal(changed, first)
+    layer.weight.requires_grad_(True)  # training: nothing is kept, gradients reach the weight
+    assert layer.prepared_weight(BF16) is None
+    G.synthesis(w, dtype=BF16).square().mean().backward()
+    assert layer.weight.grad is not None

@@ -73,14 +73,15 @@ def test_axis_taps_match_upsample_module_by_scale_factor():
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 @pytest.mark.parametrize("crop", [None, (3, 5, 20, 25)])
 @pytest.mark.parametrize("rows_per_tile", [None, 1, 7])
-def test_factorised_full_image_equals_naive(mode, crop, rows_per_tile):
-    cfg = SegmenterConfig(num_classes=5, feature_shapes=SHAPES, out_resolution=32, num_members=3,
+@pytest.mark.parametrize("members", [1, 3])  # one member: the pixel-major path of the display segmenter
+def test_factorised_full_image_equals_naive(mode, crop, rows_per_tile, members):
+    cfg = SegmenterConfig(num_classes=5, feature_shapes=SHAPES, out_resolution=32, num_members=members,
                           interpolation=mode, crop=crop)
     seg = randomise(Segmenter(cfg).double())
     feats = random_features(cfg)
     ref = forward_naive(seg, feats)
     ours = seg.member_logits(feats, rows_per_tile=rows_per_tile)
-    assert ours.shape == (2, 3, 5, *cfg.out_size)
+    assert ours.shape == (2, members, 5, *cfg.out_size)
     assert ref.abs().max() > 1
     assert (ours - ref).abs().max() < 1e-10
 
@@ -101,8 +102,9 @@ def test_factorised_float32_within_1e4_of_float64_naive_at_32_classes():
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 @pytest.mark.parametrize("kind", ["mask", "shared", "per_sample", "all"])
-def test_pixel_subsets_equal_naive(kind, mode):
-    cfg = SegmenterConfig(num_classes=4, feature_shapes=SHAPES, out_resolution=32, num_members=2,
+@pytest.mark.parametrize("members", [1, 2])
+def test_pixel_subsets_equal_naive(kind, mode, members):
+    cfg = SegmenterConfig(num_classes=4, feature_shapes=SHAPES, out_resolution=32, num_members=members,
                           crop=(0, 2, 30, 28), interpolation=mode)
     seg = randomise(Segmenter(cfg).double(), seed=3)
     feats = random_features(cfg)
@@ -115,13 +117,13 @@ def test_pixel_subsets_equal_naive(kind, mode):
     elif kind == "per_sample":
         pixels = torch.randint(0, h * w, (2, 9), generator=gen)  # few pixels: features resampled first
     else:
-        pixels = torch.ones(h, w, dtype=torch.bool)  # all pixels: every map projected first
+        pixels = torch.ones(h, w, dtype=torch.bool)  # all pixels: the coarse maps projected first
     ref = forward_naive(seg, feats, pixels)
     ours = seg.member_logits(feats, pixels)
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max() < 1e-10
     if kind == "all":
-        assert torch.allclose(ours.view(2, 2, 4, h, w), seg.member_logits(feats), atol=1e-10)
+        assert torch.allclose(ours.view(2, members, 4, h, w), seg.member_logits(feats), atol=1e-10)
 
 
 def test_predict_is_the_ensemble_of_member_logits():

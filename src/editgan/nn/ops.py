@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -152,12 +154,29 @@ def conv2d_resample(
     return F.conv2d(x, weight, bias, padding=padding, groups=groups)
 
 
-def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+@dataclass(frozen=True)
+class PreparedWeight:
+    """A frozen conv weight [Cout, Cin, k, k] prepared once for a compute dtype: `cast`, the weight in
+    that dtype, and `square_sums` = sum_k w^2 [Cout, Cin] in the weight's own precision (what the
+    demodulation needs). Valid while the weight is unchanged (the layer that keeps it checks)."""
+
+    cast: torch.Tensor
+    square_sums: torch.Tensor
+
+    @staticmethod
+    @torch.no_grad()
+    def of(weight: torch.Tensor, dtype: torch.dtype) -> PreparedWeight:
+        return PreparedWeight(weight.to(dtype), weight.square().sum(dim=[2, 3]))
+
+
+def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8,
+                              square_sums: torch.Tensor | None = None) -> torch.Tensor:
     """1 / ||w * s|| per sample and output channel: weight [Cout,Cin,k,k], styles [N,Cin] -> [N,Cout].
 
-    Computed as (s^2) @ (sum_k w^2)^T so the per-sample weights never materialise.
+    Computed as (s^2) @ (sum_k w^2)^T so the per-sample weights never materialise; square_sums: that
+    sum_k w^2 [Cout, Cin] precomputed (`PreparedWeight`).
     """
-    wsq = weight.square().sum(dim=[2, 3])  # [Cout, Cin]
+    wsq = weight.square().sum(dim=[2, 3]) if square_sums is None else square_sums  # [Cout, Cin]
     return (styles.square() @ wsq.t() + eps).rsqrt()
 
 
@@ -165,6 +184,7 @@ def modulated_conv2d(
     x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
     up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
     fused: bool = True, bias: torch.Tensor | None = None, gain: float = 1.0,
+    prepared: PreparedWeight | None = None,
 ) -> torch.Tensor:
     """Style-modulated convolution.
 
@@ -177,6 +197,8 @@ def modulated_conv2d(
     (at high resolution these epilogues are memory-bound).
     Mixed precision: the result has x's dtype (e.g. bf16 activations); weight, styles and bias may
     be float32 masters, cast here, and the demodulation coefficients are computed in their precision.
+    prepared: the frozen weight's cast and square sums computed once (`PreparedWeight`; the non-fused
+    and mixed forms use them instead of recomputing them per call).
 
     Examples:
         >>> g = torch.Generator().manual_seed(0)
@@ -194,7 +216,7 @@ def modulated_conv2d(
         raise ValueError(f"styles must be [{n}, {cin}], got {list(styles.shape)}")
     if x.dtype != weight.dtype:
         return _modulated_conv2d_mixed(x, weight, styles, demodulate=demodulate, up=up, padding=padding,
-                                       resample_filter=resample_filter, bias=bias, gain=gain)
+                                       resample_filter=resample_filter, bias=bias, gain=gain, prepared=prepared)
     if fused:
         wmod = weight.unsqueeze(0) * styles.reshape(n, 1, cin, 1, 1)  # [N, Cout, Cin, k, k]
         if demodulate:
@@ -206,7 +228,8 @@ def modulated_conv2d(
             return y if gain == 1 else y * gain
         return torch.add((bias * gain).reshape(1, cout, 1, 1), y, alpha=gain)
     y = conv2d_resample(x * styles.reshape(n, cin, 1, 1), weight, resample_filter, up=up, padding=padding)
-    scale = demodulation_coefficients(weight, styles) * gain if demodulate else None
+    square_sums = prepared.square_sums if prepared is not None else None
+    scale = demodulation_coefficients(weight, styles, square_sums=square_sums) * gain if demodulate else None
     if bias is None:
         return y * (scale.reshape(n, cout, 1, 1) if scale is not None else gain)
     if scale is None:
@@ -214,13 +237,16 @@ def modulated_conv2d(
     return torch.addcmul((bias * gain).reshape(1, cout, 1, 1), y, scale.reshape(n, cout, 1, 1))
 
 
-def _modulated_conv2d_mixed(x, weight, styles, *, demodulate, up, padding, resample_filter, bias, gain):
+def _modulated_conv2d_mixed(x, weight, styles, *, demodulate, up, padding, resample_filter, bias, gain, prepared):
     """Non-fused modulated conv computed in x.dtype from higher-precision weight/styles/bias
     (per-sample weights would be built in the masters' precision, so `fused` does not apply)."""
     n, cout, dtype = x.shape[0], weight.shape[0], x.dtype
     f = resample_filter.to(dtype) if resample_filter is not None else None
-    y = conv2d_resample(x * styles.to(dtype).reshape(n, -1, 1, 1), weight.to(dtype), f, up=up, padding=padding)
-    scale = demodulation_coefficients(weight, styles) * gain if demodulate else styles.new_full((n, 1), gain)
+    cast = prepared.cast if prepared is not None and prepared.cast.dtype == dtype else weight.to(dtype)
+    y = conv2d_resample(x * styles.to(dtype).reshape(n, -1, 1, 1), cast, f, up=up, padding=padding)
+    square_sums = prepared.square_sums if prepared is not None else None
+    scale = demodulation_coefficients(weight, styles, square_sums=square_sums) * gain if demodulate else \
+        styles.new_full((n, 1), gain)
     shift = bias * gain if bias is not None else weight.new_zeros(cout)
     return torch.addcmul(shift.to(dtype).reshape(1, cout, 1, 1), y, scale.to(dtype).reshape(n, -1, 1, 1))
 

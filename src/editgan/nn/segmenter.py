@@ -117,6 +117,15 @@ class Segmenter(Pretrained, nn.Module):
         h = F.relu(torch.matmul(w2, F.relu(z1)) + b2[..., None])
         return torch.matmul(w3, h) + b3[..., None]
 
+    def tail_one_member(self, z1: torch.Tensor) -> torch.Tensor:
+        """`tail` of a one-member segmenter (eval mode) with its pixels first: z1 [..., H1] (bias
+        included) -> logits [..., K] in z1's dtype, as plain matrix products on the pixel-major tensor
+        (no layout copies: what the display segmenter's full label maps run)."""
+        if self.training or self.num_members != 1:
+            raise InputError("tail_one_member is the eval-mode path of a one-member segmenter")
+        w2, b2, w3, b3 = (t[0].to(z1.dtype) for t in self._folded())
+        return F.linear(F.relu(F.linear(F.relu(z1), w2, b2)), w3, b3)
+
     def logits_from_vectors(self, x: torch.Tensor) -> torch.Tensor:
         """Concatenated feature vectors x [M, B, C_in] (member m sees its own B pixels) ->
         logits [M, K, B]. The training path; BatchNorm follows `self.training`."""

@@ -44,9 +44,9 @@ def ensemble(logits: torch.Tensor, label_rule: str = "mean_probs") -> Segmentati
     member, which the display segmenter is: then only the softmax is computed). label_rule
     (`SegmenterConfig.label_rule`): labels are the argmax of the mean softmax ("mean_probs") or of
     the mean logits ("mean_logits", the official release's display); one member: the same."""
-    if logits.shape[1] == 1:
+    if logits.shape[1] == 1:  # labels from the logits: the same argmax, and faster on a pixel-major view
         p = torch.softmax(logits[:, 0], dim=1)
-        return Segmentation(p, p.argmax(1), p.new_zeros(p.shape[:1] + p.shape[2:]))
+        return Segmentation(p, logits[:, 0].argmax(1), p.new_zeros(p.shape[:1] + p.shape[2:]))
     logp = torch.log_softmax(logits, dim=2)
     p = logp.exp()
     mean = p.mean(1)
@@ -196,7 +196,7 @@ class FactorisedInference:
         for r, maps in self.groups.items():
             taps = axis_taps(out, r, mode)
             ty, tx = taps.take(ys), taps.take(xs)
-            if n * r * r <= p:
+            if 2 * n * r * r <= p:
                 cols, w = pixel_taps(ty, tx, batch, r)
                 columns.append(cols + offset)
                 weights.append(w)
@@ -230,9 +230,13 @@ class FactorisedInference:
         xs = torch.arange(left, left + w)
         for y0 in range(0, h, rows_per_tile):
             y1 = min(h, y0 + rows_per_tile)
-            z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)
-            z1 = z1.add_(self.seg.b1.flatten()).view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)
-            yield slice(y0, y1), at_least_float32(self.seg.tail(z1)).unflatten(3, (y1 - y0, w))
+            z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)  # [N, T, W, M*H1]
+            z1 = z1.add_(self.seg.b1.flatten().to(z1.dtype))
+            if m == 1:  # pixel-major all the way (no layout copies): [N, T, W, K] -> [N, 1, K, T, W]
+                logits = self.seg.tail_one_member(z1).permute(0, 3, 1, 2)[:, None]
+            else:
+                logits = self.seg.tail(z1.view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)).unflatten(3, (y1 - y0, w))
+            yield slice(y0, y1), at_least_float32(logits)
 
     def member_logits(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
                       rows_per_tile: int | None = None) -> torch.Tensor:
@@ -246,8 +250,11 @@ class FactorisedInference:
         m, h1 = self.seg.w1.shape[:2]
         if pixels is not None:
             batch, ys, xs, p = self.pixel_coords(pixels, n)
-            z1 = self._hidden_pixels(feats, batch, ys, xs).view(n, p, m, h1).permute(0, 2, 3, 1)
-            return at_least_float32(self.seg.tail(z1 + self.seg.b1[..., None].to(z1.dtype)))
+            z1 = self._hidden_pixels(feats, batch, ys, xs)  # [N*P, M*H1]
+            z1 = z1 + self.seg.b1.flatten().to(z1.dtype)
+            if m == 1:
+                return at_least_float32(self.seg.tail_one_member(z1).view(n, p, -1).transpose(1, 2)[:, None])
+            return at_least_float32(self.seg.tail(z1.view(n, p, m, h1).permute(0, 2, 3, 1)))
         return torch.cat([logits for _, logits in self._tiles(feats, rows_per_tile)], dim=3)
 
     def predict(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,

@@ -96,6 +96,19 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", ops.make_filter(), persistent=False)
+        self._prepared: tuple[tuple, ops.PreparedWeight] | None = None
+
+    def prepared_weight(self, dtype: torch.dtype) -> ops.PreparedWeight | None:
+        """The weight's cast to `dtype` and its demodulation sums, computed once while the weight is
+        frozen (inference, latent optimisation) and again after any change; None while it trains (or
+        is replaced, as under `torch.func.functional_call`), when they must follow the weight."""
+        weight = self.weight
+        if weight.requires_grad:
+            return None
+        key = (weight.data_ptr(), weight._version, weight.device, dtype)
+        if self._prepared is None or self._prepared[0] != key:
+            self._prepared = key, ops.PreparedWeight.of(weight, dtype)
+        return self._prepared[1]
 
     def extra_repr(self) -> str:
         out_channels, in_channels = self.weight.shape[:2]
@@ -109,7 +122,7 @@ class SynthesisLayer(nn.Module):
         # lrelu(v) * sqrt2 == lrelu(v * sqrt2): the activation gain is folded into the conv's
         # epilogue and the noise, so the whole tail costs three passes over the output.
         x = ops.modulated_conv2d(x, self.weight, styles, up=self.up, padding=1, resample_filter=self.resample_filter,
-                                 fused=fused, bias=self.bias, gain=ops.SQRT2)
+                                 fused=fused, bias=self.bias, gain=ops.SQRT2, prepared=self.prepared_weight(x.dtype))
         if noise is None and noise_mode == "const":
             noise = self.noise_const
         elif noise is None and noise_mode == "random":
