@@ -26,8 +26,8 @@ A figure (--grid) shows the vectors on the first four test faces.
 Precision: every measure is taken in each of --precisions (fp32, bf16: the generator and segmenter in
 bfloat16, `editgan.load(precision=)`), interleaved vector by vector and speed row by speed row, on the
 same cached latents; the table puts bf16 beside fp32.
-Speed (median, batch 1, --threads): applying a vector = w+ + δ, then image + full segmentation (with
-the ensemble, and on the bundle also with its display segmenter: what `apply` and the web tool run),
+Speed (median, batch 1, each of --speed-threads; default: --threads): applying a vector = w+ + δ,
+then image + full segmentation (with the ensemble, and on the bundle also with its display segmenter: what `apply` and the web tool run),
 and the image alone; a 100-step optimisation; a 30-step refinement. On a random-weight generator at
 --speed-res (the bundle's widths, the last one repeated for new resolutions) with a random segmenter
 of the bundle's shape, and on the bundle itself.
@@ -69,6 +69,7 @@ from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
 from editgan.toonfaces.vectors import default_edit
+from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 BUFFER = 5
 TARGETS = {"success": 0.85, "preservation": 0.02, "iou": 0.8, "apply_ms": 50.0, "optimise_s": 20.0, "refine_s": 6.0}
@@ -322,6 +323,8 @@ def main() -> None:
     ap.add_argument("--opt-n", type=int, default=3, help="optimisation edits per vector")
     ap.add_argument("--speed-res", type=int, default=128)
     ap.add_argument("--speed-repeats", type=int, default=3)
+    ap.add_argument("--speed-threads", type=int, nargs="+", default=None,
+                    help="torch threads of the speed rows, each in turn (default: --threads)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=None,
                     help="precisions measured side by side (default: fp32, and bf16 where it is fast)")
@@ -363,11 +366,18 @@ def main() -> None:
     grid = vector_grid(editor, names, W, Path(args.grid))
     print(f"wrote {grid} (rows: test faces; columns: input, then {', '.join(names)} at s=1)", flush=True)
     G, seg = random_networks(editor, args.speed_res)
-    for p in precisions:
-        results["speed"][f"random {args.speed_res} {p}"] = time_config(G, seg, args.speed_repeats, p)
-    for p in precisions:
-        results["speed"][f"bundle {p}"] = time_config(editor.generator, editor.segmenter, args.speed_repeats, p,
-                                                      display=editor.display_segmenter)
+    results["conv_peak_gflop_per_s"] = conv_peaks(sorted({*(args.speed_threads or []), args.threads}))
+    print("conv peak GFLOP/s:", {k: round(v) for k, v in results["conv_peak_gflop_per_s"].items()}, flush=True)
+    for threads in args.speed_threads or [args.threads]:
+        torch.set_num_threads(threads)
+        for p in precisions:
+            results["speed"][f"random {args.speed_res} {p}, {threads} thr"] = \
+                {**time_config(G, seg, args.speed_repeats, p), "threads": threads}
+        for p in precisions:
+            results["speed"][f"bundle {p}, {threads} thr"] = \
+                {**time_config(editor.generator, editor.segmenter, args.speed_repeats, p,
+                               display=editor.display_segmenter), "threads": threads}
+    torch.set_num_threads(args.threads)
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

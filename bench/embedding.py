@@ -14,7 +14,7 @@ scored by rendering and segmenting in its own precision (what a user of that pre
 
 --speed-resolution R also times `embed` for one image at R x R on a random-weight generator with
 the bundle's widths (a block per extra octave at the last width), in each precision (alternating,
-median of --speed-repeats): the targets are 500 steps <= 60 s at 128^2 (issue 7) and <= 8 s on 2
+median of --speed-repeats, on --speed-threads): the targets are 500 steps <= 60 s at 128^2 (issue 7) and <= 8 s on 2
 threads (issue 28).
 
 Outputs: a markdown table on stdout, JSON (--json), and a grid (--grid): per face, the target,
@@ -48,6 +48,7 @@ from editgan.nn.stylegan2 import Generator
 from editgan.runtime.precision import PRECISIONS, fast_bf16
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
+from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 GRID_ROWS = 6
 METRIC_DISTANCES = ("msssim_l1", "toon")
@@ -151,6 +152,7 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS), default=None,
                     help="precisions run side by side (default: fp32, and bf16 where it is fast)")
     ap.add_argument("--speed-repeats", type=int, default=3)
+    ap.add_argument("--speed-threads", type=int, default=2, help="torch threads of the one-image timing")
     ap.add_argument("--json", default="bench/results/embedding-toonfaces.json")
     ap.add_argument("--grid", default="reports/embedding_reconstructions.png")
     args = ap.parse_args()
@@ -195,9 +197,12 @@ def main() -> None:
     speed = None
     if args.speed_resolution:
         config = wider_config(G.config, args.speed_resolution)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(args.speed_threads)
         speed = {"resolution": args.speed_resolution, "steps": 500, "perceptual": distances[0],
-                 "threads": torch.get_num_threads(),
+                 "threads": args.speed_threads, "conv_peak_gflop_per_s": conv_peaks([args.speed_threads]),
                  "seconds": time_one_image(config, 500, distances[0], lr, precisions, args.speed_repeats)}
+        torch.set_num_threads(threads)
     print(markdown(rows))
     if speed:
         timed = ", ".join(f"{p} {s:.1f} s" for p, s in speed["seconds"].items())

@@ -122,6 +122,16 @@ def conv_peak(dtype: torch.dtype, threads: int) -> float:
     return 2 * 4 * 512 * 512 * 9 * 32 * 32 / statistics.median(times) / 1e9
 
 
+def conv_peaks(threads: list[int]) -> dict[str, float]:
+    """{"fp32 1 thr": GFLOP/s, "bf16 1 thr": ..., ...}: `conv_peak` per precision and thread count
+    (torch's thread count is restored afterwards)."""
+    before = torch.get_num_threads()
+    peaks = {f"{name} {t} thr": conv_peak(dtype, t) for t in threads
+             for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    torch.set_num_threads(before)
+    return peaks
+
+
 def profile_table(trainer: GANTrainer, rows: int = 12) -> list[dict]:
     """Top ops by self CPU time over one window (eager)."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -263,3 +263,27 @@ def test_the_networks_load_on_the_device_asked_for(argv, monkeypatch, tmp_path, 
     argv = [a.format(tmp=tmp_path, bundle_dir=packaged_bundles_dir() / DEFAULT_BUNDLE) for a in argv]
     assert _first_network_device(monkeypatch, [*argv, "--device", "cuda:0"]) == ["cuda:0"], argv
     assert "stopped by the test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["embed", "x.png"], ["segment", "x.png"],
+    ["edit", "--seed", "1", "--target", "t.png", "--parts", "mouth", "--out", "{tmp}"],
+    ["vector", "apply", "--seed", "1", "--vector", "smile", "--out", "{tmp}"],
+    ["batch", "apply", "x.png", "--vector", "smile", "--out", "{tmp}"], ["serve"], ["demo", "--out", "{tmp}"],
+])
+def test_the_editor_computes_in_the_precision_asked_for(argv, monkeypatch, tmp_path, capsys):
+    from editgan.editor.core import EditorCore
+
+    asked = []
+
+    def spy(self, bundle, device="cpu", vectors=None, identity=None, precision="fp32"):
+        asked.append(precision)
+        raise InputError("stopped by the test")
+
+    monkeypatch.setattr(EditorCore, "__init__", spy)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    for precision in ("bf16", "fp32", "auto"):
+        assert main([*argv, "--precision", precision]) == 1
+    assert main(argv) == 1
+    assert asked == ["bf16", "fp32", "auto", "auto"], argv  # the default: auto
+    assert "stopped by the test" in capsys.readouterr().err

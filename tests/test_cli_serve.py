@@ -12,12 +12,13 @@ def test_serve_builds_the_app_from_its_options(tmp_path, tiny_generator, monkeyp
     started = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
     assert main(["serve", "--bundle", str(tmp_path / "b"), "--vectors", str(tmp_path / "lib"), "--port", "8123",
-                 "--max-upload-mb", "0.5"]) == 0
+                 "--max-upload-mb", "0.5", "--precision", "bf16"]) == 0
     assert started["host"] == "127.0.0.1" and started["port"] == 8123
     assert "open http://127.0.0.1:8123/" in capsys.readouterr().out
     with TestClient(started["app"]) as client:
         info = client.get("/api/info").json()
         assert info["bundle"] == "b" and info["max_upload_bytes"] == 512 * 1024
+        assert info["precision"] == "bf16" and info["device"] == "cpu"
     assert started["app"].state.service.editor.library.directory == tmp_path / "lib"
 
 

@@ -155,6 +155,7 @@ class EditService:
         return {"bundle": self.editor.bundle.path.name, "domain": self.editor.bundle.domain,
                 "image_size": list(size), "label_size": list(self.label_size),
                 "num_ws": cfg.num_ws, "w_dim": cfg.w_dim,
+                "device": str(self.editor.device), "precision": self.editor.precision,
                 "labels": [{"index": i, "name": n, "color": list(c), "segmented": i < self.num_classes}
                            for i, (n, c) in enumerate(zip(self.scheme.names, self.scheme.colors))],
                 "scheme_note": self.scheme_note(),

@@ -26,7 +26,8 @@ EDIT_PROGRESS = ("loss", "ce")  # shown beside an edit's progress bar: the total
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
-    """--bundle, --vectors, --device, --threads, --precision, --identity and the latent source (--latent or --seed, --psi)."""
+    """--bundle, --vectors, --device, --threads, --precision, --identity and the latent source (--latent or
+    --seed, --psi)."""
     BUNDLE.add(p)
     VECTORS.add(p)
     add_compute_args(p, precision=True)

@@ -200,7 +200,8 @@ def learn_edit(G: Generator, seg: Segmenter, wplus: torch.Tensor, target_labels:
     progress(step, {term: value}) is called at every iterate; cancel() -> True stops before the
     next update (the iterate kept so far is returned, `cancelled` set). shared=True learns ONE δw+
     for all N samples (the batch mean of Eq. 5: one vector from N edited images; beyond the paper).
-    dtype: the networks' precision (module docstring; None: their weights'). Returns an EditResult whose delta is the learned δw+ per sample (N equal rows when shared).
+    dtype: the networks' precision (module docstring; None: their weights'). Returns an EditResult
+    whose delta is the learned δw+ per sample (N equal rows when shared).
     """
     settings = settings.replace(**overrides)
     wplus = check_wplus(G, wplus)

@@ -3,8 +3,8 @@
 A latent is w+ [N, num_ws, w_dim] (a single [num_ws, w_dim] gets a batch axis) or an `EmbedResult`;
 a pivotally tuned one is drawn by its image's G' (a `tuned` view of the Editor, sharing everything
 else). Its precision ("fp32", or "bf16": the generator's and segmenters' layers in bfloat16, latents,
-optimisers and losses in float32; `editgan.runtime.precision`) holds for every path. The other parts of the Editor (`editgan.editor.segmentation`, `.embedding`, `.editing`) build
-on this one.
+optimisers and losses in float32; `editgan.runtime.precision`) holds for every path. The other parts
+of the Editor (`editgan.editor.segmentation`, `.embedding`, `.editing`) build on this one.
 """
 
 from __future__ import annotations

@@ -132,8 +132,8 @@ def tune(G: Generator, images: torch.Tensor, pivots: torch.Tensor, *, steps: int
     """Tune G for each image [N, 3, H, W] in [-1, 1] at its pivot w+ [N, num_ws, w_dim]; G itself is
     never changed. min_resolution: only the synthesis blocks of at least that resolution are tuned (0:
     all; above the generator's resolution: its last block). dtype: the precision of G's layers
-    (torch.bfloat16: the factors, Adam and the losses stay float32). progress(step, losses) after every update of every image
-    (step counts on across images: image i's update s is step i * steps + s)."""
+    (torch.bfloat16: the factors, Adam and the losses stay float32). progress(step, losses) after
+    every update of every image (step counts on across images: image i's update s is step i * steps + s)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise InputError(f"tuning steps must be a non-negative integer, got {steps!r}")
     for name, value in (("rank", rank), ("locality_every", locality_every)):

@@ -6,8 +6,9 @@ members in one matmul), and only the projections are resampled: in row tiles for
 map, or at just the requested pixels (an edit region). For sparse pixels at a fine resolution it is
 cheaper to resample the features first and project after; each resolution picks the cheaper of
 the two, both exact. The hidden layers compute in the feature maps' dtype (bfloat16 maps halve the
-bytes moved); logits and predictions are at least float32. `editgan.nn.segmenter_reference` holds the literal definition (interpolate,
-concatenate, run each member), the tests' referee. The prediction is the ensemble of the members (`ensemble`).
+bytes moved); logits and predictions are at least float32. `editgan.nn.segmenter_reference` holds
+the literal definition (interpolate, concatenate, run each member), the tests' referee. The
+prediction is the ensemble of the members (`ensemble`).
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ class FactorisedInference:
                        xs: torch.Tensor) -> torch.Tensor:
         """Pre-activations z1 [P, M*H1] (no bias) at canvas pixels (batch, ys, xs), each [P].
 
-        Maps with fewer source pixels than requested pixels are projected whole, and the
+        Maps with at most half as many source pixels as requested pixels are projected whole (the
+        sparse product and its gradient cost more per value than a dense one), and the
         projections of all of them are interpolated at once by one sparse [P, sum N*r*r] matrix of
         bilinear taps (its backward is one sparse product too, no dense scatter per map). Finer maps
         are interpolated first (their few channels) and projected after."""
