@@ -31,12 +31,13 @@ def test_edit_then_vector_commands(bundle, capsys):
     b = str(bundle / "b")
     assert main(["edit", "--bundle", b, "--latent", str(bundle / "w.safetensors"), "--target", str(bundle / "mask.png"),
                  "--parts", "mouth", "--out", str(bundle / "out"), "--edit-steps", "4", "--buffer", "1",
-                 "--save-vector", "mouth_up"]) == 0
+                 "--save-vector", "mouth_up", "--edit-segmenter", "display"]) == 0
     for f in ("before.png", "after.png", "labels_before.png", "labels_after.png", "delta.safetensors",
               "wplus_after.safetensors"):
         assert (bundle / "out" / f).is_file()
     editor = load(b)
     vector = editor.library.get("mouth_up")
+    assert vector.created["settings"]["segmenter"] == "display"  # (no display segmenter here: the ensemble stands in)
     w_after = load_wplus(bundle / "out" / "wplus_after.safetensors", editor.generator.num_ws, 16)
     w = load_wplus(bundle / "w.safetensors", editor.generator.num_ws, 16)
     assert np.allclose((w_after - w)[0].numpy(), vector.delta.numpy(), atol=1e-6)
@@ -50,7 +51,7 @@ def test_edit_then_vector_commands(bundle, capsys):
     applied = load_wplus(bundle / "ap" / "wplus_after.safetensors", editor.generator.num_ws, 16)
     assert np.allclose(applied.numpy(), (w + vector.delta).numpy(), atol=1e-5)
     assert main(["vector", "apply", "--bundle", b, "--seed", "3", "--vector", "mouth_up", "--refine-steps", "2",
-                 "--out", str(bundle / "ref")]) == 0
+                 "--edit-segmenter", "display", "--out", str(bundle / "ref")]) == 0
     assert (bundle / "ref" / "after.png").is_file() and (bundle / "ref" / "grid.png").is_file()
     assert main(["vector", "delete", "--bundle", b, "mouth_up"]) == 0
     assert editor.library.list() == []

@@ -43,7 +43,8 @@ def test_settings_round_trip_and_refuse_bad_values():
     assert edit_settings(None) == PAPER and edit_settings("release") == RELEASE
     assert edit_settings({"preset": "release", "steps": 5}) == dataclasses.replace(RELEASE, steps=5)
     assert PAPER.replace(steps=None, lr=0.1).lr == 0.1
-    for bad in ("fast", {"preset": "x"}, {"steps": -1}, {"keep": "median"}, {"lr": float("nan")}, 3):
+    for bad in ("fast", {"preset": "x"}, {"steps": -1}, {"keep": "median"}, {"lr": float("nan")}, 3,
+                {"segmenter": "fast"}):
         with pytest.raises(InputError):
             edit_settings(bad)
     with pytest.raises(InputError, match="unknown edit settings"):

@@ -16,6 +16,7 @@ from editgan.annotate.suggest import suggest
 from editgan.annotate.training import install_segmenter
 from editgan.bundle import DISPLAY_SEGMENTER, open_bundle
 from editgan.cli import main
+from editgan.edit.optimize import learn_edit, refine
 from editgan.errors import InputError
 from editgan.files import file_sha256
 from editgan.io.segmenter_files import load_segmenter, save_segmenter
@@ -199,3 +200,20 @@ def test_a_failed_install_keeps_the_bundle_as_it_was(tmp_path, world, distilled,
         install_segmenter(open_bundle(path), teacher, SCHEME, {"source": "test"})
     assert {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()} == before
     assert open_bundle(path).display_segmenter_dir is not None
+
+
+def test_edits_and_refinements_can_minimise_the_display_segmenters_cross_entropy(tmp_path, world, distilled):
+    g, teacher = world
+    student = distilled[0]
+    editor = editgan.load(bundle_with_display(tmp_path, world, distilled), vectors=tmp_path / "vectors")
+    w = editor.sample(5)
+    target = editor.segment(w).clone()
+    target[:, 4:12, 4:12] = 1
+    fast = dict(steps=3, perceptual_weight=0.0, buffer=1)
+    result, vector = editor.edit(w, target, [1], segmenter="display", **fast)
+    expected = learn_edit(g, student, w, target, [1], shared=True, **fast)
+    assert torch.equal(result.delta, expected.delta) and vector.created["settings"]["segmenter"] == "display"
+    assert not torch.equal(editor.edit(w, target, [1], **fast)[0].delta, result.delta)  # the ensemble's
+    refined, _ = editor.apply(w, {vector: 1.0}, refine_steps=2, segmenter="display", perceptual_weight=0.0)
+    by_hand = refine(g, student, w, vector.delta, 1.0, parts=[1], steps=2, perceptual_weight=0.0)
+    assert torch.equal(refined, by_hand.wplus_after)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from editgan.cli.options import BUNDLE, EDIT_LR, EDIT_PRESET, EDIT_STEPS, IDENTITY, VECTORS, add_compute_args
+from editgan.cli.options import (BUNDLE, EDIT_LR, EDIT_PRESET, EDIT_SEGMENTER, EDIT_STEPS, IDENTITY, VECTORS,
+                                 add_compute_args)
 from editgan.edit.settings import PAPER
 from editgan.editor import load
 from editgan.errors import InputError
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     editor, wplus = source_wplus(editor, args)
     if wplus.shape[0] != 1:
         raise InputError(f"{args.latent} holds {wplus.shape[0]} latents; edit learns from one")
-    settings = editor.edit_settings(args.edit_preset, steps=args.edit_steps, lr=args.edit_lr, buffer=args.buffer)
+    settings = editor.edit_settings(args.edit_preset, steps=args.edit_steps, lr=args.edit_lr, buffer=args.buffer,
+                                    segmenter=args.edit_segmenter)
     with progress_bar(settings.steps + 1, "edit", EDIT_PROGRESS) as update:
         result, vector = editor.edit(wplus, target, indices, name=args.save_vector or "edit", settings=settings,
                                      progress=update)
@@ -100,6 +102,7 @@ def register(subparsers) -> None:
     EDIT_PRESET.add(p, old=("--preset",))
     EDIT_STEPS.add(p, old=("--steps",))
     EDIT_LR.add(p, old=("--lr",))
+    EDIT_SEGMENTER.add(p)
     p.add_argument("--buffer", type=int, default=None, help=f"region buffer in pixels (paper: {PAPER.buffer})")
     p.add_argument("--save-vector", metavar="NAME", help="add the learned vector to the library under NAME")
     p.add_argument("--overwrite", action="store_true", help="replace an existing vector of that name")

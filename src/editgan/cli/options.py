@@ -8,7 +8,7 @@ aliases that still work and print a one-line note naming the new flag.
     --precision               commands that run the generator or segmenter heavily: embed, segment, edit,
                               vector apply, batch apply, serve, demo, and the trainers `train gan`, `train encoder`
     --refine-steps            commands that apply editing vectors
-    --edit-preset, --edit-steps, --edit-lr   commands that learn or refine edits
+    --edit-preset, --edit-steps, --edit-lr, --edit-segmenter   commands that learn or refine edits
     the embedding group       --embed-preset, --embed-steps, --embed-lr, --perceptual, --noise, --embed-seed,
                               --tune / --no-tune, --tune-steps: every command that embeds images; default: the
                               bundle's EmbedSettings (manifest "embedding")
@@ -121,6 +121,10 @@ EDIT_PRESET = SharedOption(("--edit-preset",), "edit and refinement settings: th
                            kwargs={"choices": sorted(EDIT_PRESETS)})
 EDIT_STEPS = SharedOption(("--edit-steps",), f"edit optimisation steps (paper: {PAPER_EDIT.steps})",
                           default_text="from the edit settings", kwargs={"type": int, "metavar": "N"})
+EDIT_SEGMENTER = SharedOption(("--edit-segmenter",), "whose cross-entropy the edit minimises: the bundle's "
+                                                     "10-member ensemble (the paper) or its distilled display "
+                                                     "segmenter (about 3x faster per step)",
+                              default_text="from the edit settings", kwargs={"choices": ["ensemble", "display"]})
 EDIT_LR = SharedOption(("--edit-lr",), f"edit Adam learning rate (paper: {PAPER_EDIT.lr:g})",
                        default_text="from the edit settings", kwargs={"type": float, "metavar": "LR"})
 EMBED_PRESET = SharedOption(("--embed-preset",), "paper (500 W+ steps), release (the official tool's 99), faithful "
@@ -147,6 +151,7 @@ PROGRESS = SharedOption(("--progress",), "progress bars even when the output is 
                         kwargs={"dest": "progress", "action": "store_const", "const": "on"})
 
 SHARED = (BUNDLE, VECTORS, IDENTITY, DEVICE, THREADS, PRECISION, REFINE_STEPS, EDIT_PRESET, EDIT_STEPS, EDIT_LR,
+          EDIT_SEGMENTER,
           EMBED_PRESET, EMBED_STEPS, EMBED_LR,
           PERCEPTUAL, NOISE, EMBED_SEED, TUNE, NO_TUNE, TUNE_STEPS, QUIET, PROGRESS)
 EMBED_GROUP = "embedding (default: the bundle's settings, manifest \"embedding\")"

@@ -12,7 +12,7 @@ import numpy as np
 
 from editgan.bundle import Bundle, open_bundle
 from editgan.cli.edit import EDIT_PROGRESS, add_source_args, open_editor, source_wplus
-from editgan.cli.options import BUNDLE, EDIT_PRESET, REFINE_STEPS, VECTORS
+from editgan.cli.options import BUNDLE, EDIT_PRESET, EDIT_SEGMENTER, REFINE_STEPS, VECTORS
 from editgan.edit.release_vector import release_vector
 from editgan.edit.vectors import VectorLibrary, bundle_library
 from editgan.errors import InputError
@@ -100,7 +100,7 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.refine_steps:
         with progress_bar(args.refine_steps + 1, "refine", EDIT_PROGRESS) as update:
             new_wplus, image = editor.apply(wplus, wanted, refine_steps=args.refine_steps, settings=args.edit_preset,
-                                            progress=update)
+                                            segmenter=args.edit_segmenter, progress=update)
     else:
         new_wplus, image = editor.apply(wplus, wanted)
     out = Path(args.out)
@@ -168,6 +168,7 @@ def register(subparsers) -> None:
                    help="vector and scale (default: its default scale); repeat to compose")
     REFINE_STEPS.add(q, old=("--refine",))
     EDIT_PRESET.add(q, old=("--preset",))
+    EDIT_SEGMENTER.add(q)
     q.add_argument("--out", required=True, help="output directory")
     q.set_defaults(func=run_apply)
     q = sub.add_parser("import", help="add an official EditGAN release vector (.npy or the tool's pickle)")

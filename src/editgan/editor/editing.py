@@ -25,6 +25,7 @@ from editgan.inversion.optimize import encode
 from editgan.io.images import to_uint8
 from editgan.io.perceptual import get_perceptual
 from editgan.labels import LabelScheme
+from editgan.nn.segmenter import Segmenter
 
 
 class EditingMixin(SegmentationMixin):
@@ -42,6 +43,11 @@ class EditingMixin(SegmentationMixin):
             kwargs.setdefault("perceptual", get_perceptual(self.bundle.perceptual()))
         kwargs.setdefault("identity", self.identity)
         return kwargs
+
+    def _optimised_segmenter(self, settings: EditSettings) -> Segmenter:
+        """The segmenter an edit or refinement with `settings` minimises the cross-entropy of
+        (`EditSettings.segmenter`: the ensemble, or the display segmenter)."""
+        return self.display_segmenter if settings.segmenter == "display" else self.segmenter
 
     def _vector_parts(self, vector: EditingVector) -> list[int]:
         """An EditingVector's part names -> indices (digits stand for indices when there is no scheme)."""
@@ -94,8 +100,9 @@ class EditingMixin(SegmentationMixin):
                 raise InputError(f"bundle {self.bundle.path} has no encoder for the edit settings' consistency "
                                  "term; train one or set consistency_weight=0")
             kwargs["encode"] = functools.partial(encode, self.encoder, crop=self.generator.config.crop)
-        result = learn_edit(self.generator, self.segmenter, wplus, target_labels, indices, settings=chosen,
-                            shared=True, dtype=self.compute_dtype, **self._optimiser_terms(chosen, kwargs))
+        result = learn_edit(self.generator, self._optimised_segmenter(chosen), wplus, target_labels, indices,
+                            settings=chosen, shared=True, dtype=self.compute_dtype,
+                            **self._optimiser_terms(chosen, kwargs))
         before, after = to_uint8(result.image_before), to_uint8(result.image_after)
         vector = EditingVector(delta=result.delta[0], name=name, parts=self.part_names(indices),
                                thumbnails={"before": before[0], "after": after[0]}, losses=result.losses)
@@ -124,8 +131,8 @@ class EditingMixin(SegmentationMixin):
             parts = sorted({i for v, _ in pairs for i in self._vector_parts(v)})
             fields = {k: kwargs.pop(k) for k in list(kwargs) if k in EditSettings.__dataclass_fields__}
             chosen = self.edit_settings(settings, **fields)
-            result = refine(self.generator, self.segmenter, wplus, (applied - wplus), 1.0, parts=parts,
-                            settings=chosen, steps=refine_steps, dtype=self.compute_dtype,
+            result = refine(self.generator, self._optimised_segmenter(chosen), wplus, applied - wplus, 1.0,
+                            parts=parts, settings=chosen, steps=refine_steps, dtype=self.compute_dtype,
                             **self._optimiser_terms(chosen, kwargs))
             applied = result.wplus_after
         return applied, self.render(applied)
