@@ -123,7 +123,7 @@ EDIT_STEPS = SharedOption(("--edit-steps",), f"edit optimisation steps (paper: {
                           default_text="from the edit settings", kwargs={"type": int, "metavar": "N"})
 EDIT_SEGMENTER = SharedOption(("--edit-segmenter",), "whose cross-entropy the edit minimises: the bundle's "
                                                      "10-member ensemble (the paper) or its distilled display "
-                                                     "segmenter (about 3x faster per step)",
+                                                     "segmenter (2-3x faster per step)",
                               default_text="from the edit settings", kwargs={"choices": ["ensemble", "display"]})
 EDIT_LR = SharedOption(("--edit-lr",), f"edit Adam learning rate (paper: {PAPER_EDIT.lr:g})",
                        default_text="from the edit settings", kwargs={"type": float, "metavar": "LR"})

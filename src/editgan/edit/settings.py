@@ -48,7 +48,7 @@ class EditSettings(PresetSettings):
     the optimisation ("nearest"/"bilinear"; None: the segmenter's own); keep: "best" or "final" iterate;
     segmenter: whose cross-entropy the Editor's edits and refinements minimise: "ensemble", the bundle's
     DatasetGAN ensemble (the paper), or "display", its distilled one-member display segmenter (beyond the
-    paper: about 3x faster per step; `learn_edit` / `refine` use the segmenter they are given).
+    paper: 2-3x faster per step; `learn_edit` / `refine` use the segmenter they are given).
     """
 
     steps: int = 100
