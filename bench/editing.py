@@ -61,7 +61,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.runtime.precision import PRECISIONS, fast_bf16
+from editgan.runtime.precision import PRECISIONS, fast_bf16, layer_dtype
 from editgan.toonfaces import edit_params, edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.bench_faces import fingerprint
@@ -221,7 +221,7 @@ def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp
     100-step optimisation (minimising `seg`'s CE, and `display`'s when given), median 30-step refinement,
     with the networks in `precision`. The edited part is the label covering closest to 10% of G(w+ + δ)'s
     label map."""
-    dtype = None if precision == "fp32" else PRECISIONS[precision]
+    dtype = layer_dtype(precision)
     w = G.z_to_wplus(G.sample_z(1, seed=1))
     delta = 0.1 * torch.randn(w.shape[1:], generator=torch.Generator().manual_seed(2))
     labels = render_and_segment(G, seg, w + delta)[1].labels

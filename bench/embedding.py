@@ -45,7 +45,7 @@ from editgan.io.perceptual import get_perceptual
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import render_and_segment
 from editgan.nn.stylegan2 import Generator
-from editgan.runtime.precision import PRECISIONS, fast_bf16
+from editgan.runtime.precision import PRECISIONS, fast_bf16, layer_dtype
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
 from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
@@ -60,16 +60,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse.clamp_min(1e-12))
 
 
-def compute_dtype(precision: str) -> torch.dtype | None:
-    return None if precision == "fp32" else PRECISIONS[precision]
-
-
 @torch.no_grad()
 def score(G, seg, wplus: torch.Tensor, targets: torch.Tensor, labels: np.ndarray,
           precision: str = "fp32") -> tuple[dict, torch.Tensor]:
     """Metrics of G(w+) against the targets [N, 3, R, R] and true labels [N, R, R], both networks in
     `precision`; also the reconstructions."""
-    recon, segmentation = render_and_segment(G, seg, wplus, dtype=compute_dtype(precision))
+    recon, segmentation = render_and_segment(G, seg, wplus, dtype=layer_dtype(precision))
     iou = iou_from_confusion(confusion(segmentation.labels.numpy(), labels, TOONFACES_LABELS.num_classes))
     metrics = {"psnr": float(psnr(recon, targets).mean()), "mean_iou": mean_iou(iou)}
     for name in METRIC_DISTANCES:
@@ -87,7 +83,7 @@ def run_rows(G, seg, init: torch.Tensor | None, targets: torch.Tensor, labels: n
         for p in precisions:
             t0 = time.perf_counter()
             wplus[p].append(embed(G, targets[i:i + batch], init=start, steps=steps, lr=lr, perceptual=perceptual,
-                                  dtype=compute_dtype(p)).wplus)
+                                  dtype=layer_dtype(p)).wplus)
             seconds[p] += time.perf_counter() - t0
     rows = {}
     for p in precisions:
@@ -116,11 +112,11 @@ def time_one_image(config: GeneratorConfig, steps: int, perceptual: str, lr: flo
     target = torch.rand(1, 3, config.resolution, config.resolution) * 2 - 1
     times = {p: [] for p in precisions}
     for p in precisions:
-        embed(G, target, steps=2, lr=lr, perceptual=perceptual, dtype=compute_dtype(p))  # warm-up
+        embed(G, target, steps=2, lr=lr, perceptual=perceptual, dtype=layer_dtype(p))  # warm-up
     for _ in range(repeats):
         for p in precisions:
             t0 = time.perf_counter()
-            embed(G, target, steps=steps, lr=lr, perceptual=perceptual, dtype=compute_dtype(p))
+            embed(G, target, steps=steps, lr=lr, perceptual=perceptual, dtype=layer_dtype(p))
             times[p].append(time.perf_counter() - t0)
     return {p: float(np.median(t)) for p, t in times.items()}
 

@@ -38,7 +38,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.runtime.precision import PRECISIONS
+from editgan.runtime.precision import PRECISIONS, layer_dtype
 
 MODELS = {
     "car": (GeneratorConfig(resolution=512, crop=KNOWN_CROPS["stylegan2-car-config-f"]),
@@ -56,7 +56,7 @@ def child(model: str, precision: str, steps: int, area: float, threads: int) -> 
     G = Generator(config).eval().requires_grad_(False)
     seg = Segmenter(SegmenterConfig.for_generator(config, CLASSES, num_members=MEMBERS),
                     seeds=list(range(MEMBERS))).eval().requires_grad_(False)
-    dtype = None if precision == "fp32" else PRECISIONS[precision]
+    dtype = layer_dtype(precision)
     w = G.z_to_wplus(G.sample_z(1, seed=1))
     target = render_and_segment(G, seg, w, dtype=dtype)[1].labels.clone()
     h, wd = target.shape[-2:]

@@ -12,11 +12,11 @@ import editgan
 from edit_fixtures import MOUTH, make_tiny_segmenter, painted_target, write_edit_bundle
 from editgan.edit.losses import ensemble_logits
 from editgan.edit.optimize import learn_edit
-from editgan.errors import ConfigError
+from editgan.errors import ConfigError, InputError
 from editgan.inversion.optimize import embed
 from editgan.inversion.pivotal import tune
 from editgan.nn.segmenter import Segmenter, render_and_segment, segmentation_features
-from editgan.runtime.precision import choose_precision
+from editgan.runtime.precision import choose_precision, layer_dtype
 
 BF16 = torch.bfloat16
 
@@ -141,3 +141,22 @@ def test_a_frozen_layer_prepares_its_weight_once_and_follows_every_change(tiny_g
     assert layer.prepared_weight(BF16) is None
     G.synthesis(w, dtype=BF16).square().mean().backward()
     assert layer.weight.grad is not None
+
+
+def test_bad_precisions_and_edit_segmenters_are_refused_in_one_line(capsys, world):
+    from editgan.cli import main
+
+    assert layer_dtype("fp32") is None and layer_dtype("bf16") is BF16
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        layer_dtype("auto")  # resolve "auto" first (choose_precision)
+    for argv in (["embed", "x.png", "--precision", "fp16"],
+                 ["edit", "--seed", "1", "--target", "t.png", "--parts", "mouth", "--out", "o",
+                  "--edit-segmenter", "fast"]):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "invalid choice" in errors[0]
+    G, seg, w, _ = world  # a two-member ensemble has no one-member tail
+    with pytest.raises(InputError, match="one-member segmenter"):
+        seg.tail_one_member(torch.zeros(4, seg.config.hidden[0]))

@@ -26,7 +26,7 @@ from editgan.labels import LabelScheme
 from editgan.nn.segmenter import Segmenter
 from editgan.nn.stylegan2 import check_wplus
 from editgan.nn.tuning import Tuning, generator_digest
-from editgan.runtime.precision import PRECISIONS, check_precision, choose_precision
+from editgan.runtime.precision import check_precision, choose_precision, layer_dtype
 
 View = TypeVar("View", bound="EditorCore")
 
@@ -59,7 +59,7 @@ class EditorCore:
     @property
     def compute_dtype(self) -> torch.dtype | None:
         """The dtype the networks' layers compute in: None (their weights', float32) or torch.bfloat16."""
-        return None if self.precision == "fp32" else PRECISIONS[self.precision]
+        return layer_dtype(self.precision)
 
     @functools.cached_property
     def generator_digest(self) -> str:

@@ -39,6 +39,13 @@ def choose_precision(requested: str, device: str | torch.device) -> str:
     return requested
 
 
+def layer_dtype(precision: str) -> torch.dtype | None:
+    """The dtype to pass as `dtype=` to the networks for a resolved precision: None for "fp32" (the
+    layers keep their weights' dtype, exact), else the lower-precision dtype."""
+    check_precision(precision)
+    return None if precision == "fp32" else PRECISIONS[precision]
+
+
 def autocast(precision: str, device: torch.device):
     """A context running torch's layers (nn.Conv2d, nn.Linear) in `precision` on `device`; fp32: none."""
     if precision == "fp32":
