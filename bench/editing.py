@@ -215,13 +215,9 @@ def random_networks(editor, res: int, seed: int = 0) -> tuple[Generator, Segment
     return G, seg
 
 
-def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp32",
-                display: Segmenter | None = None) -> dict:
-    """Median apply time (w+ + δ -> image + segmentation by `seg`, and by `display` when given), one
-    100-step optimisation (minimising `seg`'s CE, and `display`'s when given), median 30-step refinement,
-    with the networks in `precision`. The edited part is the label covering closest to 10% of G(w+ + δ)'s
-    label map."""
-    dtype = layer_dtype(precision)
+def speed_edit(G: Generator, seg: Segmenter) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The speed rows' edit: (w+ [1, num_ws, w_dim], a vector δ [num_ws, w_dim], target labels [1, H', W'],
+    part): a square painted over the label covering closest to 10% of G(w+ + δ)'s label map."""
     w = G.z_to_wplus(G.sample_z(1, seed=1))
     delta = 0.1 * torch.randn(w.shape[1:], generator=torch.Generator().manual_seed(2))
     labels = render_and_segment(G, seg, w + delta)[1].labels
@@ -230,6 +226,18 @@ def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp
     target = render_and_segment(G, seg, w)[1].labels.clone()
     h = target.shape[-1]
     target[:, h // 3:h // 2, h // 3:2 * h // 3] = part
+    return w, delta, target, part
+
+
+def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp32",
+                display: Segmenter | None = None) -> dict:
+    """Median apply time (w+ + δ -> image + segmentation by `seg`, and by `display` when given), one
+    100-step optimisation (minimising `seg`'s CE, and `display`'s when given), median 30-step refinement,
+    with the networks in `precision`. The edited part is the label covering closest to 10% of G(w+ + δ)'s
+    label map."""
+    dtype = layer_dtype(precision)
+    w, delta, target, part = speed_edit(G, seg)
+    area = float((render_and_segment(G, seg, w + delta)[1].labels == part).float().mean())
     calls = max(repeats * 5, 10) + 1  # the first call warms up
 
     def median_ms(fn) -> float:
@@ -243,7 +251,7 @@ def time_config(G: Generator, seg: Segmenter, repeats: int, precision: str = "fp
 
     out = {"resolution": G.config.resolution, "channels": G.config.channels, "precision": precision,
            "segmenter_members": seg.config.num_members, "segmenter_hidden": list(seg.config.hidden),
-           "edited_part_area": float(area[part]),
+           "edited_part_area": area,
            "apply_ms_median": median_ms(lambda: render_and_segment(G, seg, w + delta, dtype=dtype)),
            "apply_display_ms_median": None if display is None else
            median_ms(lambda: render_and_segment(G, display, w + delta, dtype=dtype)),

@@ -2,8 +2,7 @@
 
 - apply: the image alone, the display segmenter on its feature maps, both together (what `apply` shows);
 - edit step: one forward + backward of the generator with its feature maps, of the ensemble at an edit
-  region's pixels (the square `bench/editing.py` paints over the part covering ~10 % of the label map, grown
-  by the paper's 5 px), and of the perceptual distance (the bundle's);
+  region's pixels (the region of `bench/editing.py`'s speed edit, `speed_edit`: Eq. 1 with 5 px), and of the perceptual distance (the bundle's);
 - embedding step: `embed` of one image under torch.profiler: seconds per step and the five ops with the most
   self time (a one-image step is many small ops).
 Medians after warm-up, --threads; JSON to --out.
@@ -29,6 +28,7 @@ from editgan.inversion.optimize import embed
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.segmenter import render_and_segment, segmentation_features
 from editgan.runtime.precision import PRECISIONS, layer_dtype
+from editing import speed_edit  # noqa: E402  (bench/ is the script's folder)
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -42,22 +42,12 @@ def median_ms(fn, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def edit_region_pixels(editor, w: torch.Tensor) -> torch.Tensor:
-    """bool [H', W']: the region of a square painted over the part covering ~10 % of the label map."""
-    seg = editor.segmenter
-    labels = render_and_segment(editor.generator, seg, w)[1].labels
-    area = torch.bincount(labels.flatten(), minlength=seg.config.num_classes).float() / labels.numel()
-    part = int((area - 0.1).abs().argmin())
-    target = labels.clone()
-    h = target.shape[-1]
-    target[:, h // 3:h // 2, h // 3:2 * h // 3] = part
-    return edit_region(labels, target, [part], 5, seg.config.num_classes)[0, 0] > 0.5
-
-
 def profile_precision(editor, precision: str, repeats: int) -> dict:
     G, ensemble, display = editor.generator, editor.segmenter, editor.display_segmenter
     dtype = layer_dtype(precision)
-    w = G.z_to_wplus(G.sample_z(1, seed=1))
+    w, _, target, part = speed_edit(G, ensemble)  # the editing bench's speed edit
+    labels = render_and_segment(G, ensemble, w)[1].labels
+    pixels = edit_region(labels, target, [part], 5, ensemble.config.num_classes)[0, 0] > 0.5
     out = {}
     with torch.no_grad():
         _, feats = segmentation_features(G, w, display.config, dtype=dtype)
@@ -65,7 +55,6 @@ def profile_precision(editor, precision: str, repeats: int) -> dict:
         out["apply_display_segmenter_ms"] = median_ms(lambda: display.predict(feats), repeats)
         out["apply_total_ms"] = median_ms(lambda: render_and_segment(G, display, w, dtype=dtype), repeats)
 
-    pixels = edit_region_pixels(editor, w)
     delta = torch.zeros_like(w, requires_grad=True)
 
     def generator_step():
