@@ -157,6 +157,6 @@ def test_bad_precisions_and_edit_segmenters_are_refused_in_one_line(capsys, worl
         assert stopped.value.code == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
         assert len(errors) == 1 and "invalid choice" in errors[0]
-    G, seg, w, _ = world  # a two-member ensemble has no one-member tail
-    with pytest.raises(InputError, match="one-member segmenter"):
-        seg.tail_one_member(torch.zeros(4, seg.config.hidden[0]))
+    G, seg, w, _ = world  # pre-activations of one member, not of the ensemble's
+    with pytest.raises(InputError, match="pre-activations must be"):
+        seg.tail_pixel_major(torch.zeros(4, seg.config.hidden[0]))

@@ -101,7 +101,7 @@ def test_factorised_float32_within_1e4_of_float64_naive_at_32_classes():
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
-@pytest.mark.parametrize("kind", ["mask", "shared", "per_sample", "all"])
+@pytest.mark.parametrize("kind", ["mask", "shared", "per_sample", "block", "all"])
 @pytest.mark.parametrize("members", [1, 2])
 def test_pixel_subsets_equal_naive(kind, mode, members):
     cfg = SegmenterConfig(num_classes=4, feature_shapes=SHAPES, out_resolution=32, num_members=members,
@@ -114,6 +114,10 @@ def test_pixel_subsets_equal_naive(kind, mode, members):
         pixels = torch.rand(h, w, generator=gen) < 0.1
     elif kind == "shared":
         pixels = torch.randint(0, h * w, (40,), generator=gen)
+    elif kind == "block":  # an edit region
+        pixels = torch.zeros(h, w, dtype=torch.bool)
+        pixels[5:20, 3:18] = True
+        pixels[12, 3:10] = False
     elif kind == "per_sample":
         pixels = torch.randint(0, h * w, (2, 9), generator=gen)  # few pixels: features resampled first
     else:
@@ -159,6 +163,26 @@ def test_ensemble_uncertainty_known_values():
     big = 50.0
     disagree = torch.tensor([[big, -big], [-big, big]])[None, :, :, None]
     assert ensemble(disagree).uncertainty.item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_pixel_major_tail_equals_member_major_tail_with_gradients(members):
+    """The strided member-batched tail (what inference runs) against `tail` on a member-major copy."""
+    cfg = SegmenterConfig(num_classes=5, feature_shapes=SHAPES, out_resolution=32, num_members=members,
+                          hidden=(8, 4))
+    seg = randomise(Segmenter(cfg).double())
+    z1 = torch.randn(37, members * 8, dtype=torch.float64, requires_grad=True)
+    ours = seg.tail_pixel_major(z1)  # [M, L, K]
+    ref = seg.tail(z1.view(37, members, 8).permute(1, 2, 0)).transpose(1, 2)  # [M, H1, L] -> [M, L, K]
+    assert ours.shape == (members, 37, 5)
+    assert torch.allclose(ours, ref, atol=1e-12)
+    probe = torch.randn_like(ours)
+    assert torch.allclose(torch.autograd.grad((ours * probe).sum(), z1)[0],
+                          torch.autograd.grad((ref * probe).sum(), z1)[0], atol=1e-12)
+    with pytest.raises(InputError, match=rf"pre-activations must be \[L, {members * 8}\]"):
+        seg.tail_pixel_major(z1[:, :-1])
+    with pytest.raises(InputError, match="eval-mode"):
+        seg.train().tail_pixel_major(z1)
 
 
 def test_train_mode_matches_torch_batchnorm_mlp():
@@ -225,6 +249,10 @@ def test_gradcheck_factorised_float64():
     pix = torch.tensor([0, 5, 17, 40])
     assert torch.autograd.gradcheck(lambda *f: seg.member_logits(list(f)), feats)
     assert torch.autograd.gradcheck(lambda *f: seg.member_logits(list(f), pix), feats)
+    block = torch.tensor([r * 8 + c for r in range(1, 4) for c in range(2, 6)])  # the coarsest map projected first
+    scattered = torch.tensor([0, 7, 40, 47, 20, 3, 44, 30])
+    for pixels in (block, scattered):
+        assert torch.autograd.gradcheck(lambda *f: seg.member_logits(list(f), pixels), feats)
 
 
 def test_segmentation_features_layers_and_const(tiny_generator):

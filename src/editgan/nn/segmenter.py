@@ -117,14 +117,20 @@ class Segmenter(Pretrained, nn.Module):
         h = F.relu(torch.matmul(w2, F.relu(z1)) + b2[..., None])
         return torch.matmul(w3, h) + b3[..., None]
 
-    def tail_one_member(self, z1: torch.Tensor) -> torch.Tensor:
-        """`tail` of a one-member segmenter (eval mode) with its pixels first: z1 [..., H1] (bias
-        included) -> logits [..., K] in z1's dtype, as plain matrix products on the pixel-major tensor
-        (no layout copies: what the display segmenter's full label maps run)."""
-        if self.training or self.num_members != 1:
-            raise InputError("tail_one_member is the eval-mode path of a one-member segmenter")
-        w2, b2, w3, b3 = (t[0].to(z1.dtype) for t in self._folded())
-        return F.linear(F.relu(F.linear(F.relu(z1), w2, b2)), w3, b3)
+    def tail_pixel_major(self, z1: torch.Tensor) -> torch.Tensor:
+        """Eval-mode `tail` on pixel-major pre-activations: z1 [L, M*H1] (bias included) -> logits
+        [M, L, K] in z1's dtype. Each member's products run on a strided view of z1, so the M*H1
+        hidden values are never transposed (a transposing copy, and a ReLU backward across two
+        layouts, cost 3-4x the products themselves: tests/test_segmenter.py holds the parity)."""
+        if self.training:
+            raise InputError("tail_pixel_major is an eval-mode path; call .eval() first")
+        m, h1 = self.w1.shape[:2]
+        if z1.ndim != 2 or z1.shape[1] != m * h1:
+            raise InputError(f"pre-activations must be [L, {m * h1}], got {list(z1.shape)}")
+        w2, b2, w3, b3 = (t.to(z1.dtype) for t in self._folded())
+        x = F.relu(z1).view(-1, m, h1).transpose(0, 1)  # [M, L, H1], strided
+        h = F.relu(torch.baddbmm(b2[:, None], x, w2.transpose(1, 2)))
+        return torch.baddbmm(b3[:, None], h, w3.transpose(1, 2))
 
     def logits_from_vectors(self, x: torch.Tensor) -> torch.Tensor:
         """Concatenated feature vectors x [M, B, C_in] (member m sees its own B pixels) ->

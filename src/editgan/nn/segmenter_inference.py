@@ -234,10 +234,8 @@ class FactorisedInference:
             y1 = min(h, y0 + rows_per_tile)
             z1 = self._hidden_rows(feats, torch.arange(top + y0, top + y1), xs, projected)  # [N, T, W, M*H1]
             z1 = z1.add_(self.seg.b1.flatten().to(z1.dtype))
-            if m == 1:  # pixel-major all the way (no layout copies): [N, T, W, K] -> [N, 1, K, T, W]
-                logits = self.seg.tail_one_member(z1).permute(0, 3, 1, 2)[:, None]
-            else:
-                logits = self.seg.tail(z1.view(n, (y1 - y0) * w, m, h1).permute(0, 2, 3, 1)).unflatten(3, (y1 - y0, w))
+            logits = self.seg.tail_pixel_major(z1.view(-1, m * h1))  # [M, N*T*W, K]
+            logits = logits.view(m, n, y1 - y0, w, -1).permute(1, 0, 4, 2, 3)
             yield slice(y0, y1), at_least_float32(logits)
 
     def member_logits(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
@@ -254,9 +252,8 @@ class FactorisedInference:
             batch, ys, xs, p = self.pixel_coords(pixels, n)
             z1 = self._hidden_pixels(feats, batch, ys, xs)  # [N*P, M*H1]
             z1 = z1 + self.seg.b1.flatten().to(z1.dtype)
-            if m == 1:
-                return at_least_float32(self.seg.tail_one_member(z1).view(n, p, -1).transpose(1, 2)[:, None])
-            return at_least_float32(self.seg.tail(z1.view(n, p, m, h1).permute(0, 2, 3, 1)))
+            logits = self.seg.tail_pixel_major(z1)  # [M, N*P, K]
+            return at_least_float32(logits.view(m, n, p, -1).permute(1, 0, 3, 2))
         return torch.cat([logits for _, logits in self._tiles(feats, rows_per_tile)], dim=3)
 
     def predict(self, feats: list[torch.Tensor], pixels: torch.Tensor | None = None,
