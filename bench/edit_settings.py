@@ -44,6 +44,7 @@ from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
 from editgan.toonfaces.vectors import default_edit
+from editgan.runtime.allocator import keep_freed_memory
 
 VARIANTS = {"paper": ("paper", {}), "paper-no-P": ("paper", {"perceptual_weight": 0.0}), "release": ("release", {}),
             "paper-display": ("paper", {"segmenter": "display"})}
@@ -120,6 +121,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--out", default="bench/results/edit_settings.json")
     args = ap.parse_args()
+    keep_freed_memory()  # as the CLI does
     torch.set_num_threads(args.threads)
     editor = editgan.load(args.bundle, precision=args.precision)
     seeds = [split_seed("test", i) for i in range(args.start, args.start + args.n)]

@@ -69,6 +69,7 @@ from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
 from editgan.toonfaces.vectors import default_edit
+from editgan.runtime.allocator import keep_freed_memory
 from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 BUFFER = 5
@@ -349,6 +350,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/editing.json")
     ap.add_argument("--grid", default="reports/editing_vectors.png", help="figure of the vectors on test faces")
     args = ap.parse_args()
+    keep_freed_memory()  # as the CLI does
     torch.set_num_threads(args.threads)
 
     precisions = args.precisions or (["fp32", "bf16"] if fast_bf16("cpu") else ["fp32"])

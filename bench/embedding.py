@@ -48,6 +48,7 @@ from editgan.nn.stylegan2 import Generator
 from editgan.runtime.precision import PRECISIONS, fast_bf16, layer_dtype
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
+from editgan.runtime.allocator import keep_freed_memory
 from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 GRID_ROWS = 6
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--json", default="bench/results/embedding-toonfaces.json")
     ap.add_argument("--grid", default="reports/embedding_reconstructions.png")
     args = ap.parse_args()
+    keep_freed_memory()  # as the CLI does
     if args.threads:
         torch.set_num_threads(args.threads)
     precisions = args.precisions or (["fp32", "bf16"] if fast_bf16("cpu") else ["fp32"])

@@ -39,6 +39,7 @@ from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
 from editgan.runtime.precision import PRECISIONS, layer_dtype
+from editgan.runtime.allocator import keep_freed_memory
 
 MODELS = {
     "car": (GeneratorConfig(resolution=512, crop=KNOWN_CROPS["stylegan2-car-config-f"]),
@@ -50,6 +51,7 @@ CLASSES, MEMBERS = 32, 10
 
 def child(model: str, precision: str, steps: int, area: float, threads: int) -> dict:
     """One edit in this process -> {seconds, peak_rss_gb, region_pixels, ...}."""
+    keep_freed_memory()  # as the CLI does
     torch.set_num_threads(threads)
     config, settings = MODELS[model]
     torch.manual_seed(0)

@@ -28,6 +28,7 @@ from editgan.inversion.optimize import embed
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.segmenter import render_and_segment, segmentation_features
 from editgan.runtime.precision import PRECISIONS, layer_dtype
+from editgan.runtime.allocator import keep_freed_memory
 from editing import speed_edit  # noqa: E402  (bench/ is the script's folder)
 
 
@@ -99,6 +100,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--out", default="bench/results/profile-paths.json")
     args = ap.parse_args()
+    keep_freed_memory()  # as the CLI does
     torch.set_num_threads(args.threads)
     editor = editgan.load(args.bundle)
     rows = {p: profile_precision(editor, p, args.repeats) for p in args.precisions}

@@ -32,6 +32,7 @@ import torch
 from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.edit.settings import PAPER as PAPER_EDIT, PRESETS as EDIT_PRESETS
 from editgan.errors import InputError
+from editgan.runtime.allocator import keep_freed_memory
 from editgan.inversion.settings import FAITHFUL, PAPER, PRESETS, EmbedSettings
 
 DEFAULT_BUNDLE = "toonfaces"  # the packaged bundle
@@ -221,7 +222,9 @@ def resolve_device(name: str) -> str:
 
 
 def apply_runtime(args: argparse.Namespace) -> None:
-    """Before a command runs: --threads sets torch's CPU threads, --device is resolved (see resolve_device)."""
+    """Before a command runs: freed memory is kept for reuse (`keep_freed_memory`), --threads sets
+    torch's CPU threads, --device is resolved (see resolve_device)."""
+    keep_freed_memory()
     threads = getattr(args, "threads", None)
     if threads is not None:
         if threads < 0:

@@ -1,2 +1,3 @@
-"""How a computation runs, below every method: data-parallel processes (`distributed`) and precisions
-(`precision`: fp32, or bf16 layers with float32 weights and losses)."""
+"""How a computation runs, below every method: data-parallel processes (`distributed`), precisions
+(`precision`: fp32, or bf16 layers with float32 weights and losses) and the C allocator's reuse of
+freed memory (`allocator`)."""
