@@ -149,3 +149,29 @@ def test_bf16_synthesis_and_discriminator_track_float32(tiny_generator):
     d(ref, dtype=torch.bfloat16).sum().backward()
     grad = d.b32.conv0.weight.grad
     assert grad is not None and grad.dtype == torch.float32 and torch.isfinite(grad).all()
+
+
+def test_frozen_synthesis_traces_as_one_graph(tiny_generator):
+    """torch.compile can take the whole synthesis (bench/compile_synthesis.py): dynamo traces it without a
+    graph break while the weights are frozen (the prepared-weight cache steps aside), and the traced
+    function computes what eager does, forward and gradient to w+."""
+    g = tiny_generator
+    flags = [p.requires_grad for p in g.parameters()]
+    g.requires_grad_(False)
+    try:
+        w = g.z_to_wplus(g.sample_z(1, seed=2)).detach()
+        g.synthesis(w, dtype=torch.bfloat16)  # fills the eager cache the trace must not read
+        torch._dynamo.reset()
+        traced = torch.compile(lambda x: g.synthesis(x, noise_mode="const", dtype=torch.bfloat16),
+                               backend="eager", fullgraph=True, dynamic=False)
+        for fn in (traced, lambda x: g.synthesis(x, noise_mode="const", dtype=torch.bfloat16)):
+            delta = torch.zeros_like(w, requires_grad=True)
+            image = fn(w + delta)
+            grad = torch.autograd.grad(image.square().mean(), delta)[0]
+            if fn is traced:
+                traced_image, traced_grad = image, grad
+        assert torch.equal(traced_image, image) and torch.allclose(traced_grad, grad, rtol=1e-3, atol=1e-6)
+    finally:
+        for p, flag in zip(g.parameters(), flags):
+            p.requires_grad_(flag)
+        torch._dynamo.reset()

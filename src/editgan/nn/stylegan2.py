@@ -101,9 +101,11 @@ class SynthesisLayer(nn.Module):
     def prepared_weight(self, dtype: torch.dtype) -> ops.PreparedWeight | None:
         """The weight's cast to `dtype` and its demodulation sums, computed once while the weight is
         frozen (inference, latent optimisation) and again after any change; None while it trains (or
-        is replaced, as under `torch.func.functional_call`), when they must follow the weight."""
+        is replaced, as under `torch.func.functional_call`), when they must follow the weight; None
+        under `torch.compile` too (the cache's key reads data pointers, a graph break; the compiled
+        graph casts the weight itself)."""
         weight = self.weight
-        if weight.requires_grad:
+        if weight.requires_grad or torch.compiler.is_compiling():
             return None
         key = (weight.data_ptr(), weight._version, weight.device, dtype)
         if self._prepared is None or self._prepared[0] != key:
