@@ -12,6 +12,7 @@ from editgan.cli import options
 from editgan.errors import InputError
 from editgan.runtime.allocator import keep_freed_memory
 
+
 def has_glibc() -> bool:
     try:
         return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")

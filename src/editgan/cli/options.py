@@ -32,8 +32,8 @@ import torch
 from editgan.bundle import DEFAULT_PERCEPTUAL
 from editgan.edit.settings import PAPER as PAPER_EDIT, PRESETS as EDIT_PRESETS
 from editgan.errors import InputError
-from editgan.runtime.allocator import keep_freed_memory
 from editgan.inversion.settings import FAITHFUL, PAPER, PRESETS, EmbedSettings
+from editgan.runtime.allocator import keep_freed_memory
 
 DEFAULT_BUNDLE = "toonfaces"  # the packaged bundle
 TRAINING_DEVICE = "auto"  # the default --device of `train gan` and `train encoder`

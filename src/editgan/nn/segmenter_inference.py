@@ -246,8 +246,7 @@ class FactorisedInference:
         self.check_features(feats)
         if self.seg.training:
             raise InputError("member_logits runs in eval mode (BatchNorm folded); call .eval() first")
-        n = feats[0].shape[0]
-        m, h1 = self.seg.w1.shape[:2]
+        n, m = feats[0].shape[0], self.seg.num_members
         if pixels is not None:
             batch, ys, xs, p = self.pixel_coords(pixels, n)
             z1 = self._hidden_pixels(feats, batch, ys, xs)  # [N*P, M*H1]

@@ -5,9 +5,9 @@ values, their gradients). By default glibc serves such blocks by mmap and return
 free (its threshold adapts only after the first large frees), so each call writes into fresh pages and
 pays a page fault per 4 KiB: 2-8 ms for a 22 MB buffer on the development VM. `keep_freed_memory` serves
 blocks up to glibc's 32 MiB ceiling from the heap and keeps up to `retain_bytes` of freed heap for reuse.
-Measured (`bench/profile_paths.py` and `bench/editing.py` call it, as the CLI does): the display
-segmenter's apply in a fresh process 34-43 -> 25-27 ms and the ensemble's 183-205 -> 140-167 ms (bf16, one
-thread; docs/results/editing.md).
+Measured in fresh processes with and without it (docs/results/editing.md, "Speed"): the display
+segmenter's apply 34-43 -> 25-27 ms and the ensemble's 183-205 -> 140-167 ms (bf16, one thread). The
+speed benches call it too, so that they time what the commands run.
 """
 
 from __future__ import annotations
