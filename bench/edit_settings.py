@@ -38,13 +38,13 @@ import torch.nn.functional as F
 
 import editgan
 from editing import iou_inside, test_latents
+from editgan.runtime.allocator import keep_freed_memory
 from editgan.toonfaces import edit_params, edit_target, edited_parts
 from editgan.toonfaces.attributes import attribute_scores
 from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
 from editgan.toonfaces.vectors import default_edit
-from editgan.runtime.allocator import keep_freed_memory
 
 VARIANTS = {"paper": ("paper", {}), "paper-no-P": ("paper", {"perceptual_weight": 0.0}), "release": ("release", {}),
             "paper-display": ("paper", {"segmenter": "display"})}

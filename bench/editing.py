@@ -61,6 +61,7 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
+from editgan.runtime.allocator import keep_freed_memory
 from editgan.runtime.precision import PRECISIONS, fast_bf16, layer_dtype
 from editgan.toonfaces import edit_params, edit_target, edited_parts, repaint_precision
 from editgan.toonfaces.attributes import attribute_scores
@@ -69,7 +70,6 @@ from editgan.toonfaces.dataset import image_to_tensor, split_seed
 from editgan.toonfaces.params import sample_params
 from editgan.toonfaces.render import render
 from editgan.toonfaces.vectors import default_edit
-from editgan.runtime.allocator import keep_freed_memory
 from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 BUFFER = 5

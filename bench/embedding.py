@@ -45,10 +45,10 @@ from editgan.io.perceptual import get_perceptual
 from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import render_and_segment
 from editgan.nn.stylegan2 import Generator
+from editgan.runtime.allocator import keep_freed_memory
 from editgan.runtime.precision import PRECISIONS, fast_bf16, layer_dtype
 from editgan.toonfaces.dataset import render_split
 from editgan.toonfaces.scheme import TOONFACES_LABELS
-from editgan.runtime.allocator import keep_freed_memory
 from gan_training import conv_peaks  # noqa: E402  (bench/ is the script's folder)
 
 GRID_ROWS = 6

@@ -38,8 +38,8 @@ from editgan.nn.config import GeneratorConfig
 from editgan.nn.segmenter import Segmenter, render_and_segment
 from editgan.nn.segmenter_config import SegmenterConfig
 from editgan.nn.stylegan2 import Generator
-from editgan.runtime.precision import PRECISIONS, layer_dtype
 from editgan.runtime.allocator import keep_freed_memory
+from editgan.runtime.precision import PRECISIONS, layer_dtype
 
 MODELS = {
     "car": (GeneratorConfig(resolution=512, crop=KNOWN_CROPS["stylegan2-car-config-f"]),

@@ -27,8 +27,8 @@ from editgan.edit.region import edit_region
 from editgan.inversion.optimize import embed
 from editgan.io.perceptual import get_perceptual
 from editgan.nn.segmenter import render_and_segment, segmentation_features
-from editgan.runtime.precision import PRECISIONS, layer_dtype
 from editgan.runtime.allocator import keep_freed_memory
+from editgan.runtime.precision import PRECISIONS, layer_dtype
 from editing import speed_edit  # noqa: E402  (bench/ is the script's folder)
 
 
