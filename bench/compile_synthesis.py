@@ -11,6 +11,8 @@ against the eager one. JSON to --out.
 
 from __future__ import annotations
 
+import editgan  # first: it sets torch's allocator up before torch starts (editgan.runtime.allocator)
+
 import argparse
 import json
 import statistics
@@ -19,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-import editgan
 from editgan.runtime.allocator import keep_freed_memory
 from editgan.runtime.precision import PRECISIONS, layer_dtype
 

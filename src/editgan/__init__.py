@@ -1,6 +1,10 @@
 """EditGAN: high-precision semantic image editing with GANs (PyTorch, CPU-first)."""
 
-from editgan.errors import (
+from editgan.runtime.allocator import request_huge_pages
+
+request_huge_pages()  # before torch is imported (editgan.runtime.allocator)
+
+from editgan.errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
     EditGANError,
@@ -8,7 +12,7 @@ from editgan.errors import (
     MissingWeightsError,
     UnsafePickleError,
 )
-from editgan.editor import Editor, load
+from editgan.editor import Editor, load  # noqa: E402
 
 __version__ = "0.1.0"
 
