@@ -11,8 +11,6 @@ against the eager one. JSON to --out.
 
 from __future__ import annotations
 
-import editgan  # first: it sets torch's allocator up before torch starts (editgan.runtime.allocator)
-
 import argparse
 import json
 import statistics
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+import editgan
 from editgan.runtime.allocator import keep_freed_memory
 from editgan.runtime.precision import PRECISIONS, layer_dtype
 

@@ -25,8 +25,6 @@ on CPUs with fast bf16).
 
 from __future__ import annotations
 
-import editgan  # first: it sets torch's allocator up before torch starts (editgan.runtime.allocator)
-
 import argparse
 import json
 import platform
@@ -38,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import editgan
 from editing import iou_inside, test_latents
 from editgan.runtime.allocator import keep_freed_memory
 from editgan.toonfaces import edit_params, edit_target, edited_parts

@@ -39,8 +39,6 @@ of the bundle's shape, and on the bundle itself.
 
 from __future__ import annotations
 
-import editgan  # first: it sets torch's allocator up before torch starts (editgan.runtime.allocator)
-
 import argparse
 import json
 import platform
@@ -51,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import editgan
 from editgan.edit.optimize import learn_edit, refine
 from editgan.edit.region import edit_region
 from editgan.eval.iou import confusion, iou_from_confusion, mean_iou

@@ -26,8 +26,6 @@ then the reconstruction of each row of the first perceptual distance.
 
 from __future__ import annotations
 
-import editgan  # noqa: F401  (first: it sets torch's allocator up before torch starts)
-
 import argparse
 import dataclasses
 import json

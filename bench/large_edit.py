@@ -19,8 +19,6 @@ the process's peak resident memory (ru_maxrss, networks included).
 
 from __future__ import annotations
 
-import editgan  # noqa: F401  (first: it sets torch's allocator up before torch starts)
-
 import argparse
 import json
 import math

@@ -13,8 +13,6 @@ Medians after warm-up, --threads; JSON to --out.
 
 from __future__ import annotations
 
-import editgan  # first: it sets torch's allocator up before torch starts (editgan.runtime.allocator)
-
 import argparse
 import json
 import statistics
@@ -24,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+import editgan
 from editgan.edit.region import edit_region
 from editgan.inversion.optimize import embed
 from editgan.io.perceptual import get_perceptual

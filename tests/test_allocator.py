@@ -10,7 +10,7 @@ import pytest
 
 from editgan.cli import options
 from editgan.errors import InputError
-from editgan.runtime.allocator import keep_freed_memory, request_huge_pages
+from editgan.runtime.allocator import keep_freed_memory
 
 
 def has_glibc() -> bool:
@@ -25,7 +25,7 @@ glibc = pytest.mark.skipif(not has_glibc(), reason="glibc's mallopt only")
 # A fresh interpreter mallocs 16 MiB, writes it, frees it and prints the resident size (KiB) it gave back.
 RESIDENT_AFTER_FREE = textwrap.dedent("""
     import ctypes, sys
-    from editgan.runtime.allocator import keep_freed_memory, request_huge_pages
+    from editgan.runtime.allocator import keep_freed_memory
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
     libc = ctypes.CDLL(None)
@@ -66,37 +66,3 @@ def test_every_command_runs_with_freed_memory_kept(monkeypatch):
     monkeypatch.setattr(options, "keep_freed_memory", lambda: calls.append(1) or True)
     options.apply_runtime(argparse.Namespace())
     assert calls == [1]
-
-
-def thp_mode() -> str:
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return f.read().split("[")[1].split("]")[0]
-    except (OSError, IndexError):
-        return "never"
-
-
-# A fresh interpreter imports editgan, then torch fills 64 MiB; prints the huge-page memory it holds (KiB).
-HUGE_PAGES_HELD = textwrap.dedent("""
-    import editgan, torch
-    block = torch.ones(64 << 20, dtype=torch.uint8)
-    with open("/proc/self/smaps_rollup") as f:
-        print(f.read().split("AnonHugePages:")[1].split()[0])
-""")
-
-
-@pytest.mark.skipif(thp_mode() == "never" or not os.path.exists("/proc/self/smaps_rollup"),
-                    reason="no transparent huge pages here")
-def test_import_editgan_backs_large_tensors_with_huge_pages_unless_told_not_to():
-    held = {}
-    for setting in ("unset", "0"):
-        env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-        if setting != "unset":
-            env["THP_MEM_ALLOC_ENABLE"] = setting  # the user's choice wins
-        run = subprocess.run([sys.executable, "-c", HUGE_PAGES_HELD], capture_output=True, text=True, check=True,
-                             env=env)
-        held[setting] = int(run.stdout)
-    assert held["unset"] >= 2048
-    if thp_mode() == "madvise":  # under "always" the kernel backs every large block anyway
-        assert held["0"] == 0
-    assert request_huge_pages() is False  # torch is imported in this process: too late to ask

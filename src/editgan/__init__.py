@@ -1,10 +1,6 @@
 """EditGAN: high-precision semantic image editing with GANs (PyTorch, CPU-first)."""
 
-from editgan.runtime.allocator import request_huge_pages
-
-request_huge_pages()  # before torch is imported (editgan.runtime.allocator)
-
-from editgan.errors import (  # noqa: E402
+from editgan.errors import (
     CheckpointError,
     ConfigError,
     EditGANError,
@@ -12,7 +8,7 @@ from editgan.errors import (  # noqa: E402
     MissingWeightsError,
     UnsafePickleError,
 )
-from editgan.editor import Editor, load  # noqa: E402
+from editgan.editor import Editor, load
 
 __version__ = "0.1.0"
 

@@ -9,18 +9,11 @@ Measured in fresh processes with and without it (docs/results/editing.md, "Speed
 segmenter's apply 34-43 -> 25-27 ms and the ensemble's 183-205 -> 140-167 ms (bf16, one thread). The
 speed benches call it too, so that they time what the commands run. The price is resident memory: up
 to `retain_bytes` of freed blocks stay with the process (full-size edits peaked 0.1-0.2 GB higher).
-
-Blocks over 32 MiB (a full-size edit's 150-600 MB hidden values) still come fresh from the system.
-`request_huge_pages` asks torch's CPU allocator to back its blocks of 2 MB and more with transparent huge
-pages (`THP_MEM_ALLOC_ENABLE`, read once when torch starts: `import editgan` sets it before importing
-torch unless the environment already says otherwise), so they fault in 2 MB at a time: a config-f 1024
-ensemble step 5.2 -> 3.7 s.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 
 from editgan.errors import InputError
@@ -47,11 +40,3 @@ def keep_freed_memory(retain_bytes: int = DEFAULT_RETAIN_BYTES) -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     retain = min(retain_bytes, 2**31 - 1)
     return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and mallopt(M_TRIM_THRESHOLD, retain) == 1
-
-
-def request_huge_pages() -> bool:
-    """Ask torch's CPU allocator for transparent huge pages on blocks of 2 MB and more (the kernel's THP
-    mode `madvise` or `always` honours it), unless THP_MEM_ALLOC_ENABLE is already set. Effective only
-    before torch is first imported (True then, False after: torch reads the variable once)."""
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    return "torch" not in sys.modules
