@@ -15,7 +15,6 @@ All ops take NCHW float tensors and work on CPU and CUDA; none loops over channe
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch

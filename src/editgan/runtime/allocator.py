@@ -3,8 +3,9 @@
 A one-image path allocates the same 2-22 MB tensors at every call (feature maps, the segmenters' hidden
 values, their gradients). By default glibc serves such blocks by mmap and returns them to the system on
 free (its threshold adapts only after the first large frees), so each call writes into fresh pages and
-pays a page fault per 4 KiB (zero-fills of fresh buffers were among a profile's top costs). `keep_freed_memory` serves
-blocks up to glibc's 32 MiB ceiling from the heap and keeps up to `retain_bytes` of freed heap for reuse.
+pays a page fault per 4 KiB (zero-fills of fresh buffers were among a profile's top costs).
+`keep_freed_memory` serves blocks up to glibc's 32 MiB ceiling from the heap and keeps up to
+`retain_bytes` of freed heap for reuse.
 Measured in fresh processes alternately with and without it (`bench/allocator.py`): the display
 segmenter's apply 34-36 -> 25-30 ms and the ensemble's 171-185 -> 140-153 ms (bf16, one thread). The
 speed benches call it too, so that they time what the commands run. The price is resident memory: up
